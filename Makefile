@@ -1,0 +1,36 @@
+# Lockgate — one entry point per task. uv manages the environment (installed with pip when missing).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
+export UV_LINK_MODE ?= copy
+export LOCKGATE_HOME ?= $(CURDIR)/.lockgate
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint airflow clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	"$(UV)" sync --frozen --quiet
+	@touch $@
+
+setup: .venv/.synced  ## create .venv from uv.lock
+
+demo: setup  ## run air_quality_daily for one date on the embedded defaults (DS=YYYY-MM-DD to choose)
+	"$(UV)" run --frozen --no-sync lockgate demo $(if $(DS),--ds $(DS))
+
+test: setup  ## run the test suite (unit, integration against PostgreSQL and the S3 API, end to end)
+	"$(UV)" run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff and mypy
+	"$(UV)" run --frozen --no-sync ruff check .
+	"$(UV)" run --frozen --no-sync ruff format --check .
+	"$(UV)" run --frozen --no-sync mypy
+
+clean:  ## remove the embedded defaults (.lockgate) and caches
+	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache

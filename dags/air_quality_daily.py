@@ -1,0 +1,167 @@
+"""
+### air_quality_daily — the US EPA Air Quality Index for the PolluTrack network
+
+Every day, for the logical date:
+
+1. **ingest** the station gateways' NDJSON readings, the partner agency's CSV readings (naive local
+   timestamps in `America/Chicago`) and the station registry into the raw zone of the lake;
+2. **gate** each dataset against its contract (`include/contracts/`): timestamps to UTC, units to
+   the EPA's, exact duplicates dropped, bad rows quarantined with a reason, `fail`/`warn` checks
+   validated with Great Expectations;
+3. **partition** into hive-partitioned Parquet (`ds=<date>/region=<region>`) in the curated zone;
+4. **load** into the warehouse star schema: `dim_station` (merge), `fact_air_quality_hourly` and
+   `agg_air_quality_daily` (replace the date's partition);
+5. compute the **daily AQI** per station (highest pollutant sub-index, EPA 2024 breakpoints by
+   default) and **summarise** the run.
+
+Sources: the Airflow Variable `pollutrack_source_url` (a folder or `s3://bucket/prefix` holding
+`gateway/`, `partner/` and `registry/`); when it is unset, a deterministic sample for the date is
+generated under `$LOCKGATE_HOME/sources`. Lake and warehouse come from the `lockgate_lake` and
+`lockgate_warehouse` connections, with embedded defaults when they are unset.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Variable, chain, dag, task
+
+from lockgate.notifiers.webhook import WebhookNotifier
+from lockgate.operators.aqi import DailyAqiOperator
+from lockgate.operators.ingest import IngestOperator
+from lockgate.operators.load import WarehouseLoadOperator
+from lockgate.operators.partition import PartitionOperator
+from lockgate.operators.quality import QualityGateOperator
+from lockgate.operators.report import RunSummaryOperator
+
+PARTNER_TIMEZONE = "America/Chicago"
+SOURCES = "{{ ti.xcom_pull(task_ids='prepare_sources') }}"
+READINGS_PREPROCESS = {
+    "convert_units": {
+        "value": "value",
+        "unit": "unit",
+        "by": "pollutant",
+        "targets": {"pm25": "ug/m3", "pm10": "ug/m3", "o3": "ppm", "co": "ppm", "so2": "ppb", "no2": "ppb"},
+    },
+    "drop_exact_duplicates": True,
+}
+DQ_WARNINGS = [WebhookNotifier(event="dq_warning")]
+
+
+def warehouse_asset(table: str) -> Asset:
+    return Asset(name=f"lockgate.warehouse.{table}", uri=f"lockgate://warehouse/{table}")
+
+
+@dag(
+    dag_id="air_quality_daily",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["lockgate", "air-quality", "flagship"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "air-quality-team",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "on_failure_callback": WebhookNotifier(event="task_failure"),
+        "on_retry_callback": WebhookNotifier(event="task_retry"),
+    },
+)
+def air_quality_daily() -> None:
+    @task
+    def prepare_sources(ds: str | None = None) -> str:
+        """Where today's source files are: the configured URL, or a generated sample."""
+        configured = Variable.get("pollutrack_source_url", default=None)
+        if configured:
+            return str(configured).rstrip("/")
+        from lockgate.config import lockgate_home
+        from lockgate.sample_data import generate
+
+        out = lockgate_home() / "sources"
+        generate(str(ds), out)
+        return str(out)
+
+    sources = prepare_sources()
+
+    ingest_gateway = IngestOperator(
+        task_id="ingest_gateway",
+        dataset="readings",
+        source=SOURCES + "/gateway/readings_{{ ds }}.ndjson",
+        format="ndjson",
+    )
+    ingest_partner = IngestOperator(
+        task_id="ingest_partner",
+        dataset="readings",
+        source=SOURCES + "/partner/readings_{{ ds }}.csv",
+        format="csv",
+        source_timezone=PARTNER_TIMEZONE,
+    )
+    ingest_stations = IngestOperator(
+        task_id="ingest_stations",
+        dataset="stations",
+        source=SOURCES + "/registry/stations.csv",
+        format="csv",
+    )
+
+    gate_readings = QualityGateOperator(
+        task_id="gate_readings", dataset="readings", preprocess=READINGS_PREPROCESS, warning_notifiers=DQ_WARNINGS
+    )
+    gate_stations = QualityGateOperator(task_id="gate_stations", dataset="stations", warning_notifiers=DQ_WARNINGS)
+
+    partition_readings = PartitionOperator(task_id="partition_readings", dataset="readings")
+    partition_stations = PartitionOperator(task_id="partition_stations", dataset="stations")
+
+    load_dim_station = WarehouseLoadOperator(
+        task_id="load_dim_station",
+        dataset="stations",
+        table="dim_station",
+        mode="merge",
+        outlets=[warehouse_asset("dim_station")],
+    )
+    load_fact_hourly = WarehouseLoadOperator(
+        task_id="load_fact_air_quality_hourly",
+        dataset="readings",
+        table="fact_air_quality_hourly",
+        mode="replace_partition",
+        outlets=[warehouse_asset("fact_air_quality_hourly")],
+    )
+
+    compute_daily_aqi = DailyAqiOperator(
+        task_id="compute_daily_aqi", dataset="agg_air_quality_daily", source_dataset="readings", revision="2024"
+    )
+    gate_daily_aqi = QualityGateOperator(
+        task_id="gate_daily_aqi", dataset="agg_air_quality_daily", warning_notifiers=DQ_WARNINGS
+    )
+    partition_daily_aqi = PartitionOperator(task_id="partition_daily_aqi", dataset="agg_air_quality_daily")
+    load_daily_aqi = WarehouseLoadOperator(
+        task_id="load_agg_air_quality_daily",
+        dataset="agg_air_quality_daily",
+        table="agg_air_quality_daily",
+        mode="replace_partition",
+        outlets=[warehouse_asset("agg_air_quality_daily")],
+    )
+
+    summarize = RunSummaryOperator(
+        task_id="summarize",
+        datasets={
+            "stations": "dim_station",
+            "readings": "fact_air_quality_hourly",
+            "agg_air_quality_daily": "agg_air_quality_daily",
+        },
+        aqi_table="agg_air_quality_daily",
+    )
+
+    sources >> [ingest_gateway, ingest_partner, ingest_stations]
+    chain([ingest_gateway, ingest_partner], gate_readings, partition_readings, load_fact_hourly)
+    chain(ingest_stations, gate_stations, partition_stations, load_dim_station)
+    chain(load_fact_hourly, compute_daily_aqi, gate_daily_aqi, partition_daily_aqi, load_daily_aqi)
+    chain([load_dim_station, load_daily_aqi], summarize)
+
+
+dag = air_quality_daily()
+
+if __name__ == "__main__":
+    dag.test()

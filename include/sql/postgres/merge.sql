@@ -1,0 +1,8 @@
+{# Upsert on the primary key from the staging table (PostgreSQL's native upsert). One transaction. #}
+INSERT INTO {{ table }} ({% for c in columns %}{{ c | ident }}{% if not loop.last %}, {% endif %}{% endfor %})
+SELECT {% for c in columns %}{{ c | ident }}{% if not loop.last %}, {% endif %}{% endfor %} FROM {{ staging }}
+ON CONFLICT ({% for k in primary_key %}{{ k | ident }}{% if not loop.last %}, {% endif %}{% endfor %}) DO UPDATE SET
+{% for c in columns if c not in primary_key %}
+    {{ c | ident }} = EXCLUDED.{{ c | ident }}{% if not loop.last %},{% endif %}
+
+{% endfor %};

@@ -1,0 +1,199 @@
+"""Data contracts: one YAML file per dataset under ``include/contracts/``.
+
+A contract says what a dataset's rows look like (columns, types, nullability, keys) and which
+Great Expectations expectations the quality gate enforces, each with a severity:
+
+* ``fail`` - the gate task fails with one report of every failed check;
+* ``warn`` - a notifier is called and the run goes on;
+* ``quarantine`` - row-level: failing rows go to the quarantine zone with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lockgate.config import include_dir
+
+COLUMN_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
+SEVERITIES = ("fail", "warn", "quarantine")
+#: The logical-date partition every dataset has in the lake and the warehouse.
+DATE_PARTITION = "ds"
+
+
+class ContractError(ValueError):
+    """A contract file is missing or invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a dataset."""
+
+    name: str
+    type: str
+    nullable: bool = True
+    description: str = ""
+    pii: bool = False
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A Great Expectations expectation (by its snake_case name) with a severity."""
+
+    expectation: str
+    severity: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def gx_class_name(self) -> str:
+        """``expect_column_values_to_not_be_null`` -> ``ExpectColumnValuesToNotBeNull``."""
+        return "".join(part.capitalize() for part in self.expectation.split("_"))
+
+    @property
+    def label(self) -> str:
+        """Short human name used in reports and quarantine reasons (unique within a contract)."""
+        target = self.kwargs.get("column") or ",".join(self.kwargs.get("column_list", [])) or "table"
+        condition = self.kwargs.get("row_condition")
+        return f"{self.expectation}({target})" + (f" where {condition}" if condition else "")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A parsed, validated data contract."""
+
+    dataset: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    partition_keys: tuple[str, ...] = ()
+    event_time: str | None = None
+    expectations: tuple[Expectation, ...] = ()
+    description: str = ""
+    version: int = 1
+    path: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def expectations_with(self, *severities: str) -> list[Expectation]:
+        return [e for e in self.expectations if e.severity in severities]
+
+    @property
+    def storage_columns(self) -> list[Column]:
+        """Columns as stored in the curated zone and the warehouse: the contract's plus ``ds``."""
+        return [*self.columns, Column(DATE_PARTITION, "date", nullable=False, description="logical date")]
+
+
+def _schema() -> dict[str, Any]:
+    with open(include_dir() / "contracts" / "contract.schema.json", encoding="utf-8") as fh:
+        return json.load(fh)  # type: ignore[no-any-return]
+
+
+def contract_path(dataset_or_path: str | Path) -> Path:
+    """Resolve a dataset name (``readings``) or a path to the contract file."""
+    candidate = Path(dataset_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        return candidate
+    return include_dir() / "contracts" / f"{dataset_or_path}.yaml"
+
+
+def load_contract(dataset_or_path: str | Path) -> Contract:
+    """Load and validate a contract; every problem is reported with the file and the field."""
+    import yaml
+
+    path = contract_path(dataset_or_path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ContractError(f"{path}: contract file not found") from None
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from None
+    return parse_contract(raw, source=str(path))
+
+
+def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
+    """Validate a contract already read into Python objects (see :func:`load_contract`)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{source}: {'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors]
+        raise ContractError("invalid contract:\n" + "\n".join(lines))
+
+    columns = tuple(
+        Column(
+            name=name,
+            type=spec["type"],
+            nullable=spec.get("nullable", True),
+            description=spec.get("description", ""),
+            pii=spec.get("pii", False),
+        )
+        for name, spec in raw["columns"].items()
+    )
+    names = {c.name for c in columns}
+
+    def known(field_name: str, cols: list[str]) -> tuple[str, ...]:
+        for col in cols:
+            if col not in names:
+                raise ContractError(f"{source}: {field_name}: column {col!r} is not declared in columns")
+        return tuple(cols)
+
+    primary_key = known("primary_key", raw.get("primary_key", []))
+    partition_keys = known("partition_keys", raw.get("partition_keys", []))
+    event_time = raw.get("event_time")
+    if event_time is not None:
+        known("event_time", [event_time])
+        if next(c for c in columns if c.name == event_time).type != "timestamp":
+            raise ContractError(f"{source}: event_time: column {event_time!r} must have type timestamp")
+    if DATE_PARTITION in names:
+        raise ContractError(f"{source}: columns.{DATE_PARTITION}: reserved for the logical-date partition")
+
+    expectations = []
+    for i, spec in enumerate(raw.get("expectations", [])):
+        kwargs = spec.get("kwargs", {})
+        for key in ("column", "column_A", "column_B"):
+            if key in kwargs and kwargs[key] not in names:
+                raise ContractError(
+                    f"{source}: expectations.{i}.kwargs.{key}: column {kwargs[key]!r} is not declared in columns"
+                )
+        for col in kwargs.get("column_list", []):
+            if col not in names:
+                raise ContractError(
+                    f"{source}: expectations.{i}.kwargs.column_list: column {col!r} is not declared in columns"
+                )
+        expectations.append(
+            Expectation(
+                expectation=spec["expectation"],
+                severity=spec["severity"],
+                kwargs=dict(kwargs),
+                description=spec.get("description", ""),
+            )
+        )
+
+    labels = [e.label for e in expectations]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ContractError(f"{source}: expectations: the same check appears twice: {', '.join(repeated)}")
+
+    return Contract(
+        dataset=raw["dataset"],
+        columns=columns,
+        primary_key=primary_key,
+        partition_keys=partition_keys,
+        event_time=event_time,
+        expectations=tuple(expectations),
+        description=raw.get("description", ""),
+        version=raw.get("version", 1),
+        path=source,
+    )

@@ -1,0 +1,496 @@
+"""The quality gate's engine: raw files in, staged and quarantined rows out, one report.
+
+No Airflow here, so it is testable as plain functions. The work happens in an embedded DuckDB
+database on local disk (bounded memory, spills to disk):
+
+1. every raw file is read as strings in record batches (:mod:`lockgate.formats`); records that
+   cannot be read at all become quarantine rows right away;
+2. each column is typed from the contract (timestamps to UTC, using the source's zone for naive
+   values); a value that does not parse, a missing value in a non-nullable column, or a non-finite
+   number gives the row a problem naming the column and the value;
+3. preprocessing from the pipeline config (unit conversion) and row-level checks (the contract's
+   ``quarantine`` expectations and the event-time rule) add problems;
+4. rows with problems go to quarantine with every reason; the others are de-duplicated (exact
+   duplicates) and staged;
+5. the contract's ``fail`` and ``warn`` expectations are validated with Great Expectations Core on
+   the staged rows.
+
+Every input row is accounted for: ``rows_in = rows_passed + rows_quarantined + duplicates_removed``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lockgate.contracts import DATE_PARTITION, Contract, Expectation
+from lockgate.formats import ROW_COLUMN, read_batches
+from lockgate.sql import SQL_TYPES, ident, literal
+from lockgate.transforms.preprocess import unit_conversion_sql, validate_preprocess
+
+#: row-level expectations the gate can evaluate per row (for severity ``quarantine``)
+ROW_LEVEL_EXPECTATIONS = (
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_match_regex",
+    "expect_column_value_lengths_to_be_between",
+)
+EXAMPLES_PER_CHECK = 5
+
+
+class QualityGateFailed(Exception):
+    """One or more ``fail`` checks failed; ``str()`` is the full report of every failed check."""
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class AccountingError(RuntimeError):
+    """Rows in != rows passed + quarantined + duplicates: something would be silently lost."""
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A raw-zone file as the gate reads it."""
+
+    key: str
+    local_path: Path
+    format: str
+    rows: int
+    source_timezone: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass
+class GateOutcome:
+    """What the gate produced: local Parquet files to publish, the report, and the checks by outcome."""
+
+    report: dict[str, Any]
+    staged_path: Path
+    quarantine_path: Path
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Params:
+    """Collects bound parameters, handing out ``$n`` placeholders (values never enter SQL text)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def _problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
+    col = literal(column) if column else "NULL::VARCHAR"
+    return (
+        f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
+    )
+
+
+def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
+    """(typed expression, problem expressions) for one raw string column."""
+    raw = ident(name)
+    present = f"({raw} IS NOT NULL AND trim({raw}) <> '')"
+    sql_type = SQL_TYPES["duckdb"][ctype]
+    if ctype == "string":
+        typed = f"NULLIF({raw}, '')"
+    elif ctype == "timestamp":
+        # an explicit offset or Z wins; a naive value is local time in the source's zone
+        typed = (
+            f"CASE WHEN NOT {present} THEN NULL "
+            f"WHEN regexp_matches(trim({raw}), '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+            f"THEN TRY_CAST(trim({raw}) AS TIMESTAMPTZ) "
+            f"ELSE timezone(COALESCE(_tz, 'UTC'), TRY_CAST(trim({raw}) AS TIMESTAMP)) END"
+        )
+    else:
+        typed = f"TRY_CAST(NULLIF(trim({raw}), '') AS {sql_type})"
+    problems = [
+        _problem(
+            "type",
+            name,
+            f"{present} AND ({typed}) IS NULL",
+            f"format({literal(f'column {name}: cannot read {{}} as {ctype}')}, {raw})",
+        )
+    ]
+    if ctype == "double":
+        problems.append(
+            _problem(
+                "finite",
+                name,
+                f"({typed}) IS NOT NULL AND NOT isfinite({typed})",
+                f"format({literal(f'column {name}: {{}} is not a finite number')}, {raw})",
+            )
+        )
+    return typed, problems
+
+
+_ROW_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|in)\s*(.+?)\s*$")
+
+
+def row_condition_sql(condition: str, params: _Params, columns: Sequence[str]) -> str:
+    """SQL for a GX pandas ``row_condition`` of the simple forms ``col == "v"`` and ``col in ["a", "b"]``.
+
+    Row-level checks run in SQL; the condition's values are bound as parameters.
+    """
+    match = _ROW_CONDITION.match(condition)
+    if not match:
+        raise ValueError(f"row_condition {condition!r}: use `column == value` or `column in [values]`")
+    column, operator, raw_value = match.groups()
+    if column not in columns:
+        raise ValueError(f"row_condition {condition!r}: unknown column {column!r}")
+    try:
+        value = ast.literal_eval(raw_value)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"row_condition {condition!r}: {raw_value!r} is not a literal") from None
+    if operator == "==":
+        return f"{ident(column)} = {params(value)}"
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"row_condition {condition!r}: `in` needs a list")
+    return f"list_contains({params(list(value))}, {ident(column)})"
+
+
+def _row_check(exp: Expectation, params: _Params, columns: Sequence[str]) -> str:
+    """A problem expression for a row-level expectation with severity ``quarantine``."""
+    if exp.expectation not in ROW_LEVEL_EXPECTATIONS:
+        raise ValueError(
+            f"{exp.label}: severity 'quarantine' needs a row-level expectation "
+            f"({', '.join(ROW_LEVEL_EXPECTATIONS)})"
+        )
+    column = exp.kwargs["column"]
+    col = ident(column)
+    kw = exp.kwargs
+    name = exp.expectation
+    if name == "expect_column_values_to_not_be_null":
+        cond, reason = f"{col} IS NULL", literal(f"column {column}: missing value ({name})")
+    elif name == "expect_column_values_to_be_between":
+        parts = []
+        if kw.get("min_value") is not None:
+            parts.append(f"{col} {'<=' if kw.get('strict_min') else '<'} {params(kw['min_value'])}")
+        if kw.get("max_value") is not None:
+            parts.append(f"{col} {'>=' if kw.get('strict_max') else '>'} {params(kw['max_value'])}")
+        cond = " OR ".join(parts) or "FALSE"
+        reason = (
+            f"format({literal(f'column {column}: {{}} is not between {{}} and {{}} ({name})')}, "
+            f"{col}, {params(str(kw.get('min_value', '-inf')))}, {params(str(kw.get('max_value', 'inf')))})"
+        )
+    elif name in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
+        hit = f"list_contains({params(list(kw['value_set']))}, {col})"
+        cond = f"NOT {hit}" if name.endswith("_be_in_set") and "_not_" not in name else hit
+        reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {col})"
+    elif name == "expect_column_values_to_match_regex":
+        cond = f"NOT regexp_matches({col}, {params(kw['regex'])})"
+        reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {col})"
+    else:  # expect_column_value_lengths_to_be_between
+        parts = []
+        if kw.get("min_value") is not None:
+            parts.append(f"length({col}) < {params(kw['min_value'])}")
+        if kw.get("max_value") is not None:
+            parts.append(f"length({col}) > {params(kw['max_value'])}")
+        cond = " OR ".join(parts) or "FALSE"
+        reason = f"format({literal(f'column {column}: length {{}} is out of range ({name})')}, length({col}))"
+    if "not_be_null" not in name:
+        cond = f"{col} IS NOT NULL AND ({cond})"
+    if kw.get("row_condition"):
+        cond = f"({row_condition_sql(kw['row_condition'], params, columns)}) AND ({cond})"
+    return _problem(exp.label, column, cond, reason)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return str(value)
+
+
+def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> list[dict[str, Any]]:
+    """Validate a pandas frame with Great Expectations Core; one result dict per expectation."""
+    if not expectations:
+        return []
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+    asset = context.data_sources.add_pandas("lockgate").add_dataframe_asset(contract.dataset)
+    batch = asset.add_batch_definition_whole_dataframe("run").get_batch(batch_parameters={"dataframe": frame})
+    suite = gx.ExpectationSuite(name=contract.dataset)
+    for exp in expectations:
+        cls = getattr(gx.expectations, exp.gx_class_name, None)
+        if cls is None:
+            raise ValueError(f"{contract.path}: unknown Great Expectations expectation {exp.expectation!r}")
+        suite.add_expectation(cls(**exp.kwargs))
+    validation = batch.validate(suite, result_format={"result_format": "SUMMARY"})
+    results = []
+    for exp, res in zip(expectations, validation.results, strict=True):
+        outcome = res.result or {}
+        results.append(
+            {
+                "check": exp.label,
+                "expectation": exp.expectation,
+                "kwargs": _jsonable(exp.kwargs),
+                "severity": exp.severity,
+                "success": bool(res.success),
+                "observed_value": _jsonable(outcome.get("observed_value")),
+                "element_count": outcome.get("element_count"),
+                "unexpected_count": outcome.get("unexpected_count"),
+                "unexpected_percent": _jsonable(outcome.get("unexpected_percent")),
+                "examples": _jsonable((outcome.get("partial_unexpected_list") or [])[:EXAMPLES_PER_CHECK]),
+                "engine": "great_expectations",
+            }
+        )
+    return results
+
+
+def format_failures(dataset: str, ds: str, checks: list[dict[str, Any]]) -> str:
+    """One readable report of every failed check, with counts and a few example values."""
+    lines = [f"quality gate failed for {dataset} ds={ds}: {len(checks)} check(s) failed"]
+    for c in checks:
+        detail = []
+        if c.get("unexpected_count") is not None:
+            detail.append(f"{c['unexpected_count']} of {c.get('element_count')} rows unexpected")
+        if c.get("observed_value") is not None:
+            detail.append(f"observed {c['observed_value']}")
+        if c.get("examples"):
+            detail.append(f"examples {json.dumps(c['examples'], default=str)[:300]}")
+        lines.append(f"  - [{c['severity']}] {c['check']}: {'; '.join(detail) or 'failed'}")
+    return "\n".join(lines)
+
+
+def run_gate(
+    contract: Contract,
+    files: list[RawFile],
+    *,
+    ds: str,
+    workdir: Path,
+    preprocess: dict[str, Any] | None = None,
+    memory_limit: str = "1GB",
+) -> GateOutcome:
+    """Gate one logical date of a dataset. Raises :class:`QualityGateFailed` on ``fail`` checks."""
+    import duckdb
+
+    config = validate_preprocess(preprocess)
+    workdir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(workdir / "gate.duckdb"))
+    try:
+        con.execute(f"SET memory_limit={literal(memory_limit)}")
+        con.execute(f"SET temp_directory={literal(str(workdir / 'spill'))}")
+        con.execute("SET TimeZone='UTC'")
+        return _gate(con, contract, files, ds=ds, workdir=workdir, config=config)
+    finally:
+        con.close()
+
+
+def _gate(
+    con: Any, contract: Contract, files: list[RawFile], *, ds: str, workdir: Path, config: dict[str, Any]
+) -> GateOutcome:
+    import pyarrow as pa
+
+    names = contract.column_names
+    raw_cols = ", ".join(f"{ident(n)} VARCHAR" for n in names)
+    con.execute(f"CREATE TABLE candidates (_file VARCHAR, _row BIGINT, _tz VARCHAR, {raw_cols})")
+    con.execute(
+        "CREATE TABLE rejects (source_file VARCHAR, source_row BIGINT, column_name VARCHAR, "
+        "check_name VARCHAR, reason VARCHAR, record VARCHAR)"
+    )
+    per_file: list[dict[str, Any]] = []
+    select_raw = ", ".join(ident(n) for n in names)
+    for raw in files:
+        seen = 0
+        for batch, rejects in read_batches(
+            raw.local_path, names, fmt=raw.format, delimiter=raw.delimiter, encoding=raw.encoding, display_name=raw.key
+        ):
+            seen += batch.num_rows + len(rejects)
+            if batch.num_rows:
+                con.register("_batch", batch)
+                con.execute(
+                    f"INSERT INTO candidates SELECT $1, {ROW_COLUMN}, $2, {select_raw} FROM _batch",
+                    [raw.key, raw.source_timezone],
+                )
+                con.unregister("_batch")
+            if rejects:
+                table = pa.table(
+                    {
+                        "source_file": [r.file for r in rejects],
+                        "source_row": pa.array([r.row for r in rejects], pa.int64()),
+                        "column_name": pa.array([r.column for r in rejects], pa.string()),
+                        "check_name": ["parse"] * len(rejects),
+                        "reason": [f"row {r.row}: {r.reason}" for r in rejects],
+                        "record": [r.raw for r in rejects],
+                    }
+                )
+                con.register("_rejects", table)
+                con.execute("INSERT INTO rejects SELECT * FROM _rejects")
+                con.unregister("_rejects")
+        if seen != raw.rows:
+            raise AccountingError(f"{raw.key}: the manifest says {raw.rows} rows but the gate read {seen}")
+        per_file.append({"key": raw.key, "rows": seen})
+
+    params = _Params()
+    typed_exprs, type_problems = [], []
+    for col in contract.columns:
+        expr, problems = _typed_column(col.name, col.type)
+        typed_exprs.append(f"{expr} AS {ident(col.name)}")
+        type_problems += problems
+        if not col.nullable:
+            type_problems.append(
+                _problem(
+                    "not_null",
+                    col.name,
+                    f"({expr}) IS NULL AND NOT ({ident(col.name)} IS NOT NULL AND trim({ident(col.name)}) <> '')",
+                    literal(f"column {col.name}: missing value in a non-nullable column"),
+                )
+            )
+    record_json = "CAST(to_json({" + ", ".join(f"{literal(n)}: {ident(n)}" for n in names) + "}) AS VARCHAR)"
+
+    convert_select, convert_problem = "*", "NULL"
+    if config.get("convert_units"):
+        value_sql, unit_sql, problem_sql = unit_conversion_sql(config["convert_units"])
+        units = config["convert_units"]
+        convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
+        convert_problem = _problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)
+
+    row_problems = [_row_check(e, params, names) for e in contract.expectations_with("quarantine")]
+    if contract.event_time:
+        et = ident(contract.event_time)
+        row_problems.append(
+            _problem(
+                "event_time",
+                contract.event_time,
+                f"{et} IS NOT NULL AND CAST({et} AS DATE) <> CAST({params(ds)} AS DATE)",
+                f"format({literal(f'column {contract.event_time}: {{}} is not on the logical date {{}}')}, "
+                f"strftime({et}, '%Y-%m-%dT%H:%M:%SZ'), {params(ds)})",
+            )
+        )
+    con.execute(
+        f"""
+        CREATE TABLE checked AS
+        WITH typed AS (
+            SELECT _file, _row, {record_json} AS _record, {', '.join(typed_exprs)},
+                   [{', '.join(type_problems)}] AS _p1
+            FROM candidates
+        ), converted AS (
+            SELECT {convert_select}, {convert_problem} AS _p2 FROM typed
+        ), checked AS (
+            SELECT *, [{', '.join(row_problems) or 'NULL'}] AS _p3 FROM converted
+        )
+        SELECT * EXCLUDE (_p1, _p2, _p3),
+               list_filter(list_concat(_p1, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
+        FROM checked
+        """,
+        params.values,
+    )
+
+    cols = ", ".join(ident(n) for n in names)
+    if config["drop_exact_duplicates"]:
+        passed_sql = f"""
+            SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)} FROM (
+                SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY _file, _row) AS _copy
+                FROM checked WHERE len(_problems) = 0
+            ) WHERE _copy = 1"""
+    else:
+        passed_sql = f"SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)} FROM checked WHERE len(_problems) = 0"
+    con.execute(f"CREATE TABLE passed AS {passed_sql}", [ds])
+
+    con.execute(
+        f"""
+        CREATE TABLE quarantined AS
+        SELECT source_file, source_row, column_name, check_name, reason, record, CAST($1 AS DATE) AS {ident(DATE_PARTITION)}
+        FROM (
+            SELECT _file AS source_file, _row AS source_row,
+                   _problems[1]."column" AS column_name, _problems[1]."check" AS check_name,
+                   format('row {{}}: {{}}', _row, array_to_string(list_transform(_problems, lambda p: p.reason), '; ')) AS reason,
+                   _record AS record
+            FROM checked WHERE len(_problems) > 0
+            UNION ALL SELECT * FROM rejects
+        )
+        """,
+        [ds],
+    )
+
+    rows_in = sum(f["rows"] for f in per_file)
+    good = con.execute("SELECT count(*) FROM checked WHERE len(_problems) = 0").fetchone()[0]
+    rows_passed = con.execute("SELECT count(*) FROM passed").fetchone()[0]
+    rows_quarantined = con.execute("SELECT count(*) FROM quarantined").fetchone()[0]
+    duplicates = good - rows_passed
+    if rows_in != rows_passed + rows_quarantined + duplicates:
+        raise AccountingError(
+            f"{contract.dataset} ds={ds}: rows in {rows_in} != passed {rows_passed} + quarantined "
+            f"{rows_quarantined} + duplicates {duplicates}"
+        )
+
+    reasons = dict(
+        con.execute(
+            "SELECT coalesce(check_name, 'parse'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    row_level = [
+        {
+            "check": e.label,
+            "expectation": e.expectation,
+            "kwargs": _jsonable(e.kwargs),
+            "severity": "quarantine",
+            "success": reasons.get(e.label, 0) == 0,
+            "unexpected_count": reasons.get(e.label, 0),
+            "element_count": rows_in,
+            "engine": "duckdb",
+        }
+        for e in contract.expectations_with("quarantine")
+    ]
+
+    order = ", ".join(ident(c) for c in (contract.primary_key or names))
+    staged_path = workdir / "staged.parquet"
+    quarantine_path = workdir / "quarantine.parquet"
+    con.execute(
+        f"COPY (SELECT * FROM passed ORDER BY {order}) TO {literal(str(staged_path))} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    con.execute(
+        f"COPY (SELECT * FROM quarantined ORDER BY source_file, source_row) TO {literal(str(quarantine_path))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+
+    gx_expectations = contract.expectations_with("fail", "warn")
+    frame = con.execute(f"SELECT {cols} FROM passed ORDER BY {order}").df() if gx_expectations else None
+    gx_results = run_gx(contract, frame, gx_expectations)
+    failed = [c for c in gx_results if not c["success"] and c["severity"] == "fail"]
+    warnings = [c for c in gx_results if not c["success"] and c["severity"] == "warn"]
+
+    report = {
+        "dataset": contract.dataset,
+        "contract": os.path.basename(contract.path),
+        "ds": ds,
+        "files": per_file,
+        "rows_in": rows_in,
+        "rows_passed": rows_passed,
+        "rows_quarantined": rows_quarantined,
+        "duplicates_removed": duplicates,
+        "quarantine_by_check": reasons,
+        "checks": row_level + gx_results,
+        "failed": [c["check"] for c in failed],
+        "warnings": [c["check"] for c in warnings],
+        "success": not failed,
+    }
+    outcome = GateOutcome(report, staged_path, quarantine_path, failed, warnings)
+    if failed:
+        raise QualityGateFailed(format_failures(contract.dataset, ds, failed), report)
+    return outcome

@@ -1,0 +1,99 @@
+"""Partitioning: staged rows to hive-partitioned, zstd-compressed Parquet in the curated zone."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from lockgate.contracts import DATE_PARTITION
+from lockgate.hooks.lake import safe_key, sha256_file
+from lockgate.layout import manifest_key, zone_prefix
+from lockgate.operators.base import LakeOperator
+from lockgate.sql import ident, literal
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class PartitionOperator(LakeOperator):
+    """Write the staged rows of a logical date as ``curated/<dataset>/ds=<date>/<key>=<value>/*.parquet``.
+
+    Partition keys come from the contract (below the logical date). A rerun for the same date
+    replaces that date's partitions and manifest; other dates are never touched. The manifest
+    (``_manifest.json``) lists every file with its rows and sha256 and is what the load reads.
+
+    :param dataset: the dataset to partition.
+    """
+
+    template_fields: tuple[str, ...] = ("dataset",)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import duckdb
+
+        ds = self.logical_ds(context)
+        staged_key = f"{zone_prefix('staged', self.dataset, ds)}/part-0.parquet"
+        if not self.lake.exists(staged_key):
+            raise AirflowException(f"nothing staged at {self.lake.uri(staged_key)}: did the quality gate run?")
+        keys = [DATE_PARTITION, *self.contract.partition_keys]
+        order = ", ".join(ident(c) for c in (self.contract.primary_key or self.contract.column_names))
+        curated_prefix = zone_prefix("curated", self.dataset, ds)
+        with self.workdir() as work:
+            staged = self.lake.local_copy(staged_key, work / "in")
+            out = work / "out"
+            con = duckdb.connect()
+            try:
+                # one thread: the same input always gives the same files, so reruns are byte-identical
+                con.execute("SET threads = 1")
+                con.execute("SET TimeZone='UTC'")
+                rows = con.execute("SELECT count(*) FROM read_parquet($1)", [str(staged)]).fetchone()[0]
+                if rows:
+                    con.execute(
+                        f"COPY (SELECT * FROM read_parquet({literal(str(staged))}) ORDER BY {order}) "
+                        f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
+                        f"PARTITION_BY ({', '.join(ident(k) for k in keys)}), FILENAME_PATTERN 'part-{{i}}')"
+                    )
+                files = []
+                for path in sorted(out.rglob("*.parquet")) if rows else []:
+                    relative = path.relative_to(out).as_posix()
+                    file_rows = con.execute("SELECT count(*) FROM read_parquet($1)", [str(path)]).fetchone()[0]
+                    files.append(
+                        {
+                            "path": path,
+                            "key": safe_key("curated", self.dataset, relative),
+                            "rows": file_rows,
+                            "bytes": path.stat().st_size,
+                            "sha256": sha256_file(path),
+                        }
+                    )
+            finally:
+                con.close()
+
+            # replace this date only: remove what an earlier run published, then publish
+            self.lake.delete_prefix(curated_prefix)
+            for entry in files:
+                self.lake.put_file(entry.pop("path"), entry["key"])
+        checksum = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+        manifest = {
+            "dataset": self.dataset,
+            "ds": ds,
+            "run_id": str(context["run_id"]),
+            "partition_keys": keys,
+            "files": files,
+            "rows": sum(f["rows"] for f in files),
+            "bytes": sum(f["bytes"] for f in files),
+            "checksum": checksum,
+        }
+        self.lake.write_json(manifest_key("curated", self.dataset, ds), manifest)
+        self.lineage.inputs.append(self.lake_dataset(f"staged/{self.dataset}", self.contract.storage_columns))
+        self.lineage.outputs.append(
+            self.lake_dataset(
+                f"curated/{self.dataset}",
+                self.contract.storage_columns,
+                row_count=manifest["rows"],
+                size_bytes=manifest["bytes"],
+            )
+        )
+        self.log.info("%s ds=%s: %d rows in %d files under %s", self.dataset, ds, manifest["rows"], len(files), self.lake.uri(curated_prefix))
+        return {"rows": manifest["rows"], "files": len(files), "checksum": checksum}

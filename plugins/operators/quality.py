@@ -1,0 +1,135 @@
+"""The quality gate: typed, checked rows to the staged zone, bad rows to quarantine, one report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from lockgate.formats import SourceFileError
+from lockgate.layout import MANIFEST, raw_prefix, zone_prefix
+from lockgate.operators.base import LakeOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseNotifier, Context
+
+QUARANTINE_COLUMNS_DOC = "source_file, source_row, column_name, check_name, reason, record (JSON of the raw values), ds"
+
+
+class QualityGateOperator(LakeOperator):
+    """Validate one logical date of a dataset against its data contract.
+
+    Reads the raw files of this run's ingestion manifests, types every column from the contract,
+    applies the pipeline's preprocessing, quarantines rows that cannot be typed or fail a
+    ``quarantine`` check (``quarantine/<dataset>/ds=<date>/``, one row per input row with every
+    reason), drops exact duplicates, stages the rest (``staged/<dataset>/ds=<date>/``) and validates
+    the ``fail`` and ``warn`` expectations with Great Expectations Core. The report lands in
+    ``quality/<dataset>/ds=<date>/report.json``.
+
+    A failed ``fail`` check fails the task with one message listing every failed check
+    (``AirflowFailException``: retrying the same data cannot help). A failed ``warn`` check calls
+    the ``warning_notifiers`` and the run goes on.
+
+    :param dataset: the dataset to gate.
+    :param preprocess: preprocessing steps (see :mod:`lockgate.transforms.preprocess`).
+    :param warning_notifiers: notifiers called once per failed ``warn`` check.
+    """
+
+    template_fields: tuple[str, ...] = ("dataset",)
+
+    def __init__(
+        self,
+        *,
+        preprocess: dict[str, Any] | None = None,
+        warning_notifiers: Sequence[BaseNotifier] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.preprocess = preprocess or {}
+        self.warning_notifiers = list(warning_notifiers)
+
+    def _raw_files(self, context: Context, work: Path) -> list[Any]:
+        from lockgate.gate import RawFile
+
+        ds = self.logical_ds(context)
+        prefix = raw_prefix(self.dataset, ds, str(context["run_id"]))
+        manifests = [o.key for o in self.lake.list(prefix) if o.key.endswith("/" + MANIFEST)]
+        if not manifests:
+            raise AirflowException(f"no ingestion manifest under {self.lake.uri(prefix)}: did ingestion run?")
+        files = []
+        for key in manifests:
+            manifest = self.lake.read_json(key)
+            for entry in manifest["files"]:
+                files.append(
+                    RawFile(
+                        key=entry["key"],
+                        local_path=self.lake.local_copy(entry["key"], work / "raw"),
+                        format=entry["format"],
+                        rows=entry["rows"],
+                        source_timezone=manifest.get("source_timezone"),
+                        delimiter=manifest.get("delimiter", ","),
+                        encoding=manifest.get("encoding", "utf-8"),
+                    )
+                )
+        self.lineage.inputs.append(self.lake_dataset(f"raw/{self.dataset}"))
+        return files
+
+    def _publish(self, ds: str, staged: Path | None, quarantine: Path, report: dict[str, Any]) -> None:
+        for zone in ("staged", "quarantine"):
+            self.lake.delete_prefix(zone_prefix(zone, self.dataset, ds))
+        if staged is not None:
+            self.lake.put_file(staged, f"{zone_prefix('staged', self.dataset, ds)}/part-0.parquet")
+            self.lineage.outputs.append(
+                self.lake_dataset(
+                    f"staged/{self.dataset}", self.contract.storage_columns, row_count=report["rows_passed"]
+                )
+            )
+        self.lake.put_file(quarantine, f"{zone_prefix('quarantine', self.dataset, ds)}/quarantine.parquet")
+        self.lineage.outputs.append(
+            self.lake_dataset(f"quarantine/{self.dataset}", row_count=report["rows_quarantined"])
+        )
+        self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/report.json", report)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from lockgate.gate import AccountingError, QualityGateFailed, run_gate
+
+        ds = self.logical_ds(context)
+        with self.workdir() as work:
+            files = self._raw_files(context, work)
+            try:
+                outcome = run_gate(self.contract, files, ds=ds, workdir=work / "gate", preprocess=self.preprocess)
+            except QualityGateFailed as failure:
+                # publish what was learned (quarantine + report) but stage nothing: the run stops here
+                self._publish(ds, None, work / "gate" / "quarantine.parquet", failure.report)
+                raise AirflowFailException(str(failure)) from None
+            except (SourceFileError, AccountingError, ValueError) as exc:
+                raise AirflowFailException(f"quality gate for {self.dataset} ds={ds}: {exc}") from None
+            self._publish(ds, outcome.staged_path, outcome.quarantine_path, outcome.report)
+
+        report = outcome.report
+        self.log.info(
+            "%s ds=%s: %d rows in, %d passed, %d quarantined, %d duplicates removed",
+            self.dataset, ds, report["rows_in"], report["rows_passed"], report["rows_quarantined"],
+            report["duplicates_removed"],
+        )
+        for check in outcome.warnings:
+            self._warn(context, ds, check)
+        return {
+            key: report[key]
+            for key in ("rows_in", "rows_passed", "rows_quarantined", "duplicates_removed", "warnings", "quarantine_by_check")
+        }
+
+    def _warn(self, context: Context, ds: str, check: dict[str, Any]) -> None:
+        message = (
+            f"data-quality warning for {self.dataset} ds={ds}: {check['check']} "
+            f"(observed {check.get('observed_value')}, unexpected {check.get('unexpected_count')})"
+        )
+        self.log.warning(message)
+        for notifier in self.warning_notifiers:
+            notify_event = getattr(notifier, "notify_event", None)
+            if notify_event is not None:
+                notify_event(context, event="dq_warning", message=message, details=check)
+            else:
+                notifier.notify(context)

@@ -1,0 +1,1 @@
+"""Pure transforms: no Airflow, no I/O; importable without pandas or pyarrow."""

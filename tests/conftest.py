@@ -1,0 +1,149 @@
+"""Root conftest: fixtures shared by the whole lockgate test-suite.
+
+Fixtures (details in each docstring; helper code lives in ``tests/support``):
+
+=====================  =========  ==========================================================
+``pg_server``          session    admin DSN (database ``postgres``) of a PostgreSQL server:
+                                  ``$LOCKGATE_TEST_PG_DSN`` if set, else a throwaway server.
+``pg_dsn``             function   ``postgresql://postgres@127.0.0.1:PORT/lockgate_t_<hex>``, a
+                                  fresh database dropped (WITH (FORCE)) after the test.
+``pg_dsn_module``      module     same, shared by all tests of one module.
+``moto_server``        session    endpoint URL of a local moto S3 server (``http://127.0.0.1:N``).
+``aws_conn_id``        function   id of an Airflow ``aws`` connection to ``moto_server``, set as
+                                  ``AIRFLOW_CONN_LOCKGATE_TEST_AWS`` for the test.
+``s3_bucket``          function   name of a fresh bucket (created through ``S3Hook`` on
+                                  ``aws_conn_id``), emptied and deleted after the test.
+``lockgate_home``      function   ``Path`` of a temp dir, also set as ``$LOCKGATE_HOME``.
+=====================  =========  ==========================================================
+
+Marker: ``@pytest.mark.integration`` for tests that start or talk to real servers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Make ``tests.support`` importable however pytest was started (rootdir-relative imports).
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(_REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(_REPO_ROOT))
+
+from tests.support import pg as _pg
+from tests.support import s3 as _s3
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "integration: talks to real local servers (PostgreSQL, moto S3, HTTP); slower than unit tests",
+    )
+
+
+# ------------------------------------------------------------------------------------- environment
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fake_aws_environment() -> Iterator[None]:
+    """Fake AWS credentials for the whole session so boto never finds real ones or real endpoints."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _s3.UNSET_AWS_ENV:
+            mp.delenv(name, raising=False)
+        for name, value in _s3.FAKE_AWS_ENV.items():
+            mp.setenv(name, value)
+        yield
+
+
+@pytest.fixture
+def lockgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh directory set as ``$LOCKGATE_HOME`` for this test."""
+    home = tmp_path / "lockgate_home"
+    home.mkdir()
+    monkeypatch.setenv("LOCKGATE_HOME", str(home))
+    return home
+
+
+# -------------------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Admin DSN (superuser, database ``postgres``) of a PostgreSQL server for this session.
+
+    ``$LOCKGATE_TEST_PG_DSN`` when set (CI exports it when the machine's server answers on
+    127.0.0.1:5432); otherwise a throwaway server is initdb'ed in a temp dir, started on a free
+    loopback port and deleted at session end (see ``tests.support.pg.start_throwaway_postgres``).
+    """
+    import os
+
+    configured = os.environ.get(_pg.PG_DSN_ENV, "").strip()
+    if configured:
+        if not _pg.can_connect(configured):
+            raise RuntimeError(
+                f"{_pg.PG_DSN_ENV}={_pg.redact(configured)} does not accept connections; "
+                f"start that server or unset {_pg.PG_DSN_ENV} to use a throwaway one"
+            )
+        yield configured
+        return
+    server = _pg.start_throwaway_postgres()
+    try:
+        yield server.dsn()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: str) -> Iterator[str]:
+    """URL of a fresh, empty database (``lockgate_t_<hex>``) dropped after the test.
+
+    For an Airflow connection to it: ``monkeypatch.setenv(*airflow_conn_env("my_conn", pg_dsn))``
+    with ``from tests.support.pg import airflow_conn_env``.
+    """
+    with _pg.temporary_database(pg_server) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def pg_dsn_module(pg_server: str) -> Iterator[str]:
+    """Like ``pg_dsn`` but one database per test module (for expensive schema setups)."""
+    with _pg.temporary_database(pg_server) as dsn:
+        yield dsn
+
+
+# ---------------------------------------------------------------------------------------------- S3
+
+
+@pytest.fixture(scope="session")
+def moto_server(_fake_aws_environment: None) -> Iterator[str]:
+    """Endpoint URL (``http://127.0.0.1:N``) of a moto server running in a thread for the session."""
+    server = _s3.MotoS3Server()
+    endpoint = server.start()
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_conn_id(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Id of an Airflow ``aws`` connection (fake keys, ``endpoint_url`` = moto) defined by env var.
+
+    For another connection id: ``for k, v in aws_conn_env(moto_server, "my_id").items():
+    monkeypatch.setenv(k, v)`` with ``from tests.support.s3 import aws_conn_env``.
+    """
+    for name, value in _s3.aws_conn_env(moto_server, _s3.TEST_AWS_CONN_ID).items():
+        monkeypatch.setenv(name, value)
+    return _s3.TEST_AWS_CONN_ID
+
+
+@pytest.fixture
+def s3_bucket(aws_conn_id: str) -> Iterator[str]:
+    """Name of a new, empty bucket on the moto server (via ``S3Hook(aws_conn_id=aws_conn_id)``).
+
+    Its objects and the bucket itself are deleted after the test.
+    """
+    with _s3.temporary_bucket(aws_conn_id) as bucket:
+        yield bucket
