@@ -30,6 +30,8 @@ test: setup  ## run the test suite (unit, integration against PostgreSQL and the
 lint: setup  ## ruff and mypy
 	"$(UV)" run --frozen --no-sync ruff check .
 	"$(UV)" run --frozen --no-sync ruff format --check .
+	@# mypy cannot follow setuptools' editable import hook: show it plugins/ under its package name
+	@mkdir -p .mypy_src && ln -sfn ../plugins .mypy_src/lockgate
 	"$(UV)" run --frozen --no-sync mypy
 
 clean:  ## remove the embedded defaults (.lockgate) and caches

@@ -50,7 +50,9 @@ DQ_WARNINGS = [WebhookNotifier(event="dq_warning")]
 
 
 def warehouse_asset(table: str) -> Asset:
-    return Asset(name=f"lockgate.warehouse.{table}", uri=f"lockgate://warehouse/{table}")
+    # name only: a URI scheme would make Airflow load every provider's URI handlers (boto3 included)
+    # at parse time
+    return Asset(name=f"lockgate.warehouse.{table}")
 
 
 @dag(

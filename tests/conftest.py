@@ -21,7 +21,10 @@ Marker: ``@pytest.mark.integration`` for tests that start or talk to real server
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +34,26 @@ import pytest
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
+
+# Airflow reads its configuration on first import, so the test session's Airflow (its own home,
+# SQLite metadata DB, this repo's dags/, OpenLineage to a file) is set before anything imports it.
+_AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="lockgate-airflow-test-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_TEST_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_TEST_HOME / 'airflow.db'}",
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "lockgate-test",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(_AIRFLOW_TEST_HOME / "lineage.jsonl"), "append": True}
+        ),
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+)
+for _name in [n for n in os.environ if n.startswith(("AIRFLOW_CONN_LOCKGATE", "AIRFLOW_VAR_POLLUTRACK"))]:
+    del os.environ[_name]  # a developer's own lake/warehouse must never leak into the tests
 
 from tests.support import pg as _pg
 from tests.support import s3 as _s3
@@ -147,3 +170,25 @@ def s3_bucket(aws_conn_id: str) -> Iterator[str]:
     """
     with _s3.temporary_bucket(aws_conn_id) as bucket:
         yield bucket
+
+
+# ------------------------------------------------------------------------------------------ Airflow
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Iterator[Path]:
+    """The session's Airflow home with a migrated SQLite metadata DB (for ``dag.test()`` runs)."""
+    import shutil
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    yield _AIRFLOW_TEST_HOME
+    shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def lineage_file(airflow_home: Path) -> Path:
+    """The OpenLineage file transport's output, emptied for this test."""
+    path = airflow_home / "lineage.jsonl"
+    path.write_text("")
+    return path

@@ -58,6 +58,15 @@ class WarehouseLoadOperator(LakeOperator):
         self.mode = mode
         self.warehouse_conn_id = warehouse_conn_id
 
+    @property
+    def table_key(self) -> tuple[str, ...]:
+        """The table's key in the warehouse: a date-partitioned table holds many days, so ``ds`` joins
+        the contract's key (which is unique within one day); a merged table is keyed by the contract."""
+        key = self.contract.primary_key
+        if self.mode == "replace_partition" and key and DATE_PARTITION not in key:
+            return (*key, DATE_PARTITION)
+        return key
+
     @cached_property
     def warehouse(self) -> WarehouseHook:
         return WarehouseHook(warehouse_conn_id=self.warehouse_conn_id)
@@ -78,7 +87,7 @@ class WarehouseLoadOperator(LakeOperator):
         with self.workdir() as work:
             files = [self.lake.local_copy(f["key"], work) for f in manifest["files"]]
             with self.warehouse.transaction() as session:
-                session.run_template("create_table.sql", table=table, columns=columns, primary_key=contract.primary_key)
+                session.run_template("create_table.sql", table=table, columns=columns, primary_key=self.table_key)
                 session.run_template("audit_table.sql", audit_table=audit)
                 if files:
                     staging = session.stage_parquet(files, columns)

@@ -1,4 +1,8 @@
-{# One row per (dataset, table, partition): which run loaded it, how many rows, which checksum. #}
+{#
+  One row per (table, partition): which run loaded it, how many rows, which checksum.
+  Unique on (table_name, partition_ds) by construction (audit_upsert.sql deletes, then inserts);
+  no PRIMARY KEY for the reason given in create_table.sql.
+#}
 CREATE TABLE IF NOT EXISTS {{ audit_table }} (
     dag_id {{ 'string' | sqltype }} NOT NULL,
     run_id {{ 'string' | sqltype }} NOT NULL,
@@ -8,6 +12,5 @@ CREATE TABLE IF NOT EXISTS {{ audit_table }} (
     mode {{ 'string' | sqltype }} NOT NULL,
     rows_loaded {{ 'integer' | sqltype }} NOT NULL,
     checksum {{ 'string' | sqltype }} NOT NULL,
-    loaded_at {{ 'timestamp' | sqltype }} NOT NULL,
-    PRIMARY KEY (table_name, partition_ds)
+    loaded_at {{ 'timestamp' | sqltype }} NOT NULL
 );
