@@ -33,6 +33,7 @@ lint: setup  ## ruff and mypy
 	@# mypy cannot follow setuptools' editable import hook: show it plugins/ under its package name
 	@mkdir -p .mypy_src && ln -sfn ../plugins .mypy_src/lockgate
 	"$(UV)" run --frozen --no-sync mypy
+	"$(UV)" run --frozen --no-sync mypy dags
 
 clean:  ## remove the embedded defaults (.lockgate) and caches
 	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache

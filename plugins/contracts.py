@@ -163,12 +163,15 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
     for i, spec in enumerate(raw.get("expectations", [])):
         kwargs = spec.get("kwargs", {})
         for key in ("column", "column_A", "column_B"):
-            if key in kwargs and kwargs[key] not in names:
+            if key in kwargs and (not isinstance(kwargs[key], str) or kwargs[key] not in names):
                 raise ContractError(
                     f"{source}: expectations.{i}.kwargs.{key}: column {kwargs[key]!r} is not declared in columns"
                 )
-        for col in kwargs.get("column_list", []):
-            if col not in names:
+        column_list = kwargs.get("column_list", [])
+        if not isinstance(column_list, list):
+            raise ContractError(f"{source}: expectations.{i}.kwargs.column_list: must be a list of column names")
+        for col in column_list:
+            if not isinstance(col, str) or col not in names:
                 raise ContractError(
                     f"{source}: expectations.{i}.kwargs.column_list: column {col!r} is not declared in columns"
                 )

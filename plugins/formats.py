@@ -149,6 +149,8 @@ def _csv_rows(
             header = next(reader)
         except StopIteration:
             return  # an empty file has no rows; the manifest says 0
+        except csv.Error as exc:
+            raise SourceFileError(f"{name}: row 1: malformed CSV header: {exc}") from None
         missing = [c for c in columns if c not in header]
         if missing:
             raise SourceFileError(f"{name}: row 1: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
@@ -212,10 +214,17 @@ def _ndjson_rows(path: Path, columns: list[str], name: str, builder: _BatchBuild
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                builder.rejects.append(Reject(name, number, f"invalid JSON: {exc.msg} at column {exc.colno}", _truncate(text)))
+                builder.rejects.append(Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(text)))
             else:
                 _json_record(name, number, text, obj, columns, builder)
             yield None
+
+
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+
+
+def _is_number(obj: Any) -> bool:
+    return isinstance(obj, (int, float)) and not isinstance(obj, bool)
 
 
 def _json_array_rows(path: Path, columns: list[str], name: str, builder: _BatchBuilder, *, encoding: str) -> Iterator[None]:
@@ -267,8 +276,10 @@ def _json_array_rows(path: Path, columns: list[str], name: str, builder: _BatchB
                         more()
                         continue
                     raise SourceFileError(f"{name}: element {element}: invalid JSON: {exc.msg}") from None
-                if end >= len(buf) and not eof:
-                    more()  # a number at the end of the buffer may continue in the next chunk
+                if not eof and (end >= len(buf) or (_is_number(obj) and buf[end] in _NUMBER_CHARS)):
+                    # a number at the end of the buffer may continue in the next chunk; raw_decode
+                    # stops a number before a trailing '.', 'e' or '-' ("1." | "5"), so look past it
+                    more()
                     continue
                 break
             _json_record(name, element, buf[pos:end], obj, columns, builder)
@@ -295,7 +306,8 @@ def _parquet_batches(path: Path, columns: list[str], name: str, batch_rows: int)
         for col in columns:
             arr = batch.column(col)
             if pa.types.is_timestamp(arr.type) and arr.type.tz:
-                arr = pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S.%f%z")
+                # Arrow's %S already carries the unit's fraction of a second ("05.123456")
+                arr = pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S%z")
             arrays.append(pc.cast(arr, pa.string()))
         arrays.append(pa.array(range(offset + 1, offset + batch.num_rows + 1), type=pa.int64()))
         offset += batch.num_rows

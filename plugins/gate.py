@@ -109,12 +109,20 @@ def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
     if ctype == "string":
         typed = f"NULLIF({raw}, '')"
     elif ctype == "timestamp":
-        # an explicit offset or Z wins; a naive value is local time in the source's zone
+        # an explicit offset or Z after a time of day wins; a naive value (or a bare date, whose
+        # "-02" is the day, not an offset) is local time in the source's zone
+        offset = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
         typed = (
             f"CASE WHEN NOT {present} THEN NULL "
-            f"WHEN regexp_matches(trim({raw}), '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+            f"WHEN regexp_matches(trim({raw}), {literal(offset)}) "
             f"THEN TRY_CAST(trim({raw}) AS TIMESTAMPTZ) "
             f"ELSE timezone(COALESCE(_tz, 'UTC'), TRY_CAST(trim({raw}) AS TIMESTAMP)) END"
+        )
+    elif ctype == "integer":
+        # TRY_CAST('1.5' AS BIGINT) rounds to 2: only whole numbers ("7", "-7", "7.0") are integers
+        typed = (
+            f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+(\\.0*)?') "
+            f"THEN TRY_CAST(trim({raw}) AS {sql_type}) END"
         )
     else:
         typed = f"TRY_CAST(NULLIF(trim({raw}), '') AS {sql_type})"
@@ -138,7 +146,8 @@ def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
     return typed, problems
 
 
-_ROW_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|in)\s*(.+?)\s*$")
+# `in` must be a word of its own: in `kind != "y"` it is not the operator after the column `k`
+_ROW_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s*(==)|\s+(in)\b)\s*(.+?)\s*$")
 
 
 def row_condition_sql(condition: str, params: _Params, columns: Sequence[str]) -> str:
@@ -149,17 +158,21 @@ def row_condition_sql(condition: str, params: _Params, columns: Sequence[str]) -
     match = _ROW_CONDITION.match(condition)
     if not match:
         raise ValueError(f"row_condition {condition!r}: use `column == value` or `column in [values]`")
-    column, operator, raw_value = match.groups()
+    column, equals, is_in, raw_value = match.groups()
+    operator = equals or is_in
     if column not in columns:
         raise ValueError(f"row_condition {condition!r}: unknown column {column!r}")
     try:
         value = ast.literal_eval(raw_value)
     except (ValueError, SyntaxError):
         raise ValueError(f"row_condition {condition!r}: {raw_value!r} is not a literal") from None
+    scalar = (str, int, float, bool)
     if operator == "==":
+        if not isinstance(value, scalar):
+            raise ValueError(f"row_condition {condition!r}: `==` needs a single string or number")
         return f"{ident(column)} = {params(value)}"
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"row_condition {condition!r}: `in` needs a list")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, scalar) for v in value):
+        raise ValueError(f"row_condition {condition!r}: `in` needs a list of strings or numbers")
     return f"list_contains({params(list(value))}, {ident(column)})"
 
 
@@ -291,7 +304,10 @@ def run_gate(
 
     config = validate_preprocess(preprocess)
     workdir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(workdir / "gate.duckdb"))
+    database = workdir / "gate.duckdb"
+    for stale in (database, database.with_name(database.name + ".wal")):
+        stale.unlink(missing_ok=True)  # a rerun in the same workdir must not find the last run's tables
+    con = duckdb.connect(str(database))
     try:
         con.execute(f"SET memory_limit={literal(memory_limit)}")
         con.execute(f"SET temp_directory={literal(str(workdir / 'spill'))}")
@@ -304,6 +320,7 @@ def run_gate(
 def _gate(
     con: Any, contract: Contract, files: list[RawFile], *, ds: str, workdir: Path, config: dict[str, Any]
 ) -> GateOutcome:
+    import duckdb
     import pyarrow as pa
 
     names = contract.column_names
@@ -316,6 +333,11 @@ def _gate(
     per_file: list[dict[str, Any]] = []
     select_raw = ", ".join(ident(n) for n in names)
     for raw in files:
+        if raw.source_timezone is not None:
+            try:
+                con.execute("SELECT timezone($1, TIMESTAMP '2000-01-01')", [raw.source_timezone]).fetchall()
+            except duckdb.Error:
+                raise ValueError(f"{raw.key}: unknown source_timezone {raw.source_timezone!r}") from None
         seen = 0
         for batch, rejects in read_batches(
             raw.local_path, names, fmt=raw.format, delimiter=raw.delimiter, encoding=raw.encoding, display_name=raw.key
@@ -444,21 +466,27 @@ def _gate(
             "SELECT coalesce(check_name, 'parse'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
+    flagged = dict(
+        con.execute(
+            "SELECT p.\"check\", count(*) FROM (SELECT unnest(_problems) AS p FROM checked) GROUP BY 1"
+        ).fetchall()
+    )
     row_level = [
         {
             "check": e.label,
             "expectation": e.expectation,
             "kwargs": _jsonable(e.kwargs),
             "severity": "quarantine",
-            "success": reasons.get(e.label, 0) == 0,
-            "unexpected_count": reasons.get(e.label, 0),
+            "success": flagged.get(e.label, 0) == 0,
+            "unexpected_count": flagged.get(e.label, 0),
             "element_count": rows_in,
             "engine": "duckdb",
         }
         for e in contract.expectations_with("quarantine")
     ]
 
-    order = ", ".join(ident(c) for c in (contract.primary_key or names))
+    key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
+    order = ", ".join(ident(c) for c in key_first)
     staged_path = workdir / "staged.parquet"
     quarantine_path = workdir / "quarantine.parquet"
     con.execute(

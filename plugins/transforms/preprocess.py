@@ -33,13 +33,21 @@ UNIT_FACTORS: dict[tuple[str, str], float] = {
     ("ppb", "ppb"): 1.0,
 }
 
-_UNIT_ALIASES = {"µg/m3": "ug/m3", "μg/m3": "ug/m3", "µg/m³": "ug/m3", "ug/m³": "ug/m3", "mg/m³": "mg/m3"}
+#: lower-case spellings -> canonical unit (µ is the micro sign U+00B5, μ the Greek mu U+03BC)
+_UNIT_ALIASES = {
+    "µg/m3": "ug/m3",
+    "μg/m3": "ug/m3",
+    "µg/m³": "ug/m3",
+    "μg/m³": "ug/m3",
+    "ug/m³": "ug/m3",
+    "mg/m³": "mg/m3",
+}
 
 
 def normalise_unit(unit: str) -> str:
-    """Canonical spelling of a unit (``µg/m³`` -> ``ug/m3``)."""
-    unit = unit.strip()
-    return _UNIT_ALIASES.get(unit, unit.lower())
+    """Canonical spelling of a unit (``µg/m³`` -> ``ug/m3``), case-insensitive like the gate's SQL."""
+    unit = unit.strip().lower()
+    return _UNIT_ALIASES.get(unit, unit)
 
 
 def convert(value: float, from_unit: str, to_unit: str) -> float:
