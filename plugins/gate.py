@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lockgate.checks import Params, row_condition_sql
+from lockgate.checks import evaluate as evaluate_in_sql
+from lockgate.checks import supported as sql_supported
 from lockgate.contracts import DATE_PARTITION, Contract, Expectation
 from lockgate.formats import ROW_COLUMN, read_batches
 from lockgate.sql import SQL_TYPES, ident, literal
@@ -81,17 +84,6 @@ class GateOutcome:
     quarantine_path: Path
     failed: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
-
-
-class _Params:
-    """Collects bound parameters, handing out ``$n`` placeholders (values never enter SQL text)."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
 
 
 def _problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
@@ -147,36 +139,7 @@ def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
 
 
 # `in` must be a word of its own: in `kind != "y"` it is not the operator after the column `k`
-_ROW_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s*(==)|\s+(in)\b)\s*(.+?)\s*$")
-
-
-def row_condition_sql(condition: str, params: _Params, columns: Sequence[str]) -> str:
-    """SQL for a GX pandas ``row_condition`` of the simple forms ``col == "v"`` and ``col in ["a", "b"]``.
-
-    Row-level checks run in SQL; the condition's values are bound as parameters.
-    """
-    match = _ROW_CONDITION.match(condition)
-    if not match:
-        raise ValueError(f"row_condition {condition!r}: use `column == value` or `column in [values]`")
-    column, equals, is_in, raw_value = match.groups()
-    operator = equals or is_in
-    if column not in columns:
-        raise ValueError(f"row_condition {condition!r}: unknown column {column!r}")
-    try:
-        value = ast.literal_eval(raw_value)
-    except (ValueError, SyntaxError):
-        raise ValueError(f"row_condition {condition!r}: {raw_value!r} is not a literal") from None
-    scalar = (str, int, float, bool)
-    if operator == "==":
-        if not isinstance(value, scalar):
-            raise ValueError(f"row_condition {condition!r}: `==` needs a single string or number")
-        return f"{ident(column)} = {params(value)}"
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, scalar) for v in value):
-        raise ValueError(f"row_condition {condition!r}: `in` needs a list of strings or numbers")
-    return f"list_contains({params(list(value))}, {ident(column)})"
-
-
-def _row_check(exp: Expectation, params: _Params, columns: Sequence[str]) -> str:
+def _row_check(exp: Expectation, params: Params, columns: Sequence[str]) -> str:
     """A problem expression for a row-level expectation with severity ``quarantine``."""
     if exp.expectation not in ROW_LEVEL_EXPECTATIONS:
         raise ValueError(
@@ -243,19 +206,25 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("lockgate").add_dataframe_asset(contract.dataset)
     batch = asset.add_batch_definition_whole_dataframe("run").get_batch(batch_parameters={"dataframe": frame})
     suite = gx.ExpectationSuite(name=contract.dataset)
-    for exp in expectations:
+    for index, exp in enumerate(expectations):
         cls = getattr(gx.expectations, exp.gx_class_name, None)
         if cls is None:
             raise ValueError(f"{contract.path}: unknown Great Expectations expectation {exp.expectation!r}")
-        suite.add_expectation(cls(**exp.kwargs))
+        suite.add_expectation(cls(**exp.kwargs, meta={"lockgate_index": index}))
     validation = batch.validate(suite, result_format={"result_format": "SUMMARY"})
+    # GX does not keep the suite's order in its results (and gives ephemeral suites no ids):
+    # pair them through the index we put in each expectation's meta
+    by_index = {res.expectation_config.meta["lockgate_index"]: res for res in validation.results}
     results = []
-    for exp, res in zip(expectations, validation.results, strict=True):
+    for index, exp in enumerate(expectations):
+        res = by_index[index]
         outcome = res.result or {}
         results.append(
             {
@@ -266,6 +235,7 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
                 "success": bool(res.success),
                 "observed_value": _jsonable(outcome.get("observed_value")),
                 "element_count": outcome.get("element_count"),
+                "missing_count": outcome.get("missing_count"),
                 "unexpected_count": outcome.get("unexpected_count"),
                 "unexpected_percent": _jsonable(outcome.get("unexpected_percent")),
                 "examples": _jsonable((outcome.get("partial_unexpected_list") or [])[:EXAMPLES_PER_CHECK]),
@@ -298,8 +268,16 @@ def run_gate(
     workdir: Path,
     preprocess: dict[str, Any] | None = None,
     memory_limit: str = "1GB",
+    check_engine: str = "duckdb",
 ) -> GateOutcome:
-    """Gate one logical date of a dataset. Raises :class:`QualityGateFailed` on ``fail`` checks."""
+    """Gate one logical date of a dataset. Raises :class:`QualityGateFailed` on ``fail`` checks.
+
+    ``check_engine="duckdb"`` evaluates the ``fail``/``warn`` expectations as SQL (see
+    :mod:`lockgate.checks`; untranslated ones go to GX); ``"great_expectations"`` hands them all to
+    GX on a pandas frame of the staged rows.
+    """
+    if check_engine not in ("duckdb", "great_expectations"):
+        raise ValueError(f"check_engine must be 'duckdb' or 'great_expectations', not {check_engine!r}")
     import duckdb
 
     config = validate_preprocess(preprocess)
@@ -312,13 +290,20 @@ def run_gate(
         con.execute(f"SET memory_limit={literal(memory_limit)}")
         con.execute(f"SET temp_directory={literal(str(workdir / 'spill'))}")
         con.execute("SET TimeZone='UTC'")
-        return _gate(con, contract, files, ds=ds, workdir=workdir, config=config)
+        return _gate(con, contract, files, ds=ds, workdir=workdir, config=config, check_engine=check_engine)
     finally:
         con.close()
 
 
 def _gate(
-    con: Any, contract: Contract, files: list[RawFile], *, ds: str, workdir: Path, config: dict[str, Any]
+    con: Any,
+    contract: Contract,
+    files: list[RawFile],
+    *,
+    ds: str,
+    workdir: Path,
+    config: dict[str, Any],
+    check_engine: str,
 ) -> GateOutcome:
     import duckdb
     import pyarrow as pa
@@ -368,7 +353,7 @@ def _gate(
             raise AccountingError(f"{raw.key}: the manifest says {raw.rows} rows but the gate read {seen}")
         per_file.append({"key": raw.key, "rows": seen})
 
-    params = _Params()
+    params = Params()
     typed_exprs, type_problems = [], []
     for col in contract.columns:
         expr, problems = _typed_column(col.name, col.type)
@@ -471,19 +456,26 @@ def _gate(
             "SELECT p.\"check\", count(*) FROM (SELECT unnest(_problems) AS p FROM checked) GROUP BY 1"
         ).fetchall()
     )
-    row_level = [
-        {
-            "check": e.label,
-            "expectation": e.expectation,
-            "kwargs": _jsonable(e.kwargs),
-            "severity": "quarantine",
-            "success": flagged.get(e.label, 0) == 0,
-            "unexpected_count": flagged.get(e.label, 0),
-            "element_count": rows_in,
-            "engine": "duckdb",
-        }
-        for e in contract.expectations_with("quarantine")
-    ]
+    # a quarantine check moves its rows aside and the run goes on; with an explicit `mostly`, too
+    # large a share of flagged rows fails the run (the source is broken, not a few readings)
+    evaluated = con.execute("SELECT count(*) FROM checked").fetchone()[0]
+    row_level = []
+    for e in contract.expectations_with("quarantine"):
+        count = flagged.get(e.label, 0)
+        mostly = e.kwargs.get("mostly")
+        row_level.append(
+            {
+                "check": e.label,
+                "expectation": e.expectation,
+                "kwargs": _jsonable(e.kwargs),
+                "severity": "quarantine",
+                "success": mostly is None or evaluated == 0 or (evaluated - count) / evaluated >= float(mostly),
+                "unexpected_count": count,
+                "unexpected_percent": 100.0 * count / evaluated if evaluated else 0.0,
+                "element_count": evaluated,
+                "engine": "duckdb",
+            }
+        )
 
     key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
     order = ", ".join(ident(c) for c in key_first)
@@ -497,10 +489,16 @@ def _gate(
         "(FORMAT parquet, COMPRESSION zstd)"
     )
 
-    gx_expectations = contract.expectations_with("fail", "warn")
-    frame = con.execute(f"SELECT {cols} FROM passed ORDER BY {order}").df() if gx_expectations else None
-    gx_results = run_gx(contract, frame, gx_expectations)
-    failed = [c for c in gx_results if not c["success"] and c["severity"] == "fail"]
+    table_checks = contract.expectations_with("fail", "warn")
+    in_sql = [e for e in table_checks if check_engine == "duckdb" and sql_supported(e)]
+    in_gx = [e for e in table_checks if e not in in_sql]
+    by_label = {r["check"]: r for r in evaluate_in_sql(con, "passed", in_sql, columns=names)}
+    if in_gx:
+        # GX needs the rows in memory: only for expectations the SQL engine does not translate
+        frame = con.sql(f"SELECT {cols} FROM passed ORDER BY {order}").df()
+        by_label.update({r["check"]: r for r in run_gx(contract, frame, in_gx)})
+    gx_results = [_jsonable(by_label[e.label]) for e in table_checks]
+    failed = [c for c in row_level + gx_results if not c["success"] and c["severity"] in ("fail", "quarantine")]
     warnings = [c for c in gx_results if not c["success"] and c["severity"] == "warn"]
 
     report = {
