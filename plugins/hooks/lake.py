@@ -13,6 +13,7 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -130,7 +131,9 @@ class LakeHook(BaseHook):
 
     def _s3_key(self, key: str) -> str:
         _, prefix = self._bucket_prefix
-        return safe_key(prefix, key) if prefix else safe_key(key)
+        # validate the key on its own: an empty key must not address the lake prefix itself
+        key = safe_key(key)
+        return safe_key(prefix, key) if prefix else key
 
     def _local_path(self, key: str) -> Path:
         path = (self._root / safe_key(key)).resolve()
@@ -193,14 +196,28 @@ class LakeHook(BaseHook):
             return path
         target = Path(workdir) / safe_key(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.s3_hook.get_conn().download_file(self._bucket_prefix[0], self._s3_key(key), str(target))
+        with self._not_found_as_file_error(key):
+            self.s3_hook.get_conn().download_file(self._bucket_prefix[0], self._s3_key(key), str(target))
         return target
 
     def read_json(self, key: str) -> Any:
         if self.is_s3:
-            return json.loads(self.s3_hook.read_key(self._s3_key(key), self._bucket_prefix[0]))
+            with self._not_found_as_file_error(key):
+                return json.loads(self.s3_hook.read_key(self._s3_key(key), self._bucket_prefix[0]))
         with open(self._local_path(key), encoding="utf-8") as fh:
             return json.load(fh)
+
+    @contextmanager
+    def _not_found_as_file_error(self, key: str) -> Iterator[None]:
+        """A missing S3 object raises FileNotFoundError, as a missing local file does."""
+        from botocore.exceptions import ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"lake object not found: {self.uri(key)}") from exc
+            raise
 
     # -- writing --------------------------------------------------------------------------------
 

@@ -83,8 +83,9 @@ class WarehouseSession:
         try:
             reader_con.execute("SET TimeZone='UTC'")
             schema = pa.schema([(c.name, _arrow_type(c.type)) for c in columns])
-            relation = reader_con.execute(
-                f"SELECT {select} FROM read_parquet($1, hive_partitioning = true)", [file_list]
+            # a relation (not a DB-API result) streams: execute().to_arrow_reader() copies every row first
+            relation = reader_con.sql(
+                f"SELECT {select} FROM read_parquet($1, hive_partitioning = true)", params=[file_list]
             )
             batches = relation.to_arrow_reader(100_000)
             reader = pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in batches))

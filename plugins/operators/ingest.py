@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 _CHUNK = 8 * 1024 * 1024
 
 
+def _glob_match(key: str, pattern: str) -> bool:
+    """Match an S3 key like a shell glob matches a path: ``*`` and ``?`` stay within one folder and
+    hidden names (``.x``) only match a pattern segment that starts with a dot."""
+    keys, patterns = key.split("/"), pattern.split("/")
+    return len(keys) == len(patterns) and all(
+        fnmatch.fnmatchcase(k, p) and (p.startswith(".") or not k.startswith("."))
+        for k, p in zip(keys, patterns, strict=True)
+    )
+
+
 class IngestOperator(LakeOperator):
     """Copy the source files of one logical date into ``raw/<dataset>/ds=<date>/run=<run>/<source>/``.
 
@@ -85,8 +95,20 @@ class IngestOperator(LakeOperator):
             bucket, _, pattern = self.source[len("s3://") :].partition("/")
             prefix = pattern.split("*", 1)[0].split("?", 1)[0]
             keys = self.source_s3.list_keys(bucket_name=bucket, prefix=prefix)
-            return sorted(f"s3://{bucket}/{k}" for k in keys if fnmatch.fnmatchcase(k, pattern) and not k.endswith("/"))
+            return sorted(f"s3://{bucket}/{k}" for k in keys if _glob_match(k, pattern) and not k.endswith("/"))
         return sorted(p for p in glob.glob(self.source) if os.path.isfile(p))
+
+    @staticmethod
+    def _raw_names(sources: list[str]) -> list[str]:
+        """Names in the raw zone: the file name, or the path below the common folder when names repeat."""
+        names = [posixpath.basename(uri) for uri in sources]
+        if len(set(names)) == len(names):
+            return names
+        parts = [uri.split("/") for uri in sources]
+        common = 0
+        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+            common += 1
+        return ["/".join(p[common:]) for p in parts]
 
     @contextmanager
     def _open(self, uri: str) -> Iterator[IO[bytes]]:
@@ -121,10 +143,10 @@ class IngestOperator(LakeOperator):
         self.lake.delete_prefix(prefix)
         entries = []
         with self.workdir() as work:
-            for uri in sources:
-                name = posixpath.basename(uri)
+            for uri, name in zip(sources, self._raw_names(sources), strict=True):
                 fmt = self.format or detect_format(name)
                 spool = work / name
+                spool.parent.mkdir(parents=True, exist_ok=True)
                 digest = hashlib.sha256()
                 with self._open(uri) as stream, open(spool, "wb") as out:
                     while chunk := stream.read(_CHUNK):

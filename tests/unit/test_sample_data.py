@@ -37,9 +37,7 @@ class Parsed:
     counts: Counter[str] = field(default_factory=Counter)
     # Well-formed rows with a usable value: (station_id, region, observed_at,
     # pollutant, value, unit, is_clean).
-    rows: list[tuple[str, str, str, str, float, str, bool]] = field(
-        default_factory=list
-    )
+    rows: list[tuple[str, str, str, str, float, str, bool]] = field(default_factory=list)
     # Timestamps of every well-formed row, defective value or not.
     observed: list[tuple[str, str]] = field(default_factory=list)
 
@@ -139,9 +137,7 @@ def _smoke_rows(parsed: Parsed) -> list[tuple[str, str, str, str, float, str, bo
     return [
         row
         for row in parsed.rows
-        if row[6]
-        and row[3] == "pm25"
-        and sd.to_target_units("pm25", row[4], row[5]) >= SMOKE_THRESHOLD_UGM3
+        if row[6] and row[3] == "pm25" and sd.to_target_units("pm25", row[4], row[5]) >= SMOKE_THRESHOLD_UGM3
     ]
 
 
@@ -160,11 +156,7 @@ def parsed(batches: dict[str, sd.SampleBatch]) -> dict[tuple[str, str], Parsed]:
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(root)): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 # ----------------------------------------------------------------------- determinism
@@ -208,9 +200,7 @@ def test_module_import_is_stdlib_only() -> None:
         "heavy = {'airflow', 'pandas', 'numpy', 'pyarrow', 'duckdb', 'great_expectations'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -243,9 +233,7 @@ def test_registry_has_50_unique_stations_in_5_regions(
         assert -125.0 < station.longitude < -66.0
     assert sd.stations() == registry  # fixed, not date-seeded
 
-    with batches["2026-01-02"].registry_path.open(
-        encoding="utf-8", newline=""
-    ) as handle:
+    with batches["2026-01-02"].registry_path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(sd.REGISTRY_FIELDS)
     assert len(rows) == 50
@@ -257,10 +245,7 @@ def test_registry_has_50_unique_stations_in_5_regions(
         assert float(row["longitude"]) == station.longitude
         assert row["timezone"] == station.timezone
         assert int(row["elevation_m"]) == station.elevation_m
-        assert (
-            datetime.date.fromisoformat(row["commissioned_on"])
-            == station.commissioned_on
-        )
+        assert datetime.date.fromisoformat(row["commissioned_on"]) == station.commissioned_on
 
 
 # ---------------------------------------------------------------------------- counts
@@ -306,9 +291,7 @@ def test_independent_parse_reproduces_every_count(
 
 
 @pytest.mark.parametrize("ds", DATES)
-def test_every_ndjson_line_parses_or_is_counted_malformed(
-    batches: dict[str, sd.SampleBatch], ds: str
-) -> None:
+def test_every_ndjson_line_parses_or_is_counted_malformed(batches: dict[str, sd.SampleBatch], ds: str) -> None:
     lines = batches[ds].gateway_path.read_text(encoding="utf-8").splitlines()
     unparseable = 0
     for line in lines:
@@ -323,9 +306,7 @@ def test_every_ndjson_line_parses_or_is_counted_malformed(
 
 
 @pytest.mark.parametrize("ds", DATES)
-def test_partner_malformed_rows_are_ragged(
-    batches: dict[str, sd.SampleBatch], ds: str
-) -> None:
+def test_partner_malformed_rows_are_ragged(batches: dict[str, sd.SampleBatch], ds: str) -> None:
     with batches[ds].partner_path.open(encoding="utf-8", newline="") as handle:
         widths = Counter(len(fields) for fields in csv.reader(handle))
     assert set(widths) <= {6, 7}  # one extra field, never fewer
@@ -334,9 +315,7 @@ def test_partner_malformed_rows_are_ragged(
 
 @pytest.mark.parametrize("ds", DATES)
 @pytest.mark.parametrize("source", ["gateway", "partner"])
-def test_every_station_hour_is_present_except_gaps(
-    batches: dict[str, sd.SampleBatch], ds: str, source: str
-) -> None:
+def test_every_station_hour_is_present_except_gaps(batches: dict[str, sd.SampleBatch], ds: str, source: str) -> None:
     batch = batches[ds]
     members = [s.station_id for s in sd.stations() if s.source == source]
     offline_hours = sum(gap.hours for gap in batch.gaps if gap.station_id in members)
@@ -350,9 +329,7 @@ def test_every_station_hour_is_present_except_gaps(
 
 
 @pytest.mark.parametrize("ds", DATES)
-def test_gateway_timestamps_are_station_local_and_on_ds(
-    parsed: dict[tuple[str, str], Parsed], ds: str
-) -> None:
+def test_gateway_timestamps_are_station_local_and_on_ds(parsed: dict[tuple[str, str], Parsed], ds: str) -> None:
     day = datetime.date.fromisoformat(ds)
     zones = {s.station_id: ZoneInfo(s.timezone) for s in sd.stations()}
     utc_hours: dict[str, set[int]] = {}
@@ -371,9 +348,7 @@ def test_gateway_timestamps_are_station_local_and_on_ds(
 
 
 @pytest.mark.parametrize("ds", DATES)
-def test_partner_timestamps_are_naive_chicago_and_on_ds(
-    parsed: dict[tuple[str, str], Parsed], ds: str
-) -> None:
+def test_partner_timestamps_are_naive_chicago_and_on_ds(parsed: dict[tuple[str, str], Parsed], ds: str) -> None:
     day = datetime.date.fromisoformat(ds)
     chicago = ZoneInfo(sd.PARTNER_TIMEZONE)
     observed = parsed[(ds, "partner")].observed
@@ -393,9 +368,7 @@ def test_partner_uses_chicago_time_even_for_denver_stations(
     denver = {s.station_id for s in sd.stations() if s.timezone == "America/Denver"}
     assert denver
     assert all(s.source == "partner" for s in sd.stations() if s.station_id in denver)
-    stamps = {
-        at for sid, at in parsed[("2026-01-02", "partner")].observed if sid in denver
-    }
+    stamps = {at for sid, at in parsed[("2026-01-02", "partner")].observed if sid in denver}
     # UTC midnight is 18:00 in Chicago (CST) the day before, 17:00 in Denver.
     assert "2026-01-01 18:00:00" in stamps
     assert "2026-01-01 17:00:00" not in stamps
@@ -407,11 +380,7 @@ def test_partner_repeats_the_ambiguous_hour_on_fall_back_day(
     # 06:00 and 07:00 UTC are both 01:00 naive Chicago time on 2026-11-01: a
     # real hazard of the partner's convention, written in UTC order so a
     # loader can tell the two apart by position.
-    per_station = Counter(
-        sid
-        for sid, at in parsed[("2026-11-01", "partner")].observed
-        if at == "2026-11-01 01:00:00"
-    )
+    per_station = Counter(sid for sid, at in parsed[("2026-11-01", "partner")].observed if at == "2026-11-01 01:00:00")
     assert per_station
     assert max(per_station.values()) >= 12  # two hours x six pollutants
 
@@ -474,14 +443,10 @@ def test_clean_values_are_realistic_in_target_units(
 
 def test_ozone_peaks_in_the_afternoon(parsed: dict[tuple[str, str], Parsed]) -> None:
     by_hour: dict[int, list[float]] = {}
-    for _sid, _region, at, pollutant, value, unit, clean in parsed[
-        ("2026-01-02", "gateway")
-    ].rows:
+    for _sid, _region, at, pollutant, value, unit, clean in parsed[("2026-01-02", "gateway")].rows:
         if clean and pollutant == "o3":
             local_hour = datetime.datetime.fromisoformat(at).hour
-            by_hour.setdefault(local_hour, []).append(
-                sd.to_target_units("o3", value, unit)
-            )
+            by_hour.setdefault(local_hour, []).append(sd.to_target_units("o3", value, unit))
     mean = {hour: sum(v) / len(v) for hour, v in by_hour.items()}
     assert max(mean, key=mean.__getitem__) in range(12, 18)
     assert mean[15] > 1.8 * mean[4]
@@ -496,9 +461,7 @@ def test_smoke_event_on_some_but_not_all_days(tmp_path: Path) -> None:
     for offset in range(30):
         day = start + datetime.timedelta(days=offset)
         batch = sd.generate(day, tmp_path / day.isoformat())
-        found = _smoke_rows(parse_gateway(batch.gateway_path)) + _smoke_rows(
-            parse_partner(batch.partner_path)
-        )
+        found = _smoke_rows(parse_gateway(batch.gateway_path)) + _smoke_rows(parse_partner(batch.partner_path))
         total = batch.gateway.smoke_event_rows + batch.partner.smoke_event_rows
         assert len(found) == total
         if batch.smoke_event is None:
@@ -522,9 +485,7 @@ def test_bad_ds_is_rejected(tmp_path: Path) -> None:
             sd.generate(bad, tmp_path)
 
 
-def test_cli_prints_paths_and_counts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_prints_paths_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert sd.main(["--ds", "2026-01-02", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     batch = sd.generate("2026-01-02", tmp_path / "again")
@@ -535,9 +496,7 @@ def test_cli_prints_paths_and_counts(
     assert sd.main(["--ds", "2026-01-02", "--out", str(tmp_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["gateway"]["rows"] == batch.gateway.rows
-    assert summary["partner"]["path"] == str(
-        tmp_path / "partner/readings_2026-01-02.csv"
-    )
+    assert summary["partner"]["path"] == str(tmp_path / "partner/readings_2026-01-02.csv")
 
 
 def test_cli_runs_as_module(tmp_path: Path) -> None:
