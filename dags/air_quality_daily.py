@@ -163,7 +163,7 @@ def air_quality_daily() -> None:
     chain([load_dim_station, load_daily_aqi], summarize)
 
 
-dag = air_quality_daily()
+air_quality_daily_dag = air_quality_daily()
 
 if __name__ == "__main__":
-    dag.test()
+    air_quality_daily_dag.test()

@@ -88,8 +88,12 @@ def _lengths(col: str, kw: dict[str, Any], p: Params) -> str:
 MAP_CHECKS: dict[str, _MapCheck] = {
     "expect_column_values_to_not_be_null": _MapCheck(lambda c, kw, p: f"{c} IS NULL", ignores_nulls=False),
     "expect_column_values_to_be_between": _MapCheck(_between),
-    "expect_column_values_to_be_in_set": _MapCheck(lambda c, kw, p: f"NOT list_contains({p(list(kw['value_set']))}, {c})"),
-    "expect_column_values_to_not_be_in_set": _MapCheck(lambda c, kw, p: f"list_contains({p(list(kw['value_set']))}, {c})"),
+    "expect_column_values_to_be_in_set": _MapCheck(
+        lambda c, kw, p: f"NOT list_contains({p(list(kw['value_set']))}, {c})"
+    ),
+    "expect_column_values_to_not_be_in_set": _MapCheck(
+        lambda c, kw, p: f"list_contains({p(list(kw['value_set']))}, {c})"
+    ),
     "expect_column_values_to_match_regex": _MapCheck(lambda c, kw, p: f"NOT regexp_matches({c}, {p(kw['regex'])})"),
     "expect_column_values_to_not_match_regex": _MapCheck(lambda c, kw, p: f"regexp_matches({c}, {p(kw['regex'])})"),
     "expect_column_value_lengths_to_be_between": _MapCheck(_lengths),
@@ -220,17 +224,14 @@ def _uniqueness(con: Any, relation: str, exp: Expectation, columns: Sequence[str
     kw = exp.kwargs
     keys = [kw["column"]] if exp.expectation == "expect_column_values_to_be_unique" else list(kw["column_list"])
     key_sql = ", ".join(ident(k) for k in keys)
-    if len(keys) == 1:
-        ignore = f"{ident(keys[0])} IS NULL"  # GX ignores missing values of a single column
-    else:
-        # GX's default for compound keys: ignore a row only when every key value is missing
-        ignore = " AND ".join(f"{ident(k)} IS NULL" for k in keys)
-    element, missing = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {ignore}) FROM {relation}"
-    ).fetchone()
+    # GX ignores a row with a missing value (single column) or with every key value missing
+    # (compound keys, GX's default ignore_row_if)
+    ignore = " AND ".join(f"{ident(k)} IS NULL" for k in keys)
+    element, missing = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {ignore}) FROM {relation}").fetchone()
+    packed = ", ".join(f"{ident(k)} := {ident(k)}" for k in keys)
     unexpected, sample = con.execute(
         f"""
-        SELECT coalesce(sum(n), 0), list(struct_pack({', '.join(f'{ident(k)} := {ident(k)}' for k in keys)}))[1:{int(examples)}]
+        SELECT coalesce(sum(n), 0), list(struct_pack({packed}))[1:{int(examples)}]
         FROM (SELECT {key_sql}, count(*) AS n FROM {relation} WHERE NOT ({ignore}) GROUP BY ALL HAVING count(*) > 1)
         """
     ).fetchone()

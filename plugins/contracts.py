@@ -95,7 +95,8 @@ class Contract:
 
 def _schema() -> dict[str, Any]:
     with open(include_dir() / "contracts" / "contract.schema.json", encoding="utf-8") as fh:
-        return json.load(fh)  # type: ignore[no-any-return]
+        schema: dict[str, Any] = json.load(fh)
+        return schema
 
 
 def contract_path(dataset_or_path: str | Path) -> Path:

@@ -44,7 +44,13 @@ class Reject:
 def detect_format(path: str | Path) -> str:
     """Format from the file name: ``x.csv``, ``x.ndjson``/``x.jsonl``, ``x.json``, ``x.parquet`` (+ ``.gz``)."""
     name = Path(path).name.lower().removesuffix(".gz")
-    for suffix, fmt in ((".csv", "csv"), (".ndjson", "ndjson"), (".jsonl", "ndjson"), (".json", "json"), (".parquet", "parquet")):
+    for suffix, fmt in (
+        (".csv", "csv"),
+        (".ndjson", "ndjson"),
+        (".jsonl", "ndjson"),
+        (".json", "json"),
+        (".parquet", "parquet"),
+    ):
         if name.endswith(suffix):
             return fmt
     raise SourceFileError(f"{path}: cannot tell the format from the file name; set format= explicitly")
@@ -132,7 +138,9 @@ def read_batches(
             if builder.full():
                 yield builder.flush()
     except UnicodeDecodeError as exc:
-        raise SourceFileError(f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start} of a read block)") from None
+        raise SourceFileError(
+            f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start} of a read block)"
+        ) from None
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise SourceFileError(f"{name}: unreadable: {exc}") from None
     batch, rejects = builder.flush()
@@ -153,7 +161,9 @@ def _csv_rows(
             raise SourceFileError(f"{name}: row 1: malformed CSV header: {exc}") from None
         missing = [c for c in columns if c not in header]
         if missing:
-            raise SourceFileError(f"{name}: row 1: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
+            raise SourceFileError(
+                f"{name}: row 1: missing column(s) {', '.join(missing)} (header: {', '.join(header)})"
+            )
         positions = [header.index(c) for c in columns]
         width = len(header)
         line = reader.line_num
@@ -200,7 +210,9 @@ def _json_values(obj: Any, columns: list[str]) -> list[str | None]:
 
 def _json_record(name: str, row: int, text: str, obj: Any, columns: list[str], builder: _BatchBuilder) -> None:
     if not isinstance(obj, dict):
-        builder.rejects.append(Reject(name, row, f"expected a JSON object, found {type(obj).__name__}", _truncate(text)))
+        builder.rejects.append(
+            Reject(name, row, f"expected a JSON object, found {type(obj).__name__}", _truncate(text))
+        )
         return
     builder.add(row, _json_values(obj, columns))
 
@@ -214,7 +226,9 @@ def _ndjson_rows(path: Path, columns: list[str], name: str, builder: _BatchBuild
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                builder.rejects.append(Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(text)))
+                builder.rejects.append(
+                    Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(text))
+                )
             else:
                 _json_record(name, number, text, obj, columns, builder)
             yield None
@@ -227,7 +241,9 @@ def _is_number(obj: Any) -> bool:
     return isinstance(obj, (int, float)) and not isinstance(obj, bool)
 
 
-def _json_array_rows(path: Path, columns: list[str], name: str, builder: _BatchBuilder, *, encoding: str) -> Iterator[None]:
+def _json_array_rows(
+    path: Path, columns: list[str], name: str, builder: _BatchBuilder, *, encoding: str
+) -> Iterator[None]:
     """Decode a top-level JSON array one element at a time (incremental ``raw_decode``)."""
     decoder = json.JSONDecoder()
     with _open_text(path, encoding) as fh:
@@ -314,7 +330,9 @@ def _parquet_batches(path: Path, columns: list[str], name: str, batch_rows: int)
         yield pa.RecordBatch.from_arrays(arrays, names=[*columns, ROW_COLUMN]), []
 
 
-def source_columns(path: str | Path, *, fmt: str | None = None, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+def source_columns(
+    path: str | Path, *, fmt: str | None = None, delimiter: str = ",", encoding: str = "utf-8"
+) -> list[str]:
     """The columns a source file has (CSV header, Parquet schema, keys of the first JSON record)."""
     path = Path(path)
     fmt = fmt or detect_format(path)

@@ -20,11 +20,9 @@ Every input row is accounted for: ``rows_in = rows_passed + rows_quarantined + d
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +86,7 @@ class GateOutcome:
 
 def _problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
     col = literal(column) if column else "NULL::VARCHAR"
-    return (
-        f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
-    )
+    return f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
 
 
 def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
@@ -143,8 +139,7 @@ def _row_check(exp: Expectation, params: Params, columns: Sequence[str]) -> str:
     """A problem expression for a row-level expectation with severity ``quarantine``."""
     if exp.expectation not in ROW_LEVEL_EXPECTATIONS:
         raise ValueError(
-            f"{exp.label}: severity 'quarantine' needs a row-level expectation "
-            f"({', '.join(ROW_LEVEL_EXPECTATIONS)})"
+            f"{exp.label}: severity 'quarantine' needs a row-level expectation ({', '.join(ROW_LEVEL_EXPECTATIONS)})"
         )
     column = exp.kwargs["column"]
     col = ident(column)
@@ -205,7 +200,6 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
         return []
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -221,7 +215,10 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
     validation = batch.validate(suite, result_format={"result_format": "SUMMARY"})
     # GX does not keep the suite's order in its results (and gives ephemeral suites no ids):
     # pair them through the index we put in each expectation's meta
-    by_index = {res.expectation_config.meta["lockgate_index"]: res for res in validation.results}
+    by_index = {
+        (res.expectation_config.meta or {}).get("lockgate_index") if res.expectation_config else None: res
+        for res in validation.results
+    }
     results = []
     for index, exp in enumerate(expectations):
         res = by_index[index]
@@ -393,13 +390,13 @@ def _gate(
         f"""
         CREATE TABLE checked AS
         WITH typed AS (
-            SELECT _file, _row, {record_json} AS _record, {', '.join(typed_exprs)},
-                   [{', '.join(type_problems)}] AS _p1
+            SELECT _file, _row, {record_json} AS _record, {", ".join(typed_exprs)},
+                   [{", ".join(type_problems)}] AS _p1
             FROM candidates
         ), converted AS (
             SELECT {convert_select}, {convert_problem} AS _p2 FROM typed
         ), checked AS (
-            SELECT *, [{', '.join(row_problems) or 'NULL'}] AS _p3 FROM converted
+            SELECT *, [{", ".join(row_problems) or "NULL"}] AS _p3 FROM converted
         )
         SELECT * EXCLUDE (_p1, _p2, _p3),
                list_filter(list_concat(_p1, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
@@ -422,11 +419,13 @@ def _gate(
     con.execute(
         f"""
         CREATE TABLE quarantined AS
-        SELECT source_file, source_row, column_name, check_name, reason, record, CAST($1 AS DATE) AS {ident(DATE_PARTITION)}
+        SELECT source_file, source_row, column_name, check_name, reason, record,
+               CAST($1 AS DATE) AS {ident(DATE_PARTITION)}
         FROM (
             SELECT _file AS source_file, _row AS source_row,
                    _problems[1]."column" AS column_name, _problems[1]."check" AS check_name,
-                   format('row {{}}: {{}}', _row, array_to_string(list_transform(_problems, lambda p: p.reason), '; ')) AS reason,
+                   format('row {{}}: {{}}', _row,
+                          array_to_string(list_transform(_problems, lambda p: p.reason), '; ')) AS reason,
                    _record AS record
             FROM checked WHERE len(_problems) > 0
             UNION ALL SELECT * FROM rejects
@@ -447,13 +446,11 @@ def _gate(
         )
 
     reasons = dict(
-        con.execute(
-            "SELECT coalesce(check_name, 'parse'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+        con.execute("SELECT coalesce(check_name, 'parse'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1").fetchall()
     )
     flagged = dict(
         con.execute(
-            "SELECT p.\"check\", count(*) FROM (SELECT unnest(_problems) AS p FROM checked) GROUP BY 1"
+            'SELECT p."check", count(*) FROM (SELECT unnest(_problems) AS p FROM checked) GROUP BY 1'
         ).fetchall()
     )
     # a quarantine check moves its rows aside and the run goes on; with an explicit `mostly`, too
@@ -482,7 +479,8 @@ def _gate(
     staged_path = workdir / "staged.parquet"
     quarantine_path = workdir / "quarantine.parquet"
     con.execute(
-        f"COPY (SELECT * FROM passed ORDER BY {order}) TO {literal(str(staged_path))} (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT * FROM passed ORDER BY {order}) TO {literal(str(staged_path))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
     )
     con.execute(
         f"COPY (SELECT * FROM quarantined ORDER BY source_file, source_row) TO {literal(str(quarantine_path))} "

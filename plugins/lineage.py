@@ -72,7 +72,7 @@ def operator_lineage(record: LineageRecord) -> Any:
         inputs = [InputDataset(namespace=d.namespace, name=d.name, facets=_facets(d)) for d in record.inputs]
         outputs = []
         for d in record.outputs:
-            output_facets = {}
+            output_facets: dict[str, Any] = {}
             if d.row_count is not None:
                 output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
                     rowCount=d.row_count, size=d.size_bytes

@@ -272,9 +272,7 @@ class Station:
 
 # Rough bounding boxes (lat, lon) and elevation bands per region, so the
 # coordinates agree with the region's time zone.
-_REGION_GEO: Final[
-    dict[str, tuple[tuple[float, float], tuple[float, float], tuple[int, int]]]
-] = {
+_REGION_GEO: Final[dict[str, tuple[tuple[float, float], tuple[float, float], tuple[int, int]]]] = {
     "north": ((43.5, 47.5), (-97.0, -88.5), (180, 480)),
     "south": ((29.0, 33.0), (-99.5, -90.0), (0, 250)),
     "east": ((38.5, 42.5), (-80.0, -72.5), (0, 420)),
@@ -314,14 +312,10 @@ def _registry() -> tuple[tuple[Station, ...], dict[str, _Profile]]:
     # Seeded by a constant, not by the date: the registry and each station's
     # character are the same every day; only the weather changes.
     rng = random.Random(_seed("pollutrack:registry"))
-    regions = [
-        region for region in REGIONS for _ in range(STATION_COUNT // len(REGIONS))
-    ]
+    regions = [region for region in REGIONS for _ in range(STATION_COUNT // len(REGIONS))]
     # Shuffle so station ids do not reveal the region (or the source).
     rng.shuffle(regions)
-    names = rng.sample(
-        [f"{a} {b}" for a in _NAME_FIRST for b in _NAME_SECOND], STATION_COUNT
-    )
+    names = rng.sample([f"{a} {b}" for a in _NAME_FIRST for b in _NAME_SECOND], STATION_COUNT)
     first_day = datetime.date(2012, 1, 1).toordinal()
     last_day = datetime.date(2023, 12, 31).toordinal()
     result: list[Station] = []
@@ -399,10 +393,7 @@ class Gap:
 
     def covers(self, station_id: str, hour: int) -> bool:
         """Whether ``station_id`` is offline during UTC ``hour``."""
-        return (
-            station_id == self.station_id
-            and self.first_hour <= hour < self.first_hour + self.hours
-        )
+        return station_id == self.station_id and self.first_hour <= hour < self.first_hour + self.hours
 
 
 @dataclasses.dataclass(frozen=True)
@@ -495,9 +486,7 @@ def _hour_values(
     u = rng.uniform
     # Always draw the same number of values, smoke or not, so a smoke event
     # does not shift every later value of the day.
-    pm25 = _clamp(
-        profile.pm25 * _PM_PROFILE[local_hour] * weather.pm * u(0.8, 1.2), 2.5, 45.0
-    )
+    pm25 = _clamp(profile.pm25 * _PM_PROFILE[local_hour] * weather.pm * u(0.8, 1.2), 2.5, 45.0)
     pm10 = _clamp(pm25 * u(1.2, 1.6) + profile.coarse * u(0.7, 1.3), 8.0, 90.0)
     o3 = _clamp(
         0.010 + profile.o3_amp * _O3_PROFILE[local_hour] * weather.o3 * u(0.9, 1.1),
@@ -561,9 +550,7 @@ class _DefectPlan:
     originals: frozenset[int]
 
 
-def _plan_defects(
-    rng: random.Random, slots: Sequence[_Slot], partner: bool
-) -> _DefectPlan:
+def _plan_defects(rng: random.Random, slots: Sequence[_Slot], partner: bool) -> _DefectPlan:
     counts = {
         _MISSING: rng.randint(2, 6),
         _OUT_OF_RANGE: rng.randint(1, 3),
@@ -575,9 +562,7 @@ def _plan_defects(
     # Smoke readings stay untouched so smoke_event_rows is the whole episode;
     # the repeated DST hour stays clean so a defect there (say two missing
     # values) cannot turn into an accidental duplicate.
-    eligible = [
-        index for index, slot in enumerate(slots) if not (slot.smoke or slot.repeat)
-    ]
+    eligible = [index for index, slot in enumerate(slots) if not (slot.smoke or slot.repeat)]
     chosen = rng.sample(eligible, sum(counts.values()) + n_duplicates)
     victims: dict[int, str] = {}
     kinds = [kind for kind, count in counts.items() for _ in range(count)]
@@ -591,14 +576,10 @@ def _plan_defects(
         delay = 0 if rng.random() < 0.5 else rng.randint(1, 600)
         target = min(len(slots) - 1, index + delay)
         copy_after.setdefault(target, []).append(index)
-    return _DefectPlan(
-        victims=victims, copy_after=copy_after, originals=frozenset(originals)
-    )
+    return _DefectPlan(victims=victims, copy_after=copy_after, originals=frozenset(originals))
 
 
-def _plan_day(
-    rng: random.Random, registry: Sequence[Station]
-) -> tuple[SmokeEvent | None, tuple[Gap, ...], _Weather]:
+def _plan_day(rng: random.Random, registry: Sequence[Station]) -> tuple[SmokeEvent | None, tuple[Gap, ...], _Weather]:
     smoke: SmokeEvent | None = None
     if rng.random() < 1 / 3:
         station = rng.choice(registry)
@@ -612,12 +593,7 @@ def _plan_day(
     gaps: list[Gap] = []
     for source in ("gateway", "partner"):
         # Never take the smoke station offline: the event must show.
-        candidates = [
-            s
-            for s in registry
-            if s.source == source
-            and (smoke is None or s.station_id != smoke.station_id)
-        ]
+        candidates = [s for s in registry if s.source == source and (smoke is None or s.station_id != smoke.station_id)]
         for station in rng.sample(candidates, rng.randint(1, 2)):
             hours = rng.randint(2, 4)
             gaps.append(Gap(station.station_id, rng.randint(0, 24 - hours), hours))
@@ -639,9 +615,7 @@ class _Tally:
     """Counts written rows by classifying exactly what was written."""
 
     def __init__(self) -> None:
-        self.counts = dict.fromkeys(
-            (_CLEAN, _DUPLICATE, _MISSING, _OUT_OF_RANGE, _MALFORMED, _NON_NUMERIC), 0
-        )
+        self.counts = dict.fromkeys((_CLEAN, _DUPLICATE, _MISSING, _OUT_OF_RANGE, _MALFORMED, _NON_NUMERIC), 0)
         self.smoke_rows = 0
         self._seen: set[str] = set()
 
@@ -717,9 +691,7 @@ def _gateway_line(slot: _Slot, value: float, kind: str, rng: random.Random) -> s
     return line[: rng.randint(len(line) // 3, len(line) - 2)]
 
 
-def _partner_fields(
-    slot: _Slot, value: float, kind: str, rng: random.Random
-) -> list[str]:
+def _partner_fields(slot: _Slot, value: float, kind: str, rng: random.Random) -> list[str]:
     unit = PARTNER_UNITS[slot.pollutant]
     decimals = _DECIMALS[(slot.pollutant, unit)]
     text = f"{value:.{decimals}f}"
@@ -800,21 +772,15 @@ def _write_readings(
     slots: list[_Slot] = []
     seen_keys: set[tuple[str, str, str]] = set()
     for hour in range(24):
-        moment = datetime.datetime(
-            day.year, day.month, day.day, hour, tzinfo=datetime.UTC
-        )
+        moment = datetime.datetime(day.year, day.month, day.day, hour, tzinfo=datetime.UTC)
         for station in registry:
-            if station.source != source or any(
-                gap.covers(station.station_id, hour) for gap in gaps
-            ):
+            if station.source != source or any(gap.covers(station.station_id, hour) for gap in gaps):
                 continue
             local = moment.astimezone(ZoneInfo(station.timezone))
             if partner:
                 # The agency's convention: naive wall-clock time in its own
                 # zone, whatever zone the station is in.
-                observed_at = moment.astimezone(partner_zone).strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                )
+                observed_at = moment.astimezone(partner_zone).strftime("%Y-%m-%d %H:%M:%S")
             else:
                 observed_at = local.isoformat()
             smoky = (
@@ -867,9 +833,7 @@ def _write_readings(
         index = 0
         for station, local_hour, _observed_at, smoky in station_hours:
             smoke_pm25 = smoke_rng.uniform(500.0, 700.0) if smoky else None
-            values = _hour_values(
-                profiles[station.station_id], local_hour, weather, value_rng, smoke_pm25
-            )
+            values = _hour_values(profiles[station.station_id], local_hour, weather, value_rng, smoke_pm25)
             for pollutant in POLLUTANTS:
                 slot = slots[index]
                 unit = units[pollutant]
@@ -934,9 +898,7 @@ def generate(ds: str | datetime.date, out_dir: Path) -> SampleBatch:
     ):
         path = out_dir / folder / f"readings_{day.isoformat()}.{suffix}"
         source_rng = random.Random(rng.getrandbits(64))
-        per_source[source] = _write_readings(
-            path, source, day, registry, gaps, smoke, weather, source_rng
-        )
+        per_source[source] = _write_readings(path, source, day, registry, gaps, smoke, weather, source_rng)
     return SampleBatch(
         ds=day,
         registry_path=registry_path,
@@ -978,13 +940,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "path": str(batch.registry_path),
                 "stations": batch.station_count,
             },
-            **{
-                name: {"path": str(stats.path), **stats.counts()}
-                for name, stats in batch.sources.items()
-            },
-            "smoke_event": dataclasses.asdict(batch.smoke_event)
-            if batch.smoke_event
-            else None,
+            **{name: {"path": str(stats.path), **stats.counts()} for name, stats in batch.sources.items()},
+            "smoke_event": dataclasses.asdict(batch.smoke_event) if batch.smoke_event else None,
             "gaps": [dataclasses.asdict(gap) for gap in batch.gaps],
         }
         print(json.dumps(summary, indent=2))
@@ -1003,9 +960,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"UTC hours {smoke.first_hour:02d}..{smoke.first_hour + smoke.hours - 1:02d}"
         )
     for gap in batch.gaps:
-        print(
-            f"offline   {gap.station_id} UTC hours {gap.first_hour:02d}..{gap.first_hour + gap.hours - 1:02d}"
-        )
+        print(f"offline   {gap.station_id} UTC hours {gap.first_hour:02d}..{gap.first_hour + gap.hours - 1:02d}")
     return 0
 
 

@@ -60,7 +60,7 @@ def _environment(dialect: str) -> Any:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(include_dir() / "sql" / dialect)),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # SQL, not HTML; identifiers go through the ident filter
+        autoescape=False,  # noqa: S701 - SQL, not HTML; identifiers go through the ident filter
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

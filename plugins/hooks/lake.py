@@ -12,7 +12,7 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,8 +34,9 @@ class LakePathError(ValueError):
 def safe_key(*parts: str) -> str:
     """Join key parts and refuse anything that could escape the lake root.
 
-    Partition values come from data, so ``..``, absolute paths and empty segments are rejected
-    rather than normalised away.
+    Partition values come from data, so ``..``, backslashes and NUL bytes are rejected rather than
+    normalised away. Leading, doubled and trailing slashes and ``.`` segments carry no meaning in a
+    key and are dropped, so ``/raw//x`` is ``raw/x`` (still inside the lake).
     """
     segments: list[str] = []
     for part in parts:
@@ -243,7 +244,7 @@ class LakeHook(BaseHook):
     def put_stream(self, stream: BinaryIO, key: str, workdir: str | Path) -> tuple[LakeObject, str]:
         """Copy a byte stream into the lake in chunks; returns the object and its sha256."""
         digest = hashlib.sha256()
-        spool = Path(workdir) / f".spool-{hashlib.sha1(key.encode()).hexdigest()}"
+        spool = Path(workdir) / f".spool-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
         with open(spool, "wb") as out:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
@@ -263,7 +264,7 @@ class LakeHook(BaseHook):
             path.write_text(body, encoding="utf-8")
             return self.put_file(path, key)
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: Sequence[str]) -> None:
         if not keys:
             return
         if self.is_s3:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -25,7 +26,15 @@ from lockgate.contracts import Column
 from lockgate.sql import SQL_TYPES, ident, qualified, render, split_statements
 
 #: libpq parameters passed through from the connection's extra (TLS and timeouts)
-_LIBPQ_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "target_session_attrs")
+_LIBPQ_EXTRAS = (
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+    "target_session_attrs",
+)
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)\b")
@@ -68,7 +77,9 @@ class WarehouseSession:
         """
         self._staged += 1
         name = f"lockgate_stage_{os.getpid()}_{self._staged}"
-        select = ", ".join(f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns)
+        select = ", ".join(
+            f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns
+        )
         file_list = [str(f) for f in files]
         if self.dialect == "duckdb":
             self._cursor.execute(
@@ -185,17 +196,38 @@ class WarehouseHook(BaseHook):
         if self.dialect == "postgres":
             conn = self._conn
             assert conn is not None
-            return f"postgres://{conn.host or 'localhost'}:{conn.port or 5432}", f"{conn.schema or 'postgres'}.{self.schema}.{table}"
+            return (
+                f"postgres://{conn.host or 'localhost'}:{conn.port or 5432}",
+                f"{conn.schema or 'postgres'}.{self.schema}.{table}",
+            )
         return f"duckdb://{self.duckdb_path}", f"{self.duckdb_path.stem}.{self.schema}.{table}"
+
+    def _connect_duckdb(self, timeout: float = 120.0) -> Any:
+        """Open the DuckDB file, waiting while another process holds its write lock.
+
+        One process at a time may write an embedded DuckDB file; parallel load tasks (LocalExecutor)
+        take turns instead of failing.
+        """
+        import duckdb
+
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            try:
+                return duckdb.connect(str(self.duckdb_path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                self.log.info("warehouse %s is locked by another task; waiting", self.duckdb_path)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     @contextmanager
     def transaction(self) -> Iterator[WarehouseSession]:
         """A session whose work commits together, or not at all if anything raises."""
         if self.dialect == "duckdb":
-            import duckdb
-
             self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-            connection: Any = duckdb.connect(str(self.duckdb_path))
+            connection: Any = self._connect_duckdb()
             connection.execute("SET TimeZone='UTC'")
             connection.begin()
         else:
@@ -217,7 +249,9 @@ class WarehouseHook(BaseHook):
         with self.transaction() as session:
             return session.fetchall(sql, params)
 
-    def query_template(self, template: str, params: Sequence[Any] | None = None, **context: Any) -> list[tuple[Any, ...]]:
+    def query_template(
+        self, template: str, params: Sequence[Any] | None = None, **context: Any
+    ) -> list[tuple[Any, ...]]:
         (statement,) = split_statements(render(self.dialect, template, **context))
         return self.query(statement, params)
 

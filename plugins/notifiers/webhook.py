@@ -45,8 +45,7 @@ DEFAULT_CONN_ID = "lockgate_alerts"
 #: is a ``TaskInstanceState`` str-enum whose ``str()`` is ``TaskInstanceState.FAILED`` on Python
 #: 3.11, hence ``.value``.  ``default`` works with the DAG's ``StrictUndefined`` too.
 DEFAULT_MESSAGE = (
-    "{{ dag.dag_id }}.{{ ti.task_id }} {{ ti.state.value | default(ti.state) }}"
-    " for {{ ds | default(run_id) }}"
+    "{{ dag.dag_id }}.{{ ti.task_id }} {{ ti.state.value | default(ti.state) }} for {{ ds | default(run_id) }}"
 )
 DEFAULT_EVENT = "task_failure"
 
@@ -141,11 +140,7 @@ class WebhookNotifier(BaseNotifier):
             details = dict(self.details)
             exception = context.get("exception") if hasattr(context, "get") else None
             if exception is not None and "exception" not in details:
-                text = (
-                    exception
-                    if isinstance(exception, str)
-                    else f"{type(exception).__name__}: {exception}"
-                )
+                text = exception if isinstance(exception, str) else f"{type(exception).__name__}: {exception}"
                 details["exception"] = text[:_MAX_EXCEPTION_CHARS]
             self._send(
                 context,
@@ -178,9 +173,7 @@ class WebhookNotifier(BaseNotifier):
         """
         try:
             merged = {**self.details, **dict(details or {})}
-            return self._send(
-                context, event=str(event), message=str(message), details=merged
-            )
+            return self._send(context, event=str(event), message=str(message), details=merged)
         except Exception as exc:  # noqa: BLE001 - never raise from an alert
             log.warning(
                 "lockgate alert %r not sent (%s: %s)",
@@ -192,9 +185,7 @@ class WebhookNotifier(BaseNotifier):
 
     # ---------------------------------------------------------------------------------- sending
 
-    def _send(
-        self, context: Any, *, event: str, message: str, details: dict[str, Any]
-    ) -> bool:
+    def _send(self, context: Any, *, event: str, message: str, details: dict[str, Any]) -> bool:
         from airflow.providers.http.hooks.http import HttpHook
         from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -219,9 +210,7 @@ class WebhookNotifier(BaseNotifier):
             "details": _scrub(_jsonable(details), secrets),
         }
         body = json.dumps(payload, default=str)
-        where = ".".join(
-            str(part) for part in (fields["dag_id"], fields["task_id"]) if part
-        )
+        where = ".".join(str(part) for part in (fields["dag_id"], fields["task_id"]) if part)
         label = f"{payload['event']} for {where}" if where else str(payload["event"])
 
         attempts = 1 + self.retries
@@ -272,25 +261,15 @@ class WebhookNotifier(BaseNotifier):
 
 def _context_fields(context: Any) -> dict[str, Any]:
     """dag_id/task_id/run_id/logical_date/try_number from an Airflow context (any of them may be absent)."""
-    get = (
-        context.get
-        if hasattr(context, "get")
-        else (lambda _key, _default=None: _default)
-    )
+    get = context.get if hasattr(context, "get") else (lambda _key, _default=None: _default)
     ti = get("ti") or get("task_instance")
     dag = get("dag")
     task = get("task")
     dag_run = get("dag_run")
 
-    dag_id = (
-        getattr(dag, "dag_id", None)
-        or getattr(ti, "dag_id", None)
-        or getattr(dag_run, "dag_id", None)
-    )
+    dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
     task_id = getattr(ti, "task_id", None) or getattr(task, "task_id", None)
-    run_id = (
-        get("run_id") or getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
-    )
+    run_id = get("run_id") or getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
     logical_date = get("logical_date") or getattr(dag_run, "logical_date", None)
     try_number = getattr(ti, "try_number", None)
     return {
@@ -311,9 +290,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _fallback_message(event: str, fields: Mapping[str, Any]) -> str:
-    where = ".".join(
-        str(part) for part in (fields.get("dag_id"), fields.get("task_id")) if part
-    )
+    where = ".".join(str(part) for part in (fields.get("dag_id"), fields.get("task_id")) if part)
     return f"{where or 'lockgate'} {event} for {fields.get('run_id') or fields.get('logical_date') or 'unknown run'}"
 
 

@@ -52,7 +52,9 @@ def daily_aqi_table(concentrations: Any, *, revision: str) -> Any:
     aqi = indices[best, np.arange(n)]
     valid = aqi >= 0
     aqi_array = pa.array(np.where(valid, aqi, 0), mask=~valid, type=pa.int64())
-    dominant = [_READING_NAME.sub("", SUB_INDEX_COLUMNS[names[b]]) if ok else None for b, ok in zip(best, valid, strict=True)]
+    dominant = [
+        _READING_NAME.sub("", SUB_INDEX_COLUMNS[names[b]]) if ok else None for b, ok in zip(best, valid, strict=True)
+    ]
     categories = [category(int(a)) if ok else None for a, ok in zip(aqi, valid, strict=True)]
     return (
         concentrations.append_column("aqi", aqi_array)
@@ -124,11 +126,22 @@ class DailyAqiOperator(LakeOperator):
                 "run_id": str(context["run_id"]),
                 "source_name": self.task_id,
                 "source": self.lake.uri(source_manifest),
-                "files": [{"key": key, "source": "derived", "format": "parquet", "bytes": obj.size, "rows": table.num_rows, "sha256": checksum}],
+                "files": [
+                    {
+                        "key": key,
+                        "source": "derived",
+                        "format": "parquet",
+                        "bytes": obj.size,
+                        "rows": table.num_rows,
+                        "sha256": checksum,
+                    }
+                ],
                 "rows": table.num_rows,
                 "bytes": obj.size,
             },
         )
         self.lineage.inputs.append(self.lake_dataset(f"curated/{self.source_dataset}"))
-        self.lineage.outputs.append(self.lake_dataset(f"raw/{self.dataset}", self.contract.columns, row_count=table.num_rows))
+        self.lineage.outputs.append(
+            self.lake_dataset(f"raw/{self.dataset}", self.contract.columns, row_count=table.num_rows)
+        )
         return {"stations": table.num_rows}

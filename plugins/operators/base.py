@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -56,8 +56,14 @@ class LakeOperator(BaseOperator):
 
     @staticmethod
     def logical_ds(context: Context) -> str:
-        """The partition date of this run: the logical date, never the clock."""
-        return str(context["ds"])
+        """The partition date of this run: the logical date, never the clock.
+
+        Airflow 3 allows runs without a logical date; they use the date the run was due.
+        """
+        ds = context.get("ds")
+        if ds:
+            return str(ds)
+        return str(context["dag_run"].run_after.date().isoformat())
 
     @contextmanager
     def workdir(self) -> Iterator[Path]:
@@ -68,7 +74,7 @@ class LakeOperator(BaseOperator):
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def lake_dataset(self, key: str, columns: list[Column] | None = None, **stats: Any) -> LineageDataset:
+    def lake_dataset(self, key: str, columns: Sequence[Column] | None = None, **stats: Any) -> LineageDataset:
         namespace, name = self.lake.openlineage_dataset(key)
         return LineageDataset(namespace, name, list(columns or []), **stats)
 

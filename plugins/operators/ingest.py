@@ -141,7 +141,7 @@ class IngestOperator(LakeOperator):
 
         # a retry of this task replaces what an earlier try of it wrote
         self.lake.delete_prefix(prefix)
-        entries = []
+        entries: list[dict[str, Any]] = []
         with self.workdir() as work:
             for uri, name in zip(sources, self._raw_names(sources), strict=True):
                 fmt = self.format or detect_format(name)
@@ -160,7 +160,14 @@ class IngestOperator(LakeOperator):
                 obj = self.lake.put_file(spool, key)
                 spool.unlink()
                 entries.append(
-                    {"key": key, "source": uri, "format": fmt, "bytes": obj.size, "rows": rows, "sha256": digest.hexdigest()}
+                    {
+                        "key": key,
+                        "source": uri,
+                        "format": fmt,
+                        "bytes": obj.size,
+                        "rows": rows,
+                        "sha256": digest.hexdigest(),
+                    }
                 )
                 self.log.info("ingested %s -> %s (%d rows, %d bytes)", uri, self.lake.uri(key), rows, obj.size)
                 self.lineage.inputs.append(self._source_dataset(uri))
@@ -183,4 +190,9 @@ class IngestOperator(LakeOperator):
         self.lineage.outputs.append(
             self.lake_dataset(f"raw/{self.dataset}", row_count=manifest["rows"], size_bytes=manifest["bytes"])
         )
-        return {"manifest_key": manifest_key, "files": len(entries), "rows": manifest["rows"], "bytes": manifest["bytes"]}
+        return {
+            "manifest_key": manifest_key,
+            "files": len(entries),
+            "rows": manifest["rows"],
+            "bytes": manifest["bytes"],
+        }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -98,11 +98,17 @@ class WarehouseLoadOperator(LakeOperator):
                         )
                     template = "replace_partition.sql" if self.mode == "replace_partition" else "merge.sql"
                     session.run_template(
-                        template, [datetime.fromisoformat(ds).date()], table=table, staging=staging,
-                        columns=names, primary_key=contract.primary_key,
+                        template,
+                        [datetime.fromisoformat(ds).date()],
+                        table=table,
+                        staging=staging,
+                        columns=names,
+                        primary_key=contract.primary_key,
                     )
                 elif self.mode == "replace_partition":
-                    session.execute(f"DELETE FROM {table} WHERE {ident(DATE_PARTITION)} = $1", [datetime.fromisoformat(ds).date()])
+                    session.execute(
+                        f"DELETE FROM {table} WHERE {ident(DATE_PARTITION)} = $1", [datetime.fromisoformat(ds).date()]
+                    )
                 session.run_template(
                     "audit_upsert.sql",
                     [
@@ -114,7 +120,7 @@ class WarehouseLoadOperator(LakeOperator):
                         self.mode,
                         manifest["rows"],
                         manifest["checksum"],
-                        datetime.now(timezone.utc),
+                        datetime.now(UTC),
                     ],
                     audit_table=audit,
                 )
@@ -122,4 +128,9 @@ class WarehouseLoadOperator(LakeOperator):
         self.lineage.inputs.append(self.lake_dataset(f"curated/{self.dataset}", columns))
         self.lineage.outputs.append(LineageDataset(namespace, name, list(columns), row_count=manifest["rows"]))
         self.log.info("loaded %d rows of %s ds=%s into %s (%s)", manifest["rows"], self.dataset, ds, table, self.mode)
-        return {"table": self.table, "rows_loaded": manifest["rows"], "mode": self.mode, "checksum": manifest["checksum"]}
+        return {
+            "table": self.table,
+            "rows_loaded": manifest["rows"],
+            "mode": self.mode,
+            "checksum": manifest["checksum"],
+        }

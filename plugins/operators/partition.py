@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -15,6 +16,11 @@ from lockgate.sql import ident, literal
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+def _count_rows(con: Any, path: Path) -> int:
+    (rows,) = con.execute("SELECT count(*) FROM read_parquet($1)", [str(path)]).fetchone()
+    return int(rows)
 
 
 class PartitionOperator(LakeOperator):
@@ -47,17 +53,17 @@ class PartitionOperator(LakeOperator):
                 # one thread: the same input always gives the same files, so reruns are byte-identical
                 con.execute("SET threads = 1")
                 con.execute("SET TimeZone='UTC'")
-                rows = con.execute("SELECT count(*) FROM read_parquet($1)", [str(staged)]).fetchone()[0]
+                rows = _count_rows(con, staged)
                 if rows:
                     con.execute(
                         f"COPY (SELECT * FROM read_parquet({literal(str(staged))}) ORDER BY {order}) "
                         f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
                         f"PARTITION_BY ({', '.join(ident(k) for k in keys)}), FILENAME_PATTERN 'part-{{i}}')"
                     )
-                files = []
+                files: list[dict[str, Any]] = []
                 for path in sorted(out.rglob("*.parquet")) if rows else []:
                     relative = path.relative_to(out).as_posix()
-                    file_rows = con.execute("SELECT count(*) FROM read_parquet($1)", [str(path)]).fetchone()[0]
+                    file_rows = _count_rows(con, path)
                     files.append(
                         {
                             "path": path,
@@ -95,5 +101,12 @@ class PartitionOperator(LakeOperator):
                 size_bytes=manifest["bytes"],
             )
         )
-        self.log.info("%s ds=%s: %d rows in %d files under %s", self.dataset, ds, manifest["rows"], len(files), self.lake.uri(curated_prefix))
+        self.log.info(
+            "%s ds=%s: %d rows in %d files under %s",
+            self.dataset,
+            ds,
+            manifest["rows"],
+            len(files),
+            self.lake.uri(curated_prefix),
+        )
         return {"rows": manifest["rows"], "files": len(files), "checksum": checksum}

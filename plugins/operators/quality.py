@@ -111,14 +111,25 @@ class QualityGateOperator(LakeOperator):
         report = outcome.report
         self.log.info(
             "%s ds=%s: %d rows in, %d passed, %d quarantined, %d duplicates removed",
-            self.dataset, ds, report["rows_in"], report["rows_passed"], report["rows_quarantined"],
+            self.dataset,
+            ds,
+            report["rows_in"],
+            report["rows_passed"],
+            report["rows_quarantined"],
             report["duplicates_removed"],
         )
         for check in outcome.warnings:
             self._warn(context, ds, check)
         return {
             key: report[key]
-            for key in ("rows_in", "rows_passed", "rows_quarantined", "duplicates_removed", "warnings", "quarantine_by_check")
+            for key in (
+                "rows_in",
+                "rows_passed",
+                "rows_quarantined",
+                "duplicates_removed",
+                "warnings",
+                "quarantine_by_check",
+            )
         }
 
     def _warn(self, context: Context, ds: str, check: dict[str, Any]) -> None:

@@ -32,7 +32,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary.get("top_aqi"):
         lines += ["", "Highest daily AQI:", f"  {'station':<9}{'region':<10}{'AQI':>4}  {'category':<32}dominant"]
         for row in summary["top_aqi"]:
-            lines.append(f"  {row['station_id']:<9}{row['region']:<10}{row['aqi']:>4}  {row['category']:<32}{row['dominant_pollutant']}")
+            lines.append(
+                f"  {row['station_id']:<9}{row['region']:<10}{row['aqi']:>4}  "
+                f"{row['category']:<32}{row['dominant_pollutant']}"
+            )
     lines += ["", "Where things are:"] + [f"  {k:<10}{v}" for k, v in summary["locations"].items()]
     return "\n".join(lines)
 
@@ -78,7 +81,8 @@ class RunSummaryOperator(LakeOperator):
         for dataset, table in self.datasets.items():
             report = self.lake.read_json(f"{zone_prefix('quality', dataset, ds)}/report.json")
             audit = self.warehouse.query(
-                f"SELECT rows_loaded FROM {self.warehouse.table(AUDIT_TABLE)} WHERE table_name = $1 AND partition_ds = $2",
+                f"SELECT rows_loaded FROM {self.warehouse.table(AUDIT_TABLE)} "
+                "WHERE table_name = $1 AND partition_ds = $2",
                 [table, day],
             )
             loaded = int(audit[0][0]) if audit else 0
@@ -102,7 +106,9 @@ class RunSummaryOperator(LakeOperator):
             keys = ("station_id", "region", "aqi", "category", "dominant_pollutant")
             top_rows = [dict(zip(keys, r, strict=True)) for r in rows]
         warehouse_location = (
-            str(self.warehouse.duckdb_path) if self.warehouse.dialect == "duckdb" else "/".join(self.warehouse.openlineage_dataset(""))
+            str(self.warehouse.duckdb_path)
+            if self.warehouse.dialect == "duckdb"
+            else "/".join(self.warehouse.openlineage_dataset(""))
         )
         summary = {
             "dag_id": dag_id,

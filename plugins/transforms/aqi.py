@@ -274,8 +274,7 @@ def _compile(revision: str, pollutant: str, table: _Table) -> _Compiled:
         as_int = round(value * scale)
         if abs(as_int - value * scale) > 1e-6:
             raise RuntimeError(
-                f"AQI table {revision}/{pollutant}: breakpoint {value!r} has more "
-                f"than {decimals} decimals"
+                f"AQI table {revision}/{pollutant}: breakpoint {value!r} has more than {decimals} decimals"
             )
         return as_int
 
@@ -285,14 +284,9 @@ def _compile(revision: str, pollutant: str, table: _Table) -> _Compiled:
     i_high = tuple(row[3] for row in table)
     for k in range(len(table)):
         if not (c_high[k] > c_low[k] and i_high[k] > i_low[k]):
-            raise RuntimeError(
-                f"AQI table {revision}/{pollutant}: empty row {table[k]!r}"
-            )
+            raise RuntimeError(f"AQI table {revision}/{pollutant}: empty row {table[k]!r}")
         if k and (c_low[k] != c_high[k - 1] + 1 or i_low[k] != i_high[k - 1] + 1):
-            raise RuntimeError(
-                f"AQI table {revision}/{pollutant}: row {table[k]!r} does not follow "
-                f"{table[k - 1]!r}"
-            )
+            raise RuntimeError(f"AQI table {revision}/{pollutant}: row {table[k]!r} does not follow {table[k - 1]!r}")
     return _Compiled(float(scale), c_low, c_high, i_low, i_high)
 
 
@@ -307,20 +301,14 @@ def _lookup(pollutant: str, revision: str) -> _Compiled:
     try:
         tables = _COMPILED[revision]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown AQI revision {revision!r}; expected one of {', '.join(REVISIONS)}"
-        ) from None
+        raise ValueError(f"unknown AQI revision {revision!r}; expected one of {', '.join(REVISIONS)}") from None
     try:
         return tables[pollutant]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown AQI pollutant {pollutant!r}; expected one of {', '.join(POLLUTANTS)}"
-        ) from None
+        raise ValueError(f"unknown AQI pollutant {pollutant!r}; expected one of {', '.join(POLLUTANTS)}") from None
 
 
-def sub_index(
-    pollutant: str, concentration: float | None, *, revision: str = "2024"
-) -> int | None:
+def sub_index(pollutant: str, concentration: float | None, *, revision: str = "2024") -> int | None:
     """Return the EPA AQI sub-index of one pollutant concentration.
 
     Args:
@@ -409,9 +397,7 @@ def dominant(sub_indices: Mapping[str, int | None]) -> tuple[int, str] | None:
         ``(aqi, pollutant)``, or ``None`` when the mapping is empty or every
         sub-index is ``None``.
     """
-    present = [
-        (value, name) for name, value in sub_indices.items() if value is not None
-    ]
+    present = [(value, name) for name, value in sub_indices.items() if value is not None]
     if not present:
         return None
     best = max(value for value, _ in present)
@@ -432,9 +418,7 @@ def _as_arrow(values: Any, arrow_type: pa.DataType) -> pa.Array:
     return values.cast(arrow_type)
 
 
-def sub_index_array(
-    pollutants: Any, concentrations: Any, *, revision: str = "2024"
-) -> pa.Array:
+def sub_index_array(pollutants: Any, concentrations: Any, *, revision: str = "2024") -> pa.Array:
     """Vectorised :func:`sub_index` over two equal-length columns.
 
     Args:
@@ -461,10 +445,7 @@ def sub_index_array(
     names_arr = _as_arrow(pollutants, pa.string())
     conc_arr = _as_arrow(concentrations, pa.float64())
     if len(names_arr) != len(conc_arr):
-        raise ValueError(
-            f"pollutants and concentrations differ in length: "
-            f"{len(names_arr)} != {len(conc_arr)}"
-        )
+        raise ValueError(f"pollutants and concentrations differ in length: {len(names_arr)} != {len(conc_arr)}")
 
     # Dictionary-encode so the work is one numpy pass per distinct pollutant,
     # not one Python call per element.

@@ -87,7 +87,9 @@ def unit_conversion_sql(config: Mapping[str, Any]) -> tuple[str, str, str]:
     canonical = f"lower(trim({unit}))"
     for alias, canon in _UNIT_ALIASES.items():
         canonical = f"replace({canonical}, {literal(alias.lower())}, {literal(canon)})"
-    target_expr = "CASE " + " ".join(f"WHEN {by} = {literal(k)} THEN {literal(t)}" for k, t in sorted(targets.items())) + " END"
+    target_expr = (
+        "CASE " + " ".join(f"WHEN {by} = {literal(k)} THEN {literal(t)}" for k, t in sorted(targets.items())) + " END"
+    )
     factor_expr = (
         "CASE "
         + " ".join(

@@ -53,7 +53,13 @@ def test_air_quality_daily_shape(dag_bag) -> None:
     dag = dag_bag.dags["air_quality_daily"]
     assert dag.schedule == "@daily"
     ids = set(dag.task_ids)
-    for step in ("ingest_gateway", "ingest_partner", "gate_readings", "partition_readings", "load_fact_air_quality_hourly"):
+    for step in (
+        "ingest_gateway",
+        "ingest_partner",
+        "gate_readings",
+        "partition_readings",
+        "load_fact_air_quality_hourly",
+    ):
         assert step in ids
     # ingest -> gate -> partition -> load, in that order
     assert dag.get_task("gate_readings").upstream_task_ids == {"ingest_gateway", "ingest_partner"}

@@ -71,9 +71,7 @@ def warehouse(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: 
     return hook
 
 
-def test_two_days_and_a_rerun(
-    warehouse: WarehouseHook, airflow_home: Path, lineage_file: Path, tmp_path: Path
-) -> None:
+def test_two_days_and_a_rerun(warehouse: WarehouseHook, airflow_home: Path, lineage_file: Path, tmp_path: Path) -> None:
     assert run_dag(DAG_ID, DAY_1) == "success"
     assert run_dag(DAG_ID, DAY_2) == "success"
     before = {t: fingerprint(warehouse, t) for t in TABLES}
@@ -85,7 +83,10 @@ def test_two_days_and_a_rerun(
         assert {k: readings[k] for k in ("rows_in", "rows_quarantined", "duplicates_removed", "rows_loaded")} == {
             k: expected[k] for k in ("rows_in", "rows_quarantined", "duplicates_removed", "rows_loaded")
         }
-        assert readings["rows_in"] == readings["rows_loaded"] + readings["rows_quarantined"] + readings["duplicates_removed"]
+        assert (
+            readings["rows_in"]
+            == readings["rows_loaded"] + readings["rows_quarantined"] + readings["duplicates_removed"]
+        )
         assert fingerprint(warehouse, "fact_air_quality_hourly", ds)[0] == expected["rows_loaded"]
         assert fingerprint(warehouse, "agg_air_quality_daily", ds)[0] == expected["stations"]
     assert fingerprint(warehouse, "dim_station")[0] == 50
@@ -129,7 +130,13 @@ def _assert_lineage(lineage_file: Path) -> None:
     assert output["namespace"].startswith("duckdb://")
     assert output["name"].endswith(".main.fact_air_quality_hourly")
     assert [f["name"] for f in output["facets"]["schema"]["fields"]] == [
-        "station_id", "region", "observed_at", "pollutant", "value", "unit", "ds",
+        "station_id",
+        "region",
+        "observed_at",
+        "pollutant",
+        "value",
+        "unit",
+        "ds",
     ]
     assert output["outputFacets"]["outputStatistics"]["rowCount"] > 7000
     gate = completes[f"{DAG_ID}.gate_readings"]

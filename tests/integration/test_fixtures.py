@@ -30,27 +30,21 @@ def test_pg_dsn_is_a_fresh_database_that_round_trips_rows(pg_dsn: str) -> None:
         conn.execute("insert into probe values (%s, %s)", (1, "lockgate"))
         conn.commit()
     with psycopg.connect(pg_dsn) as conn:
-        assert conn.execute("select id, name from probe").fetchall() == [
-            (1, "lockgate")
-        ]
+        assert conn.execute("select id, name from probe").fetchall() == [(1, "lockgate")]
 
 
 _seen_databases: list[str] = []
 
 
 @pytest.mark.parametrize("run", [1, 2])
-def test_each_pg_dsn_use_gets_its_own_database(
-    pg_dsn: str, pg_server: str, run: int
-) -> None:
+def test_each_pg_dsn_use_gets_its_own_database(pg_dsn: str, pg_server: str, run: int) -> None:
     dbname = pg_dsn.rsplit("/", 1)[1]
     assert dbname not in _seen_databases
     _seen_databases.append(dbname)
     if run == 2:
         # The first run's database was dropped when that test ended.
         with psycopg.connect(pg_server, autocommit=True) as conn:
-            existing = {
-                row[0] for row in conn.execute("select datname from pg_database")
-            }
+            existing = {row[0] for row in conn.execute("select datname from pg_database")}
         assert _seen_databases[0] not in existing
         assert dbname in existing
 
@@ -64,9 +58,7 @@ def test_two_databases_in_one_test_are_distinct(pg_server: str) -> None:
         with psycopg.connect(first) as a, psycopg.connect(second) as b:
             a.execute("create table only_in_first (x int)")
             a.commit()
-            assert b.execute("select to_regclass('only_in_first')").fetchone() == (
-                None,
-            )
+            assert b.execute("select to_regclass('only_in_first')").fetchone() == (None,)
 
 
 def test_temporary_database_drop_forces_out_open_sessions(pg_server: str) -> None:
@@ -75,12 +67,7 @@ def test_temporary_database_drop_forces_out_open_sessions(pg_server: str) -> Non
         lingering = psycopg.connect(dsn)
     dbname = dsn.rsplit("/", 1)[1]
     with psycopg.connect(pg_server, autocommit=True) as conn:
-        assert (
-            conn.execute(
-                "select 1 from pg_database where datname = %s", (dbname,)
-            ).fetchone()
-            is None
-        )
+        assert conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone() is None
     lingering.close()
 
 
@@ -96,9 +83,7 @@ def test_pg_dsn_module_keeps_earlier_writes(pg_dsn_module: str) -> None:
         assert conn.execute("select count(*) from shared_probe").fetchone() == (1,)
 
 
-def test_airflow_connection_from_env_reaches_the_database(
-    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_airflow_connection_from_env_reaches_the_database(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
     from airflow.sdk import BaseHook
 
@@ -110,9 +95,7 @@ def test_airflow_connection_from_env_reaches_the_database(
     conn = BaseHook.get_connection("lockgate_test_pg")
     assert conn.conn_type == "postgres"
     assert conn.schema == pg_dsn.rsplit("/", 1)[1]
-    assert PostgresHook(postgres_conn_id="lockgate_test_pg").get_first(
-        "select current_database()"
-    ) == (conn.schema,)
+    assert PostgresHook(postgres_conn_id="lockgate_test_pg").get_first("select current_database()") == (conn.schema,)
 
 
 def test_postgresql_scheme_is_normalised_by_airflow(
@@ -121,9 +104,7 @@ def test_postgresql_scheme_is_normalised_by_airflow(
     """Airflow 3's task SDK maps a ``postgresql://`` URI to conn_type ``postgres`` too."""
     from airflow.sdk import Connection
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_LOCKGATE_SCHEME_PROBE", "postgresql://u@127.0.0.1:5/db"
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_SCHEME_PROBE", "postgresql://u@127.0.0.1:5/db")
     conn = Connection.get("lockgate_scheme_probe")
     assert (conn.conn_type, conn.host, conn.port, conn.schema, conn.login) == (
         "postgres",
@@ -135,14 +116,12 @@ def test_postgresql_scheme_is_normalised_by_airflow(
 
 
 def test_dsn_helpers_normalise_keyword_dsns() -> None:
-    url = pgsupport.dsn_for_database(
-        "host=127.0.0.1 port=5432 user=postgres password=p@ss dbname=postgres", "x_1"
-    )
+    url = pgsupport.dsn_for_database("host=127.0.0.1 port=5432 user=postgres password=p@ss dbname=postgres", "x_1")
     assert url == "postgresql://postgres:p%40ss@127.0.0.1:5432/x_1"
     assert pgsupport.redact(url) == "postgresql://postgres:***@127.0.0.1:5432/x_1"
-    assert pgsupport.to_url(
-        "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable", dbname="d"
-    ) == ("postgresql://postgres@127.0.0.1:5432/d?sslmode=disable")
+    assert pgsupport.to_url("postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable", dbname="d") == (
+        "postgresql://postgres@127.0.0.1:5432/d?sslmode=disable"
+    )
 
 
 def test_throwaway_server_starts_answers_and_stops(
@@ -176,11 +155,7 @@ def test_throwaway_server_starts_answers_and_stops(
 def test_pg_bindir_is_the_highest_installed_version() -> None:
     bindir = pgsupport.find_pg_bindir()
     installed = sorted(
-        (
-            p
-            for p in Path("/usr/lib/postgresql").glob("*/bin")
-            if (p / "initdb").exists()
-        ),
+        (p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists()),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
     if installed and not os.environ.get(pgsupport.PG_BINDIR_ENV):
@@ -191,25 +166,16 @@ def test_pg_bindir_is_the_highest_installed_version() -> None:
 # ----------------------------------------------------------------------------------------------- S3
 
 
-def test_s3_bucket_round_trips_an_object_through_s3hook(
-    s3_bucket: str, aws_conn_id: str, moto_server: str
-) -> None:
+def test_s3_bucket_round_trips_an_object_through_s3hook(s3_bucket: str, aws_conn_id: str, moto_server: str) -> None:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     hook = S3Hook(aws_conn_id=aws_conn_id)
     assert hook.conn_config.endpoint_url == moto_server
     assert moto_server.startswith("http://127.0.0.1:")
     assert hook.check_for_bucket(s3_bucket)
-    hook.load_string(
-        "hello lockgate", key="raw/2024-01-01/probe.txt", bucket_name=s3_bucket
-    )
-    assert (
-        hook.read_key("raw/2024-01-01/probe.txt", bucket_name=s3_bucket)
-        == "hello lockgate"
-    )
-    assert hook.list_keys(bucket_name=s3_bucket, prefix="raw/") == [
-        "raw/2024-01-01/probe.txt"
-    ]
+    hook.load_string("hello lockgate", key="raw/2024-01-01/probe.txt", bucket_name=s3_bucket)
+    assert hook.read_key("raw/2024-01-01/probe.txt", bucket_name=s3_bucket) == "hello lockgate"
+    assert hook.list_keys(bucket_name=s3_bucket, prefix="raw/") == ["raw/2024-01-01/probe.txt"]
 
 
 def test_s3_bucket_is_removed_with_its_objects(aws_conn_id: str) -> None:
@@ -224,9 +190,7 @@ def test_s3_bucket_is_removed_with_its_objects(aws_conn_id: str) -> None:
     assert not hook.check_for_bucket(bucket)
 
 
-def test_aws_conn_env_for_another_conn_id(
-    moto_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_aws_conn_env_for_another_conn_id(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     env = aws_conn_env(moto_server, "lockgate_other_s3")
@@ -262,7 +226,5 @@ def test_root_without_postgres_user_gives_a_clear_error(
 
     monkeypatch.setattr(pgsupport.os, "geteuid", lambda: 0)
     monkeypatch.setattr(pgsupport.pwd, "getpwnam", no_such_user)
-    with pytest.raises(
-        pgsupport.PostgresUnavailable, match="no 'postgres' system user"
-    ):
+    with pytest.raises(pgsupport.PostgresUnavailable, match="no 'postgres' system user"):
         pgsupport.start_throwaway_postgres()

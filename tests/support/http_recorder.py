@@ -58,11 +58,7 @@ class RecordingHTTPServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                recorder._record(
-                    RecordedRequest(
-                        self.command, self.path, dict(self.headers.items()), body
-                    )
-                )
+                recorder._record(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
                 status = recorder._next_status()
                 payload = json.dumps({"status": status}).encode()
                 self.send_response(status)

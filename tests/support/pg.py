@@ -76,9 +76,7 @@ def to_url(dsn: str, *, dbname: str | None = None, scheme: str = "postgresql") -
         if password:
             auth += ":" + quote(password, safe="")
         auth += "@"
-    netloc = (
-        auth + (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    )
+    netloc = auth + (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     url = f"{scheme}://{netloc}/{quote(database, safe='')}"
     if query:
         url += "?" + urlencode(query)
@@ -92,10 +90,8 @@ def dsn_for_database(server_dsn: str, dbname: str) -> str:
 
 def redact(dsn: str) -> str:
     """The DSN (as a URL) with any password replaced by ``***``, for error messages."""
-    try:
+    with contextlib.suppress(psycopg.Error):
         dsn = to_url(dsn)
-    except psycopg.Error:
-        pass
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
@@ -142,11 +138,7 @@ def create_database(server_dsn: str, dbname: str) -> str:
 def drop_database(server_dsn: str, dbname: str) -> None:
     """Drop ``dbname`` even if sessions are still connected to it (PostgreSQL 13+)."""
     with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)
-            )
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
 @contextlib.contextmanager
@@ -174,18 +166,11 @@ def find_pg_bindir() -> Path:
     candidates: list[Path] = []
     if override := os.environ.get(PG_BINDIR_ENV):
         candidates.append(Path(override))
-    candidates.extend(
-        sorted(
-            Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True
-        )
-    )
+    candidates.extend(sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True))
     if on_path := shutil.which("initdb"):
         candidates.append(Path(on_path).resolve().parent)
     for bindir in candidates:
-        if all(
-            (bindir / prog).is_file() and os.access(bindir / prog, os.X_OK)
-            for prog in _REQUIRED_PROGRAMS
-        ):
+        if all((bindir / prog).is_file() and os.access(bindir / prog, os.X_OK) for prog in _REQUIRED_PROGRAMS):
             return bindir
     raise PostgresUnavailable(
         "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found under /usr/lib/postgresql/*/bin "
@@ -250,9 +235,7 @@ class ThrowawayPostgres:
 
     def log_tail(self, lines: int = 30) -> str:
         try:
-            return "\n".join(
-                self.logfile.read_text(errors="replace").splitlines()[-lines:]
-            )
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
         except OSError as exc:
             return f"(no server log: {exc})"
 
@@ -304,9 +287,7 @@ def _as_user(user: str | None, args: Sequence[str]) -> list[str]:
         return [runuser, "-u", user, "--", *args]
     if su := shutil.which("su"):
         return [su, user, "-s", "/bin/sh", "-c", shlex.join(args)]
-    raise PostgresUnavailable(
-        f"running as root but neither runuser nor su is available to switch to '{user}'"
-    )
+    raise PostgresUnavailable(f"running as root but neither runuser nor su is available to switch to '{user}'")
 
 
 def _run(cmd: Sequence[str], *, cwd: Path, what: str, timeout: float) -> None:
@@ -344,14 +325,8 @@ def start_throwaway_postgres(
     account = _run_as_user()
     run_as = account.pw_name if account else None
 
-    root = Path(
-        tempfile.mkdtemp(
-            prefix="lockgate-pg-", dir="/tmp" if Path("/tmp").is_dir() else None
-        )
-    )
-    server = ThrowawayPostgres(
-        bindir=bindir, root=root, port=port or free_port(), run_as=run_as
-    )
+    root = Path(tempfile.mkdtemp(prefix="lockgate-pg-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    server = ThrowawayPostgres(bindir=bindir, root=root, port=port or free_port(), run_as=run_as)
     atexit.register(server.stop)
     try:
         server.socket_dir.mkdir()
@@ -414,16 +389,11 @@ def start_throwaway_postgres(
                     timeout=timeout + 10,
                 )
             except RuntimeError as exc:
-                port_taken = (
-                    "could not bind" in server.log_tail()
-                    or "Address already in use" in server.log_tail()
-                )
+                port_taken = "could not bind" in server.log_tail() or "Address already in use" in server.log_tail()
                 if port is None and port_taken and attempt < attempts:
                     server.port = free_port()
                     continue
-                raise RuntimeError(
-                    f"{exc}\n--- server log ---\n{server.log_tail()}"
-                ) from None
+                raise RuntimeError(f"{exc}\n--- server log ---\n{server.log_tail()}") from None
             break
         _wait_until_accepting(server, timeout)
         return server
@@ -437,9 +407,7 @@ def _wait_until_accepting(server: ThrowawayPostgres, timeout: float) -> None:
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            with psycopg.connect(
-                server.dsn(), connect_timeout=2, autocommit=True
-            ) as conn:
+            with psycopg.connect(server.dsn(), connect_timeout=2, autocommit=True) as conn:
                 conn.execute("select 1")
             return
         except psycopg.Error as exc:

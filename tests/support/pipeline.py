@@ -59,7 +59,7 @@ def air_quality_dag() -> Any:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.dag
+    return module.air_quality_daily_dag
 
 
 def context(ds: str, run_id: str) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def _frame(rows: int = 2_000, seed: int = 7) -> pd.DataFrame:
     station = np.array([f"ST-{i:03d}" for i in rng.integers(1, 60, rows)], dtype=object)
     station[rng.random(rows) < 0.02] = "bad id"
     station[rng.random(rows) < 0.03] = None
-    pollutant = rng.choice(np.array(["pm25", "pm10", "o3", "co", "xx"], dtype=object), rows, p=[0.3, 0.3, 0.2, 0.19, 0.01])
+    pollutant = rng.choice(
+        np.array(["pm25", "pm10", "o3", "co", "xx"], dtype=object), rows, p=[0.3, 0.3, 0.2, 0.19, 0.01]
+    )
     pollutant[rng.random(rows) < 0.01] = None
     hour = rng.integers(0, 24, rows).astype(float)
     hour[rng.random(rows) < 0.02] = np.nan
@@ -54,14 +56,28 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("expect_column_values_to_be_between", {"column": "hour", "max_value": 23, "strict_max": True}),
     (
         "expect_column_values_to_be_between",
-        {"column": "value", "min_value": 0, "max_value": 60, "row_condition": 'pollutant=="pm25"', "condition_parser": "pandas"},
+        {
+            "column": "value",
+            "min_value": 0,
+            "max_value": 60,
+            "row_condition": 'pollutant=="pm25"',
+            "condition_parser": "pandas",
+        },
     ),
     (
         "expect_column_values_to_be_between",
-        {"column": "value", "min_value": 10, "row_condition": 'pollutant in ["o3", "co"]', "condition_parser": "pandas"},
+        {
+            "column": "value",
+            "min_value": 10,
+            "row_condition": 'pollutant in ["o3", "co"]',
+            "condition_parser": "pandas",
+        },
     ),
     ("expect_column_values_to_be_in_set", {"column": "pollutant", "value_set": ["pm25", "pm10", "o3", "co"]}),
-    ("expect_column_values_to_be_in_set", {"column": "pollutant", "value_set": ["pm25", "pm10", "o3", "co"], "mostly": 0.95}),
+    (
+        "expect_column_values_to_be_in_set",
+        {"column": "pollutant", "value_set": ["pm25", "pm10", "o3", "co"], "mostly": 0.95},
+    ),
     ("expect_column_values_to_not_be_in_set", {"column": "pollutant", "value_set": ["xx"]}),
     ("expect_column_values_to_match_regex", {"column": "station_id", "regex": "^ST-[0-9]{3}$"}),
     ("expect_column_values_to_not_match_regex", {"column": "station_id", "regex": " "}),
@@ -133,7 +149,9 @@ def test_sql_engine_equals_great_expectations_on_a_real_gated_day(tmp_path: Path
         },
         "drop_exact_duplicates": True,
     }
-    outcome = run_gate(load_contract("readings"), files, ds="2026-01-02", workdir=tmp_path / "gate", preprocess=preprocess)
+    outcome = run_gate(
+        load_contract("readings"), files, ds="2026-01-02", workdir=tmp_path / "gate", preprocess=preprocess
+    )
     contract = load_contract("readings")
     checks = contract.expectations_with("fail", "warn")
     frame = duckdb.sql(f"SELECT * EXCLUDE (ds) FROM read_parquet('{outcome.staged_path}')").df()
@@ -149,4 +167,9 @@ def test_unsupported_expectation_is_refused() -> None:
     con = duckdb.connect()
     con.execute("CREATE TABLE t (a INTEGER)")
     with pytest.raises(ValueError, match="not evaluated in SQL"):
-        evaluate(con, "t", [Expectation("expect_column_kl_divergence_to_be_less_than", "fail", {"column": "a"})], columns=["a"])
+        evaluate(
+            con,
+            "t",
+            [Expectation("expect_column_kl_divergence_to_be_less_than", "fail", {"column": "a"})],
+            columns=["a"],
+        )

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lockgate import sample_data
+from lockgate.checks import Params, row_condition_sql
 from lockgate.contracts import load_contract, parse_contract
 from lockgate.formats import SourceFileError, count_records
-from lockgate.checks import Params, row_condition_sql
 from lockgate.gate import (
     AccountingError,
     GateOutcome,

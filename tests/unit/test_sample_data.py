@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from lockgate import sample_data as sd
 
 UTC = datetime.UTC
@@ -408,8 +409,8 @@ def test_units_per_source(parsed: dict[tuple[str, str], Parsed], ds: str) -> Non
             "no2": "ppb",
         },
     }
-    assert sd.GATEWAY_UNITS == expected["gateway"]
-    assert sd.PARTNER_UNITS == expected["partner"]
+    assert expected["gateway"] == sd.GATEWAY_UNITS
+    assert expected["partner"] == sd.PARTNER_UNITS
     for source, units in expected.items():
         rows = parsed[(ds, source)].rows
         assert {row[3] for row in rows} == set(sd.POLLUTANTS)

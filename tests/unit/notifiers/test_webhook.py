@@ -13,8 +13,8 @@ import jinja2
 import pytest
 import structlog.testing
 from airflow.sdk import DAG, TaskInstanceState
-from lockgate.notifiers import DEFAULT_MESSAGE, WebhookNotifier
 
+from lockgate.notifiers import DEFAULT_MESSAGE, WebhookNotifier
 from tests.support.http_recorder import RecordingHTTPServer
 from tests.support.net import free_port
 
@@ -45,9 +45,7 @@ def server() -> Iterator[RecordingHTTPServer]:
 
 
 @pytest.fixture
-def alerts_conn(
-    server: RecordingHTTPServer, monkeypatch: pytest.MonkeyPatch
-) -> RecordingHTTPServer:
+def alerts_conn(server: RecordingHTTPServer, monkeypatch: pytest.MonkeyPatch) -> RecordingHTTPServer:
     monkeypatch.setenv(CONN_ENV, _conn_json(server.port))
     return server
 
@@ -83,9 +81,7 @@ def caplog_all(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r for r in caplog.records if r.levelno == logging.WARNING and r.name == LOGGER
-    ]
+    return [r for r in caplog.records if r.levelno == logging.WARNING and r.name == LOGGER]
 
 
 # ---------------------------------------------------------------------------------------- tests
@@ -105,15 +101,10 @@ def test_env_connection_resolves_outside_a_running_task(
         alerts_conn.port,
         "http",
     )
-    assert (
-        HttpHook(http_conn_id="lockgate_alerts").url_from_endpoint("/x")
-        == f"{alerts_conn.url}/x"
-    )
+    assert HttpHook(http_conn_id="lockgate_alerts").url_from_endpoint("/x") == f"{alerts_conn.url}/x"
 
 
-def test_task_failure_callback_posts_the_rendered_alert(
-    alerts_conn: RecordingHTTPServer, context: dict
-) -> None:
+def test_task_failure_callback_posts_the_rendered_alert(alerts_conn: RecordingHTTPServer, context: dict) -> None:
     notifier = WebhookNotifier(retry_delay=0)
     notifier(context)  # what Airflow does with on_failure_callback=notifier
 
@@ -139,9 +130,7 @@ def test_task_failure_callback_posts_the_rendered_alert(
     assert notifier.event == "task_failure"
 
 
-def test_custom_templates_endpoint_and_static_details(
-    alerts_conn: RecordingHTTPServer, context: dict
-) -> None:
+def test_custom_templates_endpoint_and_static_details(alerts_conn: RecordingHTTPServer, context: dict) -> None:
     notifier = WebhookNotifier(
         message="retrying {{ ti.task_id }} (try {{ ti.try_number }})",
         event="{{ 'task_retry' }}",
@@ -159,48 +148,32 @@ def test_custom_templates_endpoint_and_static_details(
     }
 
 
-def test_manual_run_without_logical_date_falls_back_to_run_id(
-    alerts_conn: RecordingHTTPServer, context: dict
-) -> None:
+def test_manual_run_without_logical_date_falls_back_to_run_id(alerts_conn: RecordingHTTPServer, context: dict) -> None:
     for key in ("ds", "logical_date", "exception"):
         context.pop(key)
     context["run_id"] = context["ti"].run_id = "manual__2024-05-05T10:00:00+00:00"
     # Even a DAG with StrictUndefined templates renders the default message.
-    context["dag"] = DAG(
-        dag_id="lockgate_demo", schedule=None, template_undefined=jinja2.StrictUndefined
-    )
+    context["dag"] = DAG(dag_id="lockgate_demo", schedule=None, template_undefined=jinja2.StrictUndefined)
     WebhookNotifier()(context)
     body = alerts_conn.requests[0].json()
-    assert (
-        body["message"]
-        == "lockgate_demo.load_partition failed for manual__2024-05-05T10:00:00+00:00"
-    )
+    assert body["message"] == "lockgate_demo.load_partition failed for manual__2024-05-05T10:00:00+00:00"
     assert body["logical_date"] is None
     assert body["details"] == {}
 
 
-def test_unrenderable_template_still_sends_a_plain_alert(
-    alerts_conn: RecordingHTTPServer, context: dict
-) -> None:
+def test_unrenderable_template_still_sends_a_plain_alert(alerts_conn: RecordingHTTPServer, context: dict) -> None:
     # e.g. a DAG-level callback: no ti in the context.
     del context["ti"], context["task_instance"]
-    context["dag_run"] = SimpleNamespace(
-        dag_id="lockgate_demo", run_id=context["run_id"], logical_date=None
-    )
+    context["dag_run"] = SimpleNamespace(dag_id="lockgate_demo", run_id=context["run_id"], logical_date=None)
     WebhookNotifier(event="dag_failure")(context)
     body = alerts_conn.requests[0].json()
     assert body["event"] == "dag_failure"
-    assert (
-        body["message"]
-        == "lockgate_demo dag_failure for scheduled__2024-01-01T00:00:00+00:00"
-    )
+    assert body["message"] == "lockgate_demo dag_failure for scheduled__2024-01-01T00:00:00+00:00"
     assert body["task_id"] is None
     assert body["try_number"] is None
 
 
-def test_dq_warning_helper_sends_details(
-    alerts_conn: RecordingHTTPServer, context: dict
-) -> None:
+def test_dq_warning_helper_sends_details(alerts_conn: RecordingHTTPServer, context: dict) -> None:
     notifier = WebhookNotifier(details={"team": "data-platform"})
     delivered = notifier.notify_event(
         context,
@@ -237,9 +210,7 @@ def test_dq_warning_helper_sends_details(
     assert notifier.details == {"team": "data-platform"}
 
 
-def test_5xx_then_200_is_retried(
-    monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all
-) -> None:
+def test_5xx_then_200_is_retried(monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all) -> None:
     with RecordingHTTPServer(statuses=[500, 503]) as flaky:
         monkeypatch.setenv(CONN_ENV, _conn_json(flaky.port))
         delivered = WebhookNotifier(retries=2, retry_delay=0).notify_event(
@@ -251,9 +222,7 @@ def test_5xx_then_200_is_retried(
     assert not _warnings(caplog_all)
 
 
-def test_persistent_5xx_gives_up_after_the_retries(
-    monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all
-) -> None:
+def test_persistent_5xx_gives_up_after_the_retries(monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all) -> None:
     with RecordingHTTPServer(default_status=502) as down:
         monkeypatch.setenv(CONN_ENV, _conn_json(down.port))
         notifier = WebhookNotifier(retries=2, retry_delay=0)
@@ -264,15 +233,10 @@ def test_persistent_5xx_gives_up_after_the_retries(
     assert "after 3 attempt(s)" in warning.getMessage()
 
 
-def test_4xx_is_not_retried(
-    monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all
-) -> None:
+def test_4xx_is_not_retried(monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all) -> None:
     with RecordingHTTPServer(default_status=400) as strict:
         monkeypatch.setenv(CONN_ENV, _conn_json(strict.port))
-        assert (
-            WebhookNotifier(retry_delay=0).notify_event(context, event="x", message="y")
-            is False
-        )
+        assert WebhookNotifier(retry_delay=0).notify_event(context, event="x", message="y") is False
         assert len(strict.requests) == 1
     assert "HTTP 400" in _warnings(caplog_all)[0].getMessage()
 
@@ -282,17 +246,11 @@ def test_unreachable_receiver_is_retried_and_swallowed(
 ) -> None:
     monkeypatch.setenv(CONN_ENV, _conn_json(free_port()))  # nothing listens there
     notifier = WebhookNotifier(retries=1, retry_delay=0, timeout=2)
-    assert (
-        notifier.notify_event(context, event="dq_warning", message="nobody home")
-        is False
-    )
+    assert notifier.notify_event(context, event="dq_warning", message="nobody home") is False
     notifier(context)
     warnings = _warnings(caplog_all)
     assert len(warnings) == 2
-    assert all(
-        "ConnectionError" in w.getMessage() and "after 2 attempt(s)" in w.getMessage()
-        for w in warnings
-    )
+    assert all("ConnectionError" in w.getMessage() and "after 2 attempt(s)" in w.getMessage() for w in warnings)
 
 
 def test_missing_connection_logs_one_warning_and_does_not_raise(
@@ -302,18 +260,11 @@ def test_missing_connection_logs_one_warning_and_does_not_raise(
     notifier = WebhookNotifier()
     # Airflow's own loggers are structlog loggers, not captured by caplog.
     with structlog.testing.capture_logs() as airflow_logs:
-        assert (
-            notifier.notify_event(context, event="dq_warning", message="2 rows failed")
-            is False
-        )
+        assert notifier.notify_event(context, event="dq_warning", message="2 rows failed") is False
     [warning] = _warnings(caplog_all)
     # Nothing else warned either.
     assert [r for r in caplog_all.records if r.levelno >= logging.WARNING] == [warning]
-    assert [
-        e
-        for e in airflow_logs
-        if e.get("log_level") in ("warning", "error", "critical")
-    ] == []
+    assert [e for e in airflow_logs if e.get("log_level") in ("warning", "error", "critical")] == []
     text = warning.getMessage()
     assert "lockgate_alerts" in text
     assert "dq_warning" in text
@@ -355,13 +306,9 @@ def test_connection_secrets_never_reach_the_body_or_the_logs(
             pytest.MonkeyPatch.context() as mp,
         ):
             mp.setenv(CONN_ENV, _conn_json(down.port))
-            notifier.notify_event(
-                context, event="dq_warning", message=f"again {PASSWORD}"
-            )
+            notifier.notify_event(context, event="dq_warning", message=f"again {PASSWORD}")
             mp.setenv(CONN_ENV, _conn_json(free_port()))
-            notifier.notify_event(
-                context, event="dq_warning", message=f"again {PASSWORD}"
-            )
+            notifier.notify_event(context, event="dq_warning", message=f"again {PASSWORD}")
     assert len(alerts_conn.requests) == 2
     for request in alerts_conn.requests:
         assert PASSWORD not in request.body.decode()
@@ -377,9 +324,7 @@ def test_connection_secrets_never_reach_the_body_or_the_logs(
         assert EXTRA_TOKEN not in rendered
     assert PASSWORD not in caplog_all.text
     assert EXTRA_TOKEN not in caplog_all.text
-    assert any("Connection refused" in str(e) for e in airflow_logs), (
-        "expected the HttpHook's own warning"
-    )
+    assert any("Connection refused" in str(e) for e in airflow_logs), "expected the HttpHook's own warning"
     assert PASSWORD not in json.dumps(airflow_logs, default=str)
     assert EXTRA_TOKEN not in json.dumps(airflow_logs, default=str)
 

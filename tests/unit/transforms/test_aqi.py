@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from lockgate.transforms.aqi import category, dominant, sub_index, sub_index_array
 
 # (C_low, C_high, I_low, I_high) -- written out literally, do not derive.
@@ -185,26 +186,16 @@ BOUNDARY_CASES = _boundary_cases()
 
 def test_boundary_table_is_complete() -> None:
     # 3 revisions x 7 pollutants, every row contributes two cases.
-    assert {(r, p) for r, p, _, _ in BOUNDARY_CASES} == {
-        (r, p) for r in REVISIONS for p in POLLUTANTS
-    }
-    assert len(BOUNDARY_CASES) == 2 * (
-        2 * (7 + 7 + 5 + 5 + 7 + 7 + 7) + (6 + 6 + 5 + 4 + 6 + 6 + 6)
-    )
+    assert {(r, p) for r, p, _, _ in BOUNDARY_CASES} == {(r, p) for r in REVISIONS for p in POLLUTANTS}
+    assert len(BOUNDARY_CASES) == 2 * (2 * (7 + 7 + 5 + 5 + 7 + 7 + 7) + (6 + 6 + 5 + 4 + 6 + 6 + 6))
 
 
-@pytest.mark.parametrize(
-    ("revision", "pollutant", "concentration", "expected"), BOUNDARY_CASES
-)
-def test_breakpoint_boundaries(
-    revision: str, pollutant: str, concentration: float, expected: int
-) -> None:
+@pytest.mark.parametrize(("revision", "pollutant", "concentration", "expected"), BOUNDARY_CASES)
+def test_breakpoint_boundaries(revision: str, pollutant: str, concentration: float, expected: int) -> None:
     assert sub_index(pollutant, concentration, revision=revision) == expected
 
 
-@pytest.mark.parametrize(
-    ("revision", "pollutant"), [(r, p) for r in REVISIONS for p in POLLUTANTS]
-)
+@pytest.mark.parametrize(("revision", "pollutant"), [(r, p) for r in REVISIONS for p in POLLUTANTS])
 def test_above_table_top_is_none(revision: str, pollutant: str) -> None:
     top = EXPECTED_TABLES[revision][pollutant][-1][1]
     assert sub_index(pollutant, top, revision=revision) is not None
@@ -231,9 +222,7 @@ def test_above_table_top_is_none(revision: str, pollutant: str) -> None:
         ("no2", 53.99, 53),
     ],
 )
-def test_truncation_not_rounding(
-    pollutant: str, concentration: float, same_as: float
-) -> None:
+def test_truncation_not_rounding(pollutant: str, concentration: float, same_as: float) -> None:
     for revision in REVISIONS:
         expected = sub_index(pollutant, same_as, revision=revision)
         assert sub_index(pollutant, concentration, revision=revision) == expected
@@ -306,18 +295,14 @@ def test_float_artefacts_do_not_drop_a_digit() -> None:
         ("no2", 1650, "2024", 401),
     ],
 )
-def test_interpolated_mid_row(
-    pollutant: str, concentration: float, revision: str, expected: int
-) -> None:
+def test_interpolated_mid_row(pollutant: str, concentration: float, revision: str, expected: int) -> None:
     assert sub_index(pollutant, concentration, revision=revision) == expected
 
 
 @pytest.mark.parametrize("revision", REVISIONS)
 @pytest.mark.parametrize("pollutant", POLLUTANTS)
 @pytest.mark.parametrize("concentration", [None, math.nan, -0.001, -1, -math.inf])
-def test_missing_or_negative_is_none(
-    pollutant: str, concentration: float | None, revision: str
-) -> None:
+def test_missing_or_negative_is_none(pollutant: str, concentration: float | None, revision: str) -> None:
     assert sub_index(pollutant, concentration, revision=revision) is None
 
 
@@ -341,7 +326,7 @@ def test_zero_is_good() -> None:
 
 
 def test_unknown_pollutant_or_revision() -> None:
-    with pytest.raises(ValueError, match="'pm2.5'"):
+    with pytest.raises(ValueError, match=r"'pm2\.5'"):
         sub_index("pm2.5", 10.0)
     with pytest.raises(ValueError, match="'2013'"):
         sub_index("pm25", 10.0, revision="2013")
@@ -483,32 +468,15 @@ def test_sub_index_array_input_kinds() -> None:
     expected = [100, 50, None, None, None]
     assert sub_index_array(names, values).to_pylist() == expected
     assert (
-        sub_index_array(
-            np.array(names, dtype=object), np.array([35.45, 4.45, 3.0, 0.1, np.nan])
-        ).to_pylist()
+        sub_index_array(np.array(names, dtype=object), np.array([35.45, 4.45, 3.0, 0.1, np.nan])).to_pylist()
         == expected
     )
-    assert (
-        sub_index_array(
-            pd.Series(names), pd.Series(values, dtype="float64")
-        ).to_pylist()
-        == expected
-    )
-    assert (
-        sub_index_array(
-            pd.Series(names, dtype="category"), pd.Series(values)
-        ).to_pylist()
-        == expected
-    )
+    assert sub_index_array(pd.Series(names), pd.Series(values, dtype="float64")).to_pylist() == expected
+    assert sub_index_array(pd.Series(names, dtype="category"), pd.Series(values)).to_pylist() == expected
     chunked_names = pa.chunked_array([names[:2], names[2:]], type=pa.string())
     chunked_values = pa.chunked_array([values[:3], values[3:]], type=pa.float64())
     assert sub_index_array(chunked_names, chunked_values).to_pylist() == expected
-    assert (
-        sub_index_array(
-            pa.array(names).dictionary_encode(), pa.array(values)
-        ).to_pylist()
-        == expected
-    )
+    assert sub_index_array(pa.array(names).dictionary_encode(), pa.array(values)).to_pylist() == expected
     # Integer concentrations are fine too.
     assert sub_index_array(["pm10", "no2"], np.array([54, 2049])).to_pylist() == [
         50,
@@ -518,7 +486,7 @@ def test_sub_index_array_input_kinds() -> None:
 
 
 def test_sub_index_array_errors() -> None:
-    with pytest.raises(ValueError, match="'pm2.5'"):
+    with pytest.raises(ValueError, match=r"'pm2\.5'"):
         sub_index_array(["pm25", "pm2.5"], [1.0, 2.0])
     with pytest.raises(ValueError, match="'2013'"):
         sub_index_array(["pm25"], [1.0], revision="2013")
