@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-UV ?= $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
+# uv runs as a module of the Python that make finds, so it works wherever pip put it
+UV ?= python3 -m uv
 export UV_LINK_MODE ?= copy
 export LOCKGATE_HOME ?= $(CURDIR)/.lockgate
 PYTEST_ARGS ?=
@@ -12,28 +13,27 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(UV):
-	python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv
-
-.venv/.synced: pyproject.toml uv.lock | $(UV)
-	"$(UV)" sync --frozen --quiet
+.venv/.synced: pyproject.toml uv.lock
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
+	$(UV) sync --frozen --quiet
 	@touch $@
 
 setup: .venv/.synced  ## create .venv from uv.lock
 
 demo: setup  ## run air_quality_daily for one date on the embedded defaults (DS=YYYY-MM-DD to choose)
-	"$(UV)" run --frozen --no-sync lockgate demo $(if $(DS),--ds $(DS))
+	$(UV) run --frozen --no-sync lockgate demo $(if $(DS),--ds $(DS))
 
 test: setup  ## run the test suite (unit, integration against PostgreSQL and the S3 API, end to end)
-	"$(UV)" run --frozen --no-sync pytest $(PYTEST_ARGS)
+	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 lint: setup  ## ruff and mypy
-	"$(UV)" run --frozen --no-sync ruff check .
-	"$(UV)" run --frozen --no-sync ruff format --check .
+	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync ruff format --check .
 	@# mypy cannot follow setuptools' editable import hook: show it plugins/ under its package name
 	@mkdir -p .mypy_src && ln -sfn ../plugins .mypy_src/lockgate
-	"$(UV)" run --frozen --no-sync mypy
-	"$(UV)" run --frozen --no-sync mypy dags
+	$(UV) run --frozen --no-sync mypy
+	$(UV) run --frozen --no-sync mypy dags
 
 clean:  ## remove the embedded defaults (.lockgate) and caches
 	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache
