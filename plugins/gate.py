@@ -242,6 +242,68 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
     return results
 
 
+def _column_metrics(con: Any, contract: Contract) -> dict[str, dict[str, Any]]:
+    """Per column of the typed input rows: count, nulls, distinct values, and min/max of numbers."""
+    selects, slots = [], []
+    for col in contract.columns:
+        name = ident(col.name)
+        numeric = col.type in ("integer", "double")
+        parts = [f"count({name})", f"count(*) - count({name})", f"approx_count_distinct({name})"]
+        parts += [f"min({name})", f"max({name})"] if numeric else []
+        slots.append((col.name, len(selects), numeric))
+        selects += parts
+    row = con.execute(f"SELECT {', '.join(selects)} FROM checked").fetchone()
+    metrics = {}
+    for name, at, numeric in slots:
+        entry: dict[str, Any] = {"count": row[at], "nullCount": row[at + 1], "distinctCount": row[at + 2]}
+        if numeric:
+            entry.update(min=_jsonable(row[at + 3]), max=_jsonable(row[at + 4]))
+        metrics[name] = entry
+    return metrics
+
+
+def validation_result(report: dict[str, Any]) -> dict[str, Any]:
+    """The gate's checks as a Great Expectations ``ExpectationSuiteValidationResult`` document.
+
+    Whichever engine evaluated a check, people and tools get GX's result format: ``success``,
+    ``results[].expectation_config`` (type, kwargs, meta) and ``results[].result``, ``statistics``.
+    """
+    results = []
+    for check in report["checks"]:
+        outcome = {
+            key: check[key]
+            for key in ("observed_value", "element_count", "missing_count", "unexpected_count", "unexpected_percent")
+            if check.get(key) is not None
+        }
+        if check.get("examples"):
+            outcome["partial_unexpected_list"] = check["examples"]
+        results.append(
+            {
+                "success": check["success"],
+                "expectation_config": {
+                    "type": check["expectation"],
+                    "kwargs": check.get("kwargs", {}),
+                    "meta": {"severity": check["severity"], "lockgate_check": check["check"]},
+                },
+                "result": outcome,
+                "meta": {"engine": check.get("engine")},
+            }
+        )
+    passed = sum(1 for r in results if r["success"])
+    return {
+        "success": report["success"],
+        "suite_name": report["dataset"],
+        "results": results,
+        "statistics": {
+            "evaluated_expectations": len(results),
+            "successful_expectations": passed,
+            "unsuccessful_expectations": len(results) - passed,
+            "success_percent": 100.0 * passed / len(results) if results else 100.0,
+        },
+        "meta": {"dataset": report["dataset"], "ds": report["ds"], "rows_in": report["rows_in"]},
+    }
+
+
 def format_failures(dataset: str, ds: str, checks: list[dict[str, Any]]) -> str:
     """One readable report of every failed check, with counts and a few example values."""
     lines = [f"quality gate failed for {dataset} ds={ds}: {len(checks)} check(s) failed"]
@@ -500,6 +562,7 @@ def _gate(
     warnings = [c for c in gx_results if not c["success"] and c["severity"] == "warn"]
 
     report = {
+        "column_metrics": _column_metrics(con, contract),
         "dataset": contract.dataset,
         "contract": os.path.basename(contract.path),
         "ds": ds,

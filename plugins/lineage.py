@@ -35,6 +35,8 @@ class LineageDataset:
     columns: list[Column] = field(default_factory=list)
     row_count: int | None = None
     size_bytes: int | None = None
+    #: the quality gate's report (checks + column metrics) for an input dataset
+    quality_report: dict[str, Any] | None = None
 
 
 @dataclass
@@ -57,6 +59,49 @@ def _facets(ds: LineageDataset) -> dict[str, Any]:
     return {"schema": SchemaDatasetFacet(fields=fields)}
 
 
+def _quality_facets(ds: LineageDataset) -> dict[str, Any]:
+    """DataQualityAssertions and DataQualityMetrics input facets from a gate report."""
+    report = ds.quality_report
+    if not report:
+        return {}
+    from openlineage.client.generated.data_quality_assertions_dataset import (
+        Assertion,
+        DataQualityAssertionsDatasetFacet,
+    )
+    from openlineage.client.generated.data_quality_metrics_input_dataset import (
+        ColumnMetrics,
+        DataQualityMetricsInputDatasetFacet,
+    )
+
+    assertions = [
+        Assertion(
+            assertion=check["expectation"],
+            success=bool(check["success"]),
+            column=check.get("kwargs", {}).get("column"),
+            severity=check["severity"],
+            name=check["check"],
+            actual=None if check.get("unexpected_count") is None else str(check["unexpected_count"]),
+        )
+        for check in report.get("checks", [])
+    ]
+    metrics = {
+        column: ColumnMetrics(
+            nullCount=m.get("nullCount"),
+            distinctCount=m.get("distinctCount"),
+            count=m.get("count"),
+            min=m.get("min") if isinstance(m.get("min"), (int, float)) else None,
+            max=m.get("max") if isinstance(m.get("max"), (int, float)) else None,
+        )
+        for column, m in report.get("column_metrics", {}).items()
+    }
+    return {
+        "dataQualityAssertions": DataQualityAssertionsDatasetFacet(assertions=assertions),
+        "dataQualityMetrics": DataQualityMetricsInputDatasetFacet(
+            columnMetrics=metrics, rowCount=report.get("rows_in")
+        ),
+    }
+
+
 def operator_lineage(record: LineageRecord) -> Any:
     """Build the provider's ``OperatorLineage`` from a record; empty on any error."""
     try:
@@ -69,7 +114,10 @@ def operator_lineage(record: LineageRecord) -> Any:
     except ImportError:  # the provider is optional at run time
         return None
     try:
-        inputs = [InputDataset(namespace=d.namespace, name=d.name, facets=_facets(d)) for d in record.inputs]
+        inputs = [
+            InputDataset(namespace=d.namespace, name=d.name, facets=_facets(d), inputFacets=_quality_facets(d))
+            for d in record.inputs
+        ]
         outputs = []
         for d in record.outputs:
             output_facets: dict[str, Any] = {}

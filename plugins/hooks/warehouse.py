@@ -69,6 +69,18 @@ class WarehouseSession:
             highest = max((int(n) for n in _PLACEHOLDER.findall(statement)), default=0)
             self.execute(statement, values[:highest])
 
+    def stage_arrow(self, table: Any) -> str:
+        """Load an Arrow table into a temporary staging table; returns its quoted name."""
+        self._staged += 1
+        name = f"lockgate_stage_{os.getpid()}_{self._staged}"
+        if self.dialect == "duckdb":
+            self._cursor.register("_lockgate_arrow", table)
+            self._cursor.execute(f"CREATE TEMP TABLE {ident(name)} AS SELECT * FROM _lockgate_arrow")
+            self._cursor.unregister("_lockgate_arrow")
+        else:
+            self._cursor.adbc_ingest(name, table, mode="create", temporary=True)
+        return ident(name)
+
     def stage_parquet(self, files: Sequence[str | Path], columns: Sequence[Column]) -> str:
         """Load Parquet files into a temporary staging table; returns its quoted name.
 

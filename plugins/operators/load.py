@@ -14,7 +14,7 @@ from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import manifest_key
 from lockgate.lineage import LineageDataset
 from lockgate.operators.base import LakeOperator
-from lockgate.sql import ident
+from lockgate.sql import SQL_TYPES, ident
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -71,6 +71,45 @@ class WarehouseLoadOperator(LakeOperator):
     def warehouse(self) -> WarehouseHook:
         return WarehouseHook(warehouse_conn_id=self.warehouse_conn_id)
 
+    def _reconcile(self, session: Any, table: str, staging: str, files: list[Any], ds: str) -> None:
+        """Before commit: the warehouse must hold what the lake holds, or nothing is committed.
+
+        replace_partition compares the date's partition with the curated files' fingerprint (see
+        :mod:`lockgate.reconcile`); merge checks every staged key is in the table.
+        """
+        import duckdb
+
+        from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql
+
+        columns = self.contract.storage_columns
+        if self.mode == "merge":
+            keys = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in self.contract.primary_key)
+            missing = session.fetchall(
+                f"SELECT count(*) FROM {staging} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {keys})"
+            )[0][0]
+            if missing:
+                raise ReconciliationError(f"{table}: {missing} merged keys are missing after the merge")
+            return
+        typed = ", ".join(f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns)
+        reader = duckdb.connect()
+        try:
+            reader.execute("SET TimeZone='UTC'")
+            relation = f"(SELECT {typed} FROM read_parquet($1, hive_partitioning = true))"
+            lake = reader.execute(fingerprint_sql(columns, relation), [[str(f) for f in files]]).fetchone()
+        finally:
+            reader.close()
+        warehouse = session.fetchall(
+            fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1"), [datetime.fromisoformat(ds).date()]
+        )[0]
+        found = differences(columns, lake, warehouse)
+        if found:
+            raise ReconciliationError(
+                f"{table} ds={ds} does not match the lake partition; nothing was committed:\n  " + "\n  ".join(found)
+            )
+        self.log.info(
+            "reconciled %s ds=%s with the lake: %d rows, %d column fingerprints", table, ds, lake[0], len(columns)
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         ds = self.logical_ds(context)
         contract = self.contract
@@ -105,6 +144,7 @@ class WarehouseLoadOperator(LakeOperator):
                         columns=names,
                         primary_key=contract.primary_key,
                     )
+                    self._reconcile(session, table, staging, files, ds)
                 elif self.mode == "replace_partition":
                     session.execute(
                         f"DELETE FROM {table} WHERE {ident(DATE_PARTITION)} = $1", [datetime.fromisoformat(ds).date()]

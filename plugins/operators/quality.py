@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.formats import SourceFileError
+from lockgate.gate import validation_result
+from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import MANIFEST, raw_prefix, zone_prefix
 from lockgate.operators.base import LakeOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseNotifier, Context
 
+#: the warehouse table holding the history of every check (dataset, date, check)
+DQ_RESULTS_TABLE = "dq_results"
 QUARANTINE_COLUMNS_DOC = "source_file, source_row, column_name, check_name, reason, record (JSON of the raw values), ds"
 
 
@@ -44,11 +51,19 @@ class QualityGateOperator(LakeOperator):
         *,
         preprocess: dict[str, Any] | None = None,
         warning_notifiers: Sequence[BaseNotifier] = (),
+        check_engine: str = "duckdb",
+        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.preprocess = preprocess or {}
         self.warning_notifiers = list(warning_notifiers)
+        self.check_engine = check_engine
+        self.warehouse_conn_id = warehouse_conn_id
+
+    @cached_property
+    def warehouse(self) -> WarehouseHook:
+        return WarehouseHook(warehouse_conn_id=self.warehouse_conn_id)
 
     def _raw_files(self, context: Context, work: Path) -> list[Any]:
         from lockgate.gate import RawFile
@@ -76,6 +91,39 @@ class QualityGateOperator(LakeOperator):
         self.lineage.inputs.append(self.lake_dataset(f"raw/{self.dataset}"))
         return files
 
+    def _record_results(self, context: Context, ds: str, report: dict[str, Any]) -> None:
+        """Replace this date's rows of the warehouse's ``dq_results`` history with this run's checks."""
+        import pyarrow as pa
+
+        day = date.fromisoformat(ds)
+        now = datetime.now(UTC)
+        checks = report["checks"]
+        rows = pa.table(
+            {
+                "dag_id": pa.array([context["dag"].dag_id] * len(checks), pa.string()),
+                "run_id": pa.array([str(context["run_id"])] * len(checks), pa.string()),
+                "dataset": pa.array([self.dataset] * len(checks), pa.string()),
+                "partition_ds": pa.array([day] * len(checks), pa.date32()),
+                "check_name": pa.array([c["check"] for c in checks], pa.string()),
+                "expectation": pa.array([c["expectation"] for c in checks], pa.string()),
+                "severity": pa.array([c["severity"] for c in checks], pa.string()),
+                "passed": pa.array([bool(c["success"]) for c in checks], pa.bool_()),
+                "observed_value": pa.array(
+                    [None if c.get("observed_value") is None else str(c["observed_value"]) for c in checks], pa.string()
+                ),
+                "rows_failed": pa.array([c.get("unexpected_count") for c in checks], pa.int64()),
+                "rows_evaluated": pa.array([c.get("element_count") for c in checks], pa.int64()),
+                "engine": pa.array([c.get("engine") or "" for c in checks], pa.string()),
+                "recorded_at": pa.array([now] * len(checks), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        table = self.warehouse.table(DQ_RESULTS_TABLE)
+        with self.warehouse.transaction() as session:
+            session.run_template("dq_results_table.sql", table=table)
+            session.run_template("dq_results_replace.sql", [self.dataset, day], table=table)
+            if checks:
+                session.run_template("dq_results_insert.sql", table=table, staging=session.stage_arrow(rows))
+
     def _publish(self, ds: str, staged: Path | None, quarantine: Path, report: dict[str, Any]) -> None:
         for zone in ("staged", "quarantine"):
             self.lake.delete_prefix(zone_prefix(zone, self.dataset, ds))
@@ -91,6 +139,10 @@ class QualityGateOperator(LakeOperator):
             self.lake_dataset(f"quarantine/{self.dataset}", row_count=report["rows_quarantined"])
         )
         self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/report.json", report)
+        self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/validation.json", validation_result(report))
+        # the gate's assertions and metrics describe the data it read: OpenLineage input facets
+        for dataset in self.lineage.inputs:
+            dataset.quality_report = report
 
     def execute(self, context: Context) -> dict[str, Any]:
         from lockgate.gate import AccountingError, QualityGateFailed, run_gate
@@ -99,14 +151,24 @@ class QualityGateOperator(LakeOperator):
         with self.workdir() as work:
             files = self._raw_files(context, work)
             try:
-                outcome = run_gate(self.contract, files, ds=ds, workdir=work / "gate", preprocess=self.preprocess)
+                outcome = run_gate(
+                    self.contract,
+                    files,
+                    ds=ds,
+                    workdir=work / "gate",
+                    preprocess=self.preprocess,
+                    check_engine=self.check_engine,
+                )
             except QualityGateFailed as failure:
-                # publish what was learned (quarantine + report) but stage nothing: the run stops here
+                # publish what was learned (quarantine, report, check history) but stage nothing:
+                # the run stops here
                 self._publish(ds, None, work / "gate" / "quarantine.parquet", failure.report)
+                self._record_results(context, ds, failure.report)
                 raise AirflowFailException(str(failure)) from None
             except (SourceFileError, AccountingError, ValueError) as exc:
                 raise AirflowFailException(f"quality gate for {self.dataset} ds={ds}: {exc}") from None
             self._publish(ds, outcome.staged_path, outcome.quarantine_path, outcome.report)
+            self._record_results(context, ds, outcome.report)
 
         report = outcome.report
         self.log.info(

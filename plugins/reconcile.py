@@ -1,0 +1,71 @@
+"""Reconciliation: the warehouse partition must hold exactly what the lake partition holds.
+
+Row hashes differ between engines, so the fingerprint is made of aggregates that DuckDB (over the
+curated Parquet) and the warehouse compute identically: the row count, and per column the number of
+values plus a type-specific figure - the sum of string lengths, the sum of integers or booleans,
+the sum of doubles (compared with a relative tolerance: summation order differs), the earliest and
+latest date or timestamp.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from lockgate.contracts import Column
+from lockgate.sql import ident
+
+
+class ReconciliationError(RuntimeError):
+    """The warehouse partition does not match the lake partition; the message lists each difference."""
+
+
+def fingerprint_sql(columns: Sequence[Column], relation: str, where: str = "TRUE") -> str:
+    """One SELECT computing the fingerprint of ``relation`` (rows matching ``where``)."""
+    parts = ["count(*)"]
+    for col in columns:
+        name = ident(col.name)
+        parts.append(f"count({name})")
+        if col.type == "string":
+            parts.append(f"sum(length({name}))")
+        elif col.type in ("integer", "double"):
+            parts.append(f"sum({name})")
+        elif col.type == "boolean":
+            parts.append(f"sum(CASE WHEN {name} THEN 1 ELSE 0 END)")
+        else:  # date, timestamp
+            parts += [f"min({name})", f"max({name})"]
+    return f"SELECT {', '.join(parts)} FROM {relation} WHERE {where}"
+
+
+def _labels(columns: Sequence[Column]) -> list[tuple[str, str]]:
+    labels = [("rows", "count")]
+    for col in columns:
+        labels.append((col.name, "values"))
+        if col.type == "string":
+            labels.append((col.name, "total length"))
+        elif col.type in ("integer", "double", "boolean"):
+            labels.append((col.name, "sum"))
+        else:
+            labels += [(col.name, "min"), (col.name, "max")]
+    return labels
+
+
+def _same(a: Any, b: Any, column: Column | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if column is not None and column.type == "double":
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    if isinstance(a, (int, float)) or type(a).__name__ == "Decimal":
+        return float(a) == float(b) if column and column.type == "double" else int(a) == int(b)
+    return bool(a == b)
+
+
+def differences(columns: Sequence[Column], lake: Sequence[Any], warehouse: Sequence[Any]) -> list[str]:
+    """What differs between two fingerprints, readably (empty when they match)."""
+    by_name = {c.name: c for c in columns}
+    found = []
+    for (name, what), a, b in zip(_labels(columns), lake, warehouse, strict=True):
+        if not _same(a, b, by_name.get(name)):
+            found.append(f"{name} {what}: lake {a!r}, warehouse {b!r}")
+    return found

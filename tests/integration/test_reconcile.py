@@ -1,0 +1,80 @@
+"""Reconciliation after each load: the warehouse partition must match the lake partition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+
+from lockgate.contracts import load_contract
+from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql
+from lockgate.sample_data import generate
+from tests.support.pg import airflow_conn_env
+from tests.support.pipeline import content_checksum_sql, context, operator
+
+DS = "2026-01-02"
+READINGS = ["ingest_gateway", "ingest_partner", "gate_readings", "partition_readings"]
+
+
+def test_fingerprints_match_and_name_what_differs() -> None:
+    columns = load_contract("readings").storage_columns
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.execute(
+        "CREATE TABLE a AS SELECT 'ST-' || lpad(i::VARCHAR, 3, '0') AS station_id, 'north' AS region, "
+        "TIMESTAMPTZ '2026-01-02 00:00:00+00' + i * INTERVAL 1 HOUR AS observed_at, 'pm25' AS pollutant, "
+        "i * 1.1 AS value, 'ug/m3' AS unit, DATE '2026-01-02' AS ds FROM range(20) t(i)"
+    )
+    con.execute("CREATE TABLE b AS SELECT * FROM a")
+    fingerprint_a = con.execute(fingerprint_sql(columns, "a")).fetchone()
+    assert differences(columns, fingerprint_a, con.execute(fingerprint_sql(columns, "b")).fetchone()) == []
+
+    con.execute("UPDATE b SET value = value + 0.5 WHERE station_id = 'ST-007'")
+    found = differences(columns, fingerprint_a, con.execute(fingerprint_sql(columns, "b")).fetchone())
+    assert len(found) == 1
+    assert found[0].startswith("value sum: lake")
+
+    con.execute("DELETE FROM b WHERE station_id = 'ST-019'")
+    found = differences(columns, fingerprint_a, con.execute(fingerprint_sql(columns, "b")).fetchone())
+    assert found[0].startswith("rows count: lake 20, warehouse 19")
+    assert any(f.startswith("observed_at max") for f in found)
+
+
+@pytest.mark.integration
+def test_a_load_that_does_not_match_the_lake_commits_nothing(
+    lockgate_home: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger that alters rows on the way in makes the warehouse disagree with the lake."""
+    monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", pg_dsn))
+    sources = generate(DS, lockgate_home / "sources")
+    ctx = context(DS, "manual__reconcile")
+    for task_id in READINGS:
+        op = operator(task_id)
+        if task_id.startswith("ingest_"):
+            folder = "gateway" if task_id == "ingest_gateway" else "partner"
+            op.source = str(sources.registry_path.parent.parent / folder / "*")
+        op.execute(ctx)
+    load = operator("load_fact_air_quality_hourly")
+    first = load.execute(ctx)
+    columns = load_contract("readings").storage_columns
+    checksum = content_checksum_sql('"public"."fact_air_quality_hourly"', [c.name for c in columns])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        before = conn.execute(checksum).fetchone()
+        audit_before = conn.execute("SELECT run_id, loaded_at FROM lockgate_load_audit").fetchall()
+        conn.execute(
+            "CREATE FUNCTION skew() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.value := NEW.value * 1.5; RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER skew BEFORE INSERT ON fact_air_quality_hourly FOR EACH ROW EXECUTE FUNCTION skew()"
+        )
+
+    with pytest.raises(ReconciliationError, match="value sum: lake"):
+        operator("load_fact_air_quality_hourly").execute(context(DS, "manual__reconcile_2"))
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert conn.execute(checksum).fetchone() == before  # rolled back: the first load's rows, untouched
+        assert conn.execute("SELECT run_id, loaded_at FROM lockgate_load_audit").fetchall() == audit_before
+        assert before[0] == first["rows_loaded"]
