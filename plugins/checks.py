@@ -16,6 +16,7 @@ import ast
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lockgate.contracts import Expectation
@@ -108,11 +109,28 @@ AGGREGATE_CHECKS: dict[str, str] = {
 }
 UNIQUENESS_CHECKS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 TABLE_CHECKS = ("expect_table_row_count_to_be_between",)
-SUPPORTED = frozenset([*MAP_CHECKS, *AGGREGATE_CHECKS, *UNIQUENESS_CHECKS, *TABLE_CHECKS])
+#: GX expectations translated to SQL (proven equal to GX's results by tests/unit/test_checks.py)
+TRANSLATED = frozenset([*MAP_CHECKS, *AGGREGATE_CHECKS, *UNIQUENESS_CHECKS, *TABLE_CHECKS])
+#: Lockgate's own expectations, named and reported the GX way; they need the run's context
+#: (logical date, history of earlier runs), which GX Core has no notion of.
+EXTENSIONS = frozenset(["expect_table_row_count_to_be_within_trailing_runs", "expect_column_newest_value_to_be_fresh"])
+SUPPORTED = TRANSLATED | EXTENSIONS
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What the context-dependent checks need to know about the run.
+
+    :param ds: the logical date (``YYYY-MM-DD``); its day ends at the next midnight UTC.
+    :param history: row counts of the trailing successful runs of the dataset, oldest first.
+    """
+
+    ds: str
+    history: Sequence[int] = ()
 
 
 def supported(expectation: Expectation) -> bool:
-    """Whether the SQL engine evaluates this expectation (the rest go to GX)."""
+    """Whether Lockgate evaluates this expectation itself (the rest go to GX)."""
     return expectation.expectation in SUPPORTED
 
 
@@ -138,6 +156,7 @@ def evaluate(
     *,
     columns: Sequence[str],
     examples: int = EXAMPLES,
+    context: CheckContext | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate expectations over ``relation`` (a table or view name) on a DuckDB connection.
 
@@ -170,9 +189,12 @@ def evaluate(
             slot["observed"] = len(selects)
             aggregate = AGGREGATE_CHECKS[exp.expectation].format(col=ident(kw["column"]))
             selects.append(f"{aggregate} FILTER (WHERE {condition})")
-        elif exp.expectation in TABLE_CHECKS:
+        elif exp.expectation in TABLE_CHECKS or exp.expectation == "expect_table_row_count_to_be_within_trailing_runs":
             slot["observed"] = len(selects)
             selects.append(f"count(*) FILTER (WHERE {condition})")
+        elif exp.expectation == "expect_column_newest_value_to_be_fresh":
+            slot["observed"] = len(selects)
+            selects.append(f"max({ident(kw['column'])}) FILTER (WHERE {condition})")
         slots.append(slot)
 
     row = con.execute(f"SELECT {', '.join(selects)} FROM {relation}", params.values).fetchone()
@@ -180,6 +202,10 @@ def evaluate(
     for exp, slot in zip(expectations, slots, strict=True):
         if exp.expectation in UNIQUENESS_CHECKS:
             results.append(_uniqueness(con, relation, exp, columns, examples))
+        elif exp.expectation in EXTENSIONS:
+            if context is None:
+                raise ValueError(f"{exp.label}: needs the run's context (logical date, history)")
+            results.append(_extension(exp, row[slot["observed"]], context))
         elif "observed" in slot:
             observed = _scalar(row[slot["observed"]])
             results.append(_result(exp, _in_range(observed, exp.kwargs), {"observed_value": observed}))
@@ -249,6 +275,32 @@ def _uniqueness(con: Any, relation: str, exp: Expectation, columns: Sequence[str
     return _result(exp, success, result)
 
 
+def _extension(exp: Expectation, observed: Any, context: CheckContext) -> dict[str, Any]:
+    """Volume against the trailing runs, and freshness of the newest event time."""
+    kw = exp.kwargs
+    if exp.expectation == "expect_table_row_count_to_be_within_trailing_runs":
+        runs = int(kw.get("runs", 7))
+        trailing = list(context.history)[-runs:]
+        if len(trailing) < int(kw.get("min_runs", 3)):
+            # too little history to judge: pass, and say why
+            return _result(
+                exp, True, {"observed_value": observed, "details": {"baseline": None, "runs": len(trailing)}}
+            )
+        baseline = sum(trailing) / len(trailing)
+        deviation = abs(observed - baseline) / baseline if baseline else float(observed > 0)
+        success = deviation <= float(kw.get("max_deviation", 0.5))
+        details = {"baseline": baseline, "runs": len(trailing), "deviation": round(deviation, 4)}
+        return _result(exp, success, {"observed_value": observed, "details": details})
+    # expect_column_newest_value_to_be_fresh: newest event within max_age_hours of the day's end
+    day_end = datetime.fromisoformat(context.ds).replace(tzinfo=UTC) + timedelta(days=1)
+    if observed is None:
+        return _result(exp, False, {"observed_value": None, "details": {"lag_hours": None}})
+    newest = observed if observed.tzinfo else observed.replace(tzinfo=UTC)
+    lag_hours = (day_end - newest).total_seconds() / 3600
+    success = lag_hours <= float(kw["max_age_hours"])
+    return _result(exp, success, {"observed_value": newest.isoformat(), "details": {"lag_hours": round(lag_hours, 2)}})
+
+
 def _result(exp: Expectation, success: bool, result: dict[str, Any]) -> dict[str, Any]:
     return {
         "check": exp.label,
@@ -262,5 +314,6 @@ def _result(exp: Expectation, success: bool, result: dict[str, Any]) -> dict[str
         "unexpected_count": result.get("unexpected_count"),
         "unexpected_percent": result.get("unexpected_percent"),
         "examples": result.get("partial_unexpected_list", []),
+        "details": result.get("details"),
         "engine": "duckdb",
     }

@@ -73,6 +73,8 @@ class Contract:
     description: str = ""
     version: int = 1
     path: str = ""
+    #: policy per zone: raw "accept" (notify) or "fail"; curated "freeze" (fail) or "evolve"
+    schema_drift: dict[str, str] = field(default_factory=lambda: {"raw": "accept", "curated": "freeze"})
 
     @property
     def column_names(self) -> list[str]:
@@ -200,4 +202,5 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
         description=raw.get("description", ""),
         version=raw.get("version", 1),
         path=source,
+        schema_drift={"raw": "accept", "curated": "freeze", **raw.get("schema_drift", {})},
     )

@@ -15,7 +15,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -108,11 +108,13 @@ def read_batches(
     encoding: str = "utf-8",
     batch_rows: int = DEFAULT_BATCH_ROWS,
     display_name: str | None = None,
+    optional: Collection[str] = (),
 ) -> Iterator[tuple[Any, list[Reject]]]:
     """Yield ``(record_batch, rejects)`` for ``columns`` of a source file, as strings.
 
     :param path: local file to read.
-    :param columns: the contract's columns; a source missing one of them is an error naming it.
+    :param columns: the contract's columns; a source missing one of them is an error naming it,
+        unless it is in ``optional`` (nullable columns): then its values are null.
         Extra source columns are ignored (they are reported by :func:`source_columns`).
     :param fmt: one of :data:`FORMATS`; detected from the file name when omitted.
     :param display_name: how the file is named in rejects and errors (e.g. its lake key).
@@ -124,12 +126,12 @@ def read_batches(
     if fmt not in readers:
         raise SourceFileError(f"{name}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "parquet":
-        yield from _parquet_batches(path, columns, name, batch_rows)
+        yield from _parquet_batches(path, columns, name, batch_rows, optional)
         return
     builder = _BatchBuilder(columns, batch_rows)
     try:
         if fmt == "csv":
-            rows = _csv_rows(path, columns, name, builder, delimiter=delimiter, encoding=encoding)
+            rows = _csv_rows(path, columns, name, builder, delimiter=delimiter, encoding=encoding, optional=optional)
         elif fmt == "ndjson":
             rows = _ndjson_rows(path, columns, name, builder, encoding=encoding)
         else:
@@ -149,7 +151,14 @@ def read_batches(
 
 
 def _csv_rows(
-    path: Path, columns: list[str], name: str, builder: _BatchBuilder, *, delimiter: str, encoding: str
+    path: Path,
+    columns: list[str],
+    name: str,
+    builder: _BatchBuilder,
+    *,
+    delimiter: str,
+    encoding: str,
+    optional: Collection[str] = (),
 ) -> Iterator[None]:
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
@@ -159,12 +168,12 @@ def _csv_rows(
             return  # an empty file has no rows; the manifest says 0
         except csv.Error as exc:
             raise SourceFileError(f"{name}: row 1: malformed CSV header: {exc}") from None
-        missing = [c for c in columns if c not in header]
+        missing = [c for c in columns if c not in header and c not in optional]
         if missing:
             raise SourceFileError(
                 f"{name}: row 1: missing column(s) {', '.join(missing)} (header: {', '.join(header)})"
             )
-        positions = [header.index(c) for c in columns]
+        positions = [header.index(c) if c in header else None for c in columns]
         width = len(header)
         line = reader.line_num
         while True:
@@ -187,7 +196,7 @@ def _csv_rows(
                     Reject(name, start, f"expected {width} fields, found {len(record)}", _truncate(raw))
                 )
             else:
-                builder.add(start, [record[p] if record[p] != "" else None for p in positions])
+                builder.add(start, [record[p] if p is not None and record[p] != "" else None for p in positions])
             yield None
 
 
@@ -303,7 +312,9 @@ def _json_array_rows(
             yield None
 
 
-def _parquet_batches(path: Path, columns: list[str], name: str, batch_rows: int) -> Iterator[tuple[Any, list[Reject]]]:
+def _parquet_batches(
+    path: Path, columns: list[str], name: str, batch_rows: int, optional: Collection[str] = ()
+) -> Iterator[tuple[Any, list[Reject]]]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -313,13 +324,17 @@ def _parquet_batches(path: Path, columns: list[str], name: str, batch_rows: int)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceFileError(f"{name}: not a readable Parquet file: {exc}") from None
     present = parquet.schema_arrow.names
-    missing = [c for c in columns if c not in present]
+    missing = [c for c in columns if c not in present and c not in optional]
     if missing:
         raise SourceFileError(f"{name}: missing column(s) {', '.join(missing)} (columns: {', '.join(present)})")
     offset = 0
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+    readable = [c for c in columns if c in present]
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=readable):
         arrays = []
         for col in columns:
+            if col not in present:
+                arrays.append(pa.nulls(batch.num_rows, pa.string()))
+                continue
             arr = batch.column(col)
             if pa.types.is_timestamp(arr.type) and arr.type.tz:
                 # Arrow's %S already carries the unit's fraction of a second ("05.123456")

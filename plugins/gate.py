@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.checks import Params, row_condition_sql
+from lockgate.checks import EXTENSIONS, CheckContext, Params, row_condition_sql
 from lockgate.checks import evaluate as evaluate_in_sql
 from lockgate.checks import supported as sql_supported
 from lockgate.contracts import DATE_PARTITION, Contract, Expectation
-from lockgate.formats import ROW_COLUMN, read_batches
+from lockgate.formats import ROW_COLUMN, read_batches, source_columns
 from lockgate.sql import SQL_TYPES, ident, literal
 from lockgate.transforms.preprocess import unit_conversion_sql, validate_preprocess
 
@@ -54,6 +54,10 @@ class QualityGateFailed(Exception):
     def __init__(self, message: str, report: dict[str, Any]) -> None:
         super().__init__(message)
         self.report = report
+
+
+class SchemaDriftError(ValueError):
+    """A source's columns differ from the contract and the contract's raw policy is ``fail``."""
 
 
 class AccountingError(RuntimeError):
@@ -242,6 +246,20 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
     return results
 
 
+def _drift(raw: RawFile, names: Sequence[str]) -> dict[str, Any] | None:
+    """Columns a source file has beyond the contract, and contract columns it lacks (None: no drift)."""
+    if raw.rows == 0:
+        return None  # an empty file has no header to compare
+    present = source_columns(raw.local_path, fmt=raw.format, delimiter=raw.delimiter, encoding=raw.encoding)
+    if raw.format in ("json", "ndjson") and not present:
+        return None
+    added = [c for c in present if c not in names]
+    missing = [c for c in names if c not in present]
+    if not added and not missing:
+        return None
+    return {"file": raw.key, "added": added, "missing": missing}
+
+
 def _column_metrics(con: Any, contract: Contract) -> dict[str, dict[str, Any]]:
     """Per column of the typed input rows: count, nulls, distinct values, and min/max of numbers."""
     selects, slots = [], []
@@ -328,12 +346,14 @@ def run_gate(
     preprocess: dict[str, Any] | None = None,
     memory_limit: str = "1GB",
     check_engine: str = "duckdb",
+    history: Sequence[int] = (),
 ) -> GateOutcome:
     """Gate one logical date of a dataset. Raises :class:`QualityGateFailed` on ``fail`` checks.
 
     ``check_engine="duckdb"`` evaluates the ``fail``/``warn`` expectations as SQL (see
     :mod:`lockgate.checks`; untranslated ones go to GX); ``"great_expectations"`` hands them all to
-    GX on a pandas frame of the staged rows.
+    GX on a pandas frame of the staged rows. ``history`` holds the passed-row counts of the
+    dataset's trailing successful runs (oldest first), for the volume check.
     """
     if check_engine not in ("duckdb", "great_expectations"):
         raise ValueError(f"check_engine must be 'duckdb' or 'great_expectations', not {check_engine!r}")
@@ -349,7 +369,16 @@ def run_gate(
         con.execute(f"SET memory_limit={literal(memory_limit)}")
         con.execute(f"SET temp_directory={literal(str(workdir / 'spill'))}")
         con.execute("SET TimeZone='UTC'")
-        return _gate(con, contract, files, ds=ds, workdir=workdir, config=config, check_engine=check_engine)
+        return _gate(
+            con,
+            contract,
+            files,
+            ds=ds,
+            workdir=workdir,
+            config=config,
+            check_engine=check_engine,
+            history=history,
+        )
     finally:
         con.close()
 
@@ -363,6 +392,7 @@ def _gate(
     workdir: Path,
     config: dict[str, Any],
     check_engine: str,
+    history: Sequence[int],
 ) -> GateOutcome:
     import duckdb
     import pyarrow as pa
@@ -376,15 +406,31 @@ def _gate(
     )
     per_file: list[dict[str, Any]] = []
     select_raw = ", ".join(ident(n) for n in names)
+    drifts: list[dict[str, Any]] = []
+    nullable = {c.name for c in contract.columns if c.nullable}
     for raw in files:
         if raw.source_timezone is not None:
             try:
                 con.execute("SELECT timezone($1, TIMESTAMP '2000-01-01')", [raw.source_timezone]).fetchall()
             except duckdb.Error:
                 raise ValueError(f"{raw.key}: unknown source_timezone {raw.source_timezone!r}") from None
+        drift = _drift(raw, names)
+        if drift:
+            if contract.schema_drift["raw"] == "fail":
+                raise SchemaDriftError(
+                    f"{raw.key}: schema drift (added {drift['added']}, missing {drift['missing']}) and the "
+                    f"contract's schema_drift.raw policy is 'fail'"
+                )
+            drifts.append(drift)
         seen = 0
         for batch, rejects in read_batches(
-            raw.local_path, names, fmt=raw.format, delimiter=raw.delimiter, encoding=raw.encoding, display_name=raw.key
+            raw.local_path,
+            names,
+            fmt=raw.format,
+            delimiter=raw.delimiter,
+            encoding=raw.encoding,
+            display_name=raw.key,
+            optional=nullable,
         ):
             seen += batch.num_rows + len(rejects)
             if batch.num_rows:
@@ -550,9 +596,11 @@ def _gate(
     )
 
     table_checks = contract.expectations_with("fail", "warn")
-    in_sql = [e for e in table_checks if check_engine == "duckdb" and sql_supported(e)]
+    # Lockgate's own checks always run here; GX's run here too unless GX was asked for
+    in_sql = [e for e in table_checks if e.expectation in EXTENSIONS or (check_engine == "duckdb" and sql_supported(e))]
     in_gx = [e for e in table_checks if e not in in_sql]
-    by_label = {r["check"]: r for r in evaluate_in_sql(con, "passed", in_sql, columns=names)}
+    context = CheckContext(ds=ds, history=tuple(history))
+    by_label = {r["check"]: r for r in evaluate_in_sql(con, "passed", in_sql, columns=names, context=context)}
     if in_gx:
         # GX needs the rows in memory: only for expectations the SQL engine does not translate
         frame = con.sql(f"SELECT {cols} FROM passed ORDER BY {order}").df()
@@ -572,6 +620,7 @@ def _gate(
         "rows_quarantined": rows_quarantined,
         "duplicates_removed": duplicates,
         "quarantine_by_check": reasons,
+        "schema_drift": drifts,
         "checks": row_level + gx_results,
         "failed": [c["check"] for c in failed],
         "warnings": [c["check"] for c in warnings],

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.contracts import DATE_PARTITION
 from lockgate.hooks.lake import safe_key, sha256_file
-from lockgate.layout import manifest_key, zone_prefix
+from lockgate.layout import MANIFEST, manifest_key, zone_prefix
 from lockgate.operators.base import LakeOperator
 from lockgate.sql import ident, literal
 
@@ -35,6 +35,37 @@ class PartitionOperator(LakeOperator):
 
     template_fields: tuple[str, ...] = ("dataset",)
 
+    @property
+    def schema(self) -> dict[str, str]:
+        """The curated schema this contract produces: column -> type."""
+        return {c.name: c.type for c in self.contract.storage_columns}
+
+    def _check_curated_schema(self, ds: str) -> None:
+        """Schema-drift policy of the curated zone: ``freeze`` fails when the contract's columns
+        differ from those of the latest other date already curated; ``evolve`` lets them through."""
+        manifests = sorted(
+            o.key
+            for o in self.lake.list(f"curated/{self.dataset}")
+            if o.key.endswith(f"/{MANIFEST}") and f"/ds={ds}/" not in o.key
+        )
+        if not manifests:
+            return
+        previous = self.lake.read_json(manifests[-1]).get("schema")
+        if previous is None or previous == self.schema:
+            return
+        added = sorted(set(self.schema) - set(previous))
+        removed = sorted(set(previous) - set(self.schema))
+        retyped = sorted(
+            f"{c} {previous[c]} -> {t}" for c, t in self.schema.items() if c in previous and previous[c] != t
+        )
+        change = f"added {added}, removed {removed}, retyped {retyped} (compared with {manifests[-1]})"
+        if self.contract.schema_drift["curated"] == "freeze":
+            raise AirflowFailException(
+                f"{self.contract.path}: the curated schema of {self.dataset} is frozen but the contract changed it: "
+                f"{change}. Set schema_drift.curated: evolve to publish the new schema."
+            )
+        self.log.warning("curated schema of %s evolves: %s", self.dataset, change)
+
     def execute(self, context: Context) -> dict[str, Any]:
         import duckdb
 
@@ -42,6 +73,7 @@ class PartitionOperator(LakeOperator):
         staged_key = f"{zone_prefix('staged', self.dataset, ds)}/part-0.parquet"
         if not self.lake.exists(staged_key):
             raise AirflowException(f"nothing staged at {self.lake.uri(staged_key)}: did the quality gate run?")
+        self._check_curated_schema(ds)
         keys = [DATE_PARTITION, *self.contract.partition_keys]
         order = ", ".join(ident(c) for c in (self.contract.primary_key or self.contract.column_names))
         curated_prefix = zone_prefix("curated", self.dataset, ds)
@@ -86,6 +118,7 @@ class PartitionOperator(LakeOperator):
             "ds": ds,
             "run_id": str(context["run_id"]),
             "partition_keys": keys,
+            "schema": self.schema,
             "files": files,
             "rows": sum(f["rows"] for f in files),
             "bytes": sum(f["bytes"] for f in files),

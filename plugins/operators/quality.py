@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 #: the warehouse table holding the history of every check (dataset, date, check)
 DQ_RESULTS_TABLE = "dq_results"
+VOLUME_CHECK = "expect_table_row_count_to_be_within_trailing_runs"
 QUARANTINE_COLUMNS_DOC = "source_file, source_row, column_name, check_name, reason, record (JSON of the raw values), ds"
 
 
@@ -91,6 +92,31 @@ class QualityGateOperator(LakeOperator):
         self.lineage.inputs.append(self.lake_dataset(f"raw/{self.dataset}"))
         return files
 
+    def _history(self, ds: str) -> list[int]:
+        """Passed-row counts of the dataset's trailing successful gate runs before ``ds``, oldest first.
+
+        Read from the gate's own reports in the lake, only when a contract asks for a volume check.
+        """
+        volume = [e for e in self.contract.expectations if e.expectation == VOLUME_CHECK]
+        if not volume:
+            return []
+        runs = max(int(e.kwargs.get("runs", 7)) for e in volume)
+        earlier = sorted(
+            {
+                key.split("/")[2]
+                for key in (o.key for o in self.lake.list(f"quality/{self.dataset}"))
+                if key.endswith("/report.json") and key.split("/")[2] < f"ds={ds}"
+            }
+        )
+        counts: list[int] = []
+        for partition in reversed(earlier):
+            report = self.lake.read_json(f"quality/{self.dataset}/{partition}/report.json")
+            if report.get("success"):
+                counts.append(int(report["rows_passed"]))
+            if len(counts) == runs:
+                break
+        return list(reversed(counts))
+
     def _record_results(self, context: Context, ds: str, report: dict[str, Any]) -> None:
         """Replace this date's rows of the warehouse's ``dq_results`` history with this run's checks."""
         import pyarrow as pa
@@ -158,6 +184,7 @@ class QualityGateOperator(LakeOperator):
                     workdir=work / "gate",
                     preprocess=self.preprocess,
                     check_engine=self.check_engine,
+                    history=self._history(ds),
                 )
             except QualityGateFailed as failure:
                 # publish what was learned (quarantine, report, check history) but stage nothing:
@@ -182,6 +209,12 @@ class QualityGateOperator(LakeOperator):
         )
         for check in outcome.warnings:
             self._warn(context, ds, check)
+        for drift in report.get("schema_drift", []):
+            message = (
+                f"schema drift in {drift['file']} ({self.dataset} ds={ds}): added columns {drift['added']}, "
+                f"missing columns {drift['missing']}; accepted by the contract's raw policy"
+            )
+            self._notify(context, "schema_drift", message, drift)
         return {
             key: report[key]
             for key in (
@@ -199,10 +232,14 @@ class QualityGateOperator(LakeOperator):
             f"data-quality warning for {self.dataset} ds={ds}: {check['check']} "
             f"(observed {check.get('observed_value')}, unexpected {check.get('unexpected_count')})"
         )
+        self._notify(context, "dq_warning", message, check)
+
+    def _notify(self, context: Context, event: str, message: str, details: dict[str, Any]) -> None:
+        """Log the event and hand it to every warning notifier (which never raise)."""
         self.log.warning(message)
         for notifier in self.warning_notifiers:
             notify_event = getattr(notifier, "notify_event", None)
             if notify_event is not None:
-                notify_event(context, event="dq_warning", message=message, details=check)
+                notify_event(context, event=event, message=message, details=details)
             else:
                 notifier.notify(context)

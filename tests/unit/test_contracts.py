@@ -72,8 +72,8 @@ def refused(tmp_path: Path, raw: Any) -> str:
 # ------------------------------------------------------------------------------------ shipped files
 
 
-def test_the_shipped_contracts_are_the_expected_three() -> None:
-    assert SHIPPED == ["agg_air_quality_daily", "readings", "stations"]
+def test_the_flagship_contracts_are_shipped() -> None:
+    assert {"agg_air_quality_daily", "readings", "stations"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("dataset", SHIPPED)
@@ -113,10 +113,12 @@ def test_readings_contract_content() -> None:
     ]
     warn = readings.expectations_with("warn")
     assert [(e.expectation, e.kwargs) for e in warn] == [
-        ("expect_column_max_to_be_between", {"column": "value", "max_value": 500})
+        ("expect_table_row_count_to_be_within_trailing_runs", {"runs": 7, "max_deviation": 0.5, "min_runs": 3}),
+        ("expect_column_newest_value_to_be_fresh", {"column": "observed_at", "max_age_hours": 3}),
+        ("expect_column_max_to_be_between", {"column": "value", "max_value": 500}),
     ]
-    assert warn[0].gx_class_name == "ExpectColumnMaxToBeBetween"
-    assert warn[0].label == "expect_column_max_to_be_between(value)"
+    assert warn[-1].gx_class_name == "ExpectColumnMaxToBeBetween"
+    assert warn[-1].label == "expect_column_max_to_be_between(value)"
     with pytest.raises(KeyError):
         readings.column("nope")
 

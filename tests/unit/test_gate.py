@@ -302,9 +302,15 @@ def test_dirty_files_row_level_checks_count_every_flagged_row(dirty_outcome: Gat
         "expect_column_values_to_match_regex(station_id)",
         "expect_compound_columns_to_be_unique(station_id,observed_at,pollutant)",
         "expect_table_row_count_to_be_between(table)",
+        "expect_table_row_count_to_be_within_trailing_runs(table)",
+        "expect_column_newest_value_to_be_fresh(observed_at)",
         SMOKE_WARNING,
     ]
-    assert all(c["success"] for c in gx)
+    freshness = checks["expect_column_newest_value_to_be_fresh(observed_at)"]
+    staged_newest = max(r["observed_at"] for r in read_parquet(dirty_outcome.staged_path))
+    assert freshness["observed_value"] == staged_newest.isoformat()
+    assert freshness["success"] is (freshness["details"]["lag_hours"] <= 3)
+    assert all(c["success"] for c in gx if c is not freshness)
     assert checks[SMOKE_WARNING]["observed_value"] == 20.5  # the staged maximum
     assert checks["expect_table_row_count_to_be_between(table)"]["observed_value"] == 11
     json.dumps(dirty_outcome.report)  # the report is JSON as is (it is written to the lake)
