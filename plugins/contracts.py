@@ -162,7 +162,22 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
     if DATE_PARTITION in names:
         raise ContractError(f"{source}: columns.{DATE_PARTITION}: reserved for the logical-date partition")
 
+    # column shorthands are ordinary expectations, so they are evaluated and reported like any other
     expectations = []
+    for name, spec in raw["columns"].items():
+        if spec.get("allowed"):
+            expectations.append(
+                Expectation(
+                    "expect_column_values_to_be_in_set",
+                    "quarantine",
+                    {"column": name, "value_set": list(spec["allowed"])},
+                    f"columns.{name}.allowed",
+                )
+            )
+        if spec.get("unique"):
+            expectations.append(
+                Expectation("expect_column_values_to_be_unique", "fail", {"column": name}, f"columns.{name}.unique")
+            )
     for i, spec in enumerate(raw.get("expectations", [])):
         kwargs = spec.get("kwargs", {})
         for key in ("column", "column_A", "column_B"):

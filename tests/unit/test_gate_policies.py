@@ -162,3 +162,22 @@ def test_curated_schema_is_frozen_unless_the_contract_lets_it_evolve(
     with pytest.raises(AirflowFailException, match=r"frozen but the contract changed it: added \['site'\]"):
         stage_and_partition("2026-01-03")
     stage_and_partition("2026-01-03", {"curated": "evolve"})
+
+
+def test_column_shorthands_allowed_and_unique_are_checks(tmp_path: Path) -> None:
+    raw_spec = copy.deepcopy(BASE)
+    raw_spec["columns"]["note"] = {"type": "string", "allowed": ["ok", "estimated"]}
+    raw_spec["columns"]["meter_id"]["unique"] = True
+    contract = parse_contract(raw_spec)
+    rows = _rows(4)
+    rows[2] = rows[2].replace(",ok", ",guessed")
+    outcome = run_gate(
+        contract, [_csv(tmp_path / "m.csv", "meter_id,read_at,kwh,note", rows)], ds=DS, workdir=tmp_path / "a"
+    )
+    assert outcome.report["quarantine_by_check"] == {"expect_column_values_to_be_in_set(note)": 1}
+    assert outcome.report["rows_passed"] == 3
+    duplicated = [*_rows(3), _rows(3)[0].replace(",0.5,", ",9.5,")]  # M000 twice, different readings
+    with pytest.raises(QualityGateFailed, match=r"\[fail\] expect_column_values_to_be_unique\(meter_id\): 2 of 4"):
+        run_gate(
+            contract, [_csv(tmp_path / "d.csv", "meter_id,read_at,kwh,note", duplicated)], ds=DS, workdir=tmp_path / "b"
+        )
