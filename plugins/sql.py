@@ -75,6 +75,12 @@ def render(dialect: str, template: str, **params: Any) -> str:
     return str(_environment(dialect).get_template(template).render(**params))
 
 
+def render_statement(dialect: str, template: str, **params: Any) -> str:
+    """Render a template that holds exactly one statement."""
+    (statement,) = split_statements(render(dialect, template, **params))
+    return statement
+
+
 def split_statements(sql: str) -> list[str]:
     """Split a rendered template on ``;`` at line ends (templates never put ``;`` inside literals)."""
     return [s.strip() for s in sql.split(";\n") if s.strip().rstrip(";").strip()]

@@ -114,15 +114,26 @@ def test_split_statements() -> None:
 
 def test_every_template_is_covered() -> None:
     assert templates("duckdb") == [
+        "add_column.sql",
+        "append.sql",
         "audit_table.sql",
         "audit_upsert.sql",
         "create_table.sql",
         "daily_concentrations.sql",
+        "dq_results_insert.sql",
+        "dq_results_replace.sql",
+        "dq_results_table.sql",
         "merge.sql",
         "replace_partition.sql",
+        "scd2.sql",
         "top_daily_aqi.sql",
+        "widen_column.sql",
     ]
-    assert templates("postgres") == [t for t in templates("duckdb") if t != "daily_concentrations.sql"]
+    # the load modes and schema evolution run in tests/unit/test_load_modes.py on DuckDB and
+    # tests/integration/test_load_modes_postgres.py on PostgreSQL
+    assert templates("postgres") == sorted(
+        [t for t in templates("duckdb") if t != "daily_concentrations.sql"] + ["lock_partition.sql"]
+    )
 
 
 def readings_row(station: str, hour: int, pollutant: str, value: float, ds: datetime.date = DAY) -> tuple[Any, ...]:
@@ -280,6 +291,8 @@ def test_postgres_templates_render(template: str) -> None:
         "audit_table": qualified("public", "_lockgate_loads"),
         "columns": columns if template == "create_table.sql" else names,
         "primary_key": ("station_id", "observed_at", "pollutant"),
+        "attributes": names[3:],
+        "column": columns[4],
         "limit": 5,
     }
     sql = render("postgres", template, **params)

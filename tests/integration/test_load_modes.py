@@ -1,0 +1,177 @@
+"""Load modes, schema evolution and the per-date lock, on DuckDB and on real PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from airflow.sdk.exceptions import AirflowFailException
+
+from lockgate.contracts import load_contract
+from lockgate.formats import count_records
+from lockgate.gate import RawFile, run_gate
+from lockgate.hooks.lake import LakeHook
+from lockgate.hooks.warehouse import WarehouseHook
+from lockgate.operators.load import LoadConflictError, WarehouseLoadOperator
+from lockgate.operators.partition import PartitionOperator
+from tests.support.pg import airflow_conn_env
+
+pytestmark = pytest.mark.integration
+
+REPO_INCLUDE = Path(__file__).resolve().parents[2] / "include"
+SITES: dict[str, Any] = {
+    "dataset": "sites",
+    "columns": {
+        "site_id": {"type": "string", "nullable": False},
+        "region": {"type": "string", "nullable": False},
+        "capacity": {"type": "integer"},
+    },
+    "primary_key": ["site_id"],
+    "schema_drift": {"curated": "evolve"},
+}
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def env(request: pytest.FixtureRequest, lockgate_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A private include/ with the `sites` contract, the lake in lockgate_home, the warehouse."""
+    contracts = tmp_path / "include" / "contracts"
+    contracts.mkdir(parents=True)
+    (contracts / "contract.schema.json").write_text((REPO_INCLUDE / "contracts" / "contract.schema.json").read_text())
+    for dialect in ("duckdb", "postgres"):
+        (tmp_path / "include" / "sql").mkdir(exist_ok=True)
+        target = tmp_path / "include" / "sql" / dialect
+        if not target.exists():
+            target.symlink_to(REPO_INCLUDE / "sql" / dialect)
+    monkeypatch.setenv("LOCKGATE_INCLUDE_DIR", str(tmp_path / "include"))
+    from lockgate.sql import _environment
+
+    _environment.cache_clear()
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("pg_dsn")
+        monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", dsn))
+    else:
+        dsn = None
+    yield {"contracts": contracts, "tmp": tmp_path, "dsn": dsn, "dialect": request.param}
+    _environment.cache_clear()
+
+
+def publish(env: Any, ds: str, rows: list[str], spec: dict[str, Any] | None = None) -> None:
+    """Contract -> gate -> staged -> curated for one date, as the DAG's steps would."""
+    spec = spec or SITES
+    (env["contracts"] / "sites.yaml").write_text(yaml.safe_dump(spec))
+    header = ",".join(spec["columns"])
+    path = env["tmp"] / f"sites-{ds}-{len(rows)}.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    outcome = run_gate(
+        load_contract("sites"), [RawFile(path.name, path, "csv", count_records(path))], ds=ds, workdir=env["tmp"] / "g"
+    )
+    LakeHook().put_file(outcome.staged_path, f"staged/sites/ds={ds}/part-0.parquet")
+    PartitionOperator(task_id="p", dataset="sites").execute(ctx(ds))
+
+
+def ctx(ds: str, run: str = "manual__t") -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    return {"ds": ds, "run_id": run, "dag": SimpleNamespace(dag_id="t")}
+
+
+def load(ds: str, mode: str, **kwargs: Any) -> dict[str, Any]:
+    op = WarehouseLoadOperator(task_id="load", dataset="sites", table="dim_site", mode=mode, **kwargs)
+    return op.execute(ctx(ds))
+
+
+def rows(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    return WarehouseHook().query(sql, params)
+
+
+D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
+
+
+def test_append_is_exactly_once_per_date(env: Any) -> None:
+    publish(env, D1, ["S1,north,10", "S2,south,20"])
+    assert load(D1, "append")["rows_loaded"] == 2
+    assert load(D1, "append")["rows_loaded"] == 0  # the same data again: nothing to do
+    publish(env, D2, ["S1,north,11"])
+    load(D2, "append")
+    assert rows("SELECT ds, count(*) FROM dim_site GROUP BY ds ORDER BY ds") == [
+        (date(2026, 1, 1), 2),
+        (date(2026, 1, 2), 1),
+    ]
+    publish(env, D1, ["S1,north,10", "S2,south,99"])  # corrected data for an appended date
+    with pytest.raises(AirflowFailException, match="already appended with other data"):
+        load(D1, "append")
+    assert rows("SELECT CAST(sum(capacity) AS BIGINT) FROM dim_site") == [(41,)]
+
+
+def test_scd2_keeps_history_and_reruns_change_nothing(env: Any) -> None:
+    publish(env, D1, ["S1,north,10", "S2,south,20"])
+    load(D1, "scd2")
+    publish(env, D2, ["S1,north,10", "S2,east,20", "S3,west,5"])  # S2 moved, S3 new
+    load(D2, "scd2")
+    history = "SELECT site_id, region, valid_from, valid_to, is_current FROM dim_site ORDER BY site_id, valid_from"
+    expected = [
+        ("S1", "north", date(2026, 1, 1), None, True),
+        ("S2", "south", date(2026, 1, 1), date(2026, 1, 2), False),
+        ("S2", "east", date(2026, 1, 2), None, True),
+        ("S3", "west", date(2026, 1, 2), None, True),
+    ]
+    assert rows(history) == expected
+    load(D2, "scd2")  # rerun of the same date
+    load(D1, "scd2")  # rerun of an older date never rewrites history
+    assert rows(history) == expected
+    publish(env, D2, ["S1,north,10", "S2,east,25", "S3,west,5"])  # D2 corrected: S2's capacity
+    load(D2, "scd2")
+    assert rows("SELECT capacity FROM dim_site WHERE site_id = 'S2' AND is_current") == [(25,)]
+    assert len(rows(history)) == 4  # corrected in place, no extra version
+
+
+def test_schema_evolves_with_the_contract_or_fails_naming_the_column(env: Any) -> None:
+    publish(env, D1, ["S1,north,10"])
+    load(D1, "replace_partition")
+    grown = copy.deepcopy(SITES)
+    grown["columns"]["capacity"] = {"type": "double"}  # integer -> double: a safe widening
+    grown["columns"]["operator"] = {"type": "string"}  # a new nullable column
+    publish(env, D2, ["S1,north,10.5,acme"], grown)
+    load(D2, "replace_partition")
+    assert rows("SELECT ds, capacity, operator FROM dim_site ORDER BY ds") == [
+        (date(2026, 1, 1), 10.0, None),
+        (date(2026, 1, 2), 10.5, "acme"),
+    ]
+    broken = copy.deepcopy(grown)
+    broken["columns"]["region"] = {"type": "integer", "nullable": False}
+    publish(env, D3, ["S1,7,10.5,acme"], broken)
+    with pytest.raises(AirflowFailException, match="column region: old type string, new type integer"):
+        load(D3, "replace_partition")
+
+
+# an embedded DuckDB file has one writer at a time by construction: the lock is PostgreSQL's
+@pytest.mark.parametrize("env", ["postgres"], indirect=True)
+def test_same_date_loads_are_serialised_and_other_dates_are_not(env: Any) -> None:
+    publish(env, D1, ["S1,north,10"])
+    publish(env, D2, ["S1,north,11"])
+    load(D1, "replace_partition")
+    held, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:  # another load of D1 in progress
+        with psycopg.connect(env["dsn"]) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('dim_site:2026-01-01'))")
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(LoadConflictError, match="another load of dim_site ds=2026-01-01"):
+            load(D1, "replace_partition", lock_timeout=1)
+        assert load(D2, "replace_partition", lock_timeout=1)["rows_loaded"] == 1  # another date goes on
+    finally:
+        release.set()
+        holder.join()
+    assert load(D1, "replace_partition")["rows_loaded"] == 1  # free again
