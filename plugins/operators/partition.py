@@ -108,10 +108,10 @@ class PartitionOperator(LakeOperator):
             finally:
                 con.close()
 
-            # replace this date only: remove what an earlier run published, then publish
-            self.lake.delete_prefix(curated_prefix)
+            # replace this date only, in one swap (see LakeHook.replace_prefix)
+            self.lake.replace_prefix(out / f"{DATE_PARTITION}={ds}" if files else None, curated_prefix)
             for entry in files:
-                self.lake.put_file(entry.pop("path"), entry["key"])
+                entry.pop("path")
         checksum = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
         manifest = {
             "dataset": self.dataset,
