@@ -9,7 +9,7 @@ Every day, for the logical date:
    the EPA's, exact duplicates dropped, bad rows quarantined with a reason, `fail`/`warn` checks
    validated with Great Expectations;
 3. **partition** into hive-partitioned Parquet (`ds=<date>/region=<region>`) in the curated zone;
-4. **load** into the warehouse star schema: `dim_station` (merge), `fact_air_quality_hourly` and
+4. **load** into the warehouse star schema: `dim_station` (slowly changing, scd2), `fact_air_quality_hourly` and
    `agg_air_quality_daily` (replace the date's partition);
 5. compute the **daily AQI** per station (highest pollutant sub-index, EPA 2024 breakpoints by
    default) and **summarise** the run.
@@ -27,7 +27,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Variable, chain, dag, task
 
-from lockgate.notifiers.webhook import WebhookNotifier
+from lockgate.alerts import late_batch_deadline, notifiers_for
 from lockgate.operators.aqi import DailyAqiOperator
 from lockgate.operators.ingest import IngestOperator
 from lockgate.operators.load import WarehouseLoadOperator
@@ -46,7 +46,16 @@ READINGS_PREPROCESS = {
     },
     "drop_exact_duplicates": True,
 }
-DQ_WARNINGS = [WebhookNotifier(event="dq_warning")]
+# which alerts go where (lockgate.alerts); a target whose connection is not defined is logged, not sent
+ALERTS = {
+    "default": ["webhook:lockgate_alerts"],
+    "task_failure": ["webhook:lockgate_alerts", "slack:lockgate_slack", "email:air-quality-oncall@pollutrack.example"],
+    "late_batch": ["webhook:lockgate_alerts", "slack:lockgate_slack", "email:air-quality-oncall@pollutrack.example"],
+    "run_summary": ["webhook:lockgate_alerts", "slack:lockgate_slack", "email:air-quality-team@pollutrack.example"],
+}
+DQ_WARNINGS = notifiers_for(ALERTS, "dq_warning")
+SCHEMA_DRIFT = notifiers_for(ALERTS, "schema_drift")
+RUN_SUMMARY = notifiers_for(ALERTS, "run_summary")
 
 
 def warehouse_asset(table: str) -> Asset:
@@ -63,13 +72,17 @@ def warehouse_asset(table: str) -> Asset:
     max_active_runs=1,
     tags=["lockgate", "air-quality", "flagship"],
     doc_md=__doc__,
+    # one summary message per run; `late_batch` when the date's data is not loaded by 06:00 UTC the next day
+    on_success_callback=[*RUN_SUMMARY],
+    on_failure_callback=[*RUN_SUMMARY],
+    deadline=late_batch_deadline(ALERTS, after=timedelta(hours=30)),
     default_args={
         "owner": "air-quality-team",
         "retries": 2,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": 2.0,
-        "on_failure_callback": WebhookNotifier(event="task_failure"),
-        "on_retry_callback": WebhookNotifier(event="task_retry"),
+        "on_failure_callback": notifiers_for(ALERTS, "task_failure"),
+        "on_retry_callback": notifiers_for(ALERTS, "task_retry"),
     },
 )
 def air_quality_daily() -> None:
@@ -109,9 +122,18 @@ def air_quality_daily() -> None:
     )
 
     gate_readings = QualityGateOperator(
-        task_id="gate_readings", dataset="readings", preprocess=READINGS_PREPROCESS, warning_notifiers=DQ_WARNINGS
+        task_id="gate_readings",
+        dataset="readings",
+        preprocess=READINGS_PREPROCESS,
+        warning_notifiers=DQ_WARNINGS,
+        schema_drift_notifiers=SCHEMA_DRIFT,
     )
-    gate_stations = QualityGateOperator(task_id="gate_stations", dataset="stations", warning_notifiers=DQ_WARNINGS)
+    gate_stations = QualityGateOperator(
+        task_id="gate_stations",
+        dataset="stations",
+        warning_notifiers=DQ_WARNINGS,
+        schema_drift_notifiers=SCHEMA_DRIFT,
+    )
 
     partition_readings = PartitionOperator(task_id="partition_readings", dataset="readings")
     partition_stations = PartitionOperator(task_id="partition_stations", dataset="stations")
@@ -120,7 +142,7 @@ def air_quality_daily() -> None:
         task_id="load_dim_station",
         dataset="stations",
         table="dim_station",
-        mode="merge",
+        mode="scd2",
         outlets=[warehouse_asset("dim_station")],
     )
     load_fact_hourly = WarehouseLoadOperator(

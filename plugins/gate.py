@@ -262,7 +262,8 @@ def _drift(raw: RawFile, names: Sequence[str]) -> dict[str, Any] | None:
 
 def _column_metrics(con: Any, contract: Contract) -> dict[str, dict[str, Any]]:
     """Per column of the typed input rows: count, nulls, distinct values, and min/max of numbers."""
-    selects, slots = [], []
+    selects: list[str] = []
+    slots: list[tuple[str, int, bool]] = []
     for col in contract.columns:
         name = ident(col.name)
         numeric = col.type in ("integer", "double")

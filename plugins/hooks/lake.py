@@ -6,6 +6,7 @@ the storage. Operators never touch boto3 or the file system directly for lake da
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import hashlib
 import json
@@ -306,7 +307,7 @@ class LakeHook(BaseHook):
                 shutil.rmtree(base, ignore_errors=True)
         return len(objects)
 
-    def replace_prefix(self, local_dir: Path | None, prefix: str) -> list[LakeObject]:
+    def replace_prefix(self, local_dir: Path | None, prefix: str) -> builtins.list[LakeObject]:
         """Make ``prefix`` hold exactly the files of ``local_dir`` (nothing when it is None).
 
         Local lake: the new tree is built under ``.staging/`` at the lake root (outside every
@@ -321,9 +322,12 @@ class LakeHook(BaseHook):
         the commit point.
         """
         prefix = safe_key(prefix)
-        files = sorted(p for p in local_dir.rglob("*") if p.is_file()) if local_dir and local_dir.is_dir() else []
+        source = local_dir if local_dir is not None and local_dir.is_dir() else None
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source else []
         if self.is_s3:
-            published = [self.put_file(p, safe_key(prefix, p.relative_to(local_dir).as_posix())) for p in files]
+            published = (
+                [self.put_file(p, safe_key(prefix, p.relative_to(source).as_posix())) for p in files] if source else []
+            )
             keep = {o.key for o in published}
             self.delete([o.key for o in self.list(prefix) if o.key not in keep])
             return published
@@ -333,9 +337,8 @@ class LakeHook(BaseHook):
         for stale in staging_root.glob(f"{tag}-*"):  # a run killed mid-publish left these
             shutil.rmtree(stale, ignore_errors=True)
         fresh = staging_root / f"{tag}-{uuid.uuid4().hex}"
-        if files:
-            assert local_dir is not None
-            shutil.copytree(local_dir, fresh)
+        if source is not None:
+            shutil.copytree(source, fresh)
         else:
             fresh.mkdir()
         final = self._local_path(prefix)
@@ -345,7 +348,9 @@ class LakeHook(BaseHook):
             shutil.rmtree(fresh, ignore_errors=True)
         else:
             os.rename(fresh, final)
-        return [LakeObject(safe_key(prefix, p.relative_to(local_dir).as_posix()), p.stat().st_size) for p in files]
+        if source is None:
+            return []
+        return [LakeObject(safe_key(prefix, p.relative_to(source).as_posix()), p.stat().st_size) for p in files]
 
     def iter_relative(self, prefix: str) -> Iterator[tuple[str, LakeObject]]:
         """Objects under ``prefix`` with their key relative to it."""

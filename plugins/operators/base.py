@@ -16,6 +16,7 @@ from lockgate.config import DEFAULT_LAKE_CONN_ID
 from lockgate.contracts import Column, Contract, load_contract
 from lockgate.hooks.lake import LakeHook
 from lockgate.lineage import LineageDataset, LineageRecord, operator_lineage
+from lockgate.metrics import TaskMetricsHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,7 +41,10 @@ class LakeOperator(BaseOperator):
         lake_conn_id: str = DEFAULT_LAKE_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # rows/bytes/duration/throughput to StatsD and XCom (lockgate.metrics): Airflow 3.3 hands the
+        # execute() result to a post_execute= callable, not to the post_execute() method
+        metrics = TaskMetricsHook(kwargs.pop("pre_execute", None), kwargs.pop("post_execute", None))
+        super().__init__(pre_execute=metrics.started, post_execute=metrics.finished, **kwargs)
         self.dataset = dataset
         self.contract_name = contract
         self.lake_conn_id = lake_conn_id

@@ -20,6 +20,7 @@ from lockgate.hooks.lake import safe_key
 from lockgate.layout import MANIFEST, raw_prefix
 from lockgate.lineage import LineageDataset
 from lockgate.operators.base import LakeOperator
+from lockgate.progress import Progress
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -142,6 +143,9 @@ class IngestOperator(LakeOperator):
         # a retry of this task replaces what an earlier try of it wrote
         self.lake.delete_prefix(prefix)
         entries: list[dict[str, Any]] = []
+        local = not any(uri.startswith("s3://") for uri in sources)
+        total = sum(os.path.getsize(uri) for uri in sources) if local else None
+        progress = Progress(f"{self.task_id} ({self.dataset})", total=total, unit="bytes", log=self.log)
         with self.workdir() as work:
             for uri, name in zip(sources, self._raw_names(sources), strict=True):
                 fmt = self.format or detect_format(name)
@@ -152,6 +156,7 @@ class IngestOperator(LakeOperator):
                     while chunk := stream.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
+                        progress.advance(len(chunk))
                 try:
                     rows = count_records(spool, fmt=fmt, delimiter=self.delimiter, encoding=self.encoding)
                 except SourceFileError as exc:
@@ -172,6 +177,7 @@ class IngestOperator(LakeOperator):
                 self.log.info("ingested %s -> %s (%d rows, %d bytes)", uri, self.lake.uri(key), rows, obj.size)
                 self.lineage.inputs.append(self._source_dataset(uri))
 
+        progress.finish()
         manifest = {
             "dataset": self.dataset,
             "ds": ds,

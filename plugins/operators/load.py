@@ -198,6 +198,7 @@ class WarehouseLoadOperator(LakeOperator):
         warehouse = session.fetchall(
             fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1"), [datetime.fromisoformat(ds).date()]
         )[0]
+        assert lake is not None  # an aggregate query always returns one row
         found = differences(columns, lake, warehouse)
         if found:
             raise ReconciliationError(

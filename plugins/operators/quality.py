@@ -43,6 +43,10 @@ class QualityGateOperator(LakeOperator):
     :param dataset: the dataset to gate.
     :param preprocess: preprocessing steps (see :mod:`lockgate.transforms.preprocess`).
     :param warning_notifiers: notifiers called once per failed ``warn`` check.
+    :param schema_drift_notifiers: notifiers called when a source's columns drift and the contract
+        accepts it (default: the warning notifiers).
+    :param check_engine: ``duckdb`` (checks as SQL, GX for the rest) or ``great_expectations``.
+    :param warehouse_conn_id: the warehouse holding the ``dq_results`` history.
     """
 
     template_fields: tuple[str, ...] = ("dataset",)
@@ -52,6 +56,7 @@ class QualityGateOperator(LakeOperator):
         *,
         preprocess: dict[str, Any] | None = None,
         warning_notifiers: Sequence[BaseNotifier] = (),
+        schema_drift_notifiers: Sequence[BaseNotifier] | None = None,
         check_engine: str = "duckdb",
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN_ID,
         **kwargs: Any,
@@ -59,6 +64,9 @@ class QualityGateOperator(LakeOperator):
         super().__init__(**kwargs)
         self.preprocess = preprocess or {}
         self.warning_notifiers = list(warning_notifiers)
+        self.schema_drift_notifiers = list(
+            warning_notifiers if schema_drift_notifiers is None else schema_drift_notifiers
+        )
         self.check_engine = check_engine
         self.warehouse_conn_id = warehouse_conn_id
 
@@ -214,7 +222,7 @@ class QualityGateOperator(LakeOperator):
                 f"schema drift in {drift['file']} ({self.dataset} ds={ds}): added columns {drift['added']}, "
                 f"missing columns {drift['missing']}; accepted by the contract's raw policy"
             )
-            self._notify(context, "schema_drift", message, drift)
+            self._notify(context, "schema_drift", message, drift, self.schema_drift_notifiers)
         return {
             key: report[key]
             for key in (
@@ -232,12 +240,14 @@ class QualityGateOperator(LakeOperator):
             f"data-quality warning for {self.dataset} ds={ds}: {check['check']} "
             f"(observed {check.get('observed_value')}, unexpected {check.get('unexpected_count')})"
         )
-        self._notify(context, "dq_warning", message, check)
+        self._notify(context, "dq_warning", message, check, self.warning_notifiers)
 
-    def _notify(self, context: Context, event: str, message: str, details: dict[str, Any]) -> None:
-        """Log the event and hand it to every warning notifier (which never raise)."""
+    def _notify(
+        self, context: Context, event: str, message: str, details: dict[str, Any], notifiers: Sequence[BaseNotifier]
+    ) -> None:
+        """Log the event and hand it to the event's notifiers (which never raise)."""
         self.log.warning(message)
-        for notifier in self.warning_notifiers:
+        for notifier in notifiers:
             notify_event = getattr(notifier, "notify_event", None)
             if notify_event is not None:
                 notify_event(context, event=event, message=message, details=details)

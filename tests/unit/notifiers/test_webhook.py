@@ -22,6 +22,10 @@ CONN_ENV = "AIRFLOW_CONN_LOCKGATE_ALERTS"
 PASSWORD = "pw-Zq8!webhook-secret"
 EXTRA_TOKEN = "extra-token-5f1c9e"  # connection extra = HTTP headers for the receiver
 LOGGER = "lockgate.notifiers.webhook"
+# a link to the task of the run in the Airflow UI ([api] base_url, default http://localhost:8080)
+TASK_URL = (
+    "http://localhost:8080/dags/lockgate_demo/runs/scheduled__2024-01-01T00%3A00%3A00%2B00%3A00/tasks/load_partition"
+)
 
 
 def _conn_json(port: int, **overrides: Any) -> str:
@@ -123,6 +127,7 @@ def test_task_failure_callback_posts_the_rendered_alert(alerts_conn: RecordingHT
         "run_id": "scheduled__2024-01-01T00:00:00+00:00",
         "logical_date": "2024-01-01T00:00:00+00:00",
         "try_number": 2,
+        "url": TASK_URL,
         "details": {"exception": "ValueError: partition 2024-01-01 is locked"},
     }
     # Rendering happened on a copy: a notifier shared via default_args keeps its template.
@@ -197,6 +202,7 @@ def test_dq_warning_helper_sends_details(alerts_conn: RecordingHTTPServer, conte
         "run_id": "scheduled__2024-01-01T00:00:00+00:00",
         "logical_date": "2024-01-01T00:00:00+00:00",
         "try_number": 2,
+        "url": TASK_URL,
         "details": {
             "team": "data-platform",
             "failed_rows": 3,

@@ -446,7 +446,7 @@ def test_audit_has_one_row_per_table_and_date_from_the_latest_run(pipeline: Pipe
     agg = "agg_air_quality_daily"
     assert rows == [
         (agg, day, DAG_ID, RUN_2, agg, "replace_partition", 50, curated[agg]),
-        ("dim_station", day, DAG_ID, RUN_2, "stations", "merge", 50, curated["stations"]),
+        ("dim_station", day, DAG_ID, RUN_2, "stations", "scd2", 50, curated["stations"]),
         ("fact_air_quality_hourly", day, DAG_ID, RUN_2, "readings", "replace_partition", 7129, curated["readings"]),
     ]
     # the first run wrote the same rows with its own run id; the rerun replaced them

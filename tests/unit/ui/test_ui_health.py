@@ -1,0 +1,211 @@
+"""lockgate.ui.health: gate reports and run summaries aggregated into per-dataset health."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.hooks.lake import LakeHook
+from lockgate.ui.health import CheckOutcome, build_health, lake_health, read_lake_documents
+
+TODAY = date(2026, 1, 5)
+
+
+def check(name: str, severity: str = "fail", success: bool = True, **extra: Any) -> dict[str, Any]:
+    return {"check": name, "severity": severity, "success": success, **extra}
+
+
+def report(
+    dataset: str,
+    ds: str,
+    *,
+    rows_in: int = 100,
+    passed: int | None = None,
+    quarantined: int = 0,
+    duplicates: int = 0,
+    checks: list[dict[str, Any]] | None = None,
+    failed: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "ds": ds,
+        "rows_in": rows_in,
+        "rows_passed": rows_in - quarantined - duplicates if passed is None else passed,
+        "rows_quarantined": quarantined,
+        "duplicates_removed": duplicates,
+        "checks": checks or [],
+        "failed": failed or [],
+        "warnings": [],
+        "success": not failed,
+    }
+
+
+def summary(ds: str, loaded: dict[str, int], *, dag_id: str = "air_quality_daily") -> dict[str, Any]:
+    return {
+        "dag_id": dag_id,
+        "run_id": f"manual__{ds}",
+        "ds": ds,
+        "datasets": [{"dataset": name, "rows_loaded": rows} for name, rows in loaded.items()],
+    }
+
+
+def test_rows_loaded_come_from_the_run_summary_and_rates_from_the_gate() -> None:
+    health = build_health(
+        [report("readings", "2026-01-04", rows_in=1000, quarantined=25, duplicates=5)],
+        [summary("2026-01-04", {"readings": 970})],
+        today=TODAY,
+    )
+    day = health.dataset("readings").days[0]
+    assert (day.rows_in, day.rows_passed, day.rows_loaded) == (1000, 970, 970)
+    assert day.quarantine_rate == pytest.approx(0.025)
+    assert (day.dag_id, day.run_id) == ("air_quality_daily", "manual__2026-01-04")
+
+
+def test_without_a_summary_the_load_is_unknown_and_the_dataset_not_fresh() -> None:
+    health = build_health([report("readings", "2026-01-04")], [], today=TODAY)
+    item = health.dataset("readings")
+    assert item.days[0].rows_loaded is None
+    assert item.newest_loaded_ds is None
+    assert not item.fresh
+    assert item.freshness == "nothing loaded"
+
+
+def test_freshness_is_the_newest_loaded_date_against_today() -> None:
+    reports = [report("readings", ds) for ds in ("2026-01-02", "2026-01-03", "2026-01-04")]
+    # the 01-04 run stopped before loading: no summary, so 01-03 is the newest loaded date
+    summaries = [summary(ds, {"readings": 100}) for ds in ("2026-01-02", "2026-01-03")]
+
+    late = build_health(reports, summaries, today=TODAY).dataset("readings")
+    assert (late.newest_loaded_ds, late.lag_days, late.fresh) == ("2026-01-03", 2, False)
+    assert late.freshness == "2 days behind"
+
+    on_time = build_health(reports, summaries, today=TODAY, max_lag_days=2).dataset("readings")
+    assert on_time.fresh
+
+    today = build_health(reports, summaries, today=date(2026, 1, 3)).dataset("readings")
+    assert (today.lag_days, today.freshness, today.fresh) == (0, "up to date", True)
+
+
+def test_a_zero_row_load_does_not_count_as_loaded() -> None:
+    reports = [report("readings", "2026-01-03"), report("readings", "2026-01-04", rows_in=0)]
+    summaries = [summary("2026-01-03", {"readings": 100}), summary("2026-01-04", {"readings": 0})]
+    item = build_health(reports, summaries, today=TODAY).dataset("readings")
+    assert item.newest_loaded_ds == "2026-01-03"
+    assert item.days[-1].quarantine_rate == 0.0  # no division by zero on an empty day
+
+
+def test_days_keeps_the_newest_dates_sorted_oldest_first() -> None:
+    reports = [report("readings", f"2026-01-0{d}") for d in (4, 1, 3, 2)]
+    item = build_health(reports, [], today=TODAY, days=3).dataset("readings")
+    assert [d.ds for d in item.days] == ["2026-01-02", "2026-01-03", "2026-01-04"]
+    assert item.latest is not None
+    assert item.latest.ds == "2026-01-04"
+
+
+def test_datasets_are_separate_and_sorted() -> None:
+    health = build_health(
+        [report("stations", "2026-01-04", rows_in=50), report("readings", "2026-01-04", rows_in=700)],
+        [summary("2026-01-04", {"stations": 50, "readings": 690})],
+        today=TODAY,
+    )
+    assert [d.dataset for d in health.datasets] == ["readings", "stations"]
+    assert health.dataset("stations").days[0].rows_loaded == 50
+    assert health.dataset("readings").days[0].rows_loaded == 690
+    with pytest.raises(KeyError):
+        health.dataset("nope")
+
+
+def test_check_history_follows_each_check_across_dates() -> None:
+    reports = [
+        report("readings", "2026-01-03", checks=[check("unique(id)"), check("max(value)", "warn", False)]),
+        report(
+            "readings",
+            "2026-01-04",
+            checks=[check("unique(id)", success=False), check("max(value)", "warn"), check("fresh(ts)", "warn")],
+            failed=["unique(id)"],
+        ),
+    ]
+    item = build_health(reports, [], today=TODAY).dataset("readings")
+    history = {h.check: dict(h.outcomes) for h in item.check_history}
+    assert history == {
+        "unique(id)": {"2026-01-03": "passed", "2026-01-04": "failed"},
+        "max(value)": {"2026-01-03": "warned", "2026-01-04": "passed"},
+        "fresh(ts)": {"2026-01-04": "passed"},  # a check added later: not run on 01-03
+    }
+    # the newest report's order
+    assert [h.check for h in item.check_history] == ["unique(id)", "max(value)", "fresh(ts)"]
+    latest = item.latest
+    assert latest is not None
+    assert latest.gate_failed
+    assert [c.check for c in latest.failing_checks] == ["unique(id)"]
+
+
+@pytest.mark.parametrize(
+    ("severity", "success", "unexpected", "outcome"),
+    [
+        ("fail", True, 0, "passed"),
+        ("fail", False, 3, "failed"),
+        ("warn", False, None, "warned"),
+        ("quarantine", True, 0, "passed"),
+        ("quarantine", True, 2, "quarantined"),  # rows set aside: the gate did its job
+        ("quarantine", False, 2, "quarantined"),
+    ],
+)
+def test_check_outcome(severity: str, success: bool, unexpected: int | None, outcome: str) -> None:
+    assert CheckOutcome("c", severity, success, unexpected).outcome == outcome
+
+
+def test_reads_only_reports_and_summaries_from_a_real_lake(lockgate_home: Path) -> None:
+    lake = LakeHook()
+    for ds in ("2026-01-02", "2026-01-03", "2026-01-04"):
+        lake.write_json(f"quality/readings/ds={ds}/report.json", report("readings", ds, rows_in=10, quarantined=1))
+        lake.write_json(f"quality/readings/ds={ds}/validation.json", {"not": "a report"})
+        lake.write_json(f"reports/air_quality_daily/ds={ds}/summary.json", summary(ds, {"readings": 9}))
+    # a report without its own dataset/ds fields: the key says what it is
+    lake.write_json("quality/stations/ds=2026-01-04/report.json", {"rows_in": 5, "rows_passed": 5, "checks": []})
+    lake.write_json("raw/readings/ds=2026-01-04/run=x/readings.csv", {"ignored": True})
+
+    reports, summaries = read_lake_documents(lake, days=2)
+    assert sorted((r["dataset"], r["ds"]) for r in reports) == [
+        ("readings", "2026-01-03"),
+        ("readings", "2026-01-04"),
+        ("stations", "2026-01-04"),
+    ]
+    assert sorted(s["ds"] for s in summaries) == ["2026-01-03", "2026-01-04"]
+
+    health = lake_health(lake, today=TODAY, days=2)
+    readings = health.dataset("readings")
+    assert [(d.ds, d.rows_loaded, d.rows_quarantined) for d in readings.days] == [
+        ("2026-01-03", 9, 1),
+        ("2026-01-04", 9, 1),
+    ]
+    assert readings.lag_days == 1
+    assert readings.fresh
+    assert health.dataset("stations").days[0].rows_in == 5
+
+
+def test_an_empty_lake_has_no_datasets(lockgate_home: Path) -> None:
+    assert lake_health(LakeHook(), today=TODAY).datasets == ()
+
+
+@pytest.mark.integration
+def test_reads_an_s3_lake(s3_bucket: str, aws_conn_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same documents on the S3 API (a moto server), under a prefix, read in parallel."""
+    extra = {"url": f"s3://{s3_bucket}/pollutrack", "aws_conn_id": aws_conn_id}
+    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
+    lake = LakeHook()
+    assert lake.is_s3
+    for ds in ("2026-01-03", "2026-01-04"):
+        lake.write_json(f"quality/readings/ds={ds}/report.json", report("readings", ds, rows_in=20, quarantined=2))
+        lake.write_json(f"reports/air_quality_daily/ds={ds}/summary.json", summary(ds, {"readings": 18}))
+
+    readings = lake_health(lake, today=TODAY).dataset("readings")
+    assert [(d.ds, d.rows_loaded, d.quarantine_rate) for d in readings.days] == [
+        ("2026-01-03", 18, 0.1),
+        ("2026-01-04", 18, 0.1),
+    ]
+    assert readings.newest_loaded_ds == "2026-01-04"
