@@ -35,5 +35,16 @@ lint: setup  ## ruff and mypy
 	$(UV) run --frozen --no-sync mypy
 	$(UV) run --frozen --no-sync mypy dags
 
+airflow: setup  ## start Airflow locally (web UI, scheduler, dag-processor, triggerer) on the embedded defaults (PORT=8080)
+	$(UV) run --frozen --no-sync lockgate airflow $(if $(PORT),--port $(PORT))
+
+BENCH_ROWS ?= 1000000 10000000
+BENCH_RUNS ?= 3
+BENCH_ARGS ?=
+.PHONY: bench
+bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (quick: BENCH_ROWS=1000000 BENCH_RUNS=1)
+	$(UV) sync --frozen --quiet --group bench
+	$(UV) run --frozen --no-sync python -m bench.run --rows $(BENCH_ROWS) --runs $(BENCH_RUNS) $(BENCH_ARGS)
+
 clean:  ## remove the embedded defaults (.lockgate) and caches
 	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache

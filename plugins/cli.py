@@ -1,4 +1,4 @@
-"""The ``lockgate`` command: ``lockgate demo``, ``lockgate env``.
+"""The ``lockgate`` command: ``lockgate demo``, ``lockgate env``, ``lockgate airflow``.
 
 Airflow reads its configuration when it is first imported, so this module sets the environment of
 the embedded defaults *before* importing anything from Airflow.
@@ -117,6 +117,35 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    """Airflow's api-server, scheduler, dag-processor and triggerer on the embedded defaults."""
+    from lockgate.ui import launcher
+
+    env = launcher.server_environment(embedded_environment(), host=args.host, port=args.port)
+    _apply_environment(env)
+    print(f"Lockgate: Airflow on the embedded defaults under {env['LOCKGATE_HOME']}")
+    return launcher.run(dict(os.environ))
+
+
+def cmd_new_pipeline(args: argparse.Namespace) -> int:
+    """Scaffold a pipeline: spec, contract, sample data and an end-to-end test (lockgate.pipelines.scaffold)."""
+    from lockgate.pipelines.scaffold import ScaffoldError, scaffold
+    from lockgate.pipelines.spec import PipelineSpecError
+
+    try:
+        made = scaffold(
+            args.name, root=args.root, dataset=args.dataset, table=args.table, owner=args.owner, force=args.force
+        )
+    except (ScaffoldError, PipelineSpecError) as exc:
+        print(f"lockgate new-pipeline: {exc}", file=sys.stderr)
+        return 2
+    print(f"Created pipeline {args.name} in {made.root}:")
+    for path in made.files:
+        print(f"  {path}")
+    print(f"Run it end to end: make test PYTEST_ARGS='{made.test} -q'")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockgate", description="Lockgate: gated data pipelines for Airflow 3")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
     env = sub.add_parser("env", help="print the environment of the embedded defaults (for eval)")
     env.set_defaults(func=cmd_env)
+    airflow = sub.add_parser("airflow", help="start Airflow locally (UI, scheduler, ...) on the embedded defaults")
+    airflow.add_argument("--host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)")
+    airflow.add_argument("--port", type=int, default=8080, help="port of the web UI (default 8080)")
+    airflow.set_defaults(func=cmd_airflow)
+    new = sub.add_parser("new-pipeline", help="scaffold a YAML pipeline: spec, contract, sample data and a test")
+    new.add_argument("name", help="the DAG id (lower_case_with_underscores)")
+    new.add_argument("--dataset", help="the dataset it feeds (default: NAME)")
+    new.add_argument("--table", help="the warehouse table it loads (default: NAME)")
+    new.add_argument("--owner", default="data-team", help="owning team (default: data-team)")
+    new.add_argument("--root", type=Path, help="project root (default: found from the working directory)")
+    new.add_argument("--force", action="store_true", help="overwrite existing files")
+    new.set_defaults(func=cmd_new_pipeline)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

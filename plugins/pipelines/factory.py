@@ -1,0 +1,342 @@
+"""Build one Airflow DAG per pipeline spec (``dags/pipelines/*.yaml``).
+
+Every generated DAG has the same shape::
+
+    prepare_sources -> [list_<file>_files ->] ingest_<file> -> gate_<dataset>
+        -> [route_<dataset> -> gate_<target>] -> partition_<dataset> -> load_<table> -> summarize
+
+with the house rules built in: owners, tags, retries, failure/retry callbacks and data-quality
+warnings from the spec's ``alerts``, an ``Asset`` per loaded table, the spec rendered as the DAG's
+documentation.
+
+**One broken spec never hides the others.** :func:`register_pipelines` builds each file on its
+own: a file that does not validate (or that takes a DAG id, dataset or table an earlier file has)
+becomes a stand-in DAG instead of its pipeline - paused, unscheduled, tagged ``broken-spec``,
+its documentation and its only task's failure carrying the error with the file, line and field -
+and the error is logged. Raising instead would not do: an import error is recorded against the
+DAG *file* (``yaml_pipelines.py``), and Airflow marks every DAG of a file with import errors
+stale, so all YAML pipelines would stop. CI fails on broken specs before they get here
+(``tests/pipelines/test_specs.py``).
+
+Parse time: only ``airflow.sdk``, PyYAML, jsonschema and Lockgate's operators are imported here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import MutableMapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lockgate.pipelines.spec import (
+    PipelineSpec,
+    PipelineSpecError,
+    clash_error,
+    clashes,
+    display_path,
+    load_each,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+log = logging.getLogger(__name__)
+
+BROKEN_TAG = "broken-spec"
+PIPELINE_TAGS = ("lockgate", "yaml-pipeline")
+SOURCES_TASK = "prepare_sources"
+
+
+class PipelineSpecWarning(UserWarning):
+    """A pipeline file could not be built (the message names the file and field)."""
+
+
+# ------------------------------------------------------------------------------------------- DAGs
+
+
+def _doc_md(spec: PipelineSpec) -> str:
+    lines = [spec.description.strip(), "", "---", f"Declared in `{display_path(spec.path)}`.", ""]
+    lines.append("| step | what |")
+    lines.append("|---|---|")
+    for f in spec.files:
+        how = " (one mapped task per file)" if f.fan_out else ""
+        lines.append(f"| `ingest_{f.id}` | `{f.path}` -> raw/{f.dataset}{how} |")
+    for name, ds in spec.datasets.items():
+        lines.append(f"| `gate_{name}` | contract `{ds.contract_ref}` |")
+    from lockgate.pipelines.predicates import describe
+
+    for route in spec.routes:
+        rules = "; ".join(f"{r.target} when {describe(r.when)}" for r in route.rules)
+        lines.append(f"| `{route.id}` | {route.source} -> {rules} (match {route.match}) |")
+    for load in spec.loads:
+        lines.append(f"| `load_{load.table}` | {load.dataset} -> `{load.table}` ({load.mode}) |")
+    return "\n".join(lines)
+
+
+def _warehouse_asset(table: str) -> Any:
+    from airflow.sdk import Asset
+
+    # name only: a URI scheme would make Airflow load every provider's URI handlers at parse time
+    return Asset(name=f"lockgate.warehouse.{table}")
+
+
+def build_dag(spec: PipelineSpec) -> DAG:
+    """The DAG of one validated spec."""
+    from airflow.sdk import DAG, task
+
+    from lockgate.alerts import late_batch_deadline, notifiers_for
+    from lockgate.operators.ingest import IngestOperator
+    from lockgate.operators.load import WarehouseLoadOperator
+    from lockgate.operators.partition import PartitionOperator
+    from lockgate.operators.quality import QualityGateOperator
+    from lockgate.operators.report import RunSummaryOperator
+    from lockgate.operators.route import RouteOperator
+    from lockgate.pipelines.runtime import list_source_files, resolve_source_root
+
+    # alerts as lockgate.alerts wires them (the same as air_quality_daily)
+    run_summary: list[Any] = notifiers_for(spec.alerts, "run_summary")
+    dq_warnings = notifiers_for(spec.alerts, "dq_warning")
+    default_args: dict[str, Any] = {
+        "owner": ",".join(spec.owners),
+        "retries": spec.retries,
+        "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
+        "retry_exponential_backoff": 2.0,
+        "on_failure_callback": notifiers_for(spec.alerts, "task_failure"),
+        "on_retry_callback": notifiers_for(spec.alerts, "task_retry"),
+    }
+    if spec.execution_timeout_minutes:
+        default_args["execution_timeout"] = timedelta(minutes=spec.execution_timeout_minutes)
+    lake: dict[str, Any] = {"lake_conn_id": spec.lake_conn_id}
+
+    with DAG(
+        dag_id=spec.dag_id,
+        description=spec.description.strip().splitlines()[0].lstrip("# ")[:200],
+        doc_md=_doc_md(spec),
+        schedule=spec.schedule,
+        start_date=datetime.fromisoformat(spec.start_date).replace(tzinfo=UTC),
+        catchup=spec.catchup,
+        max_active_runs=spec.max_active_runs,
+        tags=sorted({*PIPELINE_TAGS, *spec.tags}),
+        default_args=default_args,
+        on_success_callback=run_summary,
+        on_failure_callback=run_summary,
+        deadline=late_batch_deadline(spec.alerts, after=timedelta(hours=spec.late_batch_after_hours)),
+    ) as dag:
+        prepare: Any = task(task_id=SOURCES_TASK)(resolve_source_root)(dag_id=spec.dag_id, location=spec.location)
+        root = "{{ ti.xcom_pull(task_ids='" + SOURCES_TASK + "') }}"
+
+        ingests: dict[str, list[Any]] = {}
+        for f in spec.files:
+            ingest: Any
+            options: dict[str, Any] = {
+                "dataset": f.dataset,
+                "contract": spec.datasets[f.dataset].contract_ref,
+                "format": f.format,
+                "source_timezone": f.timezone,
+                "delimiter": f.delimiter,
+                "encoding": f.encoding,
+                "source_aws_conn_id": spec.source_aws_conn_id,
+                "allow_empty": f.allow_empty,
+                **lake,
+            }
+            if f.fan_out:
+                listing = task(task_id=f"list_{f.id}_files")(list_source_files)(
+                    root=prepare,
+                    pattern=f.path,
+                    source_id=f.id,
+                    aws_conn_id=spec.source_aws_conn_id,
+                    allow_empty=f.allow_empty,
+                )
+                ingest = IngestOperator.partial(task_id=f"ingest_{f.id}", **options).expand_kwargs(listing)
+            else:
+                ingest = IngestOperator(
+                    task_id=f"ingest_{f.id}", source=f"{root}/{f.path}", source_name=f.id, **options
+                )
+                prepare >> ingest
+            ingests.setdefault(f.dataset, []).append(ingest)
+
+        gates = {
+            name: QualityGateOperator(
+                task_id=f"gate_{name}",
+                dataset=name,
+                contract=ds.contract_ref,
+                preprocess=ds.preprocess,
+                warning_notifiers=dq_warnings,
+                **lake,
+            )
+            for name, ds in spec.datasets.items()
+        }
+        for name, upstream in ingests.items():
+            upstream >> gates[name]
+        for route in spec.routes:
+            step = RouteOperator(
+                task_id=route.id,
+                dataset=route.source,
+                contract=spec.datasets[route.source].contract_ref,
+                rules=[{"target": r.target, "when": r.when, "columns": r.columns} for r in route.rules],
+                match=route.match,
+                max_unrouted_percent=route.max_unrouted_percent,
+                target_contracts={r.target: spec.datasets[r.target].contract_ref for r in route.rules},
+                **lake,
+            )
+            gates[route.source] >> step
+            for target in dict.fromkeys(r.target for r in route.rules):
+                step >> gates[target]
+
+        loads = []
+        for load in spec.loads:
+            ds = spec.datasets[load.dataset]
+            partition = PartitionOperator(
+                task_id=f"partition_{load.dataset}", dataset=load.dataset, contract=ds.contract_ref, **lake
+            )
+            warehouse_load = WarehouseLoadOperator(
+                task_id=f"load_{load.table}",
+                dataset=load.dataset,
+                contract=ds.contract_ref,
+                table=load.table,
+                mode=load.mode,
+                warehouse_conn_id=spec.warehouse_conn_id,
+                outlets=[_warehouse_asset(load.table)],
+                **lake,
+            )
+            gates[load.dataset] >> partition >> warehouse_load
+            loads.append(warehouse_load)
+
+        if spec.summary:
+            summarize = RunSummaryOperator(
+                task_id="summarize",
+                datasets={load.dataset: load.table for load in spec.loads},
+                warehouse_conn_id=spec.warehouse_conn_id,
+                **lake,
+            )
+            loads >> summarize
+    return dag
+
+
+# --------------------------------------------------------------------------------- broken specs
+
+
+def _fail(message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(message)
+
+
+def _stand_in_id(error: PipelineSpecError, taken: set[str]) -> str:
+    """The broken pipeline's own dag_id when it can be read and is free, else one from the file name."""
+    try:
+        from lockgate.pipelines.spec import read_yaml
+
+        raw = read_yaml(Path(error.path).read_text(encoding="utf-8"))
+        dag_id = raw.get("dag_id") if isinstance(raw, dict) else None
+    except Exception:  # noqa: BLE001 - an unreadable file has no dag_id
+        dag_id = None
+    if isinstance(dag_id, str) and re.fullmatch(r"[a-z][a-z0-9_]*", dag_id) and dag_id not in taken:
+        return dag_id
+    stem = re.sub(r"[^a-z0-9_]+", "_", Path(error.path).stem.lower()).strip("_") or "pipeline"
+    return f"invalid_pipeline__{stem}"
+
+
+def build_stand_in(error: PipelineSpecError, dag_id: str) -> DAG:
+    """A DAG that shows a broken spec's error where the pipeline would be, and cannot do anything else."""
+    import pendulum
+    from airflow.sdk import DAG, task
+
+    from lockgate.alerts import notifiers_for
+
+    message = "\n".join(["pipeline spec is invalid:", *error.lines()])
+    doc = "\n".join(
+        [
+            f"### {dag_id}: this pipeline's spec is broken",
+            "",
+            f"`{display_path(error.path)}` did not validate, so this DAG stands in for it (paused, unscheduled):",
+            "",
+            "```",
+            *error.lines(),
+            "```",
+            "",
+            "Fix the file (see `include/pipeline.schema.json`); the pipeline comes back on the next parse.",
+        ]
+    )
+    with DAG(
+        dag_id=dag_id,
+        description=f"BROKEN SPEC {display_path(error.path)}: {error.lines()[0]}"[:200],
+        doc_md=doc,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        is_paused_upon_creation=True,
+        tags=[*PIPELINE_TAGS, BROKEN_TAG],
+        default_args={
+            "owner": "lockgate",
+            "retries": 2,
+            "on_failure_callback": notifiers_for({"task_failure": ["webhook:lockgate_alerts"]}, "task_failure"),
+        },
+    ) as dag:
+
+        def invalid_spec() -> None:
+            """Fail with the spec's errors (the message is not a template: it may quote ``{{ ds }}``)."""
+            _fail(message)
+
+        task(task_id="invalid_spec")(invalid_spec)()
+    return dag
+
+
+# ------------------------------------------------------------------------------------ many files
+
+
+def _located(spec: PipelineSpec, where: str, message: str) -> PipelineSpecError:
+    from lockgate.pipelines.spec import line_of
+
+    text = Path(spec.path).read_text(encoding="utf-8")
+    return PipelineSpecError(spec.path, [(where, message, line_of(text, where.split(".")) if where else None)])
+
+
+def build_dags(folder: str | Path) -> tuple[list[DAG], list[PipelineSpecError]]:
+    """One DAG per valid spec in ``folder``, one stand-in per broken one; and the errors."""
+    from airflow.sdk.exceptions import AirflowTimetableInvalid
+
+    candidates, errors = load_each(folder)
+    built: list[PipelineSpec] = []
+    dags: list[DAG] = []
+    for spec in candidates:
+        # only pipelines that build claim their DAG id, datasets and tables: a broken file takes nothing
+        problems = clashes(spec, built)
+        if problems:
+            errors.append(clash_error(spec, problems))
+            continue
+        try:
+            dag = build_dag(spec)
+            # what DagBag would otherwise find later, as an import error that hides every YAML pipeline
+            dag.validate()
+            dag.check_cycle()
+        except AirflowTimetableInvalid as exc:
+            errors.append(_located(spec, "schedule", f"{spec.schedule!r} is not a valid schedule: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one file's problem must not hide the others
+            errors.append(_located(spec, "", f"{type(exc).__name__}: {exc}"))
+        else:
+            dags.append(dag)
+            built.append(spec)
+    taken = {dag.dag_id for dag in dags}
+    for error in errors:
+        dag_id = _stand_in_id(error, taken)
+        taken.add(dag_id)
+        dags.append(build_stand_in(error, dag_id))
+    return dags, errors
+
+
+def register_pipelines(folder: str | Path, namespace: MutableMapping[str, Any]) -> list[PipelineSpecError]:
+    """Build every pipeline of ``folder`` into a DAG file's globals (where Airflow finds DAGs).
+
+    Broken files are logged and warned about, and stand in as broken DAGs; see the module doc.
+    """
+    dags, errors = build_dags(folder)
+    for dag in dags:
+        namespace[f"dag__{dag.dag_id}"] = dag
+    for error in errors:
+        log.error("%s", error)
+        warnings.warn(str(error), PipelineSpecWarning, stacklevel=2)
+    return errors

@@ -1,0 +1,656 @@
+"""Pipeline specs: one reviewed YAML file per pipeline under ``dags/pipelines/``.
+
+:func:`load_spec` reads a file, validates it against ``include/pipeline.schema.json`` (which
+documents every field) and then against what the schema cannot see: the contracts exist and
+describe their datasets, every dataset is fed by a source or a route and reaches the warehouse
+through a load, route predicates name real columns, ``merge`` loads have a primary key. Every
+problem is reported as ``<file>:<line>: <field>: <problem>`` in one :class:`PipelineSpecError`.
+
+No DAG is built here: the factory (:mod:`lockgate.pipelines.factory`) turns a :class:`PipelineSpec`
+into a DAG, and CI validates specs without building anything. Cheap to import (alert targets are
+checked by :mod:`lockgate.alerts`, imported when a spec is validated): DAG files use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lockgate.config import include_dir
+from lockgate.contracts import Contract, ContractError, parse_contract
+from lockgate.pipelines import predicates
+
+SCHEMA_FILE = "pipeline.schema.json"
+SPEC_SUFFIXES = (".yaml", ".yml")
+LOAD_MODES = ("replace_partition", "merge")
+#: hours after a logical date by which its data must be loaded (else ``late_batch`` alerts)
+DEFAULT_LATE_BATCH_AFTER_HOURS = 30
+
+
+class PipelineSpecError(ValueError):
+    """A pipeline spec is invalid. ``problems`` holds ``(field, message, line)``; ``str()`` names the file."""
+
+    def __init__(self, path: str | Path, problems: Sequence[tuple[str, str, int | None]]) -> None:
+        self.path = str(path)
+        self.problems = list(problems)
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        shown = display_path(self.path)
+        return [
+            f"{shown}{f':{line}' if line else ''}: {where or '<root>'}: {what}" for where, what, line in self.problems
+        ]
+
+    @property
+    def fields(self) -> list[str]:
+        return [where for where, _, _ in self.problems]
+
+
+def display_path(path: str | Path) -> str:
+    """A path as people read it in CI logs: relative to the working directory when below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One kind of source file (``sources.files[]``): what to ingest, into which dataset."""
+
+    id: str
+    dataset: str
+    path: str
+    format: str | None = None
+    timezone: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    allow_empty: bool = False
+    fan_out: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of the pipeline, gated against its contract."""
+
+    name: str
+    contract_ref: str
+    contract: Contract
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """Rows of the route's source that satisfy ``when`` go to ``target``."""
+
+    target: str
+    when: dict[str, Any]
+    columns: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A routing step: the gated rows of ``source`` distributed to other datasets by rules."""
+
+    id: str
+    source: str
+    rules: tuple[RouteRule, ...]
+    match: str = "first"
+    max_unrouted_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """A dataset's curated partitions into a warehouse table."""
+
+    dataset: str
+    table: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated pipeline spec (see ``include/pipeline.schema.json`` for each field)."""
+
+    path: str
+    dag_id: str
+    description: str
+    owners: tuple[str, ...]
+    tags: tuple[str, ...]
+    schedule: str | None
+    start_date: str
+    catchup: bool
+    max_active_runs: int
+    retries: int
+    retry_delay_minutes: float
+    execution_timeout_minutes: float | None
+    late_batch_after_hours: float
+    alerts: dict[str, list[str]]
+    location: dict[str, Any]
+    files: tuple[SourceFile, ...]
+    datasets: dict[str, DatasetSpec]
+    routes: tuple[RouteSpec, ...]
+    loads: tuple[LoadSpec, ...]
+    lake_conn_id: str
+    warehouse_conn_id: str
+    source_aws_conn_id: str
+    summary: bool = True
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def gated(self) -> list[str]:
+        """Datasets with a quality gate: every declared dataset, in a stable order."""
+        return list(self.datasets)
+
+
+# ------------------------------------------------------------------------------------------- YAML
+
+
+def _loader() -> Any:
+    """A safe YAML loader that keeps dates as strings (``2026-01-01`` stays text, as the schema says)."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class SpecLoader(base):  # type: ignore[valid-type,misc]
+        pass
+
+    SpecLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+    return SpecLoader
+
+
+_LOADER: Any = None
+
+
+def read_yaml(text: str) -> Any:
+    global _LOADER
+    import yaml
+
+    if _LOADER is None:
+        _LOADER = _loader()
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader subclass
+
+
+def line_of(text: str, where: Sequence[str | int]) -> int | None:
+    """The 1-based line of a field in a YAML text (the deepest part of ``where`` that exists)."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in where:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+# ------------------------------------------------------------------------------------- JSON Schema
+
+
+@lru_cache(maxsize=4)
+def _validator(schema_path: str) -> Any:
+    import jsonschema
+
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = json.load(fh)
+    # the schema itself is checked by the tests (check_schema costs a tenth of a second per parse)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_path() -> Path:
+    return include_dir() / SCHEMA_FILE
+
+
+def schema_problems(raw: Any) -> list[tuple[list[str | int], str]]:
+    """``(path, message)`` for every JSON Schema violation, most specific first per field."""
+    validator = _validator(str(schema_path()))
+    problems = []
+    for error in sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path]):
+        # oneOf/anyOf failures are clearer as the sub-error that got furthest
+        best = error
+        if error.context:
+            best = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.message)))
+        problems.append((list(best.absolute_path), best.message))
+    return problems
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+
+@lru_cache(maxsize=1024)
+def _cached_contract(path: str, mtime_ns: int) -> Contract:
+    """:func:`lockgate.contracts.load_contract` with libyaml's parser (several times faster: a parse
+    of many pipelines reads many contracts)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from None
+    return parse_contract(raw, source=path)
+
+
+def resolve_contract(ref: str) -> Path:
+    """A contract reference: a dataset name (``include/contracts/<name>.yaml``) or a path below ``include/``."""
+    if ref.endswith(SPEC_SUFFIXES):
+        path = Path(ref)
+        return path if path.is_absolute() else include_dir() / path
+    return include_dir() / "contracts" / f"{ref}.yaml"
+
+
+def contract_for(ref: str) -> Contract:
+    """Load a contract (cached per file version, so a parse of many specs reads each once)."""
+    path = resolve_contract(ref)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise ContractError(f"{path}: contract file not found") from None
+    return _cached_contract(str(path), mtime)
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read and validate one pipeline file; :class:`PipelineSpecError` lists every problem found."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PipelineSpecError(path, [("", f"cannot read the file: {exc.strerror or exc}", None)]) from None
+    try:
+        raw = read_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PipelineSpecError(path, [("", f"not valid YAML: {problem}", line)]) from None
+    return parse_spec(raw, path=path, text=text)
+
+
+def parse_spec(raw: Any, *, path: str | Path, text: str | None = None) -> PipelineSpec:
+    """Validate a spec already read into Python objects (see :func:`load_spec`)."""
+    located = _Problems(text)
+    for where, message in schema_problems(raw):
+        located.add(where, message)
+    located.raise_if_any(path)
+    spec = _Builder(raw, path, located).build()
+    located.raise_if_any(path)
+    assert spec is not None
+    return spec
+
+
+class _Problems:
+    """Collects problems with the YAML line of their field."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self.items: list[tuple[str, str, int | None]] = []
+
+    def add(self, where: Sequence[str | int], message: str) -> None:
+        line = line_of(self.text, where) if self.text is not None else None
+        self.items.append((".".join(str(p) for p in where), message, line))
+
+    def raise_if_any(self, path: str | Path) -> None:
+        if self.items:
+            raise PipelineSpecError(path, self.items)
+
+
+class _Builder:
+    """Semantic checks over a schema-valid spec, building the :class:`PipelineSpec`."""
+
+    def __init__(self, raw: dict[str, Any], path: str | Path, problems: _Problems) -> None:
+        self.raw = raw
+        self.path = str(path)
+        self.problems = problems
+
+    def fail(self, where: Sequence[str | int], message: str) -> None:
+        self.problems.add(where, message)
+
+    def build(self) -> PipelineSpec | None:
+        raw = self.raw
+        datasets = self._datasets()
+        files = self._files(datasets)
+        routes = self._routes(datasets)
+        loads = self._loads(datasets)
+        self._fed(datasets, files, routes)
+        self._acyclic(routes)
+        self._alerts()
+        self._schedule()
+        connections = raw.get("connections", {})
+        from lockgate.config import DEFAULT_LAKE_CONN_ID, DEFAULT_WAREHOUSE_CONN_ID
+
+        return PipelineSpec(
+            path=self.path,
+            dag_id=raw["dag_id"],
+            description=raw["description"].strip(),
+            owners=tuple(raw["owners"]),
+            tags=tuple(raw.get("tags", [])),
+            schedule=raw["schedule"],
+            start_date=raw["start_date"],
+            catchup=raw["catchup"],
+            max_active_runs=raw.get("max_active_runs", 1),
+            retries=raw.get("retries", 2),
+            retry_delay_minutes=raw.get("retry_delay_minutes", 2),
+            execution_timeout_minutes=raw.get("execution_timeout_minutes"),
+            late_batch_after_hours=raw.get("late_batch_after_hours", DEFAULT_LATE_BATCH_AFTER_HOURS),
+            alerts={event: list(targets) for event, targets in raw["alerts"].items()},
+            location=dict(raw["sources"].get("location", {})),
+            files=tuple(files),
+            datasets=datasets,
+            routes=tuple(routes),
+            loads=tuple(loads),
+            lake_conn_id=connections.get("lake", DEFAULT_LAKE_CONN_ID),
+            warehouse_conn_id=connections.get("warehouse", DEFAULT_WAREHOUSE_CONN_ID),
+            source_aws_conn_id=connections.get("source_aws", "aws_default"),
+            summary=raw.get("summary", True),
+            raw=raw,
+        )
+
+    def _datasets(self) -> dict[str, DatasetSpec]:
+        from lockgate.transforms.preprocess import validate_preprocess
+
+        found: dict[str, DatasetSpec] = {}
+        for name, declared in self.raw["datasets"].items():
+            spec = declared or {}
+            ref = spec.get("contract", name)
+            try:
+                contract = contract_for(ref)
+            except ContractError as exc:
+                self.fail(["datasets", name, "contract"], str(exc).replace("\n", " "))
+                continue
+            if contract.dataset != name:
+                self.fail(
+                    ["datasets", name, "contract"],
+                    f"{display_path(contract.path)} describes dataset {contract.dataset!r}, not {name!r}",
+                )
+                continue
+            preprocess = dict(spec.get("preprocess", {}))
+            try:
+                validate_preprocess(preprocess)
+            except ValueError as exc:
+                self.fail(["datasets", name, "preprocess"], str(exc))
+            units = preprocess.get("convert_units")
+            if units:
+                for key in ("value", "unit", "by"):
+                    if units[key] not in contract.column_names:
+                        self.fail(
+                            ["datasets", name, "preprocess", "convert_units", key],
+                            f"column {units[key]!r} is not in contract {contract.dataset}",
+                        )
+            found[name] = DatasetSpec(name, ref, contract, preprocess)
+        return found
+
+    def _files(self, datasets: Mapping[str, DatasetSpec]) -> list[SourceFile]:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        files, seen = [], set()
+        for i, spec in enumerate(self.raw["sources"]["files"]):
+            if spec["id"] in seen:
+                self.fail(["sources", "files", i, "id"], f"id {spec['id']!r} is used twice")
+            seen.add(spec["id"])
+            if spec["dataset"] not in self.raw["datasets"]:
+                self.fail(
+                    ["sources", "files", i, "dataset"], f"dataset {spec['dataset']!r} is not declared in datasets"
+                )
+            if spec.get("timezone"):
+                try:
+                    ZoneInfo(spec["timezone"])
+                except (ZoneInfoNotFoundError, ValueError):
+                    self.fail(["sources", "files", i, "timezone"], f"unknown IANA time zone {spec['timezone']!r}")
+            files.append(
+                SourceFile(
+                    id=spec["id"],
+                    dataset=spec["dataset"],
+                    path=spec["path"],
+                    format=spec.get("format"),
+                    timezone=spec.get("timezone"),
+                    delimiter=spec.get("delimiter", ","),
+                    encoding=spec.get("encoding", "utf-8"),
+                    allow_empty=spec.get("allow_empty", False),
+                    fan_out=spec.get("fan_out", False),
+                )
+            )
+        sample = self.raw["sources"].get("location", {}).get("sample", {})
+        if "folder" in sample and not (include_dir() / sample["folder"]).is_dir():
+            self.fail(
+                ["sources", "location", "sample", "folder"],
+                f"no folder {sample['folder']!r} under {display_path(include_dir())}",
+            )
+        return files
+
+    def _routes(self, datasets: Mapping[str, DatasetSpec]) -> list[RouteSpec]:
+        routes, ids = [], set()
+        for i, spec in enumerate(self.raw.get("routes", [])):
+            source = spec["from"]
+            route_id = spec.get("id", f"route_{source}")
+            if route_id in ids:
+                self.fail(["routes", i, "id"], f"task id {route_id!r} is used twice; give the route an id")
+            ids.add(route_id)
+            if source not in self.raw["datasets"]:
+                self.fail(["routes", i, "from"], f"dataset {source!r} is not declared in datasets")
+                continue
+            if source not in datasets:
+                continue  # its contract is broken, reported already
+            source_types = {c.name: c.type for c in datasets[source].contract.columns}
+            rules = []
+            for j, rule in enumerate(spec["rules"]):
+                where: list[str | int] = ["routes", i, "rules", j]
+                target = rule["target"]
+                if target not in self.raw["datasets"]:
+                    self.fail([*where, "target"], f"dataset {target!r} is not declared in datasets")
+                    continue
+                if target == source:
+                    self.fail([*where, "target"], "a route cannot send rows back to its own source")
+                    continue
+                try:
+                    predicates.validate(rule["when"], source_types, path="when")
+                except predicates.PredicateError as exc:
+                    self.fail([*where, *exc.path.split(".")], exc.problem)
+                if target in datasets:
+                    self._projection(where, rule, datasets[source].contract, datasets[target].contract)
+                rules.append(RouteRule(target, dict(rule["when"]), dict(rule.get("columns", {}))))
+            routes.append(
+                RouteSpec(
+                    id=route_id,
+                    source=source,
+                    rules=tuple(rules),
+                    match=spec.get("match", "first"),
+                    max_unrouted_percent=spec.get("max_unrouted_percent"),
+                )
+            )
+        return routes
+
+    def _projection(self, where: list[str | int], rule: Mapping[str, Any], source: Contract, target: Contract) -> None:
+        """Every column of the target's contract must come from a source column."""
+        mapping = rule.get("columns", {})
+        for target_col, source_col in mapping.items():
+            if target_col not in target.column_names:
+                self.fail([*where, "columns", target_col], f"column {target_col!r} is not in contract {target.dataset}")
+            if source_col not in source.column_names:
+                self.fail([*where, "columns", target_col], f"column {source_col!r} is not in contract {source.dataset}")
+        missing = [c for c in target.column_names if c not in mapping and c not in source.column_names]
+        if missing:
+            self.fail(
+                [*where, "columns"],
+                f"contract {target.dataset} needs column(s) {', '.join(missing)} that {source.dataset} lacks; "
+                f"map them, e.g. columns: {{{missing[0]}: <column of {source.dataset}>}}",
+            )
+
+    def _loads(self, datasets: Mapping[str, DatasetSpec]) -> list[LoadSpec]:
+        loads: list[LoadSpec] = []
+        seen_datasets: set[str] = set()
+        seen_tables: set[str] = set()
+        for i, spec in enumerate(self.raw["loads"]):
+            name, table, mode = spec["dataset"], spec["table"], spec.get("mode", "replace_partition")
+            if name not in self.raw["datasets"]:
+                self.fail(["loads", i, "dataset"], f"dataset {name!r} is not declared in datasets")
+            if name in seen_datasets:
+                self.fail(["loads", i, "dataset"], f"dataset {name!r} is loaded twice")
+            if table in seen_tables:
+                self.fail(["loads", i, "table"], f"table {table!r} is loaded twice")
+            seen_datasets.add(name)
+            seen_tables.add(table)
+            if mode == "merge" and name in datasets and not datasets[name].contract.primary_key:
+                self.fail(["loads", i, "mode"], f"merge needs a primary_key in contract {name}")
+            loads.append(LoadSpec(name, table, mode))
+        return loads
+
+    def _fed(
+        self, datasets: Mapping[str, DatasetSpec], files: Sequence[SourceFile], routes: Sequence[RouteSpec]
+    ) -> None:
+        fed = {f.dataset for f in files} | {r["target"] for route in self.raw.get("routes", []) for r in route["rules"]}
+        read = {load["dataset"] for load in self.raw["loads"]} | {route["from"] for route in self.raw.get("routes", [])}
+        for name in self.raw["datasets"]:
+            if name not in fed:
+                self.fail(["datasets", name], "nothing feeds this dataset: no source file or route targets it")
+            elif name not in read:
+                self.fail(["datasets", name], "this dataset goes nowhere: no load and no route reads it")
+
+    def _acyclic(self, routes: Sequence[RouteSpec]) -> None:
+        edges: dict[str, set[str]] = {}
+        for route in routes:
+            edges.setdefault(route.source, set()).update(r.target for r in route.rules)
+
+        def reaches(start: str, goal: str, seen: set[str]) -> bool:
+            for nxt in edges.get(start, ()):
+                if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                    return True
+            return False
+
+        for i, route in enumerate(routes):
+            if reaches(route.source, route.source, set()):
+                self.fail(["routes", i, "from"], f"routes form a cycle through {route.source!r}")
+
+    def _schedule(self) -> None:
+        """A cron expression or preset Airflow accepts (otherwise DagBag would fail the whole DAG file)."""
+        schedule = self.raw["schedule"]
+        if schedule in (None, "@once", "@continuous"):
+            return
+        from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
+        from airflow.sdk.exceptions import AirflowTimetableInvalid
+
+        try:
+            CronTriggerTimetable(schedule, timezone="UTC").validate()
+        except (AirflowTimetableInvalid, ValueError) as exc:
+            self.fail(["schedule"], f"{schedule!r} is not a cron expression or preset: {exc}")
+
+    def _alerts(self) -> None:
+        """Targets parse (lockgate.alerts) and there is a failure alert (house rule)."""
+        from lockgate.alerts import targets_for
+        from lockgate.notifiers.events import EVENTS, TASK_FAILURE
+
+        alerts = self.raw["alerts"]
+        for event in alerts:
+            if event not in EVENTS:
+                continue  # the schema names the events
+            try:
+                targets = targets_for(alerts, event)
+            except ValueError as exc:
+                self.fail(["alerts", event], str(exc))
+                continue
+            if event == TASK_FAILURE and not targets:
+                self.fail(["alerts", event], "the house rules need at least one task_failure target")
+        if TASK_FAILURE not in alerts:
+            try:
+                if not targets_for(alerts, TASK_FAILURE):
+                    self.fail(["alerts"], "the house rules need task_failure targets (or default ones)")
+            except ValueError as exc:
+                self.fail(["alerts", "default"], str(exc))
+
+
+# ---------------------------------------------------------------------------------- many specs
+
+
+def spec_files(folder: str | Path) -> list[Path]:
+    """The pipeline files in a folder (recursively), sorted; names starting with ``_`` or ``.`` are skipped."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in SPEC_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
+    )
+
+
+def produced(spec: PipelineSpec) -> tuple[set[str], set[str]]:
+    """(datasets written in the lake, warehouse tables) by a pipeline."""
+    return set(spec.datasets), {load.table for load in spec.loads}
+
+
+def clashes(spec: PipelineSpec, earlier: Iterable[PipelineSpec]) -> list[tuple[str, str]]:
+    """``(field, problem)`` where ``spec`` would overwrite what an earlier pipeline owns."""
+    problems = []
+    datasets, tables = produced(spec)
+    for other in earlier:
+        other_datasets, other_tables = produced(other)
+        same_id = other.dag_id == spec.dag_id
+        if not (same_id or datasets & other_datasets or tables & other_tables):
+            continue  # the common case: checked without building a message
+        shown = display_path(other.path)
+        if same_id:
+            problems.append(("dag_id", f"{spec.dag_id!r} is already declared by {shown}"))
+        for name in sorted(datasets & other_datasets):
+            problems.append((f"datasets.{name}", f"dataset {name!r} is already written by {other.dag_id} ({shown})"))
+        for table in sorted(tables & other_tables):
+            index = next(i for i, load in enumerate(spec.loads) if load.table == table)
+            problems.append((f"loads.{index}.table", f"table {table!r} is already loaded by {other.dag_id} ({shown})"))
+    return problems
+
+
+def load_each(folder: str | Path) -> tuple[list[PipelineSpec], list[PipelineSpecError]]:
+    """Every spec file of a folder validated on its own: the valid ones (in file order) and the errors."""
+    specs: list[PipelineSpec] = []
+    errors: list[PipelineSpecError] = []
+    for path in spec_files(folder):
+        try:
+            specs.append(load_spec(path))
+        except PipelineSpecError as exc:
+            errors.append(exc)
+    return specs, errors
+
+
+def clash_error(spec: PipelineSpec, problems: Sequence[tuple[str, str]]) -> PipelineSpecError:
+    text = Path(spec.path).read_text(encoding="utf-8")
+    return PipelineSpecError(spec.path, [(f, m, line_of(text, _split_field(f))) for f, m in problems])
+
+
+def load_all(folder: str | Path) -> tuple[list[PipelineSpec], list[PipelineSpecError]]:
+    """Every spec of a folder: the valid ones (in file order) and one error per broken file.
+
+    A file that would take a DAG id, dataset or table an earlier valid file already has is broken
+    too: the first file keeps it, so adding a pipeline can never silently take over another.
+    """
+    candidates, errors = load_each(folder)
+    specs: list[PipelineSpec] = []
+    for spec in candidates:
+        problems = clashes(spec, specs)
+        if problems:
+            errors.append(clash_error(spec, problems))
+        else:
+            specs.append(spec)
+    return specs, errors
+
+
+def _split_field(where: str) -> list[str | int]:
+    return [int(p) if p.isdigit() else p for p in where.split(".")]
