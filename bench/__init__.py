@@ -1,0 +1,1 @@
+"""Lockgate benchmarks: ``make bench`` (see docs/benchmarks.md)."""

@@ -1,0 +1,809 @@
+"""``docs/benchmarks.md`` and its chart, from one results file of :mod:`bench.run`.
+
+    python -m bench.report bench/results/<date>.json
+
+Everything in the page is computed from the JSON (figures, ratios, verdicts against the goals of
+issues 3, 4, 5 and 8), except the analysis, which is kept by hand in ``bench/NOTES.md`` and
+included as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+CHART = REPO / "docs" / "benchmarks.png"
+NOTES = Path(__file__).resolve().parent / "NOTES.md"
+GIB = 2**30
+MIB = 2**20
+#: RSS counts as flat from the smallest to the largest size when it grows by at most this factor
+FLAT = 1.25
+
+CHECK_NAMES = (
+    "not null station_id",
+    "not null observed_at",
+    "not null pollutant",
+    "not null value",
+    "value 0..10000 where pm25/pm10/so2/no2",
+    "value 0..50 where o3/co",
+    "pollutant in set",
+    "unit in set",
+    "(station_id, observed_at, pollutant) unique",
+)
+LOADERS = (
+    ("adbc", "ADBC `adbc_ingest` (floor)", "curated Parquet → Arrow"),
+    ("adbc_pk", "ADBC `adbc_ingest`, table with the PK", "curated Parquet → Arrow"),
+    ("psql", "`psql \\copy` (floor)", "CSV"),
+    ("lockgate_append", "Lockgate load, mode append", "curated Parquet"),
+    ("lockgate_first", "Lockgate load, replace_partition, first", "curated Parquet"),
+    ("lockgate_rerun", "Lockgate load, replace_partition, rerun", "curated Parquet"),
+    ("chain", "Lockgate end to end (4 tasks)", "CSV"),
+    ("dlt", "dlt pipeline (arrow source, parquet files)", "CSV → Arrow"),
+    ("to_sql", "pandas `read_csv` + `to_sql`", "CSV"),
+)
+STAGES = (
+    ("op_ingest", "ingest", "IngestOperator", "ingest", "copy + count lines (8 MiB blocks)"),
+    ("op_gate", "gate", "QualityGateOperator", "gate", "DuckDB typed read_csv + filter + Parquet + 9 checks"),
+    ("op_partition", "partition", "PartitionOperator", "partition", "DuckDB COPY … PARTITION_BY"),
+    ("op_load", "load", "WarehouseLoadOperator", None, "ADBC adbc_ingest"),
+)
+
+
+@dataclass
+class Figure:
+    """One measured figure: median with min and max (seconds or bytes)."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, spread: dict[str, float]) -> Figure:
+        return cls(spread["median"], spread["min"], spread["max"])
+
+    def __add__(self, other: Figure) -> Figure:
+        return Figure(self.median + other.median, self.low + other.low, self.high + other.high)
+
+    def scaled(self, factor: float) -> Figure:
+        return Figure(self.median * factor, self.low * factor, self.high * factor)
+
+    def secs(self) -> str:
+        return f"{_num(self.median)} s ({_num(self.low)}-{_num(self.high)})"
+
+    def mib(self) -> str:
+        return f"{self.median / MIB:,.0f} MiB ({self.low / MIB:,.0f}-{self.high / MIB:,.0f})"
+
+
+def _num(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.2f}x" if value < 10 else f"{value:.0f}x"
+
+
+def _rows(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n:,}"
+
+
+class Results:
+    """Lookup over a results file."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.by_key = {m["key"]: m for m in data["measurements"]}
+        self.sizes: list[int] = sorted(data["params"]["rows"])
+
+    def get(self, group: str, tool: str, rows: int) -> dict[str, Any] | None:
+        return self.by_key.get(f"{group}/{tool}/{rows}")
+
+    def step(self, rows: int, task: str) -> dict[str, Any] | None:
+        chain = self.get("chain", "lockgate", rows)
+        if chain is None:
+            return None
+        return next((s for s in chain["steps"] if s["task"] == task), None)
+
+    def work(self, group: str, tool: str, rows: int) -> Figure | None:
+        m = self.get(group, tool, rows)
+        return Figure.of(m["work_seconds"]) if m else None
+
+    def process(self, group: str, tool: str, rows: int) -> Figure | None:
+        m = self.get(group, tool, rows)
+        return Figure.of(m["process_seconds"]) if m else None
+
+    def rss(self, group: str, tool: str, rows: int) -> Figure | None:
+        m = self.get(group, tool, rows)
+        return Figure.of(m["peak_rss"]) if m else None
+
+    def loader(self, name: str, rows: int) -> tuple[Figure, Figure, Figure] | None:
+        """(work, process, peak RSS) of one loader of :data:`LOADERS` at ``rows``."""
+        if name == "chain":
+            m = self.get("chain", "lockgate", rows)
+            if m is None:
+                return None
+            return Figure.of(m["work_seconds"]), Figure.of(m["process_seconds"]), Figure.of(m["peak_rss"])
+        if name == "lockgate_first":
+            s = self.step(rows, "op_load")
+            if s is None:
+                return None
+            return Figure.of(s["seconds"]), Figure.of(s["process_seconds"]), Figure.of(s["peak_rss"])
+        m = self.get("load", name, rows)
+        if m is None:
+            return None
+        return Figure.of(m["work_seconds"]), Figure.of(m["process_seconds"]), Figure.of(m["peak_rss"])
+
+    def to_sql_extrapolated(self, rows: int) -> tuple[Figure, Figure, int] | None:
+        """to_sql at ``rows`` from the largest size it was measured at, linearly: (work, process, from rows)."""
+        measured = [n for n in self.sizes if self.get("load", "to_sql", n)]
+        if not measured:
+            return None
+        base = max(measured)
+        work, process, _ = self.loader("to_sql", base)  # type: ignore[misc]
+        factor = rows / base
+        return work.scaled(factor), process.scaled(factor), base
+
+
+# ----------------------------------------------------------------------------------------- goals
+
+
+@dataclass
+class Goal:
+    issue: str
+    goal: str
+    measured: str
+    verdict: str
+
+
+def _verdict(ok: bool | None, detail: str = "") -> str:
+    if ok is None:
+        return "not measured"
+    return ("**met**" if ok else "**missed**") + (f" ({detail})" if detail else "")
+
+
+def goals(r: Results) -> list[Goal]:
+    big, small = r.sizes[-1], r.sizes[0]
+    out: list[Goal] = []
+    n = _rows(big)
+
+    chain = r.loader("chain", big)
+    adbc = r.loader("adbc", big)
+    if chain and adbc:
+        ratio = chain[1].median / adbc[1].median
+        work_ratio = chain[0].median / adbc[0].median
+        out.append(
+            Goal(
+                "8",
+                f"end to end, {n} rows into PostgreSQL, ≤ 2.0x the ADBC floor",
+                f"{_ratio(ratio)} with process start-up and imports ({chain[1].secs()} vs {adbc[1].secs()}); "
+                f"{_ratio(work_ratio)} work only",
+                _verdict(ratio <= 2.0, f"{ratio / 2.0:.1f}x over the goal" if ratio > 2.0 else ""),
+            )
+        )
+    rss_big, rss_small = r.rss("chain", "lockgate", big), r.rss("chain", "lockgate", small)
+    if rss_big and rss_small:
+        growth = rss_big.median / rss_small.median
+        flat = growth <= FLAT or big == small
+        out.append(
+            Goal(
+                "8",
+                f"peak RSS of the chain < 1 GiB, flat from {_rows(small)} to {n} rows",
+                f"{rss_big.mib()} at {n}, {rss_small.mib()} at {_rows(small)} (x{growth:.2f})",
+                _verdict(rss_big.median < GIB and flat, "" if flat else f"grows x{growth:.2f}, flat means ≤ x{FLAT}"),
+            )
+        )
+    dlt = r.loader("dlt", big)
+    if chain and dlt:
+        speedup = dlt[1].median / chain[1].median
+        out.append(
+            Goal(
+                "8",
+                "≥ 3x faster than the dlt pipeline",
+                f"dlt takes {_ratio(speedup)} Lockgate's end-to-end time ({dlt[1].secs()}), start-up included",
+                _verdict(speedup >= 3.0, f"{speedup:.2f}x of 3x"),
+            )
+        )
+    for size in r.sizes:
+        to_sql, chain_at = r.loader("to_sql", size), r.loader("chain", size)
+        if to_sql and chain_at:
+            speedup = to_sql[1].median / chain_at[1].median
+            out.append(
+                Goal(
+                    "8",
+                    f"≥ 20x faster than to_sql ({_rows(size)} rows, both measured)",
+                    f"to_sql takes {_ratio(speedup)} Lockgate's end-to-end time ({to_sql[1].secs()})",
+                    _verdict(speedup >= 20.0, f"{speedup:.1f}x of 20x"),
+                )
+            )
+    extrapolated = r.to_sql_extrapolated(big)
+    if chain and extrapolated and not r.get("load", "to_sql", big):
+        speedup = extrapolated[1].median / chain[1].median
+        out.append(
+            Goal(
+                "8",
+                f"≥ 20x faster than to_sql ({n} rows, to_sql extrapolated from {_rows(extrapolated[2])})",
+                f"to_sql would take about {_ratio(speedup)} Lockgate's end-to-end time",
+                _verdict(speedup >= 20.0, f"{speedup:.1f}x of 20x, extrapolated"),
+            )
+        )
+
+    first = r.loader("lockgate_first", big)
+    if first and adbc:
+        share = adbc[0].median / first[0].median
+        out.append(
+            Goal(
+                "5",
+                f"load {n} rows at ≥ 0.8x ADBC's throughput",
+                f"{share:.2f}x ({first[0].secs()} vs {adbc[0].secs()})",
+                _verdict(share >= 0.8, f"needs {0.8 / share:.1f}x faster" if share < 0.8 else ""),
+            )
+        )
+    psql = r.loader("psql", big)
+    if first and psql:
+        speed = psql[0].median / first[0].median
+        out.append(
+            Goal(
+                "5",
+                "… and so about 2x psql \\copy",
+                f"{speed:.2f}x psql's speed ({psql[0].secs()})",
+                _verdict(speed >= 2.0, f"{speed:.2f}x of 2x"),
+            )
+        )
+    rerun, append = r.loader("lockgate_rerun", big), r.loader("lockgate_append", big)
+    if rerun and append:
+        ratio = rerun[0].median / append[0].median
+        out.append(
+            Goal(
+                "5",
+                "replace_partition ≤ 1.3x a blind append of the same rows",
+                f"{_ratio(ratio)} (rerun over the loaded date {rerun[0].secs()} vs append {append[0].secs()})",
+                _verdict(ratio <= 1.3, f"{ratio / 1.3:.2f}x over" if ratio > 1.3 else ""),
+            )
+        )
+
+    for kind in ("clean", "dirty"):
+        lg, sql = r.get(f"checks_{kind}", "lockgate", big), r.get(f"checks_{kind}", "sql", big)
+        if lg and sql:
+            ratio = lg["work_seconds"]["median"] / sql["work_seconds"]["median"]
+            rss = Figure.of(lg["peak_rss"])
+            out.append(
+                Goal(
+                    "4",
+                    f"9 checks on {n} rows ({kind}) ≤ 2x hand-written DuckDB SQL, peak RSS < 1.5 GiB",
+                    f"{_ratio(ratio)} ({Figure.of(lg['work_seconds']).secs()} vs "
+                    f"{Figure.of(sql['work_seconds']).secs()}), {rss.mib()}",
+                    _verdict(ratio <= 2.0 and rss.median < 1.5 * GIB),
+                )
+            )
+
+    ingest_big, ingest_small = r.step(big, "op_ingest"), r.step(small, "op_ingest")
+    if ingest_big and ingest_small:
+        b, s = Figure.of(ingest_big["peak_rss"]), Figure.of(ingest_small["peak_rss"])
+        growth = b.median / s.median
+        flat = growth <= FLAT or big == small
+        out.append(
+            Goal(
+                "3",
+                f"ingesting a {n}-row CSV: peak RSS < 1 GiB, flat from {_rows(small)}",
+                f"{b.mib()} at {n}, {s.mib()} at {_rows(small)} (x{growth:.2f})",
+                _verdict(b.median < GIB and flat),
+            )
+        )
+    gate_big, gate_small = r.step(big, "op_gate"), r.step(small, "op_gate")
+    if gate_big and gate_small:
+        b, s = Figure.of(gate_big["peak_rss"]), Figure.of(gate_small["peak_rss"])
+        growth = b.median / s.median
+        out.append(
+            Goal(
+                "3",
+                f"the gate on the same CSV: peak RSS < 1 GiB, flat from {_rows(small)}",
+                f"{b.mib()} at {n}, {s.mib()} at {_rows(small)} (x{growth:.2f})",
+                _verdict(b.median < GIB and (growth <= FLAT or big == small)),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------- tables
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def loaders_table(r: Results, rows: int) -> str:
+    adbc = r.loader("adbc", rows)
+    body = []
+    for name, label, source in LOADERS:
+        got = r.loader(name, rows)
+        extrapolated = False
+        if got is None and name == "to_sql":
+            guess = r.to_sql_extrapolated(rows)
+            if guess is None:
+                continue
+            got = (guess[0], guess[1], Figure(math.nan, math.nan, math.nan))
+            extrapolated = True
+        if got is None:
+            continue
+        work, process, rss = got
+        data = r.get("load", "adbc", rows) or r.get("chain", "lockgate", rows)
+        mb = _data_mb(r, rows)
+        body.append(
+            [
+                label + (f" *(extrapolated from {_rows(guess[2])})*" if extrapolated else ""),
+                source,
+                work.secs() if not extrapolated else f"~{_num(work.median)} s",
+                process.secs() if not extrapolated else f"~{_num(process.median)} s",
+                f"{rows / work.median:,.0f}",
+                f"{mb / work.median:,.0f}" if mb else "-",
+                rss.mib() if not extrapolated else "-",
+                _ratio(work.median / adbc[0].median) if adbc else "-",
+                _ratio(process.median / adbc[1].median) if adbc else "-",
+            ]
+        )
+        del data
+    return _table(
+        ["loader", "reads", "work", "process", "rows/s", "MB/s", "peak RSS", "÷ ADBC work", "÷ ADBC process"], body
+    )
+
+
+def _data_mb(r: Results, rows: int) -> float | None:
+    for d in r.data.get("data", []):
+        if d["rows"] == rows and not d["dirty"]:
+            return float(d["csv_bytes"]) / 1e6
+    return None
+
+
+def stages_table(r: Results, rows: int) -> str:
+    body = []
+    total_lg = total_floor = None
+    for task, stage, operator, floor_tool, floor_label in STAGES:
+        step = r.step(rows, task)
+        floor = r.get("floor", floor_tool, rows) if floor_tool else r.get("load", "adbc", rows)
+        if step is None or floor is None:
+            continue
+        lg, fl = Figure.of(step["seconds"]), Figure.of(floor["work_seconds"])
+        total_lg = lg if total_lg is None else total_lg + lg
+        total_floor = fl if total_floor is None else total_floor + fl
+        body.append(
+            [
+                stage,
+                operator,
+                lg.secs(),
+                Figure.of(step["peak_rss"]).mib(),
+                floor_label,
+                fl.secs(),
+                Figure.of(floor["peak_rss"]).mib(),
+                _ratio(lg.median / fl.median),
+            ]
+        )
+    chain = r.get("chain", "lockgate", rows)
+    if total_lg and total_floor and chain:
+        body.append(
+            [
+                "**sum of work**",
+                "",
+                f"**{total_lg.secs()}**",
+                "",
+                "**sum of the floors**",
+                f"**{total_floor.secs()}**",
+                "",
+                f"**{_ratio(total_lg.median / total_floor.median)}**",
+            ]
+        )
+        process = Figure.of(chain["process_seconds"])
+        body.append(
+            [
+                "**whole chain**",
+                "4 task processes",
+                f"**{process.secs()}**",
+                Figure.of(chain["peak_rss"]).mib(),
+                "",
+                "",
+                "",
+                f"**{_ratio(process.median / total_floor.median)}**",
+            ]
+        )
+    return _table(["stage", "Lockgate", "time", "peak RSS", "floor", "floor time", "floor RSS", "÷ floor"], body)
+
+
+def checks_table(r: Results, rows: int) -> str:
+    body = []
+    for kind in ("clean", "dirty"):
+        sql = r.get(f"checks_{kind}", "sql", rows)
+        if sql is None:
+            continue
+        for tool, label in (
+            ("sql", "hand-written DuckDB SQL"),
+            ("lockgate", "`lockgate.checks.evaluate`"),
+            ("gx", "plain GX on pandas"),
+        ):
+            m = r.get(f"checks_{kind}", tool, rows)
+            if m is None:
+                continue
+            work = Figure.of(m["work_seconds"])
+            extra = m["steps"][0]["extra"]
+            frame = ""
+            if tool == "gx" and "frame_seconds" in extra:
+                frame = f" + {extra['frame_seconds']:.1f} s to build the frame"
+            body.append(
+                [
+                    kind,
+                    label,
+                    work.secs() + frame,
+                    Figure.of(m["process_seconds"]).secs(),
+                    Figure.of(m["peak_rss"]).mib(),
+                    _ratio(work.median / sql["work_seconds"]["median"]),
+                    ", ".join(str(v) for v in extra.get("unexpected", [])),
+                ]
+            )
+    return _table(["data", "engine", "work", "process", "peak RSS", "÷ SQL", "unexpected rows per check"], body)
+
+
+def memory_table(r: Results) -> str:
+    items = [
+        ("IngestOperator (CSV → raw zone + count)", lambda n: r.step(n, "op_ingest")),
+        ("`formats.read_batches` (the gate's reader)", lambda n: _first(r.get("ingest", "read_batches", n))),
+        ("QualityGateOperator (clean CSV)", lambda n: r.step(n, "op_gate")),
+        ("`run_gate` (CSV with 0.1% bad rows)", lambda n: _first(r.get("gate", "run_gate_dirty", n))),
+        ("PartitionOperator", lambda n: r.step(n, "op_partition")),
+        ("WarehouseLoadOperator", lambda n: r.step(n, "op_load")),
+    ]
+    header = ["stage"]
+    for n in r.sizes:
+        header += [f"time {_rows(n)}", f"peak RSS {_rows(n)}"]
+    if len(r.sizes) > 1:
+        header.append(f"RSS {_rows(r.sizes[-1])} ÷ {_rows(r.sizes[0])}")
+    body = []
+    for label, find in items:
+        row = [label]
+        found = [find(n) for n in r.sizes]
+        if not any(found):
+            continue
+        for step in found:
+            row += [Figure.of(step["seconds"]).secs(), Figure.of(step["peak_rss"]).mib()] if step else ["-", "-"]
+        if len(r.sizes) > 1 and found[0] and found[-1]:
+            row.append(f"x{found[-1]['peak_rss']['median'] / found[0]['peak_rss']['median']:.2f}")
+        body.append(row)
+    return _table(header, body)
+
+
+def _first(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    return m["steps"][0] if m else None
+
+
+# ----------------------------------------------------------------------------------------- chart
+
+
+def chart(r: Results, path: Path) -> None:
+    big = r.sizes[-1]
+    fig, axes = plt.subplots(2, 2, figsize=(15, 10.5))
+    fig.suptitle(
+        f"Lockgate benchmarks — {_rows(big)} readings, {r.data['machine']['cpus']} cores, "
+        f"{r.data['started'][:10]}  (bars: median of {r.data['params']['runs']} runs, whiskers: min-max)",
+        fontsize=13,
+    )
+
+    def stacked(
+        ax: Any, rows: list[tuple[str, Figure, float, str, str]], ref: float | None, ref_name: str, what: str = "work"
+    ) -> None:
+        """Horizontal bars: work (solid, whiskers min-max) plus start-up and imports (hatched).
+
+        ``rows``: (label, work, process median, colour, extra text); the ratio is of process times to ``ref``.
+        """
+        y = list(range(len(rows)))[::-1]
+        for yi, (_label, work, process, color, _extra) in zip(y, rows, strict=True):
+            ax.barh(
+                yi,
+                work.median,
+                xerr=[[work.median - work.low], [work.high - work.median]],
+                color=color,
+                capsize=3,
+                edgecolor="black",
+                linewidth=0.4,
+            )
+            overhead = max(0.0, process - work.median)
+            ax.barh(yi, overhead, left=work.median, color="white", hatch="///", edgecolor=color, linewidth=0.4)
+        right = max(max(w.high, p) for _l, w, p, _c, _e in rows)
+        for yi, (_label, work, process, _color, extra) in zip(y, rows, strict=True):
+            if process == work.median:
+                text = f" {process:.2f} s" if process < 10 else f" {process:.0f} s"
+            elif process >= 10:
+                text = f" {process:.0f} s ({work.median:.0f} s {what})"
+            else:
+                text = f" {process:.1f} s ({work.median:.1f} s {what})"
+            if ref:
+                text += f"  {process / ref:.1f}x {ref_name}"
+            ax.text(max(work.high, process) + right * 0.01, yi, text + extra, va="center", fontsize=8.5)
+        ax.set_yticks(y, [label for label, *_ in rows])
+        ax.set_xlim(0, right * 1.55)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+
+    # (a) into PostgreSQL
+    ax = axes[0][0]
+    names = [
+        ("adbc", "ADBC adbc_ingest (floor)", "#9e9e9e"),
+        ("psql", "psql \\copy (floor)", "#9e9e9e"),
+        ("adbc_pk", "ADBC, table with the PK", "#c7c7c7"),
+        ("lockgate_first", "Lockgate load task", "#2e7d32"),
+        ("lockgate_rerun", "Lockgate load task, rerun", "#66bb6a"),
+        ("chain", "Lockgate end to end (4 tasks)", "#1b5e20"),
+        ("dlt", "dlt pipeline", "#ef6c00"),
+        ("to_sql", "pandas read_csv + to_sql", "#c62828"),
+    ]
+    rows: list[tuple[str, Figure, float, str, str]] = []
+    adbc = r.loader("adbc", big)
+    for name, label, color in names:
+        got = r.loader(name, big)
+        if got is not None:
+            rows.append((label, got[0], got[1].median, color, ""))
+        elif name == "to_sql" and (guess := r.to_sql_extrapolated(big)):
+            work = Figure(guess[0].median, guess[0].median, guess[0].median)
+            rows.append((label + "\n(extrapolated from " + _rows(guess[2]) + ")", work, guess[1].median, "#ef9a9a", ""))
+    if rows:
+        stacked(ax, rows, adbc[1].median if adbc else None, "ADBC")
+    ax.set_title(f"Into PostgreSQL: {_rows(big)} rows, seconds (lower is better)")
+    ax.set_xlabel("seconds: solid = work, hatched = process start-up and imports; ratio = whole process vs ADBC's")
+
+    # (b) the 9 checks
+    ax = axes[0][1]
+    rows = []
+    tools = (("sql", "hand-written SQL", "#9e9e9e"), ("lockgate", "lockgate.checks", "#2e7d32"))
+    tools += (("gx", "GX on pandas", "#ef6c00"),)
+    for kind in ("clean", "dirty"):
+        sql = r.get(f"checks_{kind}", "sql", big)
+        for tool, label, color in tools:
+            m = r.get(f"checks_{kind}", tool, big)
+            if not m or not sql:
+                continue
+            work = Figure.of(m["work_seconds"])
+            ratio = work.median / sql["work_seconds"]["median"]
+            extra = f"  {ratio:.1f}x SQL, {m['peak_rss']['median'] / GIB:.2f} GiB"
+            frame = m["steps"][0]["extra"].get("frame_seconds") or 0.0
+            rows.append((f"{label} ({kind})", work, work.median + frame, color, extra))
+    if rows:
+        stacked(ax, rows, None, "", what="checks")
+    ax.set_title(f"9 checks on {_rows(big)} rows (lower is better)")
+    ax.set_xlabel("seconds: solid = the checks, hatched = building GX's pandas frame; then peak RSS")
+
+    # (c) chain vs floors, stage by stage
+    ax = axes[1][0]
+    stage_colors = {"ingest": "#90caf9", "gate": "#1e88e5", "partition": "#7e57c2", "load": "#2e7d32"}
+    segments: dict[str, list[tuple[str, float]]] = {"Lockgate (work)": [], "floors": []}
+    for task, stage, _op, floor_tool, _fl in STAGES:
+        step = r.step(big, task)
+        floor = r.get("floor", floor_tool, big) if floor_tool else r.get("load", "adbc", big)
+        if step and floor:
+            segments["Lockgate (work)"].append((stage, step["seconds"]["median"]))
+            segments["floors"].append((stage, floor["work_seconds"]["median"]))
+    chain = r.get("chain", "lockgate", big)
+    process = chain["process_seconds"]["median"] if chain else 0.0
+    right = max([process, *(sum(v for _s, v in segs) for segs in segments.values())]) or 1.0
+    for row, y in (("Lockgate (work)", 1), ("floors", 0)):
+        left = 0.0
+        for stage, seconds in segments[row]:
+            ax.barh(
+                y,
+                seconds,
+                left=left,
+                color=stage_colors[stage],
+                edgecolor="black",
+                linewidth=0.4,
+                label=stage if row == "floors" else None,
+            )
+            if seconds > 0.07 * right:
+                ax.text(left + seconds / 2, y, f"{stage}\n{seconds:.0f} s", ha="center", va="center", fontsize=8)
+            left += seconds
+        ax.text(left + right * 0.01, y, f" {left:.0f} s", va="center", fontsize=9)
+    if chain:
+        ax.barh(2, process, color="#1b5e20", edgecolor="black", linewidth=0.4)
+        ax.text(process + right * 0.01, 2, f" {process:.0f} s", va="center", fontsize=9)
+    ax.set_yticks(
+        [2, 1, 0], ["Lockgate chain\n(4 task processes)", "Lockgate stages\n(work only)", "sum of the floors"]
+    )
+    ax.set_xlim(0, right * 1.15)
+    ax.set_title(f"The whole chain vs the floors, {_rows(big)} rows, seconds")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+
+    # (d) peak RSS by size
+    ax = axes[1][1]
+    items = [
+        ("ingest", lambda n: r.step(n, "op_ingest")),
+        ("gate", lambda n: r.step(n, "op_gate")),
+        ("gate, dirty", lambda n: _first(r.get("gate", "run_gate_dirty", n))),
+        ("partition", lambda n: r.step(n, "op_partition")),
+        ("load", lambda n: r.step(n, "op_load")),
+        ("checks", lambda n: _first(r.get("checks_clean", "lockgate", n))),
+        ("GX checks", lambda n: _first(r.get("checks_clean", "gx", n))),
+    ]
+    width = 0.8 / max(1, len(r.sizes))
+    shades = ["#90caf9", "#1565c0", "#0d47a1"]
+    for j, n in enumerate(r.sizes):
+        xs, heights = [], []
+        for i, (_label, find) in enumerate(items):
+            step = find(n)
+            if step:
+                xs.append(i + (j - (len(r.sizes) - 1) / 2) * width)
+                heights.append(step["peak_rss"]["median"] / GIB)
+        ax.bar(
+            xs,
+            heights,
+            width=width,
+            color=shades[j % len(shades)],
+            edgecolor="black",
+            linewidth=0.4,
+            label=f"{_rows(n)} rows",
+        )
+    ax.axhline(1.0, color="#c62828", linestyle="--", linewidth=1)
+    ax.text(-0.45, 1.03, "1 GiB goal (ingest, chain)", color="#c62828", ha="left", va="bottom", fontsize=8)
+    ax.axhline(1.5, color="#ef6c00", linestyle=":", linewidth=1)
+    ax.text(-0.45, 1.53, "1.5 GiB goal (checks)", color="#ef6c00", ha="left", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(items)), [label for label, _ in items], rotation=20)
+    ax.set_ylabel("GiB")
+    ax.set_title("Peak RSS per task process (lower is better)")
+    ax.legend(fontsize=8, loc="upper center")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _tool_label(tool: str) -> str:
+    return {"sql": "hand-written SQL", "lockgate": "lockgate.checks", "gx": "GX on pandas"}[tool]
+
+
+# ------------------------------------------------------------------------------------------- doc
+
+
+def render(r: Results, results_path: Path, chart_path: Path) -> str:
+    d = r.data
+    big = r.sizes[-1]
+    versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
+    pg = d["postgres"]
+    settings = ", ".join(f"{k}={v}" for k, v in pg["settings"].items())
+    data_rows = [
+        [
+            x["name"],
+            f"{x['rows']:,}",
+            f"{x['bad_rows']:,}",
+            f"{x['csv_bytes'] / 1e6:,.0f} MB",
+            f"{x['parquet_bytes'] / 1e6:,.1f} MB",
+            f"`{x['csv_sha256'][:12]}`",
+        ]
+        for x in d["data"]
+    ]
+    rel = results_path.relative_to(REPO) if results_path.is_relative_to(REPO) else results_path
+    loads = max((m["load_avg_max"] for m in d["measurements"]), default=0.0)
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` from [`{rel}`](../{rel}) — do not edit by hand; the analysis is kept in "
+        "[`bench/NOTES.md`](../bench/NOTES.md) and included below.",
+        "",
+        f"![Lockgate benchmarks]({chart_path.name})",
+        "",
+        f"**Run:** {d['started']} · `{d['command']}` · {d['duration_seconds'] / 60:.0f} min · "
+        f"{d['machine']['cpus']} cores ({d['machine']['cpu_model']}), "
+        f"{d['machine']['memory_bytes'] / GIB:.0f} GiB · git `{d['git']['commit'][:10]}`"
+        + (f" with {d['git']['uncommitted_files']} uncommitted files" if d["git"]["uncommitted_files"] else "")
+        + f" · highest 1-min load average seen: {loads:.1f}",
+        "",
+        f"**PostgreSQL:** {pg['version'].split(' on ')[0]} ({pg['origin']} server; {settings}); {pg['psql']}.",
+        "",
+        f"**Versions:** {versions}.",
+        "",
+        "## How it is measured",
+        "",
+        f"* Data: `bench/datagen.py`, deterministic (numpy, fixed seeds), readings in the `readings` contract's "
+        f"shape (station_id, region, observed_at, pollutant, value, unit) for ds={d['params']['ds']}, 1000 stations "
+        "in 5 regions, unique keys; the *dirty* variant has 0.1% bad rows (missing, unreadable and negative "
+        "values, wrong date, malformed record), all quarantined by the gate.",
+        "",
+        _table(["data set", "rows", "bad rows", "CSV", "Parquet (zstd)", "CSV sha256"], data_rows),
+        "",
+        f"* Every figure: {d['params']['runs']} runs, each in a fresh process (`bench/harness.py`), "
+        "**median (min-max)**. Runs of the tools compared with each other are interleaved.",
+        "* **work** = time inside the process, imports and start-up excluded; **process** = the process's wall "
+        "time (Python start-up and imports included — Airflow and the DAG file for Lockgate's tasks, GX, dlt…). "
+        "The end-to-end chain is four task processes one after the other, as Airflow runs them.",
+        "* **peak RSS** = `ru_maxrss` of the process (and any child it waited for, e.g. `psql`), from `wait4` in a "
+        "small launcher (`bench/spawn.py`). PostgreSQL's own memory is not counted for any tool.",
+        "* **MB/s** = the data set's CSV size ÷ work time, the same yardstick for every tool.",
+        "* Same PostgreSQL database (`lockgate_bench`) for every loader; each load goes into a fresh table "
+        "(`CHECKPOINT` before each run). The floors: ADBC `adbc_ingest` of the curated Parquet as Arrow, "
+        "`psql \\copy` of the CSV.",
+        "* The machine is shared: other work may have run at the same time (see the load average above).",
+        "",
+        "## Goals",
+        "",
+        _table(["issue", "goal", "measured", "verdict"], [[g.issue, g.goal, g.measured, g.verdict] for g in goals(r)]),
+        "",
+    ]
+    for n in reversed(r.sizes):
+        parts += [
+            f"## Into PostgreSQL, {_rows(n)} rows",
+            "",
+            loaders_table(r, n),
+            "",
+            f"## The chain vs the floors, {_rows(n)} rows (clean CSV)",
+            "",
+            stages_table(r, n),
+            "",
+            f"## The 9 checks, {_rows(n)} rows",
+            "",
+            "4 not-null, 2 range (the contract's, each with a row condition), 2 in-set, 1 compound unique, on a DuckDB "
+            "table of the typed rows (GX: a pandas frame read from the same table).",
+            "",
+            checks_table(r, n),
+            "",
+        ]
+    parts += [
+        "## Memory and time per stage, by size",
+        "",
+        memory_table(r),
+        "",
+    ]
+    if NOTES.exists():
+        parts += [NOTES.read_text().strip(), ""]
+    del big
+    return "\n".join(parts)
+
+
+def write_docs(results_path: Path, doc: Path = DOC, chart_path: Path = CHART) -> list[Path]:
+    r = Results(json.loads(results_path.read_text()))
+    chart(r, chart_path)
+    doc.write_text(render(r, results_path, chart_path))
+    return [doc, chart_path]
+
+
+def summary_table(data: dict[str, Any]) -> str:
+    r = Results(data)
+    lines = [f"{'measurement':<44} {'work':>24} {'process':>24} {'peak RSS':>26}"]
+    for m in data["measurements"]:
+        lines.append(
+            f"{m['key']:<44} {Figure.of(m['work_seconds']).secs():>24} {Figure.of(m['process_seconds']).secs():>24} "
+            f"{Figure.of(m['peak_rss']).mib():>26}"
+        )
+    lines.append("")
+    lines += [f"[issue {g.issue}] {g.goal}: {g.measured} -> {g.verdict}" for g in goals(r)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m bench.report bench/results/<date>.json", file=sys.stderr)
+        return 2
+    for path in write_docs(Path(args[0]).resolve()):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,418 @@
+"""``make bench``: Lockgate side by side with the floors and the tools users would pick instead.
+
+    python -m bench.run --rows 1000000 10000000 --runs 3
+
+For each size, on the same generated data and the same PostgreSQL, in one run:
+
+* **pipeline** - the whole chain (ingest -> gate -> partition -> load, each task its own process, as
+  Airflow runs them) and, interleaved with it: a rerun of the load (replace_partition over the
+  loaded date), the floors of each stage (file copy + line count, hand-written DuckDB gate, DuckDB
+  ``COPY ... PARTITION_BY``, ADBC ``adbc_ingest``), ``psql \\copy``, a dlt pipeline and pandas
+  ``to_sql`` (only up to ``--to-sql-max-rows``);
+* **gate** - ``run_gate`` on the CSV with 0.1% bad rows, and ``lockgate.formats.read_batches``;
+* **checks** - the 9 checks: ``lockgate.checks.evaluate``, hand-written DuckDB SQL, plain GX on
+  pandas, on the clean and the dirty table.
+
+Results go to ``bench/results/<date>.json``; ``docs/benchmarks.md`` and its chart are rewritten
+from them (see :mod:`bench.report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bench import datagen, report
+from bench.harness import REPO, Spec, run_interleaved, summarise
+from bench.postgres import Warehouse, warehouse
+from bench.tasks import DS, PG_TYPES, READINGS_COLUMNS
+from tests.support.pg import airflow_conn_env
+
+FACT_TABLE = "fact_air_quality_hourly"
+AUDIT_TABLE = "lockgate_load_audit"
+PACKAGES = (
+    "lockgate",
+    "apache-airflow",
+    "apache-airflow-task-sdk",
+    "duckdb",
+    "pyarrow",
+    "pandas",
+    "numpy",
+    "great-expectations",
+    "adbc-driver-postgresql",
+    "adbc-driver-manager",
+    "psycopg",
+    "sqlalchemy",
+    "dlt",
+    "psutil",
+    "matplotlib",
+)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_bytes": psutil.virtual_memory().total,
+        "platform": platform.platform(),
+    }
+
+
+def git_state() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    # the working tree measured: a digest of the code and resources that run (committed or not)
+    digest = hashlib.sha256()
+    for folder in ("plugins", "dags", "include"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_files": len(git("status", "--porcelain").splitlines()),
+        "code_sha256": digest.hexdigest(),
+    }
+
+
+class Bench:
+    """Builds the measurements of one size and runs them."""
+
+    def __init__(self, args: argparse.Namespace, wh: Warehouse) -> None:
+        self.args = args
+        self.wh = wh
+        self.work: Path = args.work_dir
+        self.summaries: list[dict[str, Any]] = []
+        self.data: list[dict[str, Any]] = []
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def env(self, home: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW__"))}
+        # a worker keeps its bytecode: without it every fresh process would compile Airflow, pandas, GX...
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.args.data_dir / "pycache")
+        airflow_home = self.work / "airflow"
+        airflow_home.mkdir(parents=True, exist_ok=True)
+        name, value = airflow_conn_env("lockgate_warehouse", self.wh.dsn)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+                "AIRFLOW__OPENLINEAGE__DISABLED": "true",
+                "GX_ANALYTICS_ENABLED": "False",
+                "RUNTIME__DLTHUB_TELEMETRY": "false",
+                "LOCKGATE_HOME": str(home),
+                name: value,
+            }
+        )
+        return env
+
+    def compile_bytecode(self) -> None:
+        """Compile the environment's modules once (kept in the data folder), as an installed worker has them."""
+        marker = self.args.data_dir / "pycache" / ".complete"
+        lock = (REPO / "uv.lock").read_bytes() + sys.prefix.encode()
+        if marker.exists() and marker.read_bytes() == lock:
+            return
+        self.say("compiling bytecode for the measured processes (once)")
+        env = self.env(self.work / "home-compile")
+        paths = [str(Path(p)) for p in sys.path if p.endswith("site-packages")] + [str(REPO / "plugins")]
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-j", "0", *paths],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_bytes(lock)
+
+    def run(self, specs: list[Spec], env: dict[str, str]) -> None:
+        run_interleaved(specs, self.args.runs, env, self.work / "logs", self.args.timeout, self.say)
+        self.summaries += [summarise(s) for s in specs]
+        self.save_partial()
+
+    def save_partial(self) -> None:
+        partial = self.args.results_dir / "partial.json.tmp"
+        partial.write_text(json.dumps({"data": self.data, "measurements": self.summaries}, indent=1, default=str))
+
+    # ------------------------------------------------------------------------------- one size
+
+    def size(self, rows: int) -> None:
+        clean = datagen.generate(rows, False, self.args.data_dir)
+        dirty = datagen.generate(rows, True, self.args.data_dir)
+        self.data += [
+            {**clean.__dict__, "name": clean.name},
+            {**dirty.__dict__, "name": dirty.name},
+        ]
+        size = clean.csv_bytes
+        home = self.work / f"home-{rows}"
+        env = self.env(home)
+        lake = home / "lake"
+        staged = lake / "staged" / "readings" / f"ds={DS}" / "part-0.parquet"
+        curated = lake / "curated" / "readings"
+        scratch = self.work / f"scratch-{rows}"
+        wh = self.wh
+
+        def fresh_chain() -> None:
+            shutil.rmtree(home, ignore_errors=True)
+            wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
+            wh.checkpoint()
+
+        def before_rerun() -> None:
+            wh.execute(f'VACUUM ANALYZE "{FACT_TABLE}"')
+            wh.checkpoint()
+
+        def fresh(table: str) -> Any:
+            def setup() -> None:
+                wh.drop_tables(table)
+                wh.checkpoint()
+
+            return setup
+
+        def fresh_append() -> None:
+            wh.drop_tables("bench_append")
+            # an append happens once per date: forget the last run's, as a new date would be
+            wh.execute(
+                f"DO $$ BEGIN IF to_regclass('\"{AUDIT_TABLE}\"') IS NOT NULL THEN "
+                f"DELETE FROM \"{AUDIT_TABLE}\" WHERE table_name = 'bench_append'; END IF; END $$"
+            )
+            wh.checkpoint()
+
+        def fresh_adbc_pk() -> None:
+            columns = ", ".join(f"{c} {t} NOT NULL" for c, t in PG_TYPES.items())
+            wh.drop_tables("bench_adbc_pk")
+            wh.execute(
+                f"CREATE TABLE bench_adbc_pk ({columns}, ds date NOT NULL, "
+                "PRIMARY KEY (station_id, observed_at, pollutant, ds))"
+            )
+            wh.checkpoint()
+
+        def fresh_psql() -> None:
+            columns = ", ".join(f"{c} {t}" for c, t in PG_TYPES.items())
+            wh.drop_tables("bench_psql")
+            wh.execute(f"CREATE TABLE bench_psql ({columns}, ds date NOT NULL DEFAULT DATE '{DS}')")
+            wh.checkpoint()
+
+        def fresh_dlt() -> None:
+            wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+            shutil.rmtree(scratch / "dlt", ignore_errors=True)
+            wh.checkpoint()
+
+        def spec(group: str, tool: str, steps: list[tuple[str, dict[str, Any]]], **kw: Any) -> Spec:
+            return Spec(f"{group}/{tool}/{rows}", group, tool, rows, steps, size, **kw)
+
+        csv = str(clean.csv)
+        pipeline = [
+            spec(
+                "chain",
+                "lockgate",
+                [("op_ingest", {"csv": csv}), ("op_gate", {}), ("op_partition", {}), ("op_load", {})],
+                setup=fresh_chain,
+                total="process",
+                note="4 task processes, start-up and imports included",
+            ),
+            spec(
+                "load",
+                "lockgate_append",
+                [("op_load", {"mode": "append", "table": "bench_append"})],
+                setup=fresh_append,
+                note="mode append into a new table",
+            ),
+            spec(
+                "load",
+                "lockgate_rerun",
+                [("op_load", {})],
+                setup=before_rerun,
+                note="replace_partition over the loaded date",
+            ),
+            spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(scratch)})]),
+            spec("floor", "gate", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
+            spec("floor", "partition", [("floor_partition", {"staged": str(staged), "workdir": str(scratch)})]),
+            spec(
+                "load",
+                "adbc",
+                [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc"})],
+                setup=fresh("bench_adbc"),
+            ),
+            spec(
+                "load",
+                "adbc_pk",
+                [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc_pk", "mode": "append"})],
+                setup=fresh_adbc_pk,
+                note="into a table with the fact table's primary key",
+            ),
+            spec(
+                "load",
+                "psql",
+                [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
+                setup=fresh_psql,
+            ),
+            spec(
+                "load",
+                "dlt",
+                [
+                    (
+                        "load_dlt",
+                        {
+                            "csv": csv,
+                            "dsn": wh.dsn,
+                            "table": "readings",
+                            "schema": "dlt_bench",
+                            "workdir": str(scratch / "dlt"),
+                        },
+                    )
+                ],
+                setup=fresh_dlt,
+            ),
+        ]
+        if rows <= self.args.to_sql_max_rows:
+            pipeline.append(
+                spec(
+                    "load",
+                    "to_sql",
+                    [("load_to_sql", {"csv": csv, "dsn": wh.dsn, "table": "bench_to_sql"})],
+                    setup=fresh("bench_to_sql"),
+                )
+            )
+        if "pipeline" in self.args.only:
+            self.say(f"{rows} rows: the chain, its floors and the other loaders")
+            self.run(pipeline, env)
+            wh.drop_tables("bench_adbc", "bench_adbc_pk", "bench_psql", "bench_to_sql", "bench_append")
+            wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+
+        if "gate" in self.args.only:
+            self.say(f"{rows} rows: the gate on dirty data, the streaming reader")
+            gate = [
+                spec(
+                    "gate",
+                    "run_gate_dirty",
+                    [("run_gate", {"csv": str(dirty.csv), "rows": rows, "workdir": str(scratch / "run_gate")})],
+                ),
+                spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
+            ]
+            self.run(gate, env)
+
+        if "checks" in self.args.only:
+            self.say(f"{rows} rows: the 9 checks")
+            for data in (clean, dirty):
+                db = self.checks_db(data)
+                kind = "dirty" if data.dirty else "clean"
+                params = {"db": str(db), "rows": rows}
+                checks = [
+                    spec(f"checks_{kind}", tool, [(f"checks_{tool}", params)]) for tool in ("sql", "lockgate", "gx")
+                ]
+                self.run(checks, env)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def checks_db(self, data: datagen.DataSet) -> Path:
+        """A DuckDB file holding the data set's typed rows as table ``readings`` (built once, untimed)."""
+        db = self.work / f"checks-{data.name}.duckdb"
+        if not db.exists():
+            con = duckdb.connect(str(db))
+            con.execute("CREATE TABLE readings AS SELECT * FROM read_parquet($1)", [data.parquet])
+            con.close()
+        return db
+
+
+def main(argv: list[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description="Lockgate benchmarks (see docs/benchmarks.md)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--to-sql-max-rows", type=int, default=1_000_000)
+    parser.add_argument("--only", nargs="+", default=["pipeline", "gate", "checks"])
+    parser.add_argument("--data-dir", type=Path, default=here / ".data")
+    parser.add_argument("--work-dir", type=Path, default=here / ".work")
+    parser.add_argument("--results-dir", type=Path, default=here / "results")
+    parser.add_argument("--docs", choices=("auto", "yes", "no"), default="auto")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per measured process")
+    args = parser.parse_args(argv)
+    args.rows = sorted(set(args.rows))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(args.work_dir, ignore_errors=True)
+    args.work_dir.mkdir(parents=True)
+
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    with warehouse() as wh:
+        bench = Bench(args, wh)
+        bench.compile_bytecode()
+        pg_info = wh.info()
+        for rows in args.rows:
+            bench.size(rows)
+    results = {
+        "started": started.isoformat(timespec="seconds"),
+        "duration_seconds": round(time.perf_counter() - t0, 1),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench.run", *(argv or sys.argv[1:])]),
+        "params": {
+            "rows": args.rows,
+            "runs": args.runs,
+            "to_sql_max_rows": args.to_sql_max_rows,
+            "only": args.only,
+            "ds": DS,
+            "columns": list(READINGS_COLUMNS),
+        },
+        "machine": machine(),
+        "versions": versions(),
+        "postgres": pg_info,
+        "git": git_state(),
+        "data": bench.data,
+        "measurements": bench.summaries,
+    }
+    full = args.rows[-1] >= 10_000_000 and args.runs >= 3 and set(args.only) == {"pipeline", "gate", "checks"}
+    name = started.date().isoformat() + ("" if full else f"-quick-{args.rows[-1]}")
+    out = args.results_dir / f"{name}.json"
+    out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (args.results_dir / "partial.json.tmp").unlink(missing_ok=True)
+    print(f"results: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    if args.docs == "yes" or (args.docs == "auto" and full):
+        for path in report.write_docs(out):
+            print(f"wrote {path.relative_to(REPO)}")
+    else:
+        print(report.summary_table(results))
+        print("docs/benchmarks.md left as it is (a quick run; --docs yes to rewrite it)")
+    shutil.rmtree(args.work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
