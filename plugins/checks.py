@@ -149,6 +149,16 @@ def _scalar(value: Any) -> Any:
     return float(value) if type(value).__name__ == "Decimal" else value
 
 
+def _missing(column_sql: str, is_float: bool) -> str:
+    """A missing value the way GX on pandas sees it: NULL, and NaN in floating-point columns."""
+    return f"({column_sql} IS NULL OR isnan({column_sql}))" if is_float else f"{column_sql} IS NULL"
+
+
+def _float_columns(con: Any, relation: str) -> set[str]:
+    described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    return {name for name, kind, *_ in described if str(kind).upper() in ("DOUBLE", "FLOAT", "REAL")}
+
+
 def evaluate(
     con: Any,
     relation: str,
@@ -167,6 +177,7 @@ def evaluate(
         if not supported(exp):
             raise ValueError(f"{exp.label}: not evaluated in SQL; use Great Expectations")
 
+    floats = _float_columns(con, relation)
     params = Params()
     selects: list[str] = ["count(*)"]
     slots: list[dict[str, int]] = []
@@ -177,18 +188,21 @@ def evaluate(
         if exp.expectation in MAP_CHECKS:
             check = MAP_CHECKS[exp.expectation]
             col = ident(kw["column"])
-            bad = check.unexpected(col, kw, params)
+            missing = _missing(col, kw["column"] in floats)
+            bad = missing if not check.ignores_nulls else check.unexpected(col, kw, params)
             slot["element"] = len(selects)
             selects.append(f"count(*) FILTER (WHERE {condition})")
             slot["missing"] = len(selects)
-            selects.append(f"count(*) FILTER (WHERE ({condition}) AND {col} IS NULL)")
+            selects.append(f"count(*) FILTER (WHERE ({condition}) AND {missing})")
             slot["unexpected"] = len(selects)
-            null_guard = f"{col} IS NOT NULL AND " if check.ignores_nulls else ""
+            null_guard = f"NOT {missing} AND " if check.ignores_nulls else ""
             selects.append(f"count(*) FILTER (WHERE ({condition}) AND {null_guard}({bad}))")
         elif exp.expectation in AGGREGATE_CHECKS:
             slot["observed"] = len(selects)
-            aggregate = AGGREGATE_CHECKS[exp.expectation].format(col=ident(kw["column"]))
-            selects.append(f"{aggregate} FILTER (WHERE {condition})")
+            col = ident(kw["column"])
+            aggregate = AGGREGATE_CHECKS[exp.expectation].format(col=col)
+            # pandas skips NaN in aggregates (DuckDB's max of a NaN would be NaN)
+            selects.append(f"{aggregate} FILTER (WHERE ({condition}) AND NOT {_missing(col, kw['column'] in floats)})")
         elif exp.expectation in TABLE_CHECKS or exp.expectation == "expect_table_row_count_to_be_within_trailing_runs":
             slot["observed"] = len(selects)
             selects.append(f"count(*) FILTER (WHERE {condition})")
@@ -201,7 +215,7 @@ def evaluate(
     results = []
     for exp, slot in zip(expectations, slots, strict=True):
         if exp.expectation in UNIQUENESS_CHECKS:
-            results.append(_uniqueness(con, relation, exp, columns, examples))
+            results.append(_uniqueness(con, relation, exp, examples, floats))
         elif exp.expectation in EXTENSIONS:
             if context is None:
                 raise ValueError(f"{exp.label}: needs the run's context (logical date, history)")
@@ -210,12 +224,19 @@ def evaluate(
             observed = _scalar(row[slot["observed"]])
             results.append(_result(exp, _in_range(observed, exp.kwargs), {"observed_value": observed}))
         else:
-            results.append(_map_result(con, relation, exp, columns, row, slot, examples))
+            results.append(_map_result(con, relation, exp, columns, row, slot, examples, floats))
     return results
 
 
 def _map_result(
-    con: Any, relation: str, exp: Expectation, columns: Sequence[str], row: Any, slot: dict[str, int], examples: int
+    con: Any,
+    relation: str,
+    exp: Expectation,
+    columns: Sequence[str],
+    row: Any,
+    slot: dict[str, int],
+    examples: int,
+    floats: set[str],
 ) -> dict[str, Any]:
     element, missing, unexpected = row[slot["element"]], row[slot["missing"]], row[slot["unexpected"]]
     check = MAP_CHECKS[exp.expectation]
@@ -236,8 +257,9 @@ def _map_result(
         col = ident(exp.kwargs["column"])
         kw = exp.kwargs
         condition = row_condition_sql(kw["row_condition"], params, columns) if kw.get("row_condition") else "TRUE"
-        null_guard = f"{col} IS NOT NULL AND " if check.ignores_nulls else ""
-        bad = check.unexpected(col, kw, params)
+        missing_sql = _missing(col, kw["column"] in floats)
+        null_guard = f"NOT {missing_sql} AND " if check.ignores_nulls else ""
+        bad = check.unexpected(col, kw, params) if check.ignores_nulls else missing_sql
         found = con.execute(
             f"SELECT {col} FROM {relation} WHERE ({condition}) AND {null_guard}({bad}) LIMIT {int(examples)}",
             params.values,
@@ -246,13 +268,13 @@ def _map_result(
     return _result(exp, success, result)
 
 
-def _uniqueness(con: Any, relation: str, exp: Expectation, columns: Sequence[str], examples: int) -> dict[str, Any]:
+def _uniqueness(con: Any, relation: str, exp: Expectation, examples: int, floats: set[str]) -> dict[str, Any]:
     kw = exp.kwargs
     keys = [kw["column"]] if exp.expectation == "expect_column_values_to_be_unique" else list(kw["column_list"])
     key_sql = ", ".join(ident(k) for k in keys)
     # GX ignores a row with a missing value (single column) or with every key value missing
     # (compound keys, GX's default ignore_row_if)
-    ignore = " AND ".join(f"{ident(k)} IS NULL" for k in keys)
+    ignore = " AND ".join(_missing(ident(k), k in floats) for k in keys)
     element, missing = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {ignore}) FROM {relation}").fetchone()
     packed = ", ".join(f"{ident(k)} := {ident(k)}" for k in keys)
     unexpected, sample = con.execute(

@@ -105,6 +105,7 @@ class WarehouseSession:
         reader_con = duckdb.connect()
         try:
             reader_con.execute("SET TimeZone='UTC'")
+            reader_con.execute("SET memory_limit = '512MB'")  # batches stream through; keep it bounded
             schema = pa.schema([(c.name, _arrow_type(c.type)) for c in columns])
             # a relation (not a DB-API result) streams: execute().to_arrow_reader() copies every row first
             relation = reader_con.sql(

@@ -85,6 +85,9 @@ class PartitionOperator(LakeOperator):
                 # one thread: the same input always gives the same files, so reruns are byte-identical
                 con.execute("SET threads = 1")
                 con.execute("SET TimeZone='UTC'")
+                # bounded memory whatever the day's size: DuckDB spills the sort to disk
+                con.execute("SET memory_limit = '1GB'")
+                con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
                 rows = _count_rows(con, staged)
                 if rows:
                     con.execute(

@@ -173,3 +173,31 @@ def test_unsupported_expectation_is_refused() -> None:
             [Expectation("expect_column_kl_divergence_to_be_less_than", "fail", {"column": "a"})],
             columns=["a"],
         )
+
+
+def test_nan_counts_as_missing_like_in_gx() -> None:
+    """Arrow/Parquet keep NaN apart from NULL; GX on pandas treats both as missing, and so must we."""
+    import pyarrow as pa
+
+    values = [1.0, float("nan"), None, 700.0, float("nan"), -2.0, 5.0, 5.0]
+    table = pa.table({"value": pa.array(values, pa.float64()), "k": pa.array(list("abcdefgh"))})
+    con = duckdb.connect()
+    con.register("t", table)
+    assert con.execute("SELECT count(*) FROM t WHERE isnan(value)").fetchone() == (2,)  # NaN survived
+    cases = [
+        ("expect_column_values_to_not_be_null", {"column": "value"}),
+        ("expect_column_values_to_be_between", {"column": "value", "min_value": 0, "max_value": 100}),
+        ("expect_column_values_to_be_unique", {"column": "value"}),
+        ("expect_column_max_to_be_between", {"column": "value", "max_value": 1000}),
+        ("expect_column_mean_to_be_between", {"column": "value", "min_value": 0}),
+        ("expect_column_unique_value_count_to_be_between", {"column": "value", "min_value": 1}),
+    ]
+    expectations = [Expectation(name, "fail", kwargs) for name, kwargs in cases]
+    ours = evaluate(con, "t", expectations, columns=["value", "k"])
+    theirs = run_gx(CONTRACT_NAN, table.to_pandas(), expectations)
+    assert _compare(ours, theirs) == []
+    assert ours[0]["unexpected_count"] == 3  # two NaN and one NULL are all missing
+    assert ours[3]["observed_value"] == 700.0  # not NaN
+
+
+CONTRACT_NAN = parse_contract({"dataset": "nan", "columns": {"value": {"type": "double"}, "k": {"type": "string"}}})
