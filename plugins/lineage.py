@@ -37,6 +37,24 @@ class LineageDataset:
     size_bytes: int | None = None
     #: the quality gate's report (checks + column metrics) for an input dataset
     quality_report: dict[str, Any] | None = None
+    #: the partitions an output wrote, e.g. [{"ds": "2026-01-02", "region": "north"}]
+    partitions: list[dict[str, str]] = field(default_factory=list)
+    #: derived columns: output column -> (input dataset, input columns, subtype, description)
+    column_lineage: dict[str, ColumnSource] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ColumnSource:
+    """Where one output column comes from, for the ColumnLineageDatasetFacet.
+
+    :param subtype: OpenLineage transformation subtype: IDENTITY, TRANSFORMATION or AGGREGATION.
+    """
+
+    namespace: str
+    name: str
+    fields: tuple[str, ...]
+    subtype: str = "TRANSFORMATION"
+    description: str = ""
 
 
 @dataclass
@@ -50,13 +68,63 @@ class LineageRecord:
 def _facets(ds: LineageDataset) -> dict[str, Any]:
     from airflow.providers.common.compat.openlineage.facet import SchemaDatasetFacet, SchemaDatasetFacetFields
 
-    if not ds.columns:
-        return {}
-    fields = [
-        SchemaDatasetFacetFields(name=c.name, type=_FIELD_TYPES[c.type], description=c.description or None)
-        for c in ds.columns
-    ]
-    return {"schema": SchemaDatasetFacet(fields=fields)}
+    facets: dict[str, Any] = {}
+    if ds.columns:
+        fields = [
+            SchemaDatasetFacetFields(name=c.name, type=_FIELD_TYPES[c.type], description=c.description or None)
+            for c in ds.columns
+        ]
+        facets["schema"] = SchemaDatasetFacet(fields=fields)
+    if ds.column_lineage:
+        facets["columnLineage"] = _column_lineage(ds.column_lineage)
+    return facets
+
+
+def _column_lineage(sources: dict[str, ColumnSource]) -> Any:
+    from openlineage.client.generated.column_lineage_dataset import (
+        ColumnLineageDatasetFacet,
+        Fields,
+        InputField,
+        Transformation,
+    )
+
+    return ColumnLineageDatasetFacet(
+        fields={
+            column: Fields(
+                inputFields=[
+                    InputField(
+                        namespace=src.namespace,
+                        name=src.name,
+                        field=f,
+                        transformations=[
+                            Transformation(
+                                type="DIRECT", subtype=src.subtype, description=src.description or None, masking=False
+                            )
+                        ],
+                    )
+                    for f in src.fields
+                ]
+            )
+            for column, src in sources.items()
+        }
+    )
+
+
+def _subset(partitions: list[dict[str, str]]) -> Any:
+    """The partitions an output wrote, as an OutputSubsetOutputDatasetFacet."""
+    from openlineage.client.generated.base_subset_dataset import (
+        OutputSubsetOutputDatasetFacet,
+        Partition,
+        PartitionSubsetCondition,
+    )
+
+    return OutputSubsetOutputDatasetFacet(
+        outputCondition=PartitionSubsetCondition(
+            partitions=[
+                Partition(dimensions=dict(p), identifier="/".join(f"{k}={v}" for k, v in p.items())) for p in partitions
+            ]
+        )
+    )
 
 
 def _quality_facets(ds: LineageDataset) -> dict[str, Any]:
@@ -125,6 +193,8 @@ def operator_lineage(record: LineageRecord) -> Any:
                 output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
                     rowCount=d.row_count, size=d.size_bytes
                 )
+            if d.partitions:
+                output_facets["subset"] = _subset(d.partitions)
             outputs.append(
                 OutputDataset(namespace=d.namespace, name=d.name, facets=_facets(d), outputFacets=output_facets)
             )

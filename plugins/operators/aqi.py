@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from lockgate.hooks.lake import safe_key, sha256_file
 from lockgate.layout import MANIFEST, manifest_key, raw_prefix
+from lockgate.lineage import ColumnSource
 from lockgate.operators.base import LakeOperator
 from lockgate.sql import render
 
@@ -83,6 +84,27 @@ class DailyAqiOperator(LakeOperator):
         self.source_dataset = source_dataset
         self.revision = revision
 
+    def _column_lineage(self) -> dict[str, ColumnSource]:
+        """How each daily column derives from the hourly readings (for OpenLineage)."""
+        namespace, name = self.lake.openlineage_dataset(f"curated/{self.source_dataset}")
+
+        def source(fields: tuple[str, ...], subtype: str, description: str) -> ColumnSource:
+            return ColumnSource(namespace, name, fields, subtype, description)
+
+        concentration = ("value", "pollutant", "observed_at")
+        lineage = {
+            "station_id": source(("station_id",), "IDENTITY", "grouping key"),
+            "region": source(("region",), "IDENTITY", "the station's region"),
+            "hours_observed": source(("observed_at",), "AGGREGATION", "distinct hours with a reading"),
+        }
+        for column in SUB_INDEX_COLUMNS:
+            lineage[column] = source(concentration, "AGGREGATION", f"EPA averaging period of the day: {column}")
+        daily = f"EPA AQI ({self.revision} breakpoints): highest pollutant sub-index of the day"
+        lineage["aqi"] = source(concentration, "AGGREGATION", daily)
+        lineage["category"] = source(concentration, "TRANSFORMATION", "EPA category of the daily AQI")
+        lineage["dominant_pollutant"] = source(concentration, "TRANSFORMATION", "pollutant with the highest sub-index")
+        return lineage
+
     def execute(self, context: Context) -> dict[str, Any]:
         import duckdb
         import pyarrow as pa
@@ -141,7 +163,9 @@ class DailyAqiOperator(LakeOperator):
             },
         )
         self.lineage.inputs.append(self.lake_dataset(f"curated/{self.source_dataset}"))
-        self.lineage.outputs.append(
-            self.lake_dataset(f"raw/{self.dataset}", self.contract.columns, row_count=table.num_rows)
+        output = self.lake_dataset(
+            f"raw/{self.dataset}", self.contract.columns, row_count=table.num_rows, partitions=[{"ds": ds}]
         )
+        output.column_lineage = self._column_lineage()
+        self.lineage.outputs.append(output)
         return {"stations": table.num_rows}

@@ -194,7 +194,9 @@ class IngestOperator(LakeOperator):
         manifest_key = safe_key(prefix, MANIFEST)
         self.lake.write_json(manifest_key, manifest)
         self.lineage.outputs.append(
-            self.lake_dataset(f"raw/{self.dataset}", row_count=manifest["rows"], size_bytes=manifest["bytes"])
+            self.lake_dataset(
+                f"raw/{self.dataset}", row_count=manifest["rows"], size_bytes=manifest["bytes"], partitions=[{"ds": ds}]
+            )
         )
         return {
             "manifest_key": manifest_key,

@@ -268,7 +268,9 @@ class WarehouseLoadOperator(LakeOperator):
                     )
         namespace, name = self.warehouse.openlineage_dataset(self.table)
         self.lineage.inputs.append(self.lake_dataset(f"curated/{self.dataset}", columns))
-        self.lineage.outputs.append(LineageDataset(namespace, name, self.table_columns, row_count=manifest["rows"]))
+        self.lineage.outputs.append(
+            LineageDataset(namespace, name, self.table_columns, row_count=manifest["rows"], partitions=[{"ds": ds}])
+        )
         if skipped:
             self.log.info("%s ds=%s was already appended with the same data: nothing to do", table, ds)
         else:

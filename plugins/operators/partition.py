@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+def _hive_partition(key: str) -> dict[str, str]:
+    """The hive partition of a file key: ``.../ds=2026-01-02/region=north/part-0.parquet`` -> its pairs."""
+    return dict(segment.split("=", 1) for segment in key.split("/")[:-1] if "=" in segment)
+
+
 def _count_rows(con: Any, path: Path) -> int:
     (rows,) = con.execute("SELECT count(*) FROM read_parquet($1)", [str(path)]).fetchone()
     return int(rows)
@@ -135,6 +140,7 @@ class PartitionOperator(LakeOperator):
                 self.contract.storage_columns,
                 row_count=manifest["rows"],
                 size_bytes=manifest["bytes"],
+                partitions=[_hive_partition(f["key"]) for f in files] or [{DATE_PARTITION: ds}],
             )
         )
         self.log.info(

@@ -165,12 +165,17 @@ class QualityGateOperator(LakeOperator):
             self.lake.put_file(staged, f"{zone_prefix('staged', self.dataset, ds)}/part-0.parquet")
             self.lineage.outputs.append(
                 self.lake_dataset(
-                    f"staged/{self.dataset}", self.contract.storage_columns, row_count=report["rows_passed"]
+                    f"staged/{self.dataset}",
+                    self.contract.storage_columns,
+                    row_count=report["rows_passed"],
+                    partitions=[{"ds": ds}],
                 )
             )
         self.lake.put_file(quarantine, f"{zone_prefix('quarantine', self.dataset, ds)}/quarantine.parquet")
         self.lineage.outputs.append(
-            self.lake_dataset(f"quarantine/{self.dataset}", row_count=report["rows_quarantined"])
+            self.lake_dataset(
+                f"quarantine/{self.dataset}", row_count=report["rows_quarantined"], partitions=[{"ds": ds}]
+            )
         )
         self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/report.json", report)
         self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/validation.json", validation_result(report))

@@ -141,6 +141,17 @@ def _assert_lineage(lineage_file: Path) -> None:
     assertions = {a["name"]: a for a in quality["dataQualityAssertions"]["assertions"]}
     assert assertions["expect_column_max_to_be_between(value)"]["success"] is False  # the smoke event
     assert assertions["expect_compound_columns_to_be_unique(station_id,observed_at,pollutant)"]["success"] is True
+    # derived columns say where they come from; partition steps say which partitions they wrote
+    daily = completes[f"{DAG_ID}.compute_daily_aqi"]["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert {f["field"] for f in daily["aqi"]["inputFields"]} == {"value", "pollutant", "observed_at"}
+    assert {f["name"].rsplit("/", 2)[-2:] == ["curated", "readings"] for f in daily["aqi"]["inputFields"]} == {True}
+    assert daily["station_id"]["inputFields"][0]["transformations"][0]["subtype"] == "IDENTITY"
+    written = completes[f"{DAG_ID}.partition_readings"]["outputs"][0]["outputFacets"]["subset"]
+    assert {p["identifier"] for p in written["outputCondition"]["partitions"]} == {
+        f"ds={DAY_1}/region={region}" for region in ("central", "east", "north", "south", "west")
+    }
+    loaded = completes[f"{DAG_ID}.load_fact_air_quality_hourly"]["outputs"][0]["outputFacets"]["subset"]
+    assert loaded["outputCondition"]["partitions"] == [{"identifier": f"ds={DAY_1}", "dimensions": {"ds": DAY_1}}]
     metrics = quality["dataQualityMetrics"]
     assert metrics["rowCount"] == 7152
     assert metrics["columnMetrics"]["value"]["max"] > 500
