@@ -33,6 +33,7 @@ from lockgate.checks import evaluate as evaluate_in_sql
 from lockgate.checks import supported as sql_supported
 from lockgate.contracts import DATE_PARTITION, Contract, Expectation
 from lockgate.formats import ROW_COLUMN, read_batches, source_columns
+from lockgate.progress import Progress
 from lockgate.sql import SQL_TYPES, ident, literal
 from lockgate.transforms.preprocess import unit_conversion_sql, validate_preprocess
 
@@ -409,6 +410,8 @@ def _gate(
     select_raw = ", ".join(ident(n) for n in names)
     drifts: list[dict[str, Any]] = []
     nullable = {c.name for c in contract.columns if c.nullable}
+    # reading and typing is the gate's long part: a line every few seconds with rate and time left
+    progress = Progress(f"gate {contract.dataset}", total=sum(f.rows for f in files), unit="rows")
     for raw in files:
         if raw.source_timezone is not None:
             try:
@@ -434,6 +437,7 @@ def _gate(
             optional=nullable,
         ):
             seen += batch.num_rows + len(rejects)
+            progress.advance(batch.num_rows + len(rejects))
             if batch.num_rows:
                 con.register("_batch", batch)
                 con.execute(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import zone_prefix
+from lockgate.lineage import LineageDataset
 from lockgate.operators.base import LakeOperator
 from lockgate.operators.load import AUDIT_TABLE
 
@@ -120,5 +121,11 @@ class RunSummaryOperator(LakeOperator):
             "locations": {"lake": self.lake.url, "warehouse": warehouse_location},
         }
         self.lake.write_json(f"{zone_prefix('reports', dag_id, ds)}/summary.json", summary)
+        # lineage: what the summary was made from, and what it wrote
+        for dataset in self.datasets:
+            self.lineage.inputs.append(self.lake_dataset(f"quality/{dataset}"))
+        for table in (AUDIT_TABLE, *([self.aqi_table] if self.aqi_table else [])):
+            self.lineage.inputs.append(LineageDataset(*self.warehouse.openlineage_dataset(table)))
+        self.lineage.outputs.append(self.lake_dataset(f"reports/{dag_id}", partitions=[{"ds": ds}]))
         self.log.info("\n%s", format_summary(summary))
         return summary

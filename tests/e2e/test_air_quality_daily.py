@@ -152,6 +152,12 @@ def _assert_lineage(lineage_file: Path) -> None:
     }
     loaded = completes[f"{DAG_ID}.load_fact_air_quality_hourly"]["outputs"][0]["outputFacets"]["subset"]
     assert loaded["outputCondition"]["partitions"] == [{"identifier": f"ds={DAY_1}", "dimensions": {"ds": DAY_1}}]
+    summarize = completes[f"{DAG_ID}.summarize"]
+    assert summarize["outputs"][0]["name"].endswith(f"reports/{DAG_ID}")
+    assert {i["name"].rsplit(".", 1)[-1] for i in summarize["inputs"] if i["namespace"].startswith("duckdb")} == {
+        "lockgate_load_audit",
+        "agg_air_quality_daily",
+    }
     metrics = quality["dataQualityMetrics"]
     assert metrics["rowCount"] == 7152
     assert metrics["columnMetrics"]["value"]["max"] > 500
