@@ -37,6 +37,9 @@ def embedded_environment(home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "lockgate",
+        # dag.test() runs tasks in this process: a forked OpenLineage emitter cannot reach the
+        # in-process supervisor (it hangs until the OpenLineage timeout), a thread can
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
             {"type": "file", "log_file_path": str(lineage_file), "append": True}
         ),

@@ -46,6 +46,9 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_TEST_HOME / 'airflow.db'}",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "lockgate-test",
+        # dag.test() runs tasks in this process: a forked emitter cannot reach its in-process
+        # supervisor and hangs until the OpenLineage timeout; a thread can
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
             {"type": "file", "log_file_path": str(_AIRFLOW_TEST_HOME / "lineage.jsonl"), "append": True}
         ),
