@@ -58,7 +58,8 @@ def _environment(dialect: str) -> Any:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(include_dir() / "sql" / dialect)),
+        # a dialect's own template wins; SQL both dialects write the same way lives once in common/
+        loader=jinja2.FileSystemLoader([str(include_dir() / "sql" / dialect), str(include_dir() / "sql" / "common")]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - SQL, not HTML; identifiers go through the ident filter
         keep_trailing_newline=True,

@@ -43,7 +43,7 @@ def env(request: pytest.FixtureRequest, lockgate_home: Path, tmp_path: Path, mon
     contracts = tmp_path / "include" / "contracts"
     contracts.mkdir(parents=True)
     (contracts / "contract.schema.json").write_text((REPO_INCLUDE / "contracts" / "contract.schema.json").read_text())
-    for dialect in ("duckdb", "postgres"):
+    for dialect in ("duckdb", "postgres", "common"):
         (tmp_path / "include" / "sql").mkdir(exist_ok=True)
         target = tmp_path / "include" / "sql" / dialect
         if not target.exists():

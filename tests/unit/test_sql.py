@@ -42,7 +42,9 @@ def run(con: Any, sql: str, params: list[Any] | None = None) -> None:
 
 
 def templates(dialect: str) -> list[str]:
-    return sorted(p.name for p in (include_dir() / "sql" / dialect).glob("*.sql"))
+    """Every template a dialect can render: its own, and the shared ones in common/."""
+    folders = (include_dir() / "sql" / dialect, include_dir() / "sql" / "common")
+    return sorted({p.name for folder in folders for p in folder.glob("*.sql")})
 
 
 # ---------------------------------------------------------------------------------------- quoting
