@@ -7,6 +7,9 @@ UV ?= python3 -m uv
 export UV_LINK_MODE ?= copy
 export LOCKGATE_HOME ?= $(CURDIR)/.lockgate
 PYTEST_ARGS ?=
+# test files run in parallel (pytest-xdist), a whole file per worker so module fixtures stay put;
+# most tests wait on servers and subprocesses, so two workers pay off even on two cores
+TEST_WORKERS ?= 2
 
 .PHONY: help setup demo test lint airflow clean
 
@@ -25,7 +28,7 @@ demo: setup  ## run air_quality_daily for one date on the embedded defaults (DS=
 	$(UV) run --frozen --no-sync lockgate demo $(if $(DS),--ds $(DS))
 
 test: setup  ## run the test suite (unit, integration against PostgreSQL and the S3 API, end to end)
-	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup  ## ruff and mypy
 	$(UV) run --frozen --no-sync ruff check .

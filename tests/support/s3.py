@@ -122,3 +122,37 @@ def temporary_bucket(aws_conn_id: str = TEST_AWS_CONN_ID) -> Iterator[str]:
         yield bucket
     finally:
         empty_and_delete_bucket(S3Hook(aws_conn_id=aws_conn_id), bucket)
+
+
+def create_kms_key(aws_conn_id: str = TEST_AWS_CONN_ID) -> tuple[str, str]:
+    """A new symmetric key in the (moto) KMS behind ``aws_conn_id``: ``(key id, key ARN)``."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    kms = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="kms").get_conn()
+    metadata = kms.create_key(Description="lockgate test lake key")["KeyMetadata"]
+    return str(metadata["KeyId"]), str(metadata["Arn"])
+
+
+def stored_objects(aws_conn_id: str, bucket: str, prefix: str) -> dict[str, dict[str, str | None]]:
+    """Every object under ``prefix``, read back from the S3 API without LakeHook.
+
+    key -> ``{"sha256": ..., "sse": ServerSideEncryption, "kms_key": SSEKMSKeyId}`` (the last two
+    from ``HeadObject``, i.e. what S3 itself reports for the stored object).
+    """
+    import hashlib
+
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    client = S3Hook(aws_conn_id=aws_conn_id).get_conn()
+    out: dict[str, dict[str, str | None]] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            head = client.head_object(Bucket=bucket, Key=key)
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            out[key] = {
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "sse": head.get("ServerSideEncryption"),
+                "kms_key": head.get("SSEKMSKeyId"),
+            }
+    return out

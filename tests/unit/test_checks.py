@@ -154,7 +154,7 @@ def test_sql_engine_equals_great_expectations_on_a_real_gated_day(tmp_path: Path
     )
     contract = load_contract("readings")
     checks = [e for e in contract.expectations_with("fail", "warn") if e.expectation in TRANSLATED]
-    frame = duckdb.sql(f"SELECT * EXCLUDE (ds) FROM read_parquet('{outcome.staged_path}')").df()
+    frame = duckdb.connect().sql(f"SELECT * EXCLUDE (ds) FROM read_parquet('{outcome.staged_path}')").df()
     con = duckdb.connect()
     con.register("staged", frame)
     ours = evaluate(con, "staged", checks, columns=contract.column_names)
