@@ -3,8 +3,13 @@
 
 Every day, for the logical date:
 
-1. **ingest** the station gateways' NDJSON readings, the partner agency's CSV readings (naive local
-   timestamps in `America/Chicago`) and the station registry into the raw zone of the lake;
+1. **wait** for each source file (deferred, up to 6 hours: late files are picked up when they land,
+   missing ones fail with the pattern and the timeout), then **ingest** the station gateways' NDJSON
+   readings, the partner agency's CSV readings (naive local timestamps in `America/Chicago`) and the
+   station registry into the raw zone of the lake. Readings may come as many files a day
+   (`readings_<date>*.ndjson`, `readings_<date>*.csv`): `list_<source>_files` lists them and
+   `ingest_<source>` is mapped over the list, one task instance per file, so a big day spreads
+   across workers;
 2. **gate** each dataset against its contract (`include/contracts/`): timestamps to UTC, units to
    the EPA's, exact duplicates dropped, bad rows quarantined with a reason, `fail`/`warn` checks
    validated with Great Expectations;
@@ -23,6 +28,7 @@ generated under `$LOCKGATE_HOME/sources`. Lake and warehouse come from the `lock
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Variable, chain, dag, task
@@ -34,9 +40,18 @@ from lockgate.operators.load import WarehouseLoadOperator
 from lockgate.operators.partition import PartitionOperator
 from lockgate.operators.quality import QualityGateOperator
 from lockgate.operators.report import RunSummaryOperator
+from lockgate.operators.wait import wait_for_files
+from lockgate.pipelines.factory import ingest_each_file
 
 PARTNER_TIMEZONE = "America/Chicago"
 SOURCES = "{{ ti.xcom_pull(task_ids='prepare_sources') }}"
+#: below the sources root; the readings may be split into several files a day (one mapped ingest each)
+GATEWAY_FILES = "gateway/readings_{{ ds }}*.ndjson"
+PARTNER_FILES = "partner/readings_{{ ds }}*.csv"
+STATIONS_FILE = "registry/stations.csv"
+#: source files may come late: each ingest first waits (deferred, no worker slot held) this long
+WAIT_TIMEOUT = timedelta(hours=6)
+WAIT_POKE = timedelta(minutes=5)
 READINGS_PREPROCESS = {
     "convert_units": {
         "value": "value",
@@ -101,25 +116,43 @@ def air_quality_daily() -> None:
 
     sources = prepare_sources()
 
-    ingest_gateway = IngestOperator(
-        task_id="ingest_gateway",
+    def wait(source_id: str, pattern: str) -> Any:
+        """Wait for late files (a local glob or an S3 pattern, decided at run time)."""
+        waiting = wait_for_files(
+            f"wait_{source_id}", f"{SOURCES}/{pattern}", timeout=WAIT_TIMEOUT, poke_interval=WAIT_POKE
+        )
+        sources >> waiting
+        return waiting
+
+    # readings: list_<source>_files, then one mapped ingest per file (as the YAML pipelines' fan_out);
+    # each instance lands in raw/readings/ds=<date>/run=<run>/<source>/<file name>/
+    _, ingest_gateway = ingest_each_file(
+        "ingest_gateway",
+        root=sources,
+        pattern=GATEWAY_FILES,
+        source_id="gateway",
+        after=wait("gateway", GATEWAY_FILES),
         dataset="readings",
-        source=SOURCES + "/gateway/readings_{{ ds }}.ndjson",
         format="ndjson",
     )
-    ingest_partner = IngestOperator(
-        task_id="ingest_partner",
+    _, ingest_partner = ingest_each_file(
+        "ingest_partner",
+        root=sources,
+        pattern=PARTNER_FILES,
+        source_id="partner",
+        after=wait("partner", PARTNER_FILES),
         dataset="readings",
-        source=SOURCES + "/partner/readings_{{ ds }}.csv",
         format="csv",
         source_timezone=PARTNER_TIMEZONE,
     )
+    # the registry is one file, the whole station list (an scd2 snapshot): nothing to spread
     ingest_stations = IngestOperator(
         task_id="ingest_stations",
         dataset="stations",
-        source=SOURCES + "/registry/stations.csv",
+        source=f"{SOURCES}/{STATIONS_FILE}",
         format="csv",
     )
+    wait("stations", STATIONS_FILE) >> ingest_stations
 
     gate_readings = QualityGateOperator(
         task_id="gate_readings",
@@ -178,7 +211,6 @@ def air_quality_daily() -> None:
         aqi_table="agg_air_quality_daily",
     )
 
-    sources >> [ingest_gateway, ingest_partner, ingest_stations]
     chain([ingest_gateway, ingest_partner], gate_readings, partition_readings, load_fact_hourly)
     chain(ingest_stations, gate_stations, partition_stations, load_dim_station)
     chain(load_fact_hourly, compute_daily_aqi, gate_daily_aqi, partition_daily_aqi, load_daily_aqi)

@@ -66,6 +66,10 @@ def _from_supervisor(dag_id: str, run_id: str) -> dict[str, TaskOutcome] | None:
         result = None
         if _state(state) == "success":
             result = XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1)
+            base, _, index = task_id.rpartition("_")
+            if result is None and base and index.isdigit():
+                # a mapped instance is named <task>_<map index> here; its XCom is keyed by the pair
+                result = XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=base, run_id=run_id, map_index=int(index))
         outcomes[task_id] = TaskOutcome(task_id, _state(state), result)
     return outcomes
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,16 +110,60 @@ def _from_results(outcomes: Mapping[str, TaskOutcome]) -> dict[str, Any]:
     return {"loaded": loaded, "quarantined": quarantined, "duplicates": duplicates, "warnings": warnings}
 
 
-def _task_metrics(outcomes: Mapping[str, TaskOutcome]) -> dict[str, Any]:
+def _mapped_task_id(name: str, task_ids: Collection[str]) -> str | None:
+    """The task a mapped instance (``<task_id>_<map index>``, as Airflow names them) belongs to."""
+    task_id, _, index = name.rpartition("_")
+    return task_id if index.isdigit() and task_id in task_ids and name not in task_ids else None
+
+
+def _mapped_entry(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One entry for all instances of a mapped task: counts and task-seconds summed, rates from the sums."""
+    from lockgate.metrics import COUNTERS
+
+    states = {e["state"] for e in entries}
+    state = states.pop() if len(states) == 1 else "failed" if "failed" in states else "mixed"
+    entry: dict[str, Any] = {"state": state, "mapped": len(entries)}
+    for name in (*COUNTERS, "duration_s"):
+        values = [e[name] for e in entries if isinstance(e.get(name), (int, float))]
+        if values:
+            entry[name] = round(sum(values), 6) if name == "duration_s" else sum(values)
+    seconds = entry.get("duration_s")
+    if seconds:
+        rows = entry.get("rows_out", entry.get("rows_in"))
+        if rows is not None:
+            entry["rows_per_second"] = round(rows / seconds, 1)
+        if entry.get("bytes") is not None:
+            entry["bytes_per_second"] = round(entry["bytes"] / seconds, 1)
+    return entry
+
+
+def _task_metrics(outcomes: Mapping[str, TaskOutcome], task_ids: Collection[str] = ()) -> dict[str, Any]:
+    """Per task: its state and metrics. The instances of a mapped task (one per file of a big day)
+    are one entry under the task id, with ``mapped`` (how many) and their counts summed; which
+    instance failed stays in ``failed_tasks``."""
     from lockgate.metrics import METRICS_KEY
 
     tasks: dict[str, Any] = {}
+    mapped: dict[str, list[dict[str, Any]]] = {}
     for task_id, outcome in sorted(outcomes.items()):
         entry: dict[str, Any] = {"state": outcome.state}
         if isinstance(outcome.result, Mapping) and isinstance(outcome.result.get(METRICS_KEY), Mapping):
             entry.update(outcome.result[METRICS_KEY])
-        tasks[task_id] = entry
-    return tasks
+        parent = _mapped_task_id(task_id, task_ids)
+        if parent is None:
+            tasks[task_id] = entry
+        else:
+            mapped.setdefault(parent, []).append(entry)
+    for task_id, entries in mapped.items():
+        tasks[task_id] = _mapped_entry(entries)
+    return dict(sorted(tasks.items()))
+
+
+def _dag_task_ids(context: Any) -> frozenset[str]:
+    """The task ids of the callback's DAG (empty when the context has no real DAG)."""
+    dag = context.get("dag") if hasattr(context, "get") else None
+    task_ids = getattr(dag, "task_ids", None)
+    return frozenset(task_ids) if isinstance(task_ids, (list, tuple, set, frozenset)) else frozenset()
 
 
 def _counts(counts: Mapping[str, int], *, zeros: bool = True) -> str:
@@ -189,7 +233,7 @@ def build_run_summary(
         "warnings": found["warnings"],
         "failed_tasks": failed,
         "not_run_tasks": not_run,
-        "tasks": _task_metrics(outcomes),
+        "tasks": _task_metrics(outcomes, _dag_task_ids(context)),
         "url": url,
     }
     if "datasets" in found:

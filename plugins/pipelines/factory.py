@@ -2,8 +2,11 @@
 
 Every generated DAG has the same shape::
 
-    prepare_sources -> [list_<file>_files ->] ingest_<file> -> gate_<dataset>
+    prepare_sources -> [wait_<file> ->] [list_<file>_files ->] ingest_<file> -> gate_<dataset>
         -> [route_<dataset> -> gate_<target>] -> partition_<dataset> -> load_<table> -> summarize
+
+and ``partition_<reference> -> gate_<dataset>`` for a dataset enriched from another one of the
+pipeline (the ``enrich`` preprocessing step reads the reference's curated data).
 
 with the house rules built in: owners, tags, retries, failure/retry callbacks and data-quality
 warnings from the spec's ``alerts``, an ``Asset`` per loaded table, the spec rendered as the DAG's
@@ -63,6 +66,8 @@ def _doc_md(spec: PipelineSpec) -> str:
     lines.append("|---|---|")
     for f in spec.files:
         how = " (one mapped task per file)" if f.fan_out else ""
+        if f.wait_timeout_minutes is not None:
+            how += f" after `wait_{f.id}` (up to {f.wait_timeout_minutes:g} min for late files)"
         lines.append(f"| `ingest_{f.id}` | `{f.path}` -> raw/{f.dataset}{how} |")
     for name, ds in spec.datasets.items():
         lines.append(f"| `gate_{name}` | contract `{ds.contract_ref}` |")
@@ -83,6 +88,57 @@ def _warehouse_asset(table: str) -> Any:
     return Asset(name=f"lockgate.warehouse.{table}")
 
 
+def ingest_each_file(
+    task_id: str,
+    *,
+    root: Any,
+    pattern: str,
+    source_id: str,
+    after: Any = None,
+    source_aws_conn_id: str = "aws_default",
+    allow_empty: bool = False,
+    **ingest_kwargs: Any,
+) -> tuple[Any, Any]:
+    """One mapped ``IngestOperator`` per source file, so a big day spreads across workers.
+
+    Builds ``list_<source_id>_files`` (:func:`lockgate.pipelines.runtime.list_source_files` on the
+    files matching ``root/pattern`` at run time) and ``task_id``, an ``IngestOperator`` mapped over
+    that list: each instance lands its one file in ``raw/<dataset>/ds=<date>/run=<run>/<source_id>/<file
+    name>/`` with its own manifest, and the gate reads every manifest of the run, whichever instance
+    wrote it. The YAML pipelines (``fan_out: true``) and ``air_quality_daily`` both use this.
+
+    :param root: the sources root: the ``XComArg`` of the task that resolves it (``prepare_sources``).
+    :param pattern: below the root, a glob; templated (``gateway/readings_{{ ds }}*.ndjson``).
+    :param source_id: names the listing task and the folder of the source under the run.
+    :param after: a task that must finish before the listing (e.g. the ``wait_<source>`` sensor).
+    :param ingest_kwargs: the ``IngestOperator``'s other arguments (``dataset``, ``format``...).
+    :returns: the listing (an ``XComArg``) and the mapped ingest task.
+    """
+    from airflow.sdk import task
+
+    from lockgate.operators.ingest import IngestOperator
+    from lockgate.pipelines.runtime import list_source_files
+
+    listing = task(task_id=f"list_{source_id}_files")(list_source_files)(
+        root=root,
+        pattern=pattern,
+        source_id=source_id,
+        aws_conn_id=source_aws_conn_id,
+        allow_empty=allow_empty,
+    )
+    ingest = IngestOperator.partial(
+        task_id=task_id,
+        source_aws_conn_id=source_aws_conn_id,
+        allow_empty=allow_empty,
+        # the UI names each instance by its file (gateway/readings_2026-01-02) instead of 0, 1, 2...
+        map_index_template="{{ task.source_name }}",
+        **ingest_kwargs,
+    ).expand_kwargs(listing)
+    if after is not None:
+        after >> listing
+    return listing, ingest
+
+
 def build_dag(spec: PipelineSpec) -> DAG:
     """The DAG of one validated spec."""
     from airflow.sdk import DAG, task
@@ -94,7 +150,8 @@ def build_dag(spec: PipelineSpec) -> DAG:
     from lockgate.operators.quality import QualityGateOperator
     from lockgate.operators.report import RunSummaryOperator
     from lockgate.operators.route import RouteOperator
-    from lockgate.pipelines.runtime import list_source_files, resolve_source_root
+    from lockgate.operators.wait import wait_for_files
+    from lockgate.pipelines.runtime import resolve_source_root
 
     # alerts as lockgate.alerts wires them (the same as air_quality_daily)
     run_summary: list[Any] = notifiers_for(spec.alerts, "run_summary")
@@ -142,20 +199,30 @@ def build_dag(spec: PipelineSpec) -> DAG:
                 "allow_empty": f.allow_empty,
                 **lake,
             }
+            first: Any = prepare
+            if f.wait_timeout_minutes is not None:
+                first = wait_for_files(
+                    f"wait_{f.id}",
+                    f"{root}/{f.path}",
+                    timeout=timedelta(minutes=f.wait_timeout_minutes),
+                    poke_interval=f.wait_poke_seconds,
+                    aws_conn_id=spec.source_aws_conn_id,
+                )
+                prepare >> first
             if f.fan_out:
-                listing = task(task_id=f"list_{f.id}_files")(list_source_files)(
+                _, ingest = ingest_each_file(
+                    f"ingest_{f.id}",
                     root=prepare,
                     pattern=f.path,
                     source_id=f.id,
-                    aws_conn_id=spec.source_aws_conn_id,
-                    allow_empty=f.allow_empty,
+                    after=None if first is prepare else first,
+                    **options,
                 )
-                ingest = IngestOperator.partial(task_id=f"ingest_{f.id}", **options).expand_kwargs(listing)
             else:
                 ingest = IngestOperator(
                     task_id=f"ingest_{f.id}", source=f"{root}/{f.path}", source_name=f.id, **options
                 )
-                prepare >> ingest
+                first >> ingest
             ingests.setdefault(f.dataset, []).append(ingest)
 
         gates = {
@@ -187,6 +254,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
                 step >> gates[target]
 
         loads = []
+        partitions: dict[str, Any] = {}
         for load in spec.loads:
             ds = spec.datasets[load.dataset]
             partition = PartitionOperator(
@@ -204,6 +272,15 @@ def build_dag(spec: PipelineSpec) -> DAG:
             )
             gates[load.dataset] >> partition >> warehouse_load
             loads.append(warehouse_load)
+            partitions[load.dataset] = partition
+
+        # an enrich step joins the reference's curated data: its partition task must have run
+        from lockgate.transforms.preprocess import enrich_steps
+
+        for name, dataset in spec.datasets.items():
+            for enrich in enrich_steps(dataset.preprocess):
+                if enrich.reference in partitions:
+                    partitions[enrich.reference] >> gates[name]
 
         if spec.summary:
             summarize = RunSummaryOperator(

@@ -6,9 +6,6 @@ may import what they need.
 
 from __future__ import annotations
 
-import fnmatch
-import glob
-import os
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,12 +51,6 @@ def resolve_source_root(dag_id: str, location: Mapping[str, Any], ds: str | None
     raise AirflowFailException(f"{dag_id}: no source location for ds={ds}: set {where}")
 
 
-def _glob_match(key: str, pattern: str) -> bool:
-    """Shell-glob semantics on S3 keys: ``*`` stays within one folder."""
-    keys, patterns = key.split("/"), pattern.split("/")
-    return len(keys) == len(patterns) and all(fnmatch.fnmatchcase(k, p) for k, p in zip(keys, patterns, strict=True))
-
-
 def list_source_files(
     root: str,
     pattern: str,
@@ -74,16 +65,11 @@ def list_source_files(
     """
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    full = f"{root.rstrip('/')}/{pattern.lstrip('/')}"
-    if full.startswith("s3://"):
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from lockgate.sources.files import FileSource
 
-        bucket, _, key_pattern = full[len("s3://") :].partition("/")
-        prefix = key_pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
-        keys = S3Hook(aws_conn_id=aws_conn_id).list_keys(bucket_name=bucket, prefix=prefix) or []
-        uris = sorted(f"s3://{bucket}/{k}" for k in keys if not k.endswith("/") and _glob_match(k, key_pattern))
-    else:
-        uris = sorted(p for p in glob.glob(full) if os.path.isfile(p))
+    full = f"{root.rstrip('/')}/{pattern.lstrip('/')}"
+    # the ingest's own listing: each mapped task then finds exactly the one file it was given
+    uris = FileSource(full, aws_conn_id=aws_conn_id).list()
     if not uris and not allow_empty:
         # the files may simply be late: a plain AirflowException lets the task retry
         raise AirflowException(f"{source_id}: no source files match {full!r}")

@@ -71,6 +71,9 @@ class SourceFile:
     encoding: str = "utf-8"
     allow_empty: bool = False
     fan_out: bool = False
+    #: wait (deferred) up to this long for late files before ingesting; None: no wait
+    wait_timeout_minutes: float | None = None
+    wait_poke_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,10 @@ class PipelineSpec:
 
 
 def _loader() -> Any:
-    """A safe YAML loader that keeps dates as strings (``2026-01-01`` stays text, as the schema says)."""
+    """A safe YAML loader that keeps dates as strings (``2026-01-01`` stays text, as the schema says)
+    and reads only ``true``/``false`` as booleans (``on``, ``off``, ``yes``, ``no`` stay text)."""
+    import re
+
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -159,10 +165,16 @@ def _loader() -> Any:
     class SpecLoader(base):  # type: ignore[valid-type,misc]
         pass
 
+    dropped = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
     SpecLoader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in dropped]
         for first, resolvers in base.yaml_implicit_resolvers.items()
     }
+    # booleans as YAML 1.2 has them: only true/false. YAML 1.1 also reads on/off/yes/no as booleans,
+    # which would turn the `on:` key of an enrich step into True
+    SpecLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
     return SpecLoader
 
 
@@ -330,6 +342,7 @@ class _Builder:
         files = self._files(datasets)
         routes = self._routes(datasets)
         loads = self._loads(datasets)
+        self._enrich(datasets, routes)
         self._fed(datasets, files, routes)
         self._acyclic(routes)
         self._alerts()
@@ -365,7 +378,7 @@ class _Builder:
         )
 
     def _datasets(self) -> dict[str, DatasetSpec]:
-        from lockgate.transforms.preprocess import validate_preprocess
+        from lockgate.transforms.preprocess import check_columns, validate_preprocess
 
         found: dict[str, DatasetSpec] = {}
         for name, declared in self.raw["datasets"].items():
@@ -385,6 +398,8 @@ class _Builder:
             preprocess = dict(spec.get("preprocess", {}))
             try:
                 validate_preprocess(preprocess)
+                # the steps' columns against the contract, so a typo fails at parse time, not in the gate
+                check_columns(preprocess, {c.name: (c.type, c.nullable) for c in contract.columns})
             except ValueError as exc:
                 self.fail(["datasets", name, "preprocess"], str(exc))
             units = preprocess.get("convert_units")
@@ -426,6 +441,8 @@ class _Builder:
                     encoding=spec.get("encoding", "utf-8"),
                     allow_empty=spec.get("allow_empty", False),
                     fan_out=spec.get("fan_out", False),
+                    wait_timeout_minutes=(spec.get("wait") or {}).get("timeout_minutes"),
+                    wait_poke_seconds=(spec.get("wait") or {}).get("poke_seconds", 60.0),
                 )
             )
         sample = self.raw["sources"].get("location", {}).get("sample", {})
@@ -512,6 +529,86 @@ class _Builder:
                 self.fail(["loads", i, "mode"], f"merge needs a primary_key in contract {name}")
             loads.append(LoadSpec(name, table, mode))
         return loads
+
+    def _enrich(self, datasets: Mapping[str, DatasetSpec], routes: Sequence[RouteSpec]) -> None:
+        """``enrich`` steps: the reference exists, is curated, has the columns with the same types."""
+        from lockgate.transforms.preprocess import enrich_steps
+
+        loaded = {load["dataset"] for load in self.raw["loads"]}
+        # dataset -> datasets whose gate runs after it (routes, and enrich from a dataset of this pipeline)
+        after: dict[str, set[str]] = {}
+        for route in routes:
+            after.setdefault(route.source, set()).update(r.target for r in route.rules)
+        checked: list[tuple[list[str | int], str, str]] = []
+        for name, spec in datasets.items():
+            try:
+                steps = enrich_steps(spec.preprocess)
+            except ValueError:
+                continue  # reported with the other preprocess problems
+            for step in steps:
+                where: list[str | int] = [
+                    "datasets",
+                    name,
+                    *(int(p) if p.isdigit() else p for p in step.where.split(".")),
+                ]
+                ref = step.reference
+                if ref == name:
+                    self.fail([*where, "reference"], "a dataset cannot enrich from itself")
+                    continue
+                if ref in self.raw["datasets"]:
+                    if ref not in datasets:
+                        continue  # its contract is broken, reported already
+                    if ref not in loaded:
+                        self.fail(
+                            [*where, "reference"],
+                            f"dataset {ref!r} is not loaded by this pipeline, so it never reaches the curated zone "
+                            "the gate joins",
+                        )
+                        continue
+                    reference = datasets[ref].contract
+                    after.setdefault(ref, set()).add(name)
+                    checked.append((where, name, ref))
+                else:
+                    try:
+                        reference = contract_for(ref)
+                    except ContractError:
+                        self.fail(
+                            [*where, "reference"],
+                            f"dataset {ref!r} is neither declared in this pipeline nor has a contract "
+                            f"({display_path(resolve_contract(ref))})",
+                        )
+                        continue
+                ref_columns = {c.name: c for c in reference.storage_columns}
+                own = {c.name: c for c in spec.contract.columns}
+                for part, mapping in (("on", step.on), ("columns", step.columns)):
+                    for col, ref_col in mapping.items():
+                        if ref_col not in ref_columns:
+                            self.fail(
+                                [*where, part],
+                                f"column {ref_col!r} is not in contract {ref} (reference of {step.where})",
+                            )
+                        elif col in own and own[col].type != ref_columns[ref_col].type:
+                            self.fail(
+                                [*where, part],
+                                f"column {col!r} is {own[col].type} in contract {name} but {ref}.{ref_col} is "
+                                f"{ref_columns[ref_col].type}",
+                            )
+                        elif part == "on" and ref_columns[ref_col].pii_mode:
+                            self.fail(
+                                [*where, part],
+                                f"{ref}.{ref_col} is personal data ({ref_columns[ref_col].pii_mode}ed in the curated "
+                                "zone): it cannot be a join key",
+                            )
+
+        def reaches(start: str, goal: str, seen: set[str]) -> bool:
+            for nxt in after.get(start, ()):
+                if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                    return True
+            return False
+
+        for where, name, ref in checked:
+            if reaches(name, ref, set()):
+                self.fail([*where, "reference"], f"{name} enriched from {ref} while {ref} comes after {name}: a cycle")
 
     def _fed(
         self, datasets: Mapping[str, DatasetSpec], files: Sequence[SourceFile], routes: Sequence[RouteSpec]

@@ -1,0 +1,1 @@
+"""Sources behind one ingestion interface: files, HTTP APIs, SQL databases and in-memory data."""
