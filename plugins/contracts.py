@@ -35,7 +35,15 @@ class Column:
     type: str
     nullable: bool = True
     description: str = ""
-    pii: bool = False
+    #: ``pii`` as written in the contract: ``false``, ``true`` (= ``hash``), ``"hash"`` or ``"mask"``
+    pii: bool | str = False
+
+    @property
+    def pii_mode(self) -> str | None:
+        """How the column is protected before the curated zone: ``hash``, ``mask`` or ``None``."""
+        if self.pii is True:
+            return "hash"
+        return self.pii or None
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,9 @@ class Contract:
     version: int = 1
     path: str = ""
     #: policy per zone: raw "accept" (notify) or "fail"; curated "freeze" (fail) or "evolve"
-    schema_drift: dict[str, str] = field(default_factory=lambda: {"raw": "accept", "curated": "freeze"})
+    schema_drift: dict[str, str] = field(
+        default_factory=lambda: {"raw": "accept", "curated": "freeze", "types": "declared"}
+    )
 
     @property
     def column_names(self) -> list[str]:
@@ -145,6 +155,13 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
         for name, spec in raw["columns"].items()
     )
     names = {c.name for c in columns}
+    for col in columns:
+        # a hash or a mask is a string: only string columns keep their declared type
+        if col.pii_mode is not None and col.type != "string":
+            raise ContractError(
+                f"{source}: columns.{col.name}.pii: only string columns can be hashed or masked "
+                f"(this one is {col.type})"
+            )
 
     def known(field_name: str, cols: list[str]) -> tuple[str, ...]:
         for col in cols:
@@ -217,5 +234,5 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
         description=raw.get("description", ""),
         version=raw.get("version", 1),
         path=source,
-        schema_drift={"raw": "accept", "curated": "freeze", **raw.get("schema_drift", {})},
+        schema_drift={"raw": "accept", "curated": "freeze", "types": "declared", **raw.get("schema_drift", {})},
     )

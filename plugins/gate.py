@@ -6,14 +6,16 @@ database on local disk (bounded memory, spills to disk):
 1. every raw file is read as strings in record batches (:mod:`lockgate.formats`); records that
    cannot be read at all become quarantine rows right away;
 2. each column is typed from the contract (timestamps to UTC, using the source's zone for naive
-   values); a value that does not parse, a missing value in a non-nullable column, or a non-finite
-   number gives the row a problem naming the column and the value;
-3. preprocessing from the pipeline config (unit conversion) and row-level checks (the contract's
+   values); a value that does not parse, a missing value in a non-nullable column, a non-finite
+   number or a string with a NUL character gives the row a problem naming the column and the value
+   (quoted up to :data:`REASON_VALUE_CHARS` characters);
+3. preprocessing from the pipeline config (enrichment by a LEFT JOIN with reference data, unit
+   conversion, scaling; :mod:`lockgate.transforms.preprocess`) and row-level checks (the contract's
    ``quarantine`` expectations and the event-time rule) add problems;
 4. rows with problems go to quarantine with every reason; the others are de-duplicated (exact
    duplicates) and staged;
 5. the contract's ``fail`` and ``warn`` expectations are validated with Great Expectations Core on
-   the staged rows.
+   the staged rows; a failed uniqueness check names the files and rows of the repeated keys.
 
 Every input row is accounted for: ``rows_in = rows_passed + rows_quarantined + duplicates_removed``.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,24 @@ from lockgate.checks import EXTENSIONS, CheckContext, Params, row_condition_sql
 from lockgate.checks import evaluate as evaluate_in_sql
 from lockgate.checks import supported as sql_supported
 from lockgate.contracts import DATE_PARTITION, Contract, Expectation
-from lockgate.formats import ROW_COLUMN, read_batches, source_columns
+from lockgate.formats import ROW_COLUMN, column_drift, read_batches, source_columns
 from lockgate.progress import Progress
 from lockgate.sql import SQL_TYPES, ident, literal
-from lockgate.transforms.preprocess import unit_conversion_sql, validate_preprocess
+from lockgate.transforms.preprocess import (
+    MISSING_REASON,
+    Reference,
+    check_columns,
+    dedupe_window,
+    enrich_sql,
+    enriched_columns,
+    fill_sql,
+    gate_made_columns,
+    missing_policy,
+    prepare_references,
+    scale_sql,
+    unit_conversion_sql,
+    validate_preprocess,
+)
 
 #: row-level expectations the gate can evaluate per row (for severity ``quarantine``)
 ROW_LEVEL_EXPECTATIONS = (
@@ -76,6 +92,9 @@ class RawFile:
     source_timezone: str | None = None
     delimiter: str = ","
     encoding: str = "utf-8"
+    #: the drift ingestion recorded for this file in its manifest (added, missing and, where the
+    #: format carries types, retyped columns); None: the gate compares the columns itself
+    drift: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -87,6 +106,18 @@ class GateOutcome:
     quarantine_path: Path
     failed: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: how much of a raw value a quarantine reason quotes (the whole record is kept next to it)
+REASON_VALUE_CHARS = 200
+
+
+def _shown(expr: str) -> str:
+    """A value as a reason quotes it: a 20 MB field must not make a 20 MB reason."""
+    return (
+        f"CASE WHEN length({expr}) > {REASON_VALUE_CHARS} "
+        f"THEN left({expr}, {REASON_VALUE_CHARS}) || format('... ({{}} chars)', length({expr})) ELSE {expr} END"
+    )
 
 
 def _problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
@@ -124,7 +155,7 @@ def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
             "type",
             name,
             f"{present} AND ({typed}) IS NULL",
-            f"format({literal(f'column {name}: cannot read {{}} as {ctype}')}, {raw})",
+            f"format({literal(f'column {name}: cannot read {{}} as {ctype}')}, {_shown(raw)})",
         )
     ]
     if ctype == "double":
@@ -133,7 +164,18 @@ def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
                 "finite",
                 name,
                 f"({typed}) IS NOT NULL AND NOT isfinite({typed})",
-                f"format({literal(f'column {name}: {{}} is not a finite number')}, {raw})",
+                f"format({literal(f'column {name}: {{}} is not a finite number')}, {_shown(raw)})",
+            )
+        )
+    if ctype == "string":
+        # PostgreSQL text cannot hold U+0000 (the load would fail on COPY), and in a partition
+        # value it would reach a lake key: a NUL is corrupt input whatever the warehouse
+        problems.append(
+            _problem(
+                "nul",
+                name,
+                f"contains({raw}, chr(0))",
+                literal(f"column {name}: contains a NUL character (U+0000)"),
             )
         )
     return typed, problems
@@ -166,10 +208,10 @@ def _row_check(exp: Expectation, params: Params, columns: Sequence[str]) -> str:
     elif name in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         hit = f"list_contains({params(list(kw['value_set']))}, {col})"
         cond = f"NOT {hit}" if name.endswith("_be_in_set") and "_not_" not in name else hit
-        reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {col})"
+        reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {_shown(col)})"
     elif name == "expect_column_values_to_match_regex":
         cond = f"NOT regexp_matches({col}, {params(kw['regex'])})"
-        reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {col})"
+        reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {_shown(col)})"
     else:  # expect_column_value_lengths_to_be_between
         parts = []
         if kw.get("min_value") is not None:
@@ -247,15 +289,26 @@ def run_gx(contract: Contract, frame: Any, expectations: list[Expectation]) -> l
     return results
 
 
-def _drift(raw: RawFile, names: Sequence[str]) -> dict[str, Any] | None:
-    """Columns a source file has beyond the contract, and contract columns it lacks (None: no drift)."""
+def _drift(raw: RawFile, names: Sequence[str], derived: Collection[str] = ()) -> dict[str, Any] | None:
+    """Columns a source file has beyond the contract, and contract columns it lacks (None: no drift).
+
+    ``derived`` columns are made by the gate (see ``gate_made_columns``), so a source never has them.
+    """
     if raw.rows == 0:
         return None  # an empty file has no header to compare
+    if raw.drift is not None:
+        # ingestion compared this file with the contract already, types included: report its finding
+        found = {
+            k: [c for c in raw.drift.get(k, []) if k != "missing" or c not in derived]
+            for k in ("added", "missing", "retyped")
+        }
+        return {"file": raw.key, **found} if any(found.values()) else None
     present = source_columns(raw.local_path, fmt=raw.format, delimiter=raw.delimiter, encoding=raw.encoding)
     if raw.format in ("json", "ndjson") and not present:
         return None
-    added = [c for c in present if c not in names]
-    missing = [c for c in names if c not in present]
+    # matched as the readers match them (case and surrounding whitespace ignored)
+    added, missing = column_drift(present, list(names))
+    missing = [c for c in missing if c not in derived]
     if not added and not missing:
         return None
     return {"file": raw.key, "added": added, "missing": missing}
@@ -324,6 +377,35 @@ def validation_result(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: uniqueness expectations -> the kwarg naming their key column(s)
+UNIQUENESS_KEYS = {"expect_compound_columns_to_be_unique": "column_list", "expect_column_values_to_be_unique": "column"}
+
+
+def _duplicate_locations(con: Any, check: dict[str, Any], limit: int = EXAMPLES_PER_CHECK) -> list[str]:
+    """For a failed uniqueness check: where the rows of a few repeated keys are (file and row).
+
+    A duplicated key can only be fixed at the source, so the failure says which rows to look at.
+    """
+    arg = UNIQUENESS_KEYS.get(check["expectation"])
+    keys = check.get("kwargs", {}).get(arg) if arg else None
+    if not keys:
+        return []
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    cols = ", ".join(ident(k) for k in keys)
+    shown = " || ', ' || ".join(f"{literal(k + '=')} || coalesce(CAST(c.{ident(k)} AS VARCHAR), 'null')" for k in keys)
+    found = con.execute(
+        f"""
+        SELECT {shown}, string_agg(format('{{}} row {{}}', c._file, c._row), ', ' ORDER BY c._file, c._row)
+        FROM checked AS c
+        SEMI JOIN (SELECT {cols} FROM passed GROUP BY {cols} HAVING count(*) > 1) AS d USING ({cols})
+        WHERE len(c._problems) = 0
+        GROUP BY {", ".join(f"c.{ident(k)}" for k in keys)}
+        ORDER BY 1 LIMIT {int(limit)}
+        """
+    ).fetchall()
+    return [f"{key} at {where}" for key, where in found]
+
+
 def format_failures(dataset: str, ds: str, checks: list[dict[str, Any]]) -> str:
     """One readable report of every failed check, with counts and a few example values."""
     lines = [f"quality gate failed for {dataset} ds={ds}: {len(checks)} check(s) failed"]
@@ -335,6 +417,8 @@ def format_failures(dataset: str, ds: str, checks: list[dict[str, Any]]) -> str:
             detail.append(f"observed {c['observed_value']}")
         if c.get("examples"):
             detail.append(f"examples {json.dumps(c['examples'], default=str)[:300]}")
+        if c.get("locations"):
+            detail.append(f"repeated keys {'; '.join(c['locations'])[:1000]}")
         lines.append(f"  - [{c['severity']}] {c['check']}: {'; '.join(detail) or 'failed'}")
     return "\n".join(lines)
 
@@ -349,19 +433,23 @@ def run_gate(
     memory_limit: str = "1GB",
     check_engine: str = "duckdb",
     history: Sequence[int] = (),
+    references: Mapping[str, Reference] | None = None,
 ) -> GateOutcome:
     """Gate one logical date of a dataset. Raises :class:`QualityGateFailed` on ``fail`` checks.
 
     ``check_engine="duckdb"`` evaluates the ``fail``/``warn`` expectations as SQL (see
     :mod:`lockgate.checks`; untranslated ones go to GX); ``"great_expectations"`` hands them all to
     GX on a pandas frame of the staged rows. ``history`` holds the passed-row counts of the
-    dataset's trailing successful runs (oldest first), for the volume check.
+    dataset's trailing successful runs (oldest first), for the volume check. ``references`` holds
+    the curated files of the datasets the ``enrich`` steps join (:class:`Reference` by dataset).
     """
     if check_engine not in ("duckdb", "great_expectations"):
         raise ValueError(f"check_engine must be 'duckdb' or 'great_expectations', not {check_engine!r}")
     import duckdb
 
     config = validate_preprocess(preprocess)
+    # the steps' columns against the contract before anything is read (errors name step and column)
+    check_columns(config, {c.name: (c.type, c.nullable) for c in contract.columns})
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "gate.duckdb"
     for stale in (database, database.with_name(database.name + ".wal")):
@@ -380,6 +468,7 @@ def run_gate(
             config=config,
             check_engine=check_engine,
             history=history,
+            references=references or {},
         )
     finally:
         con.close()
@@ -395,19 +484,30 @@ def _gate(
     config: dict[str, Any],
     check_engine: str,
     history: Sequence[int],
+    references: Mapping[str, Reference],
 ) -> GateOutcome:
     import duckdb
     import pyarrow as pa
 
     names = contract.column_names
-    raw_cols = ", ".join(f"{ident(n)} VARCHAR" for n in names)
+    # columns an enrich step fills come from the reference, never from the source files
+    derived = set(enriched_columns(config))
+    source_names = [n for n in names if n not in derived]
+    gate_made = set(gate_made_columns(config))
+    # each reference as a table of unique typed keys, before any raw file is read: a reference
+    # with a repeated key fails the gate at once (a join must not multiply rows)
+    prepare_references(con, config, references, {c.name: c.type for c in contract.columns})
+    enrich = enrich_sql(config, {c.name: c.nullable for c in contract.columns})
+    enrich_select = "".join(f", {e}" for e in enrich.selects)
+    enrich_problems = ", ".join(_problem(*p) for p in enrich.problems) or "NULL"
+    raw_cols = ", ".join(f"{ident(n)} VARCHAR" for n in source_names)
     con.execute(f"CREATE TABLE candidates (_file VARCHAR, _row BIGINT, _tz VARCHAR, {raw_cols})")
     con.execute(
         "CREATE TABLE rejects (source_file VARCHAR, source_row BIGINT, column_name VARCHAR, "
         "check_name VARCHAR, reason VARCHAR, record VARCHAR)"
     )
     per_file: list[dict[str, Any]] = []
-    select_raw = ", ".join(ident(n) for n in names)
+    select_raw = ", ".join(ident(n) for n in source_names)
     drifts: list[dict[str, Any]] = []
     nullable = {c.name for c in contract.columns if c.nullable}
     # reading and typing is the gate's long part: a line every few seconds with rate and time left
@@ -418,18 +518,19 @@ def _gate(
                 con.execute("SELECT timezone($1, TIMESTAMP '2000-01-01')", [raw.source_timezone]).fetchall()
             except duckdb.Error:
                 raise ValueError(f"{raw.key}: unknown source_timezone {raw.source_timezone!r}") from None
-        drift = _drift(raw, names)
+        drift = _drift(raw, source_names, gate_made)
         if drift:
             if contract.schema_drift["raw"] == "fail":
                 raise SchemaDriftError(
-                    f"{raw.key}: schema drift (added {drift['added']}, missing {drift['missing']}) and the "
-                    f"contract's schema_drift.raw policy is 'fail'"
+                    f"{raw.key}: schema drift (added {drift['added']}, missing {drift['missing']}"
+                    + (f", retyped {drift['retyped']}" if drift.get("retyped") else "")
+                    + ") and the contract's schema_drift.raw policy is 'fail'"
                 )
             drifts.append(drift)
         seen = 0
         for batch, rejects in read_batches(
             raw.local_path,
-            names,
+            source_names,
             fmt=raw.format,
             delimiter=raw.delimiter,
             encoding=raw.encoding,
@@ -465,11 +566,29 @@ def _gate(
 
     params = Params()
     typed_exprs, type_problems = [], []
+    # preprocessing from the pipeline's config (lockgate.transforms.preprocess), columns checked in run_gate
+    missing = {c: missing_policy(p) for c, p in (config.get("missing") or {}).items()}
+    flags = {f"{c}_missing": c for c, p in missing.items() if p == "flag"}
     for col in contract.columns:
+        if col.name in derived:
+            continue  # typed by prepare_references, added by the enrich join below
         expr, problems = _typed_column(col.name, col.type)
+        if col.name in flags:
+            source = ident(flags[col.name])
+            expr, problems = f"({source} IS NULL OR trim({source}) = '')", []
         typed_exprs.append(f"{expr} AS {ident(col.name)}")
         type_problems += problems
-        if not col.nullable:
+        if missing.get(col.name) == "drop":
+            # a row the policy drops is quarantined with the reason: nothing disappears silently
+            type_problems.append(
+                _problem(
+                    "missing",
+                    col.name,
+                    f"NOT ({ident(col.name)} IS NOT NULL AND trim({ident(col.name)}) <> '')",
+                    literal(f"column {col.name}: {MISSING_REASON}"),
+                )
+            )
+        elif not col.nullable:
             type_problems.append(
                 _problem(
                     "not_null",
@@ -478,7 +597,11 @@ def _gate(
                     literal(f"column {col.name}: missing value in a non-nullable column"),
                 )
             )
-    record_json = "CAST(to_json({" + ", ".join(f"{literal(n)}: {ident(n)}" for n in names) + "}) AS VARCHAR)"
+    record_json = "CAST(to_json({" + ", ".join(f"{literal(n)}: {ident(n)}" for n in source_names) + "}) AS VARCHAR)"
+    fills = fill_sql(config)
+    fill_select = "* REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in fills.items()) + ")" if fills else "*"
+    scales = scale_sql(config)
+    scale_select = "* REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in scales.items()) + ")" if scales else "*"
 
     convert_select, convert_problem = "*", "NULL"
     if config.get("convert_units"):
@@ -502,27 +625,35 @@ def _gate(
     con.execute(
         f"""
         CREATE TABLE checked AS
-        WITH typed AS (
-            SELECT _file, _row, {record_json} AS _record, {", ".join(typed_exprs)},
+        WITH filled AS (
+            SELECT {fill_select}, {record_json} AS _record FROM candidates
+        ), typed AS (
+            SELECT _file, _row, _record, {", ".join(typed_exprs)},
                    [{", ".join(type_problems)}] AS _p1
-            FROM candidates
+            FROM filled
+        ), enriched AS (
+            SELECT t.*{enrich_select}, [{enrich_problems}] AS _pe FROM typed AS t {enrich.joins}
         ), converted AS (
-            SELECT {convert_select}, {convert_problem} AS _p2 FROM typed
+            SELECT {convert_select}, {convert_problem} AS _p2 FROM enriched
+        ), scaled AS (
+            SELECT {scale_select} FROM converted
         ), checked AS (
-            SELECT *, [{", ".join(row_problems) or "NULL"}] AS _p3 FROM converted
+            SELECT *, [{", ".join(row_problems) or "NULL"}] AS _p3 FROM scaled
         )
-        SELECT * EXCLUDE (_p1, _p2, _p3),
-               list_filter(list_concat(_p1, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
+        SELECT * EXCLUDE (_p1, _pe, _p2, _p3),
+               list_filter(list_concat(_p1, _pe, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
         FROM checked
         """,
         params.values,
     )
 
     cols = ", ".join(ident(n) for n in names)
-    if config["drop_exact_duplicates"]:
+    window = dedupe_window(config, list(names))
+    if window:
+        # rows the window drops are counted as duplicates (rows in = passed + quarantined + duplicates)
         passed_sql = f"""
             SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)} FROM (
-                SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY _file, _row) AS _copy
+                SELECT *, {window} AS _copy
                 FROM checked WHERE len(_problems) = 0
             ) WHERE _copy = 1"""
     else:
@@ -612,6 +743,10 @@ def _gate(
         by_label.update({r["check"]: r for r in run_gx(contract, frame, in_gx)})
     gx_results = [_jsonable(by_label[e.label]) for e in table_checks]
     failed = [c for c in row_level + gx_results if not c["success"] and c["severity"] in ("fail", "quarantine")]
+    for check in failed:
+        located = _duplicate_locations(con, check)
+        if located:
+            check["locations"] = located
     warnings = [c for c in gx_results if not c["success"] and c["severity"] == "warn"]
 
     report = {

@@ -41,7 +41,8 @@ class QualityGateOperator(LakeOperator):
     the ``warning_notifiers`` and the run goes on.
 
     :param dataset: the dataset to gate.
-    :param preprocess: preprocessing steps (see :mod:`lockgate.transforms.preprocess`).
+    :param preprocess: preprocessing steps (see :mod:`lockgate.transforms.preprocess`); an
+        ``enrich`` step joins another dataset's curated data, read from this lake.
     :param warning_notifiers: notifiers called once per failed ``warn`` check.
     :param schema_drift_notifiers: notifiers called when a source's columns drift and the contract
         accepts it (default: the warning notifiers).
@@ -69,6 +70,7 @@ class QualityGateOperator(LakeOperator):
         )
         self.check_engine = check_engine
         self.warehouse_conn_id = warehouse_conn_id
+        self._reference_inputs: list[Any] = []
 
     @cached_property
     def warehouse(self) -> WarehouseHook:
@@ -95,10 +97,47 @@ class QualityGateOperator(LakeOperator):
                         source_timezone=manifest.get("source_timezone"),
                         delimiter=manifest.get("delimiter", ","),
                         encoding=manifest.get("encoding", "utf-8"),
+                        drift=entry.get("drift"),
                     )
                 )
         self.lineage.inputs.append(self.lake_dataset(f"raw/{self.dataset}"))
         return files
+
+    def _references(self, ds: str, work: Path) -> dict[str, Any]:
+        """The curated files of each dataset an ``enrich`` step joins, fetched to ``work``.
+
+        A reference is read as of its newest published date on or before ``ds`` (a registry is
+        published when it changes, not every day), through its manifest, so the files are exactly
+        one published version. Files are fetched, never loaded into memory: the gate joins them
+        in DuckDB.
+        """
+        from lockgate.transforms.preprocess import Reference, enrich_steps
+
+        found: dict[str, Any] = {}
+        self._reference_inputs = []
+        for step in enrich_steps(self.preprocess):
+            name = step.reference
+            if name in found:
+                continue
+            # curated/<dataset>/ds=<date>/_manifest.json: one per published date
+            dates = sorted(
+                parts[2].removeprefix("ds=")
+                for parts in (o.key.split("/") for o in self.lake.list(f"curated/{name}"))
+                if len(parts) == 4 and parts[3] == MANIFEST and parts[2].startswith("ds=")
+            )
+            published = [d for d in dates if d <= ds]
+            if not published:
+                raise AirflowFailException(
+                    f"{step.where}: reference dataset {name!r} has no curated date on or before {ds} under "
+                    f"{self.lake.uri(f'curated/{name}')}; its partition step must run first"
+                )
+            objects = self.lake.published_files(zone_prefix("curated", name, published[-1]))
+            files = tuple(self.lake.local_copy(o.key, work / "reference") for o in objects)
+            found[name] = Reference(name, published[-1], files)
+            self._reference_inputs.append(self.lake_dataset(f"curated/{name}", partitions=[{"ds": published[-1]}]))
+            self.log.info("enrich %s from %s ds=%s (%d files)", self.dataset, name, published[-1], len(files))
+        self.lineage.inputs.extend(self._reference_inputs)
+        return found
 
     def _history(self, ds: str) -> list[int]:
         """Passed-row counts of the dataset's trailing successful gate runs before ``ds``, oldest first.
@@ -181,7 +220,8 @@ class QualityGateOperator(LakeOperator):
         self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/validation.json", validation_result(report))
         # the gate's assertions and metrics describe the data it read: OpenLineage input facets
         for dataset in self.lineage.inputs:
-            dataset.quality_report = report
+            if not any(dataset is ref for ref in self._reference_inputs):  # not the data it joined
+                dataset.quality_report = report
 
     def execute(self, context: Context) -> dict[str, Any]:
         from lockgate.gate import AccountingError, QualityGateFailed, run_gate
@@ -190,6 +230,7 @@ class QualityGateOperator(LakeOperator):
         with self.workdir() as work:
             files = self._raw_files(context, work)
             try:
+                references = self._references(ds, work)
                 outcome = run_gate(
                     self.contract,
                     files,
@@ -198,6 +239,7 @@ class QualityGateOperator(LakeOperator):
                     preprocess=self.preprocess,
                     check_engine=self.check_engine,
                     history=self._history(ds),
+                    references=references,
                 )
             except QualityGateFailed as failure:
                 # publish what was learned (quarantine, report, check history) but stage nothing:
@@ -225,7 +267,9 @@ class QualityGateOperator(LakeOperator):
         for drift in report.get("schema_drift", []):
             message = (
                 f"schema drift in {drift['file']} ({self.dataset} ds={ds}): added columns {drift['added']}, "
-                f"missing columns {drift['missing']}; accepted by the contract's raw policy"
+                f"missing columns {drift['missing']}"
+                + (f", retyped columns {drift['retyped']}" if drift.get("retyped") else "")
+                + "; accepted by the contract's raw policy"
             )
             self._notify(context, "schema_drift", message, drift, self.schema_drift_notifiers)
         return {

@@ -85,7 +85,11 @@ def test_validate_preprocess_defaults() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"dedupe": True}, r"^preprocess: unknown step\(s\) dedupe; known: convert_units, drop_exact_duplicates$"),
+        (
+            {"dedupe": True},
+            r"^preprocess: unknown step\(s\) dedupe; known: convert_units, drop_exact_duplicates, "
+            r"deduplicate, missing, scale, enrich$",
+        ),
         ({"convert_units": {"unit": "u", "by": "b", "targets": {}}}, r"^preprocess\.convert_units: missing 'value'$"),
         ({"convert_units": {"value": "v", "by": "b", "targets": {}}}, r"^preprocess\.convert_units: missing 'unit'$"),
         ({"convert_units": {"value": "v", "unit": "u", "targets": {}}}, r"^preprocess\.convert_units: missing 'by'$"),
