@@ -20,6 +20,9 @@ _INFORMATION_SCHEMA_TYPES: dict[str, dict[str, str]] = {
 }
 _INFORMATION_SCHEMA_TYPES["duckdb"]["timestamp with time zone"] = "timestamp"
 _INFORMATION_SCHEMA_TYPES["postgres"]["timestamp with time zone"] = "timestamp"
+# Redshift reports VARCHAR(65535) as its SQL-standard name, without the length
+_INFORMATION_SCHEMA_TYPES["redshift"]["character varying"] = "string"
+_INFORMATION_SCHEMA_TYPES["redshift"]["timestamp with time zone"] = "timestamp"
 
 
 class IncompatibleSchemaError(ValueError):

@@ -11,7 +11,7 @@ from typing import Any
 
 from lockgate.config import include_dir
 
-DIALECTS = ("duckdb", "postgres")
+DIALECTS = ("duckdb", "postgres", "redshift")
 
 #: contract type -> SQL type per dialect
 SQL_TYPES: dict[str, dict[str, str]] = {
@@ -31,11 +31,20 @@ SQL_TYPES: dict[str, dict[str, str]] = {
         "date": "date",
         "timestamp": "timestamptz",
     },
+    # Redshift: VARCHAR counts bytes and defaults to 256; 65535 is its maximum (storage is by length)
+    "redshift": {
+        "string": "VARCHAR(65535)",
+        "integer": "BIGINT",
+        "double": "DOUBLE PRECISION",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMPTZ",
+    },
 }
 
 
 def ident(name: str) -> str:
-    """Quote an identifier (both DuckDB and PostgreSQL use ANSI double quotes)."""
+    """Quote an identifier (DuckDB, PostgreSQL and Redshift all use ANSI double quotes)."""
     if "\x00" in name:
         raise ValueError(f"identifier contains a NUL byte: {name!r}")
     return '"' + name.replace('"', '""') + '"'

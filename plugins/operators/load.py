@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.contracts import DATE_PARTITION, Column
-from lockgate.hooks.warehouse import WarehouseHook
+from lockgate.hooks.warehouse import WarehouseHook, s3_literal
 from lockgate.layout import manifest_key
 from lockgate.lineage import LineageDataset
 from lockgate.operators.base import LakeOperator
 from lockgate.schema_evolution import IncompatibleSchemaError, contract_type
 from lockgate.schema_evolution import plan as plan_evolution
-from lockgate.sql import SQL_TYPES, ident, render_statement
+from lockgate.sql import SQL_TYPES, ident, literal, render, render_statement, split_statements
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 LOAD_MODES = ("replace_partition", "merge", "append", "scd2")
+#: modes whose table holds whole logical dates (on PostgreSQL: one partition per date)
+DATE_MODES = ("replace_partition", "append")
 AUDIT_TABLE = "lockgate_load_audit"
+#: PostgreSQL truncates identifiers longer than this many bytes
+_PG_MAX_IDENTIFIER = 63
 #: the history columns of an scd2 table, after the contract's
 SCD2_COLUMNS = (
     Column("valid_from", "date", nullable=False, description="first snapshot date of this version"),
@@ -34,6 +42,70 @@ SCD2_COLUMNS = (
 
 class LoadConflictError(RuntimeError):
     """Another load of the same table and date holds the lock."""
+
+
+def date_partition_name(table: str, day: date) -> str:
+    """The PostgreSQL partition of ``table`` holding ``day``: ``<table>__ds_<yyyymmdd>``.
+
+    A name that would pass PostgreSQL's 63-byte limit keeps a prefix and a hash of the full table
+    name instead (PostgreSQL would truncate it silently, and two tables could collide).
+    """
+    suffix = f"__ds_{day:%Y%m%d}"
+    name = table + suffix
+    if len(name.encode()) <= _PG_MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(table.encode()).hexdigest()[:10]
+    budget = _PG_MAX_IDENTIFIER - len(suffix) - len(digest) - 1
+    prefix = table.encode()[:budget].decode(errors="ignore")
+    return f"{prefix}_{digest}{suffix}"
+
+
+def curated_locations(keys: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
+    """Curated file keys grouped for Redshift COPY: (key prefix, its hive partition values).
+
+    A folder below the date (``.../ds=<date>/region=north/``) holds only data files and is copied
+    whole; files directly in the date folder (no partition keys) sit beside ``_manifest.json`` and
+    are copied one by one (a COPY location is a key prefix).
+    """
+    locations: dict[str, dict[str, str]] = {}
+    for key in sorted(keys):
+        folder, _, _ = key.rpartition("/")
+        values = {unquote(k): unquote(v) for k, v in (seg.split("=", 1) for seg in folder.split("/") if "=" in seg)}
+        location = key if list(values) == [DATE_PARTITION] else folder + "/"
+        locations.setdefault(location, values)
+    return list(locations.items())
+
+
+def redshift_stage_sql(
+    staging: str, columns: Sequence[Column], locations: Sequence[tuple[str, dict[str, str]]], authorization: str
+) -> list[tuple[str, list[Any]]]:
+    """Every statement (text, bound values) that stages curated Parquet on S3 into ``staging`` on Redshift.
+
+    ``locations`` are full ``s3://`` URIs with their partition values (:func:`curated_locations`);
+    ``authorization`` comes from :meth:`WarehouseHook.copy_authorization`. Partition values are
+    bound parameters; the location and authorization are strict literals (COPY binds neither).
+    """
+    statements: list[tuple[str, list[Any]]] = [
+        (render_statement("redshift", "stage_table.sql", staging=staging, columns=columns), [])
+    ]
+    base = staging.strip('"').replace('""', '"')
+    for number, (uri, values) in enumerate(locations, 1):
+        names = [c.name for c in columns if c.name in values]
+        rendered = render(
+            "redshift",
+            "copy_parquet.sql",
+            part=ident(f"{base}_part_{number}"),
+            staging=staging,
+            location=s3_literal(uri),
+            authorization=authorization,
+            file_columns=[c for c in columns if c.name not in values],
+            columns=columns,
+            partition_values={name: index for index, name in enumerate(names, 1)},
+        )
+        for statement in split_statements(rendered):
+            bound = [values[n] for n in names] if statement.startswith("INSERT INTO") else []
+            statements.append((statement, bound))
+    return statements
 
 
 class WarehouseLoadOperator(LakeOperator):
@@ -54,7 +126,13 @@ class WarehouseLoadOperator(LakeOperator):
 
     Loads of different dates never wait for each other; two loads of the same table and date do
     not both write (PostgreSQL: an advisory lock; the second waits up to ``lock_timeout`` seconds,
-    then fails with a clear message). A rerun of the same date gives the same table.
+    then fails with a clear message; Redshift has no such lock: ``LOCK`` serialises all writers of
+    the table). A rerun of the same date gives the same table.
+
+    On PostgreSQL a ``replace_partition`` or ``append`` table is list-partitioned by ``ds`` and the
+    rows are COPYed (ADBC bulk ingest) straight into the date's partition, which a rerun truncates
+    first: no staging table, no ``INSERT ... SELECT``, no dead tuples. Such a table declares no
+    primary key (see :attr:`table_key`).
 
     :param dataset: the curated dataset to load.
     :param table: the warehouse table (in the connection's schema).
@@ -86,7 +164,15 @@ class WarehouseLoadOperator(LakeOperator):
     def table_key(self) -> tuple[str, ...]:
         """The table's key in the warehouse: a date-partitioned table holds many days, so ``ds`` joins
         the contract's key (unique within one day); a merged table is keyed by the contract; an scd2
-        table by the contract's key and the version's first date."""
+        table by the contract's key and the version's first date.
+
+        Declared as a PRIMARY KEY only where a load needs the index (merge and scd2 on PostgreSQL:
+        ``ON CONFLICT`` and key lookups). A replace_partition or append table holds the date's rows
+        exactly as the curated partition has them, and the quality gate has already failed any date
+        whose key is not unique (``expect_compound_columns_to_be_unique`` with severity ``fail``), so
+        the index would only re-check that while costing ~3x the COPY itself at 10M rows; nothing
+        else writes those tables. Writes from outside Lockgate are not checked there.
+        """
         key = self.contract.primary_key
         if not key:
             return ()
@@ -106,8 +192,15 @@ class WarehouseLoadOperator(LakeOperator):
     def warehouse(self) -> WarehouseHook:
         return WarehouseHook(warehouse_conn_id=self.warehouse_conn_id)
 
+    def _declared_key(self, dialect: str) -> tuple[str, ...]:
+        """The PRIMARY KEY create_table.sql declares (see :attr:`table_key`)."""
+        return () if dialect == "postgres" and self.mode in DATE_MODES else self.table_key
+
     def _lock(self, session: Any, ds: str) -> None:
         """Hold the (table, date) lock for this transaction; wait, then fail clearly."""
+        if session.dialect == "redshift":
+            session.run_template("lock_partition.sql", table=self.warehouse.table(self.table))
+            return
         if session.dialect != "postgres":
             return  # an embedded DuckDB file has one writer at a time (WarehouseHook waits for it)
         deadline = time.monotonic() + self.lock_timeout
@@ -137,7 +230,11 @@ class WarehouseLoadOperator(LakeOperator):
         }
         if not existing:
             session.run_template(
-                "create_table.sql", table=table, columns=self.table_columns, primary_key=self.table_key
+                "create_table.sql",
+                table=table,
+                columns=self.table_columns,
+                primary_key=self._declared_key(session.dialect),
+                partition_by=DATE_PARTITION if session.dialect == "postgres" and self.mode in DATE_MODES else None,
             )
             return
         try:
@@ -150,6 +247,79 @@ class WarehouseLoadOperator(LakeOperator):
         for column in changes.widen:
             self.log.info("schema evolution: widening %s of %s to %s", column.name, table, column.type)
             session.run_template("widen_column.sql", table=table, column=column)
+
+    def _prepare_date_partition(self, table: str, day: date) -> str | None:
+        """PostgreSQL: the table and the date's partition exist before the load; returns its name.
+
+        A short transaction of its own, serialised per table (DDL only, committed at once): an empty
+        partition is harmless, and attaching it here keeps the load's long transaction free of locks
+        that would make loads of other dates wait. None: the table is a plain one (created before
+        Lockgate partitioned tables, or by hand); it is loaded with DELETE + COPY instead.
+        """
+        with self.warehouse.transaction() as session:
+            session.fetchall(
+                render_statement("postgres", "lock_table_ddl.sql"),
+                [f"lockgate-ddl:{self.warehouse.schema}.{self.table}"],
+            )
+            kind = session.fetchall(render_statement("postgres", "table_kind.sql"), [table])
+            if not kind:
+                self._create_or_evolve(session, table)
+            elif kind[0][0] != "p":
+                return None
+            name = date_partition_name(self.table, day)
+            partition = self.warehouse.table(name)
+            if not session.fetchall(render_statement("postgres", "table_kind.sql"), [partition]):
+                # partition bounds are DDL, never bound parameters: a literal of a parsed date
+                session.run_template(
+                    "create_date_partition.sql", table=table, partition=partition, day=literal(day.isoformat())
+                )
+            return name
+
+    def _write(
+        self, session: Any, table: str, files: list[Any], manifest: dict[str, Any], day: date, partition: str | None
+    ) -> tuple[int, str | None]:
+        """Move the date's rows into the table by ``mode``; (rows written or staged, staging table or None)."""
+        contract = self.contract
+        columns = contract.storage_columns
+        names = [c.name for c in columns]
+        if session.dialect == "postgres" and self.mode in DATE_MODES:
+            # straight into the table (its date partition): one binary COPY, nothing staged
+            self._clear_date(session, table, day, partition)
+            target = partition if partition is not None else self.table
+            return session.ingest_parquet(files, columns, target, self.warehouse.schema), None
+        if session.dialect == "redshift":
+            if not self.lake.is_s3:
+                raise AirflowFailException(f"a redshift warehouse COPYs from an S3 lake, not {self.lake.url}")
+            staging = ident(f"lockgate_stage_{self.task_id}_{day:%Y%m%d}"[:127])
+            locations = [
+                (self.lake.uri(loc), values) for loc, values in curated_locations(f["key"] for f in manifest["files"])
+            ]
+            for statement, params in redshift_stage_sql(
+                staging, columns, locations, self.warehouse.copy_authorization()
+            ):
+                session.execute(statement, params)
+        else:
+            staging = session.stage_parquet(files, columns)
+        staged_rows = int(session.fetchall(f"SELECT count(*) FROM {staging}")[0][0])
+        session.run_template(
+            f"{self.mode}.sql",
+            [day],
+            table=table,
+            staging=staging,
+            columns=names,
+            primary_key=contract.primary_key,
+            attributes=[n for n in names if n not in contract.primary_key],
+        )
+        return staged_rows, staging
+
+    def _clear_date(self, session: Any, table: str, day: date, partition: str | None) -> None:
+        """replace_partition: the date's old rows go (TRUNCATE of its partition, else DELETE)."""
+        if self.mode != "replace_partition":
+            return
+        if partition is not None:
+            session.run_template("truncate_partition.sql", partition=self.warehouse.table(partition))
+        else:
+            session.execute(f"DELETE FROM {table} WHERE {ident(DATE_PARTITION)} = $1", [day])
 
     def _already_appended(self, session: Any, audit: str, day: date, checksum: str) -> bool:
         """Append is exactly once per date: same data again is a no-op, different data an error."""
@@ -165,7 +335,7 @@ class WarehouseLoadOperator(LakeOperator):
             f"{checksum[:12]}); append never rewrites a date: use mode replace_partition for corrected data"
         )
 
-    def _reconcile(self, session: Any, table: str, staging: str, files: list[Any], ds: str) -> None:
+    def _reconcile(self, session: Any, table: str, staging: str | None, files: list[Any], ds: str) -> None:
         """Before commit: the warehouse must hold what the lake holds, or nothing is committed.
 
         replace_partition and append compare the date's partition with the curated files'
@@ -188,16 +358,23 @@ class WarehouseLoadOperator(LakeOperator):
                 raise ReconciliationError(f"{table}: {missing} staged keys are missing after the {self.mode}")
             return
         typed = ", ".join(f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns)
-        reader = duckdb.connect()
-        try:
-            reader.execute("SET TimeZone='UTC'")
-            relation = f"(SELECT {typed} FROM read_parquet($1, hive_partitioning = true))"
-            lake = reader.execute(fingerprint_sql(columns, relation), [[str(f) for f in files]]).fetchone()
-        finally:
-            reader.close()
-        warehouse = session.fetchall(
-            fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1"), [datetime.fromisoformat(ds).date()]
-        )[0]
+
+        def lake_fingerprint() -> Any:
+            reader = duckdb.connect()
+            try:
+                reader.execute("SET TimeZone='UTC'")
+                relation = f"(SELECT {typed} FROM read_parquet($1, hive_partitioning = true))"
+                return reader.execute(fingerprint_sql(columns, relation), [[str(f) for f in files]]).fetchone()
+            finally:
+                reader.close()
+
+        # the lake's side (DuckDB, here) and the warehouse's side (its server) scan at the same time
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(lake_fingerprint)
+            warehouse = session.fetchall(
+                fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1"), [datetime.fromisoformat(ds).date()]
+            )[0]
+            lake = pending.result()
         assert lake is not None  # an aggregate query always returns one row
         found = differences(columns, lake, warehouse)
         if found:
@@ -219,12 +396,14 @@ class WarehouseLoadOperator(LakeOperator):
             raise AirflowException(f"no curated manifest at {self.lake.uri(key)}: did partitioning run?")
         manifest = self.lake.read_json(key)
         columns = contract.storage_columns
-        names = [c.name for c in columns]
         table = self.warehouse.table(self.table)
         audit = self.warehouse.table(AUDIT_TABLE)
         skipped = False
         with self.workdir() as work:
             files = [self.lake.local_copy(f["key"], work) for f in manifest["files"]]
+            partition = None
+            if self.warehouse.dialect == "postgres" and self.mode in DATE_MODES:
+                partition = self._prepare_date_partition(table, day)
             with self.warehouse.transaction() as session:
                 self._lock(session, ds)
                 self._create_or_evolve(session, table)
@@ -232,24 +411,15 @@ class WarehouseLoadOperator(LakeOperator):
                 if self.mode == "append" and self._already_appended(session, audit, day, manifest["checksum"]):
                     skipped = True
                 elif files:
-                    staging = session.stage_parquet(files, columns)
-                    staged_rows = session.fetchall(f"SELECT count(*) FROM {staging}")[0][0]
-                    if staged_rows != manifest["rows"]:
+                    written, staging = self._write(session, table, files, manifest, day, partition)
+                    if written != manifest["rows"]:
                         raise AirflowException(
-                            f"staged {staged_rows} rows but the curated manifest {key} lists {manifest['rows']}"
+                            f"wrote {written} rows but the curated manifest {key} lists {manifest['rows']}; "
+                            "nothing was committed"
                         )
-                    session.run_template(
-                        f"{self.mode}.sql",
-                        [day],
-                        table=table,
-                        staging=staging,
-                        columns=names,
-                        primary_key=contract.primary_key,
-                        attributes=[n for n in names if n not in contract.primary_key],
-                    )
                     self._reconcile(session, table, staging, files, ds)
                 elif self.mode == "replace_partition":
-                    session.execute(f"DELETE FROM {table} WHERE {ident(DATE_PARTITION)} = $1", [day])
+                    self._clear_date(session, table, day, partition)
                 if not skipped:
                     session.run_template(
                         "audit_upsert.sql",

@@ -175,3 +175,104 @@ def test_same_date_loads_are_serialised_and_other_dates_are_not(env: Any) -> Non
         release.set()
         holder.join()
     assert load(D1, "replace_partition")["rows_loaded"] == 1  # free again
+
+
+@pytest.mark.parametrize("env", ["postgres"], indirect=True)
+def test_a_load_waits_for_the_same_date_and_goes_on_when_it_is_free(env: Any) -> None:
+    """The other half of the lock: within lock_timeout the second load waits, then writes."""
+    publish(env, D1, ["S1,north,10"])
+    held, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with psycopg.connect(env["dsn"]) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('dim_site:2026-01-01'))")
+            held.set()
+            release.wait(60)
+
+    def release_once_waiting() -> None:
+        # free the lock once the load has tried it and found it taken (its session shows the attempt)
+        with psycopg.connect(env["dsn"], autocommit=True) as conn:
+            while not conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'SELECT pg_try_advisory_xact_lock%'"
+            ).fetchone():
+                threading.Event().wait(0.05)
+        release.set()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert held.wait(10)
+    releaser = threading.Thread(target=release_once_waiting, daemon=True)
+    releaser.start()
+    try:
+        assert load(D1, "replace_partition", lock_timeout=120)["rows_loaded"] == 1
+    finally:
+        release.set()
+        holder.join()
+    assert rows("SELECT site_id, capacity FROM dim_site") == [("S1", 10)]
+
+
+def test_a_new_not_null_column_is_refused_naming_it(env: Any) -> None:
+    publish(env, D1, ["S1,north,10"])
+    load(D1, "replace_partition")
+    grown = copy.deepcopy(SITES)
+    grown["columns"]["owner"] = {"type": "string", "nullable": False}
+    grown["columns"]["capacity"] = {"type": "boolean"}
+    publish(env, D2, ["S1,north,true,acme"], grown)
+    with pytest.raises(AirflowFailException) as failed:
+        load(D2, "replace_partition")
+    message = str(failed.value)
+    assert "column owner: new and NOT NULL" in message
+    assert "column capacity: old type integer, new type boolean is not a safe widening" in message
+    assert rows("SELECT count(*) FROM dim_site") == [(1,)]  # nothing changed
+
+
+@pytest.mark.parametrize(
+    "table",
+    ['dim "Site"; DROP TABLE dim_site; --', "Dim Site " + "x" * 50],
+    ids=["hostile", "longer-than-63-bytes"],
+)
+def test_awkward_table_names_are_quoted_everywhere(env: Any, table: str) -> None:
+    """Through the operator: create, partition (PostgreSQL), COPY, reconcile, audit - twice."""
+    publish(env, D1, ["S1,north,10", "S2,south,20"])
+    publish(env, D2, ["S1,north,11"])
+    for ds in (D1, D2, D1):
+        op = WarehouseLoadOperator(task_id="load", dataset="sites", table=table, mode="replace_partition")
+        op.execute(ctx(ds))
+    quoted = WarehouseHook().table(table)
+    assert rows(f"SELECT ds, count(*) FROM {quoted} GROUP BY ds ORDER BY ds") == [
+        (date(2026, 1, 1), 2),
+        (date(2026, 1, 2), 1),
+    ]
+    assert WarehouseHook().table_exists(table)
+    assert rows("SELECT table_name, count(*) FROM lockgate_load_audit GROUP BY table_name") == [(table, 2)]
+    if env["dialect"] == "postgres":
+        with psycopg.connect(env["dsn"]) as conn:
+            parts = conn.execute(
+                "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = to_regclass(%s) ORDER BY 1",
+                [quoted],
+            ).fetchall()
+        assert [len(p[0].encode()) <= 63 for p in parts] == [True, True]
+        assert [p[0].rsplit("__ds_", 1)[1] for p in parts] == ["20260101", "20260102"]
+
+
+@pytest.mark.parametrize("env", ["postgres"], indirect=True)
+def test_a_plain_table_from_before_partitioning_is_still_replaced_by_date(env: Any) -> None:
+    """A table created unpartitioned, with its key (older Lockgate, or by hand): DELETE + COPY into it."""
+    with psycopg.connect(env["dsn"]) as conn:
+        conn.execute(
+            "CREATE TABLE dim_site (site_id text NOT NULL, region text NOT NULL, capacity bigint, ds date NOT NULL, "
+            "PRIMARY KEY (site_id, ds))"
+        )
+    publish(env, D1, ["S1,north,10", "S2,south,20"])
+    publish(env, D2, ["S1,north,11"])
+    for ds in (D1, D2, D1):
+        load(ds, "replace_partition")
+    assert rows("SELECT ds, count(*) FROM dim_site GROUP BY ds ORDER BY ds") == [
+        (date(2026, 1, 1), 2),
+        (date(2026, 1, 2), 1),
+    ]
+    with psycopg.connect(env["dsn"]) as conn:
+        kinds = conn.execute("SELECT relname, relkind::text FROM pg_class WHERE relname LIKE 'dim_site%'").fetchall()
+        assert sorted(kinds) == [("dim_site", "r"), ("dim_site_pkey", "i")]  # left as it was: no partitions

@@ -12,10 +12,17 @@ from lockgate.contracts import load_contract
 from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql
 from lockgate.sample_data import generate
 from tests.support.pg import airflow_conn_env
-from tests.support.pipeline import content_checksum_sql, context, operator
+from tests.support.pipeline import content_checksum_sql, context, operator, run_chain
 
 DS = "2026-01-02"
-READINGS = ["ingest_gateway", "ingest_partner", "gate_readings", "partition_readings"]
+READINGS = [
+    "list_gateway_files",
+    "ingest_gateway",
+    "list_partner_files",
+    "ingest_partner",
+    "gate_readings",
+    "partition_readings",
+]
 
 
 def test_fingerprints_match_and_name_what_differs() -> None:
@@ -48,14 +55,9 @@ def test_a_load_that_does_not_match_the_lake_commits_nothing(
 ) -> None:
     """A trigger that alters rows on the way in makes the warehouse disagree with the lake."""
     monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", pg_dsn))
-    sources = generate(DS, lockgate_home / "sources")
+    generate(DS, lockgate_home / "sources")
     ctx = context(DS, "manual__reconcile")
-    for task_id in READINGS:
-        op = operator(task_id)
-        if task_id.startswith("ingest_"):
-            folder = "gateway" if task_id == "ingest_gateway" else "partner"
-            op.source = str(sources.registry_path.parent.parent / folder / "*")
-        op.execute(ctx)
+    run_chain(str(lockgate_home / "sources"), DS, "manual__reconcile", tasks=READINGS)
     load = operator("load_fact_air_quality_hourly")
     first = load.execute(ctx)
     columns = load_contract("readings").storage_columns

@@ -266,7 +266,7 @@ def test_duckdb_dialect_and_file(duck: Warehouse) -> None:
 
 def test_unsupported_connection_type_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_WH_MYSQL", "mysql://u@127.0.0.1:3306/db")
-    with pytest.raises(ValueError, match="duckdb or postgres"):
+    with pytest.raises(ValueError, match="duckdb, postgres or redshift"):
         _ = WarehouseHook("lockgate_wh_mysql").dialect
 
 

@@ -129,12 +129,20 @@ def test_every_template_is_covered() -> None:
         "replace_partition.sql",
         "scd2.sql",
         "top_daily_aqi.sql",
+        # the SQL source's watermark state (tests/sources/test_sql_source.py runs them on both dialects)
+        "watermark_commit.sql",
+        "watermark_record.sql",
+        "watermark_select.sql",
+        "watermark_table.sql",
         "widen_column.sql",
     ]
     # the load modes and schema evolution run in tests/unit/test_load_modes.py on DuckDB and
     # tests/integration/test_load_modes_postgres.py on PostgreSQL
     assert templates("postgres") == sorted(
-        [t for t in templates("duckdb") if t != "daily_concentrations.sql"] + ["lock_partition.sql"]
+        [t for t in templates("duckdb") if t != "daily_concentrations.sql"]
+        # PostgreSQL's own: the per-date lock, and the date partitions of replace_partition/append tables
+        + ["create_date_partition.sql", "lock_partition.sql", "lock_table_ddl.sql", "table_kind.sql"]
+        + ["truncate_partition.sql"]
     )
 
 
@@ -296,6 +304,8 @@ def test_postgres_templates_render(template: str) -> None:
         "attributes": names[3:],
         "column": columns[4],
         "limit": 5,
+        "partition": qualified("public", EVIL + "__ds_20260102"),
+        "day": "'2026-01-02'",
     }
     sql = render("postgres", template, **params)
     assert "{{" not in sql

@@ -1,0 +1,12 @@
+{# One row per (table, partition), unique by construction (audit_upsert.sql deletes, then inserts). #}
+CREATE TABLE IF NOT EXISTS {{ audit_table }} (
+    dag_id {{ 'string' | sqltype }} NOT NULL,
+    run_id {{ 'string' | sqltype }} NOT NULL,
+    dataset {{ 'string' | sqltype }} NOT NULL,
+    table_name {{ 'string' | sqltype }} NOT NULL,
+    partition_ds {{ 'date' | sqltype }} NOT NULL,
+    mode {{ 'string' | sqltype }} NOT NULL,
+    rows_loaded {{ 'integer' | sqltype }} NOT NULL,
+    checksum {{ 'string' | sqltype }} NOT NULL,
+    loaded_at {{ 'timestamp' | sqltype }} NOT NULL
+);
