@@ -5,10 +5,15 @@
     quarantine/<dataset>/ds=<date>/quarantine.parquet  rows that did not, with a reason each
     quality/<dataset>/ds=<date>/report.json            the gate's report (every check, counts)
     curated/<dataset>/ds=<date>/<key>=<value>/...      hive-partitioned Parquet + _manifest.json
+                                                       (files named by content: part-<id>.parquet)
     reports/<dag id>/ds=<date>/summary.json            the run summary
+    handoff/<dag id>/ds=<date>/run=<run id>/<task>.parquet  in-memory data an upstream task handed
+                                                        over to an ingestion (lockgate.sources.memory)
 
 Keys derive from the dataset, the logical date and the run id only (never the clock), so a rerun
-writes to the same places and replaces what it wrote.
+writes to the same places and replaces what it wrote. ``.staging/`` at the lake root holds a
+publish in progress (see ``LakeHook.replace_prefix``); it is outside every zone, so no reader's
+glob over a dataset sees it.
 """
 
 from __future__ import annotations
@@ -41,3 +46,12 @@ def raw_prefix(dataset: str, ds: str, run_id: str) -> str:
 
 def manifest_key(zone: str, dataset: str, ds: str) -> str:
     return safe_key(zone_prefix(zone, dataset, ds), MANIFEST)
+
+
+#: not a dataset zone: data tasks hand to an ingestion task of the same run (not in ZONES)
+HANDOFF_ZONE = "handoff"
+
+
+def handoff_key(dag_id: str, ds: str, run_id: str, name: str) -> str:
+    """``handoff/<dag id>/ds=<date>/run=<run>/<name>.parquet``: keyed by run, so a retry replaces it."""
+    return safe_key(HANDOFF_ZONE, dag_id, f"ds={ds}", f"run={run_segment(run_id)}", f"{name}.parquet")

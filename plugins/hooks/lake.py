@@ -28,6 +28,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from lockgate.config import DEFAULT_LAKE_CONN_ID, lockgate_home
 
 _CHUNK = 8 * 1024 * 1024
+#: where publishes build or upload a new version before it goes live, at the lake root
+STAGING = ".staging"
 
 
 class LakePathError(ValueError):
@@ -71,6 +73,22 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def dump_json(payload: Any) -> str:
+    """The text of a JSON document in the lake: sorted keys, so the same payload gives the same bytes."""
+    return json.dumps(payload, indent=2, sort_keys=True, default=str)
+
+
+def content_name(stem: str, path: str | Path, suffix: str) -> str:
+    """``<stem>-<content id><suffix>``: a file name that names one content for good.
+
+    The id is the first 64 bits of the file's sha256, in decimal (``part-<digits>.parquet`` keeps
+    the shape of DuckDB's ``part-<n>`` names). The same bytes always get the same name, so reruns
+    publish identical keys; different bytes get a different name, so a reader holding a file
+    name from an older version can never open newer bytes under it.
+    """
+    return f"{stem}-{int(sha256_file(path)[:16], 16):020d}{suffix}"
+
+
 def _exchange(a: Path, b: Path) -> None:
     """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``).
 
@@ -99,6 +117,15 @@ class LakeHook(BaseHook):
     for S3, ``aws_conn_id`` (default ``aws_default``) naming the Airflow aws connection with the
     credentials. When the connection does not exist, the embedded default applies: the folder
     ``$LOCKGATE_HOME/lake``.
+
+    Encryption at rest (S3): every object this hook writes (uploads, multipart uploads, JSON
+    documents, server-side copies) carries server-side encryption. The default is SSE-S3
+    (``ServerSideEncryption=AES256``); the lake connection's extra ``sse_kms_key_id`` (a KMS key id,
+    ARN or alias) switches to SSE-KMS with that key. The setting belongs to the lake connection,
+    not the aws one: it is a property of where the data lives, while the aws connection only says
+    who is writing (one set of credentials can write to lakes with different keys). ``sse`` may
+    also be given explicitly (``AES256`` or ``aws:kms``; ``aws:kms`` without a key id uses the
+    bucket's AWS managed key).
 
     :param lake_conn_id: the Airflow connection describing the lake.
     """
@@ -146,11 +173,29 @@ class LakeHook(BaseHook):
         return root
 
     @cached_property
+    def sse_args(self) -> dict[str, str]:
+        """The server-side encryption arguments every S3 write of this lake carries."""
+        key_id = self._settings.get("sse_kms_key_id")
+        mode = self._settings.get("sse") or ("aws:kms" if key_id else "AES256")
+        if mode == "AES256" and not key_id:
+            return {"ServerSideEncryption": "AES256"}
+        if mode == "aws:kms":
+            return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": str(key_id)} if key_id else {})}
+        raise ValueError(
+            f"connection {self.lake_conn_id!r}: extra 'sse' must be 'AES256' or 'aws:kms' "
+            f"(an 'sse_kms_key_id' needs 'aws:kms'), got {mode!r}"
+        )
+
+    @cached_property
     def s3_hook(self) -> Any:
-        """The amazon provider's S3Hook for the configured aws connection (S3 lakes only)."""
+        """The amazon provider's S3Hook for the configured aws connection (S3 lakes only).
+
+        Its ``extra_args`` carry :attr:`sse_args`, so the provider's uploads (``load_file``,
+        ``load_string``, multipart or not) are encrypted at rest.
+        """
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Hook(aws_conn_id=self._settings.get("aws_conn_id", "aws_default"))
+        return S3Hook(aws_conn_id=self._settings.get("aws_conn_id", "aws_default"), extra_args=self.sse_args)
 
     # -- naming ---------------------------------------------------------------------------------
 
@@ -279,7 +324,7 @@ class LakeHook(BaseHook):
             spool.unlink(missing_ok=True)
 
     def write_json(self, key: str, payload: Any) -> LakeObject:
-        body = json.dumps(payload, indent=2, sort_keys=True, default=str)
+        body = dump_json(payload)
         if self.is_s3:
             self.s3_hook.load_string(body, self._s3_key(key), self._bucket_prefix[0], replace=True)
             return LakeObject(safe_key(key), len(body.encode()))
@@ -307,33 +352,65 @@ class LakeHook(BaseHook):
                 shutil.rmtree(base, ignore_errors=True)
         return len(objects)
 
+    def _copy_within(self, source_key: str, key: str) -> None:
+        """Server-side copy of one lake object to another key, encrypted like every other write.
+
+        The managed ``copy`` switches to a multipart copy for objects above 5 GB, where a single
+        ``CopyObject`` would be refused.
+        """
+        bucket = self._bucket_prefix[0]
+        self.s3_hook.get_conn().copy(
+            {"Bucket": bucket, "Key": self._s3_key(source_key)},
+            bucket,
+            self._s3_key(key),
+            ExtraArgs=dict(self.sse_args),
+        )
+
     def replace_prefix(self, local_dir: Path | None, prefix: str) -> builtins.list[LakeObject]:
         """Make ``prefix`` hold exactly the files of ``local_dir`` (nothing when it is None).
 
-        Local lake: the new tree is built under ``.staging/`` at the lake root (outside every
-        dataset, so no reader's glob sees it) and swapped in with one atomic ``renameat2`` exchange,
-        so a reader never gets rows of two versions and never finds the date empty. A reader that
-        walks the folders by path while the swap happens can still miss part of the old version
-        (it resolves the date's folder again at each level); only a table format or readers going
-        through the manifest close that gap. Leftovers of a killed run are removed by the next one.
+        Callers name data files by their content (a key never names two different contents, see
+        ``PartitionOperator``) and put the metadata the version is read by (``_manifest.json``,
+        any name starting with ``_``) in the same folder. What a reader can rely on:
 
-        S3 has no multi-object swap: new objects are written first (each PUT is atomic), then stale
-        ones deleted; Lockgate's own readers go through the manifest written afterwards, which is
-        the commit point.
+        Local lake: the new tree is built under ``.staging/`` at the lake root (outside every
+        dataset, so no reader's glob sees it; DuckDB's glob does not skip hidden names, so hidden
+        names inside the dataset would not do) and swapped in with one ``renameat2`` exchange of
+        the date's folder, then the old tree is deleted (a file a reader already opened stays
+        readable through its descriptor). A reader going through :meth:`published_files` sees
+        exactly one version. A path-walking reader (DuckDB's glob, ``pyarrow.dataset``) is not
+        atomic against any swap, and no local layout makes it so: both list a folder through a
+        handle, then stat each name by path, and silently skip a name that no longer resolves.
+        A walk that a publish falls into can therefore return part of one version, or nothing
+        (measured in ``tests/integration/test_lake_atomic_publish.py``). Since data files are
+        named by their content, a name never resolves to the other version's bytes: a file
+        listed before the swap and opened after it fails with "file not found". Rows of two
+        versions in one read would take more publishes of the date during that one read.
+
+        S3 has no rename and no multi-object commit, so no publish can be atomic for a reader
+        that lists the live keys itself. The order below gives what can be had: every new file is
+        first uploaded under ``.staging/`` at the lake root (an upload that fails for good, the
+        usual fault, leaves the live date untouched); then copied into place server-side; then the
+        metadata files are written, the manifest being the commit point; then stale files are
+        deleted. A path-walker racing a publish can see the old files plus some new ones (or the
+        new plus some old), never part of one version alone; a reader going through
+        :meth:`published_files` sees exactly one version.
+
+        Leftovers of a killed run (a staging folder, staged objects) are removed by the next
+        publish of the same prefix.
         """
         prefix = safe_key(prefix)
         source = local_dir if local_dir is not None and local_dir.is_dir() else None
-        files = sorted(p for p in source.rglob("*") if p.is_file()) if source else []
-        if self.is_s3:
-            published = (
-                [self.put_file(p, safe_key(prefix, p.relative_to(source).as_posix())) for p in files] if source else []
-            )
-            keep = {o.key for o in published}
-            self.delete([o.key for o in self.list(prefix) if o.key not in keep])
-            return published
-        staging_root = self._root / ".staging"
-        staging_root.mkdir(exist_ok=True)
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source is not None else []
+        # file -> its key below the prefix
+        relative = {p: p.relative_to(source).as_posix() for p in files} if source is not None else {}
+        published = [LakeObject(safe_key(prefix, relative[p]), p.stat().st_size) for p in files]
         tag = hashlib.sha256(prefix.encode()).hexdigest()[:16]
+        if self.is_s3:
+            self._replace_prefix_s3(relative, prefix, tag)
+            return published
+        staging_root = self._root / STAGING
+        staging_root.mkdir(exist_ok=True)
         for stale in staging_root.glob(f"{tag}-*"):  # a run killed mid-publish left these
             shutil.rmtree(stale, ignore_errors=True)
         fresh = staging_root / f"{tag}-{uuid.uuid4().hex}"
@@ -348,9 +425,38 @@ class LakeHook(BaseHook):
             shutil.rmtree(fresh, ignore_errors=True)
         else:
             os.rename(fresh, final)
-        if source is None:
-            return []
-        return [LakeObject(safe_key(prefix, p.relative_to(source).as_posix()), p.stat().st_size) for p in files]
+        return published
+
+    def _replace_prefix_s3(self, relative: dict[Path, str], prefix: str, tag: str) -> None:
+        staging = safe_key(STAGING, tag)
+        self.delete_prefix(staging)  # objects a killed run staged
+        data = [p for p in relative if not p.name.startswith("_")]
+        meta = [p for p in relative if p.name.startswith("_")]
+        live = {o.key for o in self.list(prefix)}
+        # every file is copied, even one already live under its key: with content-named files
+        # that rewrites the same bytes, and a caller that reuses names still gets its new bytes
+        for path in data:
+            self.put_file(path, safe_key(staging, relative[path]))
+        for path in data:
+            self._copy_within(safe_key(staging, relative[path]), safe_key(prefix, relative[path]))
+        for path in meta:  # the commit point: readers of the manifest switch here
+            self.put_file(path, safe_key(prefix, relative[path]))
+        keep = {safe_key(prefix, r) for r in relative.values()}
+        self.delete([k for k in sorted(live) if k not in keep])
+        self.delete_prefix(staging)
+
+    def published_files(self, prefix: str, manifest: str = "_manifest.json") -> builtins.list[LakeObject]:
+        """The data files of the version of ``prefix`` that is published now, from its manifest.
+
+        This is the atomic way to read a date: the manifest is one object, replaced in one write,
+        and it lists files whose keys name one content each, so the list is exactly one version,
+        never a mix, on S3 as on a local lake. A file of the list can vanish only when a newer
+        version is published while the caller reads; reading it then fails (file not found) and
+        calling this again gives the newer version. Raises ``FileNotFoundError`` when nothing was
+        ever published under ``prefix``.
+        """
+        document = self.read_json(safe_key(prefix, manifest))
+        return [LakeObject(safe_key(f["key"]), int(f["bytes"])) for f in document["files"]]
 
     def iter_relative(self, prefix: str) -> Iterator[tuple[str, LakeObject]]:
         """Objects under ``prefix`` with their key relative to it."""

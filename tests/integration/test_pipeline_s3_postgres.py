@@ -129,11 +129,15 @@ def test_pipeline_on_s3_and_postgres(remote: RemotePipeline) -> None:
     def under(prefix: str) -> list[str]:
         return [k for k in remote.keys_first if k.startswith(prefix)]
 
+    # one folder per source file (the readings ingest is mapped over the files the S3 listing found)
     assert under(f"lake/raw/readings/ds={DS}/{raw_run}/") == [
-        f"lake/raw/readings/ds={DS}/{raw_run}/ingest_gateway/_manifest.json",
-        f"lake/raw/readings/ds={DS}/{raw_run}/ingest_gateway/readings_{DS}.ndjson",
-        f"lake/raw/readings/ds={DS}/{raw_run}/ingest_partner/_manifest.json",
-        f"lake/raw/readings/ds={DS}/{raw_run}/ingest_partner/readings_{DS}.csv",
+        f"lake/raw/readings/ds={DS}/{raw_run}/gateway/readings_{DS}/_manifest.json",
+        f"lake/raw/readings/ds={DS}/{raw_run}/gateway/readings_{DS}/readings_{DS}.ndjson",
+        f"lake/raw/readings/ds={DS}/{raw_run}/partner/readings_{DS}/_manifest.json",
+        f"lake/raw/readings/ds={DS}/{raw_run}/partner/readings_{DS}/readings_{DS}.csv",
+    ]
+    assert remote.first.results["list_partner_files"] == [
+        {"source": f"s3://{remote.bucket}/in/partner/readings_{DS}.csv", "source_name": f"partner/readings_{DS}"}
     ]
     assert f"lake/staged/readings/ds={DS}/part-0.parquet" in remote.keys_first
     assert f"lake/quarantine/readings/ds={DS}/quarantine.parquet" in remote.keys_first
@@ -152,10 +156,10 @@ def test_pipeline_on_s3_and_postgres(remote: RemotePipeline) -> None:
     # --- raw objects are the source files, byte for byte, described by their manifest -------------
     import hashlib
 
-    manifest = remote.read_json(f"lake/raw/readings/ds={DS}/{raw_run}/ingest_partner/_manifest.json")
+    manifest = remote.read_json(f"lake/raw/readings/ds={DS}/{raw_run}/partner/readings_{DS}/_manifest.json")
     (entry,) = manifest["files"]
     assert entry["source"] == f"s3://{remote.bucket}/in/partner/readings_{DS}.csv"
-    assert entry["key"] == f"raw/readings/ds={DS}/{raw_run}/ingest_partner/readings_{DS}.csv"  # lake-relative
+    assert entry["key"] == f"raw/readings/ds={DS}/{raw_run}/partner/readings_{DS}/readings_{DS}.csv"  # lake-relative
     body = remote.s3.get_conn().get_object(Bucket=remote.bucket, Key="lake/" + entry["key"])["Body"].read()
     assert body == batch.partner_path.read_bytes()
     assert entry["sha256"] == hashlib.sha256(body).hexdigest()
@@ -200,7 +204,8 @@ def test_pipeline_on_s3_and_postgres(remote: RemotePipeline) -> None:
 
     # --- lineage names the bucket objects and the PostgreSQL table -------------------------------
     bucket_ns = f"s3://{remote.bucket}"
-    ingest = remote.first.operators["ingest_partner"].get_openlineage_facets_on_complete(None)
+    (partner,) = remote.first.operators["ingest_partner"]  # mapped: one instance per file
+    ingest = partner.get_openlineage_facets_on_complete(None)
     assert [(d.namespace, d.name) for d in ingest.inputs] == [(bucket_ns, f"in/partner/readings_{DS}.csv")]
     assert [(d.namespace, d.name) for d in ingest.outputs] == [(bucket_ns, "lake/raw/readings")]
     gate = remote.first.operators["gate_readings"].get_openlineage_facets_on_complete(None)
@@ -314,3 +319,27 @@ def test_s3_source_patterns_match_like_a_local_glob(
         assert len({f["key"] for f in manifest["files"]}) == len(manifest["files"])
         ingested[where] = {name: (f["rows"], f["sha256"]) for name, f in files.items()}
     assert ingested["s3"] == ingested["local"]
+
+
+def test_the_fan_out_listing_finds_the_same_files_in_a_folder_and_a_bucket(
+    s3_bucket: str, aws_conn_id: str, tmp_path: Path
+) -> None:
+    """``list_<source>_files`` (one mapped ingest per entry) lists like the ingest itself: a hidden
+    upload in progress, a backup and a subfolder are left out, in a folder and in a bucket alike."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from lockgate.pipelines.runtime import list_source_files
+
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    for rel, data in _tree(DS).items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(data)
+        s3.load_bytes(data, f"in/{rel}", s3_bucket)
+    local = list_source_files(str(tmp_path / "src"), "gateway/*.ndjson", "gateway")
+    remote = list_source_files(f"s3://{s3_bucket}/in", "gateway/*.ndjson", "gateway", aws_conn_id=aws_conn_id)
+    assert local == [
+        {"source": str(tmp_path / f"src/gateway/readings_{DS}.ndjson"), "source_name": f"gateway/readings_{DS}"}
+    ]
+    assert remote == [
+        {"source": f"s3://{s3_bucket}/in/gateway/readings_{DS}.ndjson", "source_name": f"gateway/readings_{DS}"}
+    ]
