@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from lockgate import pii
 from lockgate.contracts import DATE_PARTITION
-from lockgate.hooks.lake import safe_key, sha256_file
-from lockgate.layout import MANIFEST, manifest_key, zone_prefix
+from lockgate.hooks.lake import content_name, dump_json, safe_key, sha256_file
+from lockgate.layout import MANIFEST, zone_prefix
 from lockgate.operators.base import LakeOperator
 from lockgate.sql import ident, literal
 
@@ -95,13 +96,21 @@ class PartitionOperator(LakeOperator):
                 con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
                 rows = _count_rows(con, staged)
                 if rows:
+                    # personal data is hashed or masked here, so it never reaches the curated zone in clear
+                    try:
+                        select = pii.select_list(self.contract, con)
+                    except pii.PiiKeyMissing as exc:
+                        raise AirflowFailException(f"{self.contract.path}: {exc}") from None
                     con.execute(
-                        f"COPY (SELECT * FROM read_parquet({literal(str(staged))}) ORDER BY {order}) "
+                        f"COPY (SELECT {select} FROM read_parquet({literal(str(staged))}) ORDER BY {order}) "
                         f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
                         f"PARTITION_BY ({', '.join(ident(k) for k in keys)}), FILENAME_PATTERN 'part-{{i}}')"
                     )
                 files: list[dict[str, Any]] = []
-                for path in sorted(out.rglob("*.parquet")) if rows else []:
+                for written in sorted(out.rglob("*.parquet")) if rows else []:
+                    # named by content: reruns give the same keys, and a path-walking reader that
+                    # listed an older version can never open this version's bytes under its name
+                    path = written.rename(written.with_name(content_name("part", written, ".parquet")))
                     relative = path.relative_to(out).as_posix()
                     file_rows = _count_rows(con, path)
                     files.append(
@@ -116,23 +125,28 @@ class PartitionOperator(LakeOperator):
             finally:
                 con.close()
 
-            # replace this date only, in one swap (see LakeHook.replace_prefix)
-            self.lake.replace_prefix(out / f"{DATE_PARTITION}={ds}" if files else None, curated_prefix)
+            files.sort(key=lambda f: f["key"])
             for entry in files:
                 entry.pop("path")
-        checksum = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
-        manifest = {
-            "dataset": self.dataset,
-            "ds": ds,
-            "run_id": str(context["run_id"]),
-            "partition_keys": keys,
-            "schema": self.schema,
-            "files": files,
-            "rows": sum(f["rows"] for f in files),
-            "bytes": sum(f["bytes"] for f in files),
-            "checksum": checksum,
-        }
-        self.lake.write_json(manifest_key("curated", self.dataset, ds), manifest)
+            checksum = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+            manifest = {
+                "dataset": self.dataset,
+                "ds": ds,
+                "run_id": str(context["run_id"]),
+                "partition_keys": keys,
+                "schema": self.schema,
+                "files": files,
+                "rows": sum(f["rows"] for f in files),
+                "bytes": sum(f["bytes"] for f in files),
+                "checksum": checksum,
+            }
+            # the manifest travels with the files: on a local lake it is swapped in with them, on
+            # S3 it is written after them and is the commit point (see LakeHook.replace_prefix)
+            date_dir = out / f"{DATE_PARTITION}={ds}"
+            date_dir.mkdir(parents=True, exist_ok=True)
+            (date_dir / MANIFEST).write_text(dump_json(manifest), encoding="utf-8")
+            # replace this date only (see LakeHook.replace_prefix)
+            self.lake.replace_prefix(date_dir, curated_prefix)
         self.lineage.inputs.append(self.lake_dataset(f"staged/{self.dataset}", self.contract.storage_columns))
         self.lineage.outputs.append(
             self.lake_dataset(

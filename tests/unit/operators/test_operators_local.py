@@ -31,6 +31,7 @@ from lockgate.sample_data import REGIONS, SampleBatch, generate
 from tests.support.pipeline import (
     CHAIN,
     DAG_ID,
+    SENSORS,
     TABLES,
     ChainRun,
     air_quality_dag,
@@ -125,11 +126,32 @@ def sha256(path: Path) -> str:
 
 
 def test_chain_runs_every_dag_task_after_its_upstreams() -> None:
+    from airflow.sdk import BaseSensorOperator
+
     dag = air_quality_dag()
-    assert set(CHAIN) == {t.task_id for t in dag.tasks} - {"prepare_sources"}
+    # the chain skips only the sources task and the waits for late files, and says which those are
+    sensors = {t.task_id for t in dag.tasks if isinstance(t, BaseSensorOperator)}
+    assert sensors == set(SENSORS)
+    assert set(CHAIN) == {t.task_id for t in dag.tasks} - {"prepare_sources"} - sensors
     for i, task_id in enumerate(CHAIN):
-        upstream = dag.get_task(task_id).upstream_task_ids - {"prepare_sources"}
+        upstream = dag.get_task(task_id).upstream_task_ids - {"prepare_sources"} - sensors
         assert upstream <= set(CHAIN[:i]), f"{task_id} runs before {upstream - set(CHAIN[:i])}"
+    # each sensor guards the ingestion of its own source
+    assert {s: sorted(dag.get_task(s).downstream_task_ids) for s in SENSORS} == {
+        "wait_gateway": ["list_gateway_files"],
+        "wait_partner": ["list_partner_files"],
+        "wait_stations": ["ingest_stations"],
+    }
+
+
+def test_readings_ingest_is_one_mapped_task_per_listed_file(pipeline: Pipeline) -> None:
+    """The chain ran the listing tasks and one ingest per file they listed (one file each here)."""
+    batch = pipeline.batch
+    for source, path in (("gateway", batch.gateway_path), ("partner", batch.partner_path)):
+        listed = pipeline.first.results[f"list_{source}_files"]
+        assert listed == [{"source": str(path), "source_name": f"{source}/readings_{DS}"}]
+        (op,) = pipeline.first.operators[f"ingest_{source}"]
+        assert (op.task_id, op.source, op.source_name) == (f"ingest_{source}", str(path), f"{source}/readings_{DS}")
 
 
 def test_sample_day_has_a_smoke_event(pipeline: Pipeline) -> None:
@@ -141,15 +163,15 @@ def test_sample_day_has_a_smoke_event(pipeline: Pipeline) -> None:
 
 
 @pytest.mark.parametrize(
-    ("task_id", "dataset", "source"),
+    ("task_id", "dataset", "source", "folder"),
     [
-        ("ingest_gateway", "readings", "gateway"),
-        ("ingest_partner", "readings", "partner"),
-        ("ingest_stations", "stations", "registry"),
+        ("ingest_gateway", "readings", "gateway", f"gateway/readings_{DS}"),  # mapped: a folder per file
+        ("ingest_partner", "readings", "partner", f"partner/readings_{DS}"),
+        ("ingest_stations", "stations", "registry", "ingest_stations"),
     ],
 )
 def test_raw_manifest_describes_the_source_file_byte_for_byte(
-    pipeline: Pipeline, task_id: str, dataset: str, source: str
+    pipeline: Pipeline, task_id: str, dataset: str, source: str, folder: str
 ) -> None:
     batch = pipeline.batch
     src = {"gateway": batch.gateway_path, "partner": batch.partner_path, "registry": batch.registry_path}[source]
@@ -158,7 +180,7 @@ def test_raw_manifest_describes_the_source_file_byte_for_byte(
         "partner": batch.partner.rows,
         "registry": batch.station_count,  # data rows, not the header
     }[source]
-    folder = f"raw/{dataset}/ds={DS}/{RAW_RUN_1}/{task_id}"
+    folder = f"raw/{dataset}/ds={DS}/{RAW_RUN_1}/{folder}"
     manifest = json.loads((pipeline.lake_root / folder / "_manifest.json").read_text())
     raw_key = f"{folder}/{src.name}"
     assert manifest["files"] == [
@@ -176,7 +198,8 @@ def test_raw_manifest_describes_the_source_file_byte_for_byte(
     assert manifest["source_timezone"] == ("America/Chicago" if source == "partner" else None)
     # the raw object is the source, as received
     assert (pipeline.lake_root / raw_key).read_bytes() == src.read_bytes()
-    assert pipeline.first.results[task_id] == {
+    result = pipeline.first.results[task_id]
+    assert (result if task_id == "ingest_stations" else result[0]) == {
         "manifest_key": f"{folder}/_manifest.json",
         "files": 1,
         "rows": expected_rows,
@@ -252,9 +275,11 @@ def test_quarantine_parquet_has_one_row_per_bad_input_row_with_its_reason(pipeli
     batch = pipeline.batch
     rows = pq.read_table(pipeline.lake_root / f"quarantine/readings/ds={DS}/quarantine.parquet").to_pylist()
     assert len(rows) == expected(batch)["rows_quarantined"]
+    # raw/readings/ds=<date>/run=<run>/<source>/<file name>/<file>
+    source_of = lambda row: Path(row["source_file"]).parent.parent.name  # noqa: E731
     by_source: dict[str, int] = {}
     for row in rows:
-        by_source[Path(row["source_file"]).parent.name] = by_source.get(Path(row["source_file"]).parent.name, 0) + 1
+        by_source[source_of(row)] = by_source.get(source_of(row), 0) + 1
         assert row["ds"] == date.fromisoformat(DS)
         assert row["reason"].startswith(f"row {row['source_row']}: ")
         assert len(row["reason"]) > len(f"row {row['source_row']}: ") + 5
@@ -262,8 +287,8 @@ def test_quarantine_parquet_has_one_row_per_bad_input_row_with_its_reason(pipeli
         assert row["record"]
     gw, pt = batch.gateway, batch.partner
     assert by_source == {
-        "ingest_gateway": gw.malformed + gw.missing_values + gw.out_of_range,
-        "ingest_partner": pt.malformed + pt.missing_values + pt.out_of_range + pt.non_numeric,
+        "gateway": gw.malformed + gw.missing_values + gw.out_of_range,
+        "partner": pt.malformed + pt.missing_values + pt.out_of_range + pt.non_numeric,
     }
     checks: dict[str, int] = {}
     for row in rows:
@@ -277,11 +302,11 @@ def test_quarantine_parquet_has_one_row_per_bad_input_row_with_its_reason(pipeli
     }
     # source_row is the line number in the source file (1-based; the CSV header is line 1)
     lines = {
-        "ingest_gateway": batch.gateway_path.read_text().splitlines(),
-        "ingest_partner": batch.partner_path.read_text().splitlines(),
+        "gateway": batch.gateway_path.read_text().splitlines(),
+        "partner": batch.partner_path.read_text().splitlines(),
     }
     for r in rows:
-        line = lines[Path(r["source_file"]).parent.name][r["source_row"] - 1]
+        line = lines[source_of(r)][r["source_row"] - 1]
         if r["check_name"] == "parse":
             assert r["record"] == line  # unreadable lines are kept verbatim
         else:
@@ -537,7 +562,8 @@ def test_lineage_names_what_each_operator_really_read_and_wrote(pipeline: Pipeli
         ("ds", "date"),
     ]
 
-    ingest = ops["ingest_partner"].get_openlineage_facets_on_complete(None)
+    (partner,) = ops["ingest_partner"]  # mapped: one instance per file, one file here
+    ingest = partner.get_openlineage_facets_on_complete(None)
     assert _names(ingest.inputs) == [("file", str(pipeline.batch.partner_path))]
     assert _names(ingest.outputs) == [lake("raw/readings")]
     stats = ingest.outputs[0].outputFacets["outputStatistics"]
