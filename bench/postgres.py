@@ -1,8 +1,8 @@
 """The PostgreSQL every load is measured against: the machine's server, or a throwaway one.
 
 ``BENCH_PG_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``, trust auth) names the
-server; the benchmark creates the database ``lockgate_bench`` on it and drops it at the end. When
-nothing answers there, a throwaway server is started from the local PostgreSQL binaries with
+server; the benchmark creates the database ``lockgate_bench`` (or ``$BENCH_PG_DATABASE``) on it and
+drops it at the end. When nothing answers there, a throwaway server is started from the local PostgreSQL binaries with
 ``tests/support/pg.py`` (its settings differ - fsync off - and are recorded with the results).
 """
 
@@ -21,7 +21,8 @@ from psycopg import sql
 from tests.support import pg as test_pg
 
 DEFAULT_SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DATABASE = "lockgate_bench"
+#: ``BENCH_PG_DATABASE`` lets two benchmark runs share a server without dropping each other's database
+DATABASE = os.environ.get("BENCH_PG_DATABASE") or "lockgate_bench"
 SETTINGS = ("shared_buffers", "fsync", "synchronous_commit", "wal_level", "max_wal_size", "work_mem")
 
 

@@ -9,6 +9,11 @@ For each size, on the same generated data and the same PostgreSQL, in one run:
   loaded date), the floors of each stage (file copy + line count, hand-written DuckDB gate, DuckDB
   ``COPY ... PARTITION_BY``, ADBC ``adbc_ingest``), ``psql \\copy``, a dlt pipeline and pandas
   ``to_sql`` (only up to ``--to-sql-max-rows``);
+* **ingest** (only when asked: ``--only ingest``) - ``IngestOperator`` on the clean and the dirty
+  CSV, its floor and ``read_batches``, for ingestion's time and peak RSS;
+* **load** (only when asked: ``--only load``) - the curated zone prepared once (untimed), then
+  ``WarehouseLoadOperator`` (replace_partition, its rerun, a blind append) against ADBC
+  ``adbc_ingest`` and ``psql \\copy``, for issue 5's load throughput;
 * **gate** - ``run_gate`` on the CSV with 0.1% bad rows, and ``lockgate.formats.read_batches``;
 * **checks** - the 9 checks: ``lockgate.checks.evaluate``, hand-written DuckDB SQL, plain GX on
   pandas, on the clean and the dirty table.
@@ -318,6 +323,66 @@ class Bench:
             self.run(pipeline, env)
             wh.drop_tables("bench_adbc", "bench_adbc_pk", "bench_psql", "bench_to_sql", "bench_append")
             wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+
+        if "ingest" in self.args.only:
+            # ingestion alone (issue 3: peak RSS flat from 1M to 10M rows, under 1 GiB): the operator
+            # on the clean and the dirty CSV (rejects take Arrow's invalid-row path), its floor, and
+            # the gate's reader
+            self.say(f"{rows} rows: ingestion and the streaming reader")
+            ingest = [
+                spec("ingest", "op_ingest", [("op_ingest", {"csv": csv})], setup=fresh_chain),
+                spec("ingest", "op_ingest_dirty", [("op_ingest", {"csv": str(dirty.csv)})], setup=fresh_chain),
+                spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(scratch)})]),
+                spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
+            ]
+            self.run(ingest, env)
+
+        if "load" in self.args.only:
+            # the load alone (issue 5): the chain up to the curated zone runs once, untimed; then,
+            # interleaved, Lockgate's replace_partition into a new table, its rerun over the loaded
+            # date, a blind append of the same rows, and the floors (ADBC adbc_ingest of the same
+            # curated Parquet into a new table, psql \copy of the CSV)
+            self.say(f"{rows} rows: preparing the curated zone for the load (untimed)")
+            fresh_chain()
+            prepare = spec("prepare", "chain", [("op_ingest", {"csv": csv}), ("op_gate", {}), ("op_partition", {})])
+            run_interleaved([prepare], 1, env, self.work / "logs", self.args.timeout, self.say)
+
+            def fresh_load() -> None:
+                wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
+                wh.checkpoint()
+
+            self.say(f"{rows} rows: the load and its floors")
+            load = [
+                spec("load", "lockgate", [("op_load", {})], setup=fresh_load, note="replace_partition, new table"),
+                spec(
+                    "load",
+                    "lockgate_rerun",
+                    [("op_load", {})],
+                    setup=before_rerun,
+                    note="replace_partition over the loaded date",
+                ),
+                spec(
+                    "load",
+                    "lockgate_append",
+                    [("op_load", {"mode": "append", "table": "bench_append"})],
+                    setup=fresh_append,
+                    note="mode append into a new table",
+                ),
+                spec(
+                    "load",
+                    "adbc",
+                    [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc"})],
+                    setup=fresh("bench_adbc"),
+                ),
+                spec(
+                    "load",
+                    "psql",
+                    [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
+                    setup=fresh_psql,
+                ),
+            ]
+            self.run(load, env)
+            wh.drop_tables("bench_adbc", "bench_psql", "bench_append")
 
         if "gate" in self.args.only:
             self.say(f"{rows} rows: the gate on dirty data, the streaming reader")

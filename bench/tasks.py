@@ -80,10 +80,10 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def _dag_task(task_id: str) -> Any:
+def _dag_task(task_id: str, **mapped: Any) -> Any:
     from tests.support.pipeline import operator
 
-    return operator(task_id)
+    return operator(task_id, **mapped)
 
 
 def _context() -> dict[str, Any]:
@@ -97,9 +97,9 @@ def _context() -> dict[str, Any]:
 
 @task
 def op_ingest(p: dict[str, Any]) -> dict[str, Any]:
-    """IngestOperator (the DAG's ``ingest_partner``): copy the CSV into the raw zone and count its records."""
-    op = _dag_task("ingest_partner")
-    op.source = p["csv"]
+    """IngestOperator (the DAG's ``ingest_partner``, one mapped instance): copy the CSV into the raw
+    zone and count its records."""
+    op = _dag_task("ingest_partner", source=p["csv"], source_name=f"partner/{Path(p['csv']).stem}")
     with Timer() as t:
         out = op.execute(_context())
     return {"seconds": t.seconds, "rows": out["rows"], "output": out}
