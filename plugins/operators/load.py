@@ -372,7 +372,8 @@ class WarehouseLoadOperator(LakeOperator):
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(lake_fingerprint)
             warehouse = session.fetchall(
-                fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1"), [datetime.fromisoformat(ds).date()]
+                fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1", session.dialect),
+                [datetime.fromisoformat(ds).date()],
             )[0]
             lake = pending.result()
         assert lake is not None  # an aggregate query always returns one row

@@ -50,6 +50,31 @@ def test_fingerprints_match_and_name_what_differs() -> None:
 
 
 @pytest.mark.integration
+def test_duckdb_and_postgres_fingerprint_multibyte_strings_alike(pg_dsn: str) -> None:
+    """Strings are fingerprinted by their size in bytes on both engines (strlen / octet_length)."""
+    columns = [c for c in load_contract("readings").storage_columns if c.name in ("station_id", "region")]
+    rows = [("ST-é01", "nörth"), ("ST-日本", "south"), ("ST-🙂", "west")]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE lake (station_id VARCHAR, region VARCHAR)")
+    con.executemany("INSERT INTO lake VALUES (?, ?)", rows)
+    lake = con.execute(fingerprint_sql(columns, "lake")).fetchone()
+    assert lake is not None
+    assert lake[2] == sum(len(s.encode()) for s, _ in rows)  # bytes, not characters
+    with psycopg.connect(pg_dsn, autocommit=True) as pg:
+        pg.execute("CREATE TEMP TABLE wh (station_id text, region text)")
+        with pg.cursor() as cur:
+            cur.executemany("INSERT INTO wh VALUES (%s, %s)", rows)
+            warehouse = cur.execute(fingerprint_sql(columns, "wh", dialect="postgres")).fetchone()
+            assert differences(columns, lake, warehouse) == []
+            # the same number of characters, one more byte: the fingerprints disagree
+            cur.execute("UPDATE wh SET station_id = 'ST-éé1' WHERE station_id = 'ST-é01'")
+            found = differences(
+                columns, lake, cur.execute(fingerprint_sql(columns, "wh", dialect="postgres")).fetchone()
+            )
+    assert found == [f"station_id total bytes: lake {lake[2]}, warehouse {lake[2] + 1}"]
+
+
+@pytest.mark.integration
 def test_a_load_that_does_not_match_the_lake_commits_nothing(
     lockgate_home: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

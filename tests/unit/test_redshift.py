@@ -346,9 +346,9 @@ def test_schema_evolution() -> None:
 
 
 def test_reconciliation_fingerprint_is_plain_sql() -> None:
-    assert fingerprint_sql(COLUMNS, TABLE, '"ds" = $1') == (
-        f'SELECT count(*), count({Q}), sum(length({Q})), count("Mixed Case"), sum("Mixed Case"), '
-        'count("Region"), sum(length("Region")), count("ds"), min("ds"), max("ds") '
+    assert fingerprint_sql(COLUMNS, TABLE, '"ds" = $1', "redshift") == (
+        f'SELECT count(*), count({Q}), sum(octet_length({Q})), count("Mixed Case"), sum("Mixed Case"), '
+        'count("Region"), sum(octet_length("Region")), count("ds"), min("ds"), max("ds") '
         f'FROM {T} WHERE "ds" = $1'
     )
 
