@@ -162,9 +162,9 @@ def test_local_manifest_reader_is_atomic_while_a_date_is_republished(
 
     def publish(i: int) -> None:
         lake.replace_prefix(trees["B" if i % 2 == 0 else "A"], PREFIX)
-        # pacing, not timing: rows of two versions in one read would need three publishes of the
-        # date inside that one read (see LakeHook.replace_prefix); back-to-back publishes in a
-        # tight loop are not what a date ever sees
+        # pacing, not timing: rows of two versions in one read would need several publishes of
+        # the date inside that one read (see LakeHook.replace_prefix); back-to-back publishes in
+        # a tight loop are not what a date ever sees
         time.sleep(0.005)
 
     watches = _hammer(
