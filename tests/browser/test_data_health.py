@@ -24,7 +24,6 @@ import sys
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,7 +33,7 @@ from typing import Any, TypeVar
 import pytest
 
 from lockgate.ui import launcher
-from tests.support.net import LOOPBACK, free_port, port_open
+from tests.support.net import LOOPBACK, free_port, port_open, request_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 
@@ -72,17 +71,8 @@ class RunningAirflow:
 
     def api(self, path: str, *, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
         """JSON from the api-server (``path`` below the root), as ``token``'s user when given."""
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(  # noqa: S310 -- http://127.0.0.1 only
-            f"{self.base_url}{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            headers=headers,
-            method="GET" if body is None else "POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 -- 127.0.0.1 only
-            return json.load(response)
+        method = "GET" if body is None else "POST"
+        return request_json(f"{self.base_url}{path}", method=method, token=token, body=body)[1]
 
     def token(self) -> str:
         answer = self.api("/auth/token", body={"username": launcher.ADMIN_USER, "password": self.password})

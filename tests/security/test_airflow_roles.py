@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from lockgate.ui import launcher
-from tests.support.net import LOOPBACK, free_port
+from tests.support.net import LOOPBACK, free_port, request_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -42,18 +41,8 @@ class ApiServer:
 
     def call(self, method: str, path: str, *, token: str | None = None, body: Any = None) -> tuple[int, Any]:
         """(status, JSON body) of one request; HTTP errors are returned, not raised."""
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(  # noqa: S310 -- http://127.0.0.1 only
-            f"{self.base_url}{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            headers=headers,
-            method=method,
-        )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 -- 127.0.0.1 only
-                return response.status, json.load(response)
+            return request_json(f"{self.base_url}{path}", method=method, token=token, body=body)
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
 

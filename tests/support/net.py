@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+import urllib.request
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,3 +41,18 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def request_json(url: str, *, method: str = "GET", token: str | None = None, body: Any = None) -> tuple[int, Any]:
+    """(status, decoded JSON body) of one request to a loopback server, with ``token`` as bearer.
+
+    An HTTP error status raises ``urllib.error.HTTPError``, as ``urllib`` does.
+    """
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 -- http://127.0.0.1 only
+        url, data=None if body is None else json.dumps(body).encode(), headers=headers, method=method
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 -- 127.0.0.1 only
+        return response.status, json.load(response)
