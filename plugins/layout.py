@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import re
 
-from lockgate.hooks.lake import safe_key
+from lockgate.hooks.lake import MANIFEST, safe_key
 
 ZONES = ("raw", "staged", "quarantine", "quality", "curated", "reports")
-MANIFEST = "_manifest.json"
 
 _UNSAFE_RUN_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 

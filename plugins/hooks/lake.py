@@ -20,16 +20,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from lockgate.config import DEFAULT_LAKE_CONN_ID, lockgate_home
 
+if TYPE_CHECKING:
+    import pyarrow.dataset
+    import pyarrow.fs
+
 _CHUNK = 8 * 1024 * 1024
 #: where publishes build or upload a new version before it goes live, at the lake root
 STAGING = ".staging"
+#: the file in each published folder that lists its version's data files (the commit point)
+MANIFEST = "_manifest.json"
 
 
 class LakePathError(ValueError):
@@ -377,7 +383,8 @@ class LakeHook(BaseHook):
         dataset, so no reader's glob sees it; DuckDB's glob does not skip hidden names, so hidden
         names inside the dataset would not do) and swapped in with one ``renameat2`` exchange of
         the date's folder, then the old tree is deleted (a file a reader already opened stays
-        readable through its descriptor). A reader going through :meth:`published_files` sees
+        readable through its descriptor). A reader going through :meth:`published_files` (or the
+        dataset readers built on it, :meth:`published_dataset` and :meth:`published_uris`) sees
         exactly one version. A path-walking reader (DuckDB's glob, ``pyarrow.dataset``) is not
         atomic against any swap, and no local layout makes it so: both list a folder through a
         handle, then stat each name by path, and silently skip a name that no longer resolves.
@@ -394,7 +401,7 @@ class LakeHook(BaseHook):
         metadata files are written, the manifest being the commit point; then stale files are
         deleted. A path-walker racing a publish can see the old files plus some new ones (or the
         new plus some old), never part of one version alone; a reader going through
-        :meth:`published_files` sees exactly one version.
+        :meth:`published_files` (or :meth:`published_dataset`) sees exactly one version.
 
         Leftovers of a killed run (a staging folder, staged objects) are removed by the next
         publish of the same prefix.
@@ -445,7 +452,7 @@ class LakeHook(BaseHook):
         self.delete([k for k in sorted(live) if k not in keep])
         self.delete_prefix(staging)
 
-    def published_files(self, prefix: str, manifest: str = "_manifest.json") -> builtins.list[LakeObject]:
+    def published_files(self, prefix: str, manifest: str = MANIFEST) -> builtins.list[LakeObject]:
         """The data files of the version of ``prefix`` that is published now, from its manifest.
 
         This is the atomic way to read a date: the manifest is one object, replaced in one write,
@@ -457,6 +464,95 @@ class LakeHook(BaseHook):
         """
         document = self.read_json(safe_key(prefix, manifest))
         return [LakeObject(safe_key(f["key"]), int(f["bytes"])) for f in document["files"]]
+
+    def published_dates(self, dataset: str) -> builtins.list[str]:
+        """The logical dates of ``dataset`` (``<zone>/<name>``) that have a published version, oldest first.
+
+        A date counts once its manifest exists: a publish in progress, or a folder left without
+        one, is not a published date.
+        """
+        return sorted(
+            folder.removeprefix("ds=")
+            for folder, _, name in (rel.partition("/") for rel, _ in self.iter_relative(dataset))
+            if name == MANIFEST and folder.startswith("ds=")
+        )
+
+    def published_keys(self, dataset: str, dates: Sequence[str] | None = None) -> builtins.list[str]:
+        """Keys of the data files published for ``dates`` of ``dataset`` (all its dates when None).
+
+        Each date's list comes from that date's manifest, so it is exactly one version of the
+        date (see :meth:`published_files`). Raises ``FileNotFoundError`` when a date asked for, or
+        when no date at all, has been published.
+        """
+        dataset = safe_key(dataset)
+        chosen = self.published_dates(dataset) if dates is None else builtins.list(dates)
+        if not chosen:
+            raise FileNotFoundError(f"no date of {self.uri(dataset)} has been published")
+        return [o.key for ds in chosen for o in self.published_files(safe_key(dataset, f"ds={ds}"))]
+
+    def published_uris(self, dataset: str, dates: Sequence[str] | None = None) -> builtins.list[str]:
+        """:meth:`published_keys` as paths (local lake) or ``s3://`` URIs, for DuckDB's ``read_parquet``.
+
+        ``read_parquet($uris, hive_partitioning = true)`` then reads the published versions with
+        their partition columns (``ds``, ``region``, ...) taken from the paths, atomically per date:
+        unlike a glob over the dataset's folder, the list never holds part of a version or files
+        of two versions of one date. (An ``s3://`` list needs DuckDB's httpfs extension;
+        :meth:`published_dataset` reads S3 with pyarrow alone, and DuckDB can query that dataset.)
+        """
+        return [self.uri(key) for key in self.published_keys(dataset, dates)]
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """A pyarrow filesystem for the lake, and the lake root's path within it.
+
+        On S3 the credentials, region and endpoint are the aws connection's (resolved by the
+        amazon provider), so pyarrow reads with exactly what the hook writes with.
+        """
+        import pyarrow.fs as pafs
+
+        if not self.is_s3:
+            return pafs.LocalFileSystem(), str(self._root)
+        hook = self.s3_hook
+        credentials = hook.get_credentials()
+        options: dict[str, Any] = {}
+        if hook.conn_region_name:
+            options["region"] = hook.conn_region_name
+        endpoint = hook.conn_config.endpoint_url
+        if endpoint:
+            scheme, _, host = str(endpoint).rstrip("/").rpartition("://")
+            options.update(endpoint_override=host, scheme=scheme or "https")
+        filesystem = pafs.S3FileSystem(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            session_token=credentials.token,
+            **options,
+        )
+        bucket, prefix = self._bucket_prefix
+        return filesystem, f"{bucket}/{prefix}" if prefix else bucket
+
+    def published_dataset(self, dataset: str, dates: Sequence[str] | None = None) -> pyarrow.dataset.Dataset:
+        """The published versions of ``dataset``'s ``dates`` (all when None) as a ``pyarrow.dataset``.
+
+        The files are those of each date's manifest (:meth:`published_keys`) and the partition
+        columns come from their hive paths, so a scan sees each date's old version or its new one,
+        never a mix and never part of one, on a local lake and on S3. A globbing reader has no such
+        guarantee (see :meth:`replace_prefix`). DuckDB queries the result directly
+        (``con.from_arrow(dataset)``), with projection and filter pushdown.
+
+        The dataset holds the file list it was opened with: when a date is published again before
+        a scan reaches its files, the scan fails with "file not found" instead of mixing versions;
+        open the dataset again to read the new version.
+        """
+        import pyarrow.dataset as pads
+
+        keys = self.published_keys(dataset, dates)
+        filesystem, root = self.arrow_filesystem()
+        return pads.dataset(
+            [f"{root}/{key}" for key in keys],
+            format="parquet",
+            filesystem=filesystem,
+            partitioning="hive",
+            partition_base_dir=f"{root}/{safe_key(dataset)}",
+        )
 
     def iter_relative(self, prefix: str) -> Iterator[tuple[str, LakeObject]]:
         """Objects under ``prefix`` with their key relative to it."""

@@ -119,13 +119,7 @@ class QualityGateOperator(LakeOperator):
             name = step.reference
             if name in found:
                 continue
-            # curated/<dataset>/ds=<date>/_manifest.json: one per published date
-            dates = sorted(
-                parts[2].removeprefix("ds=")
-                for parts in (o.key.split("/") for o in self.lake.list(f"curated/{name}"))
-                if len(parts) == 4 and parts[3] == MANIFEST and parts[2].startswith("ds=")
-            )
-            published = [d for d in dates if d <= ds]
+            published = [d for d in self.lake.published_dates(f"curated/{name}") if d <= ds]
             if not published:
                 raise AirflowFailException(
                     f"{step.where}: reference dataset {name!r} has no curated date on or before {ds} under "

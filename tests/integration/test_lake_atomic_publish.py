@@ -3,10 +3,14 @@
 Two versions of one date alternate (A: 3 regions x 10 rows, B: 2 or 3 regions x 7 rows, every row
 tagged with its version) while a thread reads the date again and again:
 
-* the manifest reader (``LakeHook.published_files``) must return exactly A or exactly B, always,
-  on a local lake and on S3: this is the atomic way to read a date;
+* the readers of the published file lists must return exactly A or exactly B, always, on a local
+  lake and on S3: ``LakeHook.published_files`` (the manifest), DuckDB
+  ``read_parquet(LakeHook.published_uris(...), hive_partitioning = true)``, and the
+  ``pyarrow.dataset`` of ``LakeHook.published_dataset`` (scanned by pyarrow, and by DuckDB on S3).
+  A read that a publish overtakes (its files replaced before it opened them) fails with "file
+  not found" and is counted as a retry; it never returns rows;
 * path-walking readers (DuckDB ``read_parquet('.../**/*.parquet', hive_partitioning = true)``,
-  ``pyarrow.dataset`` with hive partitioning) on a local lake are not atomic against a swap (see
+  ``pyarrow.dataset`` over the folder) on a local lake are not atomic against a swap (see
   ``LakeHook.replace_prefix``: both stat listed names by path and skip the ones that vanished).
   What is checked is what holds: they read whole versions while no publish falls into a walk,
   and a read a publish falls into holds no file twice and nothing but A's or B's rows; how often
@@ -139,8 +143,33 @@ def _manifest_reader(lake: LakeHook, workdir: Path) -> Callable[[], list[tuple[s
     return read
 
 
+def _published_readers(lake: LakeHook) -> dict[str, Callable[[], list[tuple[str, int]]]]:
+    """The dataset-level readers a user is pointed to: DuckDB over the published URIs (local lake)
+    or over the published pyarrow dataset (S3, where DuckDB has no httpfs here), and pyarrow."""
+    con = duckdb.connect()
+
+    def duckdb_published() -> list[tuple[str, int]]:
+        if lake.is_s3:
+            relation = con.from_arrow(lake.published_dataset(DATASET))
+            try:
+                return _counts([v for (v,) in relation.project("version").fetchall()])
+            except duckdb.InvalidInputException as exc:
+                if "reading the Arrow source failed" not in str(exc):
+                    raise
+                raise OSError(str(exc)) from exc  # pyarrow's read failed (an object gone): a retry
+        rows = con.execute(
+            "SELECT version FROM read_parquet($1, hive_partitioning = true)", [lake.published_uris(DATASET)]
+        ).fetchall()
+        return _counts([v for (v,) in rows])
+
+    def pyarrow_published() -> list[tuple[str, int]]:
+        return _counts(lake.published_dataset(DATASET).to_table(columns=["version"])["version"].to_pylist())
+
+    return {"duckdb_published": duckdb_published, "pyarrow_published": pyarrow_published}
+
+
 @pytest.mark.parametrize("layout", [SAME_FOLDERS, VERSIONS], ids=["same-folders", "other-folders"])
-def test_local_manifest_reader_is_atomic_while_a_date_is_republished(
+def test_local_published_readers_are_atomic_while_a_date_is_republished(
     layout: Layout, lockgate_home: Path, tmp_path: Path
 ) -> None:
     lake = LakeHook()
@@ -167,31 +196,28 @@ def test_local_manifest_reader_is_atomic_while_a_date_is_republished(
         # a tight loop are not what a date ever sees
         time.sleep(0.005)
 
-    watches = _hammer(
-        {"duckdb": duckdb_glob, "pyarrow": pyarrow_dataset, "manifest": _manifest_reader(lake, tmp_path / "w")},
-        publish,
-        ENOUGH["local"],
-        layout,
-    )
+    atomic = {"manifest": _manifest_reader(lake, tmp_path / "w"), **_published_readers(lake)}
+    watches = _hammer({"duckdb": duckdb_glob, "pyarrow": pyarrow_dataset, **atomic}, publish, ENOUGH["local"], layout)
     full = {name: len(regions) * rows for name, (regions, rows) in layout.items()}
     for name, watch in watches.items():
         assert min(watch.exact[v] for v in layout) >= ENOUGH["local"], (name, watch)
         for rows in watch.other:
             # a read a publish fell into: no file read twice, no rows but A's or B's
             assert all(version in full and count <= full[version] for version, count in rows), (name, rows)
-    assert watches["manifest"].other == []  # the atomic reader: exactly one version, always
+    for name in atomic:  # the atomic readers: exactly one version, always
+        assert watches[name].other == [], (name, watches[name].other)
     print(
         "path-walker reads a publish fell into (part of a version / rows of two):",
         {
             name: (sum(len(r) < 2 for r in w.other), sum(len(r) >= 2 for r in w.other))
             for name, w in watches.items()
-            if name != "manifest"
+            if name not in atomic
         },
     )
     assert not list((lockgate_home / "lake" / STAGING).iterdir())  # nothing left staged
 
 
-def test_s3_manifest_reader_is_atomic_and_path_walkers_never_get_part_of_a_version(
+def test_s3_published_readers_are_atomic_and_path_walkers_never_get_part_of_a_version(
     s3_bucket: str, aws_conn_id: str, moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import pyarrow.fs as pafs
@@ -219,13 +245,15 @@ def test_s3_manifest_reader_is_atomic_and_path_walkers_never_get_part_of_a_versi
         walker_reads.append(rows)
         return rows
 
+    atomic = {"manifest": _manifest_reader(LakeHook(), tmp_path / "w"), **_published_readers(LakeHook())}
     watches = _hammer(
-        {"manifest": _manifest_reader(LakeHook(), tmp_path / "w"), "pyarrow_s3": pyarrow_s3_walker},
+        {**atomic, "pyarrow_s3": pyarrow_s3_walker},
         lambda i: lake.replace_prefix(trees["B" if i % 2 == 0 else "A"], PREFIX),
         ENOUGH["s3"],
     )
-    assert watches["manifest"].other == []
-    assert min(watches["manifest"].exact[v] for v in VERSIONS) >= ENOUGH["s3"]
+    for name in atomic:
+        assert watches[name].other == [], (name, watches[name].other)
+        assert min(watches[name].exact[v] for v in VERSIONS) >= ENOUGH["s3"], name
     # a path-walker on S3: every completed read holds a whole version (plus, while a publish is
     # under way, possibly files of the other one), never a strict part of one
     full = {name: len(regions) * rows for name, (regions, rows) in VERSIONS.items()}
