@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -67,6 +68,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "integration: talks to real local servers (PostgreSQL, moto S3, HTTP); slower than unit tests",
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # every pytest process (each xdist worker too) made its own Airflow home at import: remove it
+    # whether or not a test asked for it
+    shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------- environment
@@ -179,14 +186,12 @@ def s3_bucket(aws_conn_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def airflow_home() -> Iterator[Path]:
+def airflow_home() -> Path:
     """The session's Airflow home with a migrated SQLite metadata DB (for ``dag.test()`` runs)."""
-    import shutil
     import subprocess
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
-    yield _AIRFLOW_TEST_HOME
-    shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
+    return _AIRFLOW_TEST_HOME
 
 
 @pytest.fixture
