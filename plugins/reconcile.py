@@ -2,9 +2,14 @@
 
 Row hashes differ between engines, so the fingerprint is made of aggregates that DuckDB (over the
 curated Parquet) and the warehouse compute identically: the row count, and per column the number of
-values plus a type-specific figure - the sum of string sizes in bytes, the sum of integers or booleans,
-the sum of doubles (compared with a relative tolerance: summation order differs), the earliest and
-latest date or timestamp.
+values (nullable columns only) plus a type-specific figure - the sum of string sizes in bytes, the sum
+of integers or booleans, the sum of doubles (compared with a relative tolerance: summation order
+differs), the earliest and latest date or timestamp.
+
+A NOT NULL column's number of values is the row count on both sides: the gate quarantines a null
+before it reaches the lake, the table's NOT NULL refuses one, and COPY never turns a value into a
+null. Counting it again would cost a tenth of the warehouse's scan (~0.3 s per 10M rows of the
+readings in PostgreSQL) and could never differ.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ def fingerprint_sql(columns: Sequence[Column], relation: str, where: str = "TRUE
     parts = ["count(*)"]
     for col in columns:
         name = ident(col.name)
-        parts.append(f"count({name})")
+        if col.nullable:
+            parts.append(f"count({name})")
         if col.type == "string":
             parts.append(f"sum({byte_length}({name}))")
         elif col.type in ("integer", "double"):
@@ -44,17 +50,19 @@ def fingerprint_sql(columns: Sequence[Column], relation: str, where: str = "TRUE
     return f"SELECT {', '.join(parts)} FROM {relation} WHERE {where}"
 
 
-def _labels(columns: Sequence[Column]) -> list[tuple[str, str]]:
-    labels = [("rows", "count")]
+def labels(columns: Sequence[Column]) -> list[tuple[str, str]]:
+    """(column, figure) naming each value of :func:`fingerprint_sql`'s row, in order."""
+    named = [("rows", "count")]
     for col in columns:
-        labels.append((col.name, "values"))
+        if col.nullable:
+            named.append((col.name, "values"))
         if col.type == "string":
-            labels.append((col.name, "total bytes"))
+            named.append((col.name, "total bytes"))
         elif col.type in ("integer", "double", "boolean"):
-            labels.append((col.name, "sum"))
+            named.append((col.name, "sum"))
         else:
-            labels += [(col.name, "min"), (col.name, "max")]
-    return labels
+            named += [(col.name, "min"), (col.name, "max")]
+    return named
 
 
 def _same(a: Any, b: Any, column: Column | None) -> bool:
@@ -71,7 +79,7 @@ def differences(columns: Sequence[Column], lake: Sequence[Any], warehouse: Seque
     """What differs between two fingerprints, readably (empty when they match)."""
     by_name = {c.name: c for c in columns}
     found = []
-    for (name, what), a, b in zip(_labels(columns), lake, warehouse, strict=True):
+    for (name, what), a, b in zip(labels(columns), lake, warehouse, strict=True):
         if not _same(a, b, by_name.get(name)):
             found.append(f"{name} {what}: lake {a!r}, warehouse {b!r}")
     return found

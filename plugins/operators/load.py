@@ -335,12 +335,15 @@ class WarehouseLoadOperator(LakeOperator):
             f"{checksum[:12]}); append never rewrites a date: use mode replace_partition for corrected data"
         )
 
-    def _reconcile(self, session: Any, table: str, staging: str | None, files: list[Any], ds: str) -> None:
+    def _reconcile(
+        self, session: Any, table: str, staging: str | None, files: list[Any], ds: str, partition: str | None
+    ) -> None:
         """Before commit: the warehouse must hold what the lake holds, or nothing is committed.
 
         replace_partition and append compare the date's partition with the curated files'
         fingerprint (see :mod:`lockgate.reconcile`); merge and scd2 check every staged key is in the
-        table (for scd2: as a current version).
+        table (for scd2: as a current version). ``partition``: the date's own PostgreSQL partition,
+        scanned directly (it holds only that date, so no row needs the date filter).
         """
         import duckdb
 
@@ -371,10 +374,15 @@ class WarehouseLoadOperator(LakeOperator):
         # the lake's side (DuckDB, here) and the warehouse's side (its server) scan at the same time
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(lake_fingerprint)
-            warehouse = session.fetchall(
-                fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1", session.dialect),
-                [datetime.fromisoformat(ds).date()],
-            )[0]
+            if partition is not None:
+                warehouse = session.fetchall(
+                    fingerprint_sql(columns, self.warehouse.table(partition), dialect=session.dialect)
+                )[0]
+            else:
+                warehouse = session.fetchall(
+                    fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1", session.dialect),
+                    [datetime.fromisoformat(ds).date()],
+                )[0]
             lake = pending.result()
         assert lake is not None  # an aggregate query always returns one row
         found = differences(columns, lake, warehouse)
@@ -418,7 +426,7 @@ class WarehouseLoadOperator(LakeOperator):
                             f"wrote {written} rows but the curated manifest {key} lists {manifest['rows']}; "
                             "nothing was committed"
                         )
-                    self._reconcile(session, table, staging, files, ds)
+                    self._reconcile(session, table, staging, files, ds, partition)
                 elif self.mode == "replace_partition":
                     self._clear_date(session, table, day, partition)
                 if not skipped:

@@ -8,8 +8,8 @@ import duckdb
 import psycopg
 import pytest
 
-from lockgate.contracts import load_contract
-from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql
+from lockgate.contracts import Column, load_contract
+from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql, labels
 from lockgate.sample_data import generate
 from tests.support.pg import airflow_conn_env
 from tests.support.pipeline import content_checksum_sql, context, operator, run_chain
@@ -49,6 +49,24 @@ def test_fingerprints_match_and_name_what_differs() -> None:
     assert any(f.startswith("observed_at max") for f in found)
 
 
+def test_a_nullable_column_is_counted_so_null_and_empty_differ() -> None:
+    """A NOT NULL column is not counted (its count is the row count); a nullable one must be: an
+    empty string and a null have the same size in bytes."""
+    columns = [Column("station_id", "string", nullable=False), Column("note", "string", nullable=True)]
+    assert labels(columns) == [
+        ("rows", "count"),
+        ("station_id", "total bytes"),
+        ("note", "values"),
+        ("note", "total bytes"),
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE a AS SELECT * FROM (VALUES ('ST-001', ''), ('ST-002', 'x')) t(station_id, note)")
+    con.execute("CREATE TABLE b AS SELECT * FROM (VALUES ('ST-001', NULL), ('ST-002', 'x')) t(station_id, note)")
+    lake = con.execute(fingerprint_sql(columns, "a")).fetchone()
+    warehouse = con.execute(fingerprint_sql(columns, "b")).fetchone()
+    assert differences(columns, lake, warehouse) == ["note values: lake 2, warehouse 1"]
+
+
 @pytest.mark.integration
 def test_duckdb_and_postgres_fingerprint_multibyte_strings_alike(pg_dsn: str) -> None:
     """Strings are fingerprinted by their size in bytes on both engines (strlen / octet_length)."""
@@ -59,7 +77,8 @@ def test_duckdb_and_postgres_fingerprint_multibyte_strings_alike(pg_dsn: str) ->
     con.executemany("INSERT INTO lake VALUES (?, ?)", rows)
     lake = con.execute(fingerprint_sql(columns, "lake")).fetchone()
     assert lake is not None
-    assert lake[2] == sum(len(s.encode()) for s, _ in rows)  # bytes, not characters
+    station_bytes = dict(zip(labels(columns), lake, strict=True))[("station_id", "total bytes")]
+    assert station_bytes == sum(len(s.encode()) for s, _ in rows)  # bytes, not characters
     with psycopg.connect(pg_dsn, autocommit=True) as pg:
         pg.execute("CREATE TEMP TABLE wh (station_id text, region text)")
         with pg.cursor() as cur:
@@ -71,7 +90,7 @@ def test_duckdb_and_postgres_fingerprint_multibyte_strings_alike(pg_dsn: str) ->
             found = differences(
                 columns, lake, cur.execute(fingerprint_sql(columns, "wh", dialect="postgres")).fetchone()
             )
-    assert found == [f"station_id total bytes: lake {lake[2]}, warehouse {lake[2] + 1}"]
+    assert found == [f"station_id total bytes: lake {station_bytes}, warehouse {station_bytes + 1}"]
 
 
 @pytest.mark.integration
