@@ -39,6 +39,7 @@ from tests.hostile.harness import (
     run_case,
 )
 from tests.support.pg import airflow_conn_env
+from tests.support.s3 import lake_conn_env
 
 pytestmark = pytest.mark.integration
 
@@ -518,8 +519,7 @@ def test_hostile_case_on_an_s3_lake(
     """The same cases with the lake in a bucket below a prefix: no key is written outside it."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    lake = {"conn_type": "generic", "extra": {"url": f"s3://{s3_bucket}/lake-root", "aws_conn_id": aws_conn_id}}
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps(lake))
+    monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/lake-root", aws_conn_id))
     c = CASES[name]()
     out = run_case(c, tmp_path / "sources")
     assert_case(c, out, lockgate_home)

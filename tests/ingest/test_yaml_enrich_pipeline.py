@@ -165,7 +165,6 @@ def test_readings_are_enriched_with_the_region_of_their_station(
 def test_the_newest_published_date_of_the_reference_on_or_before_the_logical_date_is_used(
     where: str, tmp_path: Path, lockgate_home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
 
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -173,13 +172,13 @@ def test_the_newest_published_date_of_the_reference_on_or_before_the_logical_dat
     from lockgate.operators.partition import PartitionOperator
     from lockgate.operators.quality import QualityGateOperator
     from tests.support.pipeline import context
+    from tests.support.s3 import lake_conn_env
 
     if where == "s3":
         # the lake on the moto server through the amazon provider's S3Hook: the gate downloads the
         # reference's files with their hive path (region=<r>/ is where region lives)
         bucket, aws_conn_id = request.getfixturevalue("s3_bucket"), request.getfixturevalue("aws_conn_id")
-        extra = {"url": f"s3://{bucket}/lake", "aws_conn_id": aws_conn_id}
-        monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
+        monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/lake", aws_conn_id))
     assert LakeHook().is_s3 == (where == "s3")
     stations_contract, readings_contract = tmp_path / "stations_x.yaml", tmp_path / "readings_x.yaml"
     stations_contract.write_text(STATIONS_CONTRACT)

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lockgate.hooks.lake import STAGING, LakeHook, content_name, dump_json
-from tests.support.s3 import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION
+from tests.support.s3 import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION, lake_conn_env
 
 pytestmark = pytest.mark.integration
 
@@ -222,11 +222,7 @@ def test_s3_published_readers_are_atomic_and_path_walkers_never_get_part_of_a_ve
 ) -> None:
     import pyarrow.fs as pafs
 
-    url = f"s3://{s3_bucket}/lake"
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_LOCKGATE_LAKE",
-        json.dumps({"conn_type": "generic", "extra": {"url": url, "aws_conn_id": aws_conn_id}}),
-    )
+    monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/lake", aws_conn_id))
     lake = LakeHook()
     trees = {name: _version(tmp_path, name) for name in VERSIONS}
     lake.replace_prefix(trees["A"], PREFIX)
@@ -291,11 +287,7 @@ def test_a_killed_s3_publish_leaves_nothing_visible_and_is_cleaned_up(
 ) -> None:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    url = f"s3://{s3_bucket}/lake"
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_LOCKGATE_LAKE",
-        json.dumps({"conn_type": "generic", "extra": {"url": url, "aws_conn_id": aws_conn_id}}),
-    )
+    monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/lake", aws_conn_id))
     lake = LakeHook()
     raw = S3Hook(aws_conn_id=aws_conn_id)
     trees = {name: _version(tmp_path, name) for name in VERSIONS}

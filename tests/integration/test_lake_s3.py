@@ -16,16 +16,9 @@ from pathlib import Path
 import pytest
 
 from lockgate.hooks.lake import LakeHook, LakeObject, LakePathError, safe_key
+from tests.support.s3 import lake_conn_env
 
 pytestmark = pytest.mark.integration
-
-LAKE_CONN_ID = "lockgate_lake"
-
-
-def lake_conn_env(url: str, aws_conn_id: str | None = None) -> tuple[str, str]:
-    """``AIRFLOW_CONN_LOCKGATE_LAKE`` in Airflow's JSON form, with the lake URL in the extra."""
-    extra = {"url": url, **({"aws_conn_id": aws_conn_id} if aws_conn_id else {})}
-    return f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}", json.dumps({"conn_type": "generic", "extra": extra})
 
 
 @dataclass

@@ -21,6 +21,7 @@ from lockgate.operators.load import AUDIT_TABLE
 from lockgate.sample_data import REGIONS, SampleBatch, generate
 from tests.support.pg import airflow_conn_env
 from tests.support.pipeline import DAG_ID, TABLES, ChainRun, content_checksum_sql, run_chain
+from tests.support.s3 import lake_conn_env
 
 pytestmark = pytest.mark.integration
 
@@ -93,8 +94,7 @@ def remote(
     for path in batch.paths:
         s3.load_file(str(path), f"in/{path.parent.name}/{path.name}", s3_bucket)
 
-    lake = {"conn_type": "generic", "extra": {"url": f"s3://{s3_bucket}/lake", "aws_conn_id": aws_conn_id}}
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps(lake))
+    monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/lake", aws_conn_id))
     monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", pg_dsn))
 
     sources = f"s3://{s3_bucket}/in"

@@ -16,7 +16,7 @@ import pytest
 from lockgate.hooks.lake import LakeHook
 from lockgate.sample_data import generate
 from tests.support.pipeline import run_chain
-from tests.support.s3 import create_kms_key, stored_objects
+from tests.support.s3 import create_kms_key, lake_conn_env, stored_objects
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +25,7 @@ RUN = "scheduled__2026-01-02T00:00:00+00:00"
 
 
 def _s3_lake(monkeypatch: pytest.MonkeyPatch, bucket: str, aws_conn_id: str, **extra: str) -> LakeHook:
-    conn = {"conn_type": "generic", "extra": {"url": f"s3://{bucket}/lake", "aws_conn_id": aws_conn_id, **extra}}
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps(conn))
+    monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/lake", aws_conn_id, **extra))
     return LakeHook()
 
 

@@ -18,7 +18,6 @@ mixed date is told apart by its rows.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ import pytest
 from lockgate.hooks.lake import STAGING, LakeHook
 from lockgate.sample_data import generate
 from tests.support.pipeline import context, operator, run_chain
-from tests.support.s3 import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION, aws_conn_env, stored_objects
+from tests.support.s3 import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION, aws_conn_env, lake_conn_env, stored_objects
 from tests.support.s3_faults import Fault, FaultyS3Proxy
 
 pytestmark = pytest.mark.integration
@@ -110,8 +109,7 @@ class Lake:
 
 
 def _use_lake(monkeypatch: pytest.MonkeyPatch, bucket: str, root: str, aws_conn_id: str) -> LakeHook:
-    extra = {"url": f"s3://{bucket}/{root}", "aws_conn_id": aws_conn_id}
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
+    monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/{root}", aws_conn_id))
     return LakeHook()
 
 

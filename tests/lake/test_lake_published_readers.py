@@ -9,7 +9,6 @@ atomic while a date is republished is tested in ``tests/integration/test_lake_at
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from lockgate.hooks.lake import LakeHook
 from lockgate.layout import manifest_key
 from lockgate.sample_data import generate
 from tests.support.pipeline import CHAIN, run_chain
+from tests.support.s3 import lake_conn_env
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +45,9 @@ def test_published_readers_return_exactly_the_manifests_rows_with_their_partitio
 ) -> None:
     if backend == "s3":
         bucket, aws_conn_id = request.getfixturevalue("s3_bucket"), request.getfixturevalue("aws_conn_id")
-        extra = {"url": f"s3://{bucket}/lake", "aws_conn_id": aws_conn_id}
+        monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/lake", aws_conn_id))
     else:
-        extra = {"url": str(tmp_path / "lake")}
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
+        monkeypatch.setenv(*lake_conn_env(str(tmp_path / "lake")))
     for ds in DATES:
         generate(ds, tmp_path / "sources")
         run_chain(str(tmp_path / "sources"), ds, f"scheduled__{ds}T00:00:00+00:00", tasks=TO_PARTITION)

@@ -9,7 +9,6 @@ Curated file names carry no run id, uuid or clock: they are named by their conte
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from lockgate.sample_data import generate
 from tests.support.pipeline import run_chain
-from tests.support.s3 import stored_objects
+from tests.support.s3 import lake_conn_env, stored_objects
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ def test_three_runs_of_a_date_leave_an_identical_lake(
 ) -> None:
     if backend == "s3":
         bucket, aws_conn_id = request.getfixturevalue("s3_bucket"), request.getfixturevalue("aws_conn_id")
-        extra = {"url": f"s3://{bucket}/lake", "aws_conn_id": aws_conn_id}
+        monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/lake", aws_conn_id))
 
         def lake_files() -> dict[str, str]:
             objects = stored_objects(aws_conn_id, bucket, "lake/")
@@ -40,7 +39,7 @@ def test_three_runs_of_a_date_leave_an_identical_lake(
 
     else:
         root = tmp_path / "lake"
-        extra = {"url": str(root)}
+        monkeypatch.setenv(*lake_conn_env(str(root)))
 
         def lake_files() -> dict[str, str]:
             return {
@@ -49,7 +48,6 @@ def test_three_runs_of_a_date_leave_an_identical_lake(
                 if p.is_file()
             }
 
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
     generate(DS, tmp_path / "sources")
     listings = []
     for _ in range(3):

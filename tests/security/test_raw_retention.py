@@ -3,7 +3,6 @@ number of days before the logical date, and nothing else (newer dates, other zon
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from lockgate.cli import run_dag
 from lockgate.hooks.lake import LakeHook
 from lockgate.operators.maintenance import RawRetentionOperator, plan_retention
+from tests.support.s3 import lake_conn_env
 
 LOGICAL = date(2026, 3, 1)
 RETENTION_DAYS = 7
@@ -58,8 +58,7 @@ def lake(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: pytes
     if request.param == "s3":
         bucket = request.getfixturevalue("s3_bucket")
         aws_conn_id = request.getfixturevalue("aws_conn_id")
-        extra = {"url": f"s3://{bucket}/lake", "aws_conn_id": aws_conn_id}
-        monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
+        monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/lake", aws_conn_id))
     hook = LakeHook()
     assert hook.is_s3 == (request.param == "s3")
     return hook

@@ -36,7 +36,7 @@ from psycopg import sql
 from lockgate.cli import run_dag
 from lockgate.sample_data import generate
 from tests.support.http_recorder import RecordingHTTPServer
-from tests.support.s3 import FAKE_ACCESS_KEY, REGION
+from tests.support.s3 import FAKE_ACCESS_KEY, REGION, lake_conn_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -114,12 +114,7 @@ def secret_environment(
             }
         ),
     )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_LOCKGATE_LAKE",
-        json.dumps(
-            {"conn_type": "generic", "extra": {"url": f"s3://{s3_bucket}/lake", "aws_conn_id": "lockgate_secret_aws"}}
-        ),
-    )
+    monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/lake", "lockgate_secret_aws"))
     # a least-privilege loader role with the secret as its password (the warehouse's tables are its own)
     role = f"lockgate_loader_{uuid.uuid4().hex[:8]}"  # roles are server-wide: unique, dropped afterwards
     with psycopg.connect(pg_dsn, autocommit=True) as conn:

@@ -67,6 +67,16 @@ def aws_conn_env(endpoint_url: str, conn_id: str = TEST_AWS_CONN_ID) -> dict[str
     return {f"AIRFLOW_CONN_{conn_id.upper()}": aws_conn_json(endpoint_url)}
 
 
+def lake_conn_env(url: str, aws_conn_id: str | None = None, **extra: str) -> tuple[str, str]:
+    """``AIRFLOW_CONN_LOCKGATE_LAKE`` in Airflow's JSON form: the lake at ``url`` (a folder or
+    ``s3://bucket/prefix``, written with ``aws_conn_id``), plus any other ``extra`` settings.
+
+    Use with ``monkeypatch.setenv(*lake_conn_env(url, aws_conn_id))``.
+    """
+    settings = {"url": url, **({"aws_conn_id": aws_conn_id} if aws_conn_id else {}), **extra}
+    return "AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": settings})
+
+
 def unique_bucket_name(prefix: str = "lockgate-t-") -> str:
     return f"{prefix}{uuid.uuid4().hex[:16]}"
 

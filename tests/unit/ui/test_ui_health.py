@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 
 from lockgate.hooks.lake import LakeHook
 from lockgate.ui.health import CheckOutcome, build_health, lake_health, read_lake_documents
+from tests.support.s3 import lake_conn_env
 
 TODAY = date(2026, 1, 5)
 
@@ -195,8 +195,7 @@ def test_an_empty_lake_has_no_datasets(lockgate_home: Path) -> None:
 @pytest.mark.integration
 def test_reads_an_s3_lake(s3_bucket: str, aws_conn_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same documents on the S3 API (a moto server), under a prefix, read in parallel."""
-    extra = {"url": f"s3://{s3_bucket}/pollutrack", "aws_conn_id": aws_conn_id}
-    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_LAKE", json.dumps({"conn_type": "generic", "extra": extra}))
+    monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/pollutrack", aws_conn_id))
     lake = LakeHook()
     assert lake.is_s3
     for ds in ("2026-01-03", "2026-01-04"):
