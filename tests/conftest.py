@@ -28,6 +28,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,6 +181,20 @@ def s3_bucket(aws_conn_id: str) -> Iterator[str]:
     """
     with _s3.temporary_bucket(aws_conn_id) as bucket:
         yield bucket
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_lake(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A ``LakeHook`` on the embedded local lake, then on a new bucket of the moto server: a test
+    that asks for it runs once on each backend."""
+    from lockgate.hooks.lake import LakeHook
+
+    if request.param == "s3":
+        bucket, aws_conn_id = request.getfixturevalue("s3_bucket"), request.getfixturevalue("aws_conn_id")
+        monkeypatch.setenv(*_s3.lake_conn_env(f"s3://{bucket}/lake", aws_conn_id))
+    hook = LakeHook()
+    assert hook.is_s3 == (request.param == "s3")
+    return hook
 
 
 # ------------------------------------------------------------------------------------------ Airflow

@@ -14,7 +14,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from lockgate.cli import run_dag
 from lockgate.hooks.lake import LakeHook
 from lockgate.operators.maintenance import RawRetentionOperator, plan_retention
-from tests.support.s3 import lake_conn_env
 
 LOGICAL = date(2026, 3, 1)
 RETENTION_DAYS = 7
@@ -53,15 +52,9 @@ def all_keys(lake: LakeHook) -> set[str]:
     return {o.key for zone in ("raw", "staged", "quarantine", "curated", "quality") for o in lake.list(zone)}
 
 
-@pytest.fixture(params=["local", "s3"])
-def lake(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: pytest.MonkeyPatch) -> LakeHook:
-    if request.param == "s3":
-        bucket = request.getfixturevalue("s3_bucket")
-        aws_conn_id = request.getfixturevalue("aws_conn_id")
-        monkeypatch.setenv(*lake_conn_env(f"s3://{bucket}/lake", aws_conn_id))
-    hook = LakeHook()
-    assert hook.is_s3 == (request.param == "s3")
-    return hook
+@pytest.fixture
+def lake(any_lake: LakeHook) -> LakeHook:
+    return any_lake
 
 
 @pytest.mark.integration
