@@ -539,8 +539,9 @@ class LakeHook(BaseHook):
         (``con.from_arrow(dataset)``), with projection and filter pushdown.
 
         The dataset holds the file list it was opened with: when a date is published again before
-        a scan reaches its files, the scan fails with "file not found" instead of mixing versions;
-        open the dataset again to read the new version.
+        a scan reaches its files, the scan fails (pyarrow: "file not found"; DuckDB scanning the
+        dataset: "reading the Arrow source failed") instead of mixing versions; open the dataset
+        again to read the new version.
         """
         import pyarrow.dataset as pads
 
