@@ -246,6 +246,33 @@ class Bench:
             return Spec(f"{group}/{tool}/{rows}", group, tool, rows, steps, size, **kw)
 
         csv = str(clean.csv)
+        # the load measurements both the full pipeline run and --only load make, defined once
+        rerun = spec(
+            "load",
+            "lockgate_rerun",
+            [("op_load", {})],
+            setup=before_rerun,
+            note="replace_partition over the loaded date",
+        )
+        append = spec(
+            "load",
+            "lockgate_append",
+            [("op_load", {"mode": "append", "table": "bench_append"})],
+            setup=fresh_append,
+            note="mode append into a new table",
+        )
+        adbc = spec(
+            "load",
+            "adbc",
+            [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc"})],
+            setup=fresh("bench_adbc"),
+        )
+        psql = spec(
+            "load",
+            "psql",
+            [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
+            setup=fresh_psql,
+        )
         pipeline = [
             spec(
                 "chain",
@@ -255,29 +282,12 @@ class Bench:
                 total="process",
                 note="4 task processes, start-up and imports included",
             ),
-            spec(
-                "load",
-                "lockgate_append",
-                [("op_load", {"mode": "append", "table": "bench_append"})],
-                setup=fresh_append,
-                note="mode append into a new table",
-            ),
-            spec(
-                "load",
-                "lockgate_rerun",
-                [("op_load", {})],
-                setup=before_rerun,
-                note="replace_partition over the loaded date",
-            ),
+            append,
+            rerun,
             spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(scratch)})]),
             spec("floor", "gate", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
             spec("floor", "partition", [("floor_partition", {"staged": str(staged), "workdir": str(scratch)})]),
-            spec(
-                "load",
-                "adbc",
-                [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc"})],
-                setup=fresh("bench_adbc"),
-            ),
+            adbc,
             spec(
                 "load",
                 "adbc_pk",
@@ -285,12 +295,7 @@ class Bench:
                 setup=fresh_adbc_pk,
                 note="into a table with the fact table's primary key",
             ),
-            spec(
-                "load",
-                "psql",
-                [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
-                setup=fresh_psql,
-            ),
+            psql,
             spec(
                 "load",
                 "dlt",
@@ -354,32 +359,10 @@ class Bench:
             self.say(f"{rows} rows: the load and its floors")
             load = [
                 spec("load", "lockgate", [("op_load", {})], setup=fresh_load, note="replace_partition, new table"),
-                spec(
-                    "load",
-                    "lockgate_rerun",
-                    [("op_load", {})],
-                    setup=before_rerun,
-                    note="replace_partition over the loaded date",
-                ),
-                spec(
-                    "load",
-                    "lockgate_append",
-                    [("op_load", {"mode": "append", "table": "bench_append"})],
-                    setup=fresh_append,
-                    note="mode append into a new table",
-                ),
-                spec(
-                    "load",
-                    "adbc",
-                    [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc"})],
-                    setup=fresh("bench_adbc"),
-                ),
-                spec(
-                    "load",
-                    "psql",
-                    [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
-                    setup=fresh_psql,
-                ),
+                rerun,
+                append,
+                adbc,
+                psql,
             ]
             self.run(load, env)
             wh.drop_tables("bench_adbc", "bench_psql", "bench_append")
