@@ -1,4 +1,9 @@
-{# One row per (table, partition), unique by construction (audit_upsert.sql deletes, then inserts). #}
+{#
+  One row per (table, partition): which run loaded it, how many rows, which checksum.
+  Unique on (table_name, partition_ds) by construction (audit_upsert.sql deletes, then inserts).
+  DuckDB and Redshift declare no PRIMARY KEY (DuckDB: the reason given in duckdb/create_table.sql;
+  Redshift never enforces one). PostgreSQL has its own template, with the key.
+#}
 CREATE TABLE IF NOT EXISTS {{ audit_table }} (
     dag_id {{ 'string' | sqltype }} NOT NULL,
     run_id {{ 'string' | sqltype }} NOT NULL,
