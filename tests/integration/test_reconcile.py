@@ -12,17 +12,9 @@ from lockgate.contracts import Column, load_contract
 from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql, labels
 from lockgate.sample_data import generate
 from tests.support.pg import airflow_conn_env
-from tests.support.pipeline import content_checksum_sql, context, operator, run_chain
+from tests.support.pipeline import READINGS_TO_CURATED, content_checksum_sql, context, operator, run_chain
 
 DS = "2026-01-02"
-READINGS = [
-    "list_gateway_files",
-    "ingest_gateway",
-    "list_partner_files",
-    "ingest_partner",
-    "gate_readings",
-    "partition_readings",
-]
 
 
 def test_fingerprints_match_and_name_what_differs() -> None:
@@ -101,7 +93,7 @@ def test_a_load_that_does_not_match_the_lake_commits_nothing(
     monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", pg_dsn))
     generate(DS, lockgate_home / "sources")
     ctx = context(DS, "manual__reconcile")
-    run_chain(str(lockgate_home / "sources"), DS, "manual__reconcile", tasks=READINGS)
+    run_chain(str(lockgate_home / "sources"), DS, "manual__reconcile", tasks=READINGS_TO_CURATED)
     load = operator("load_fact_air_quality_hourly")
     first = load.execute(ctx)
     columns = load_contract("readings").storage_columns

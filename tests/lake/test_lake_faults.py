@@ -30,7 +30,7 @@ import pytest
 
 from lockgate.hooks.lake import STAGING, LakeHook
 from lockgate.sample_data import generate
-from tests.support.pipeline import context, operator, run_chain
+from tests.support.pipeline import READINGS_TO_CURATED, context, operator, run_chain
 from tests.support.s3 import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION, aws_conn_env, lake_conn_env, stored_objects
 from tests.support.s3_faults import Fault, FaultyS3Proxy
 
@@ -41,15 +41,6 @@ RUN = "scheduled__2026-01-02T00:00:00+00:00"
 FAULTY_AWS = "lockgate_faulty_aws"
 PREFIX = f"curated/readings/ds={DS}"
 STAGED = f"staged/readings/ds={DS}/part-0.parquet"
-#: the DAG's tasks up to (and with) the partition write of the readings
-UP_TO_PARTITION = (
-    "list_gateway_files",
-    "ingest_gateway",
-    "list_partner_files",
-    "ingest_partner",
-    "gate_readings",
-    "partition_readings",
-)
 #: botocore's standard retry mode: attempts per request (the first one included)
 ATTEMPTS = 3
 
@@ -129,7 +120,7 @@ def lake(
         # a run without faults, straight to moto, in a lake of its own: the reference
         generate(DS, tmp_path / "sources")
         clean_lake = _use_lake(monkeypatch, s3_bucket, "clean", aws_conn_id)
-        run_chain(str(tmp_path / "sources"), DS, RUN, tasks=UP_TO_PARTITION)
+        run_chain(str(tmp_path / "sources"), DS, RUN, tasks=READINGS_TO_CURATED)
         clean = {
             k.removeprefix("clean/"): str(m["sha256"])
             for k, m in stored_objects(aws_conn_id, s3_bucket, f"clean/{PREFIX}/").items()

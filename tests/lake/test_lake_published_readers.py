@@ -20,12 +20,11 @@ import pytest
 from lockgate.hooks.lake import LakeHook
 from lockgate.layout import manifest_key
 from lockgate.sample_data import generate
-from tests.support.pipeline import CHAIN, run_chain
+from tests.support.pipeline import READINGS_TO_CURATED, run_chain
 
 pytestmark = pytest.mark.integration
 
 DATES = ("2026-01-02", "2026-01-03")
-TO_PARTITION = CHAIN[: CHAIN.index("partition_readings") + 1]
 
 
 def _expected(lake: LakeHook, ds: str) -> Counter[tuple[str, str]]:
@@ -43,7 +42,7 @@ def test_published_readers_return_exactly_the_manifests_rows_with_their_partitio
 ) -> None:
     for ds in DATES:
         generate(ds, tmp_path / "sources")
-        run_chain(str(tmp_path / "sources"), ds, f"scheduled__{ds}T00:00:00+00:00", tasks=TO_PARTITION)
+        run_chain(str(tmp_path / "sources"), ds, f"scheduled__{ds}T00:00:00+00:00", tasks=READINGS_TO_CURATED)
     lake = any_lake
     # a folder a publish left without its manifest: files there are not a published version
     stray = tmp_path / "stray.parquet"
