@@ -28,9 +28,12 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from lockgate.hooks.lake import LakeHook
 
 # Make ``tests.support`` importable however pytest was started (rootdir-relative imports).
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +187,7 @@ def s3_bucket(aws_conn_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["local", "s3"])
-def any_lake(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def any_lake(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: pytest.MonkeyPatch) -> LakeHook:
     """A ``LakeHook`` on the embedded local lake, then on a new bucket of the moto server: a test
     that asks for it runs once on each backend."""
     from lockgate.hooks.lake import LakeHook

@@ -375,14 +375,10 @@ class WarehouseLoadOperator(LakeOperator):
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(lake_fingerprint)
             if partition is not None:
-                warehouse = session.fetchall(
-                    fingerprint_sql(columns, self.warehouse.table(partition), dialect=session.dialect)
-                )[0]
+                relation, where, params = self.warehouse.table(partition), "TRUE", []
             else:
-                warehouse = session.fetchall(
-                    fingerprint_sql(columns, table, f"{ident(DATE_PARTITION)} = $1", session.dialect),
-                    [datetime.fromisoformat(ds).date()],
-                )[0]
+                relation, where, params = table, f"{ident(DATE_PARTITION)} = $1", [date.fromisoformat(ds)]
+            warehouse = session.fetchall(fingerprint_sql(columns, relation, where, session.dialect), params)[0]
             lake = pending.result()
         assert lake is not None  # an aggregate query always returns one row
         found = differences(columns, lake, warehouse)
