@@ -18,6 +18,7 @@ import pendulum
 import pytest
 
 from lockgate.operators.wait import FilesTrigger, WaitForFilesSensor, matching_files, wait_for_files
+from tests.support.dags import use_dags_folder
 
 pytestmark = pytest.mark.integration
 
@@ -64,11 +65,7 @@ def run_wait(
     dag_id = f"lockgate_wait_{uuid.uuid4().hex[:8]}"
     dags.mkdir(exist_ok=True)
     (dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, source=source, timeout=timeout, conn=aws_conn_id))
-    from airflow import settings
-
-    # the "dags-folder" bundle reads settings.DAGS_FOLDER (set from the config at import)
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-    monkeypatch.setattr(settings, "DAGS_FOLDER", str(dags))
+    use_dags_folder(dags, monkeypatch)
     dag = DagBag(dag_folder=str(dags)).get_dag(dag_id)
     assert dag is not None
     run = dag.test(logical_date=pendulum.parse(DS))

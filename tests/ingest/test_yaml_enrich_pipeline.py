@@ -18,6 +18,7 @@ from lockgate.hooks.lake import LakeHook
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import zone_prefix
 from lockgate.pipelines.spec import PipelineSpecError, load_spec
+from tests.support.dags import SPEC_HEADER, use_dags_folder, write_yaml_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -46,18 +47,9 @@ columns:
   region: {type: string, nullable: false}
 primary_key: [station_id, hour]
 """
-SPEC = """\
-dag_id: {dag_id}
-description: |
-  ### readings_enriched - a test pipeline
-owners: [test-team]
-schedule: "@daily"
-start_date: 2026-01-01
-catchup: false
-retries: 2
-alerts: {{default: ["webhook:lockgate_test_alerts"]}}
-sources:
-  location: {{url: "{src}"}}
+SPEC = (
+    SPEC_HEADER
+    + """\
   files:
     - {{id: registry, dataset: stations_x, path: "registry/stations.csv", format: csv}}
     - {{id: feed, dataset: readings_x, path: "feed/readings_{{{{ ds }}}}.csv", format: csv}}
@@ -72,13 +64,7 @@ loads:
   - {{dataset: stations_x, table: dim_station_x, mode: replace_partition}}
   - {{dataset: readings_x, table: fact_readings_x, mode: replace_partition}}
 """
-DAG_FILE = """\
-# the YAML pipelines of this folder (Airflow's safe mode only parses files naming airflow and DAG)
-from pathlib import Path
-from lockgate.pipelines.factory import register_pipelines
-
-register_pipelines(Path(__file__).with_name("pipelines"), globals())
-"""
+)
 STATIONS = "station_id,region\nST-1,north\nST-2,south\nST-3,north\n"
 #: ST-9 is not in the registry
 READINGS = "station_id,hour,value\nST-1,0,10\nST-2,0,20\nST-9,0,90\nST-3,1,30\nST-1,1,11\n"
@@ -86,7 +72,6 @@ READINGS = "station_id,hour,value\nST-1,0,10\nST-2,0,20\nST-9,0,90\nST-3,1,30\nS
 
 def write_pipeline(tmp_path: Path, required: str = "true", readings_contract: str = READINGS_CONTRACT) -> Path:
     dags, src = tmp_path / "dags", tmp_path / "src"
-    (dags / "pipelines").mkdir(parents=True, exist_ok=True)
     for folder in ("registry", "feed"):
         (src / folder).mkdir(parents=True, exist_ok=True)
     (src / "registry" / "stations.csv").write_text(STATIONS)
@@ -94,19 +79,14 @@ def write_pipeline(tmp_path: Path, required: str = "true", readings_contract: st
     stations, readings = tmp_path / "stations_x.yaml", tmp_path / "readings_x.yaml"
     stations.write_text(STATIONS_CONTRACT)
     readings.write_text(readings_contract)
-    spec = dags / "pipelines" / f"{DAG_ID}.yaml"
-    spec.write_text(SPEC.format(dag_id=DAG_ID, src=src, stations=stations, readings=readings, required=required))
-    (dags / "enrich_pipelines.py").write_text(DAG_FILE)
-    return spec
+    spec = SPEC.format(dag_id=DAG_ID, src=src, stations=stations, readings=readings, required=required)
+    return write_yaml_pipeline(dags, DAG_ID, spec)
 
 
 @pytest.fixture
 def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from airflow import settings
-
     spec = write_pipeline(tmp_path)
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(spec.parents[1]))
-    monkeypatch.setattr(settings, "DAGS_FOLDER", str(spec.parents[1]))
+    use_dags_folder(spec.parents[1], monkeypatch)
     return spec
 
 

@@ -20,6 +20,7 @@ import pytest
 from lockgate.hooks.lake import LakeHook
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.pipelines.spec import load_spec
+from tests.support.dags import SPEC_HEADER, use_dags_folder, write_yaml_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +40,9 @@ columns:
   site: {type: string}
 primary_key: [id]
 """
-SPEC = """\
-dag_id: {dag_id}
-description: |
-  ### sensor_preprocess - a test pipeline
-owners: [test-team]
-schedule: "@daily"
-start_date: 2026-01-01
-catchup: false
-retries: 2
-alerts: {{default: ["webhook:lockgate_test_alerts"]}}
-sources:
-  location: {{url: "{src}"}}
+SPEC = (
+    SPEC_HEADER
+    + """\
   files:
     - id: feed
       dataset: sensor
@@ -71,13 +63,7 @@ loads:
     table: fact_sensor
     mode: replace_partition
 """
-DAG_FILE = """\
-# the YAML pipelines of this folder (Airflow's safe mode only parses files naming airflow and DAG)
-from pathlib import Path
-from lockgate.pipelines.factory import register_pipelines
-
-register_pipelines(Path(__file__).with_name("pipelines"), globals())
-"""
+)
 #: two files; naive times are America/Chicago (UTC-6 in January)
 PART_1 = "id,at,value,site\na,2026-01-02 01:00:00,50,x\nb,2026-01-02 02:00:00,,y\n"
 PART_2 = "id,at,value,site\na,2026-01-02 03:00:00,100,\nc,2026-01-02T10:00:00Z,250,z\n"
@@ -85,18 +71,12 @@ PART_2 = "id,at,value,site\na,2026-01-02 03:00:00,100,\nc,2026-01-02T10:00:00Z,2
 
 @pytest.fixture
 def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    from airflow import settings
-
     dags, src = tmp_path / "dags", tmp_path / "src"
-    (dags / "pipelines").mkdir(parents=True)
     (src / "feed").mkdir(parents=True)
     contract = tmp_path / "sensor.yaml"
     contract.write_text(CONTRACT)
-    spec = dags / "pipelines" / f"{DAG_ID}.yaml"
-    spec.write_text(SPEC.format(dag_id=DAG_ID, src=src, contract=contract))
-    (dags / "sensor_pipelines.py").write_text(DAG_FILE)
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-    monkeypatch.setattr(settings, "DAGS_FOLDER", str(dags))
+    spec = write_yaml_pipeline(dags, DAG_ID, SPEC.format(dag_id=DAG_ID, src=src, contract=contract))
+    use_dags_folder(dags, monkeypatch)
     return {"dags": dags, "src": src, "spec": spec}
 
 
