@@ -20,26 +20,14 @@ import pytest
 from lockgate.hooks.lake import LakeHook
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.pipelines.spec import load_spec
+from tests.support.contracts import sensor_contract
 from tests.support.dags import SPEC_HEADER, use_dags_folder, write_yaml_pipeline
 
 pytestmark = pytest.mark.integration
 
 DS = "2026-01-02"
 DAG_ID = "sensor_preprocess"
-CONTRACT = """\
-dataset: sensor
-version: 1
-description: A test sensor feed.
-owner: test
-columns:
-  id: {type: string, nullable: false}
-  at: {type: timestamp, nullable: false}
-  value: {type: double}
-  value_missing: {type: boolean}
-  value_scaled: {type: double}
-  site: {type: string}
-primary_key: [id]
-"""
+CONTRACT = sensor_contract("[id]")
 SPEC = (
     SPEC_HEADER
     + """\

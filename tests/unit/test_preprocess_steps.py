@@ -13,22 +13,10 @@ from lockgate.contracts import load_contract
 from lockgate.formats import count_records
 from lockgate.gate import GateOutcome, RawFile, run_gate
 from lockgate.transforms.preprocess import validate_preprocess
+from tests.support.contracts import sensor_contract
 
 DS = "2026-01-02"
-CONTRACT = """\
-dataset: sensor
-version: 1
-description: A test sensor feed.
-owner: test
-columns:
-  id: {type: string, nullable: false}
-  at: {type: timestamp, nullable: false}
-  value: {type: double}
-  value_missing: {type: boolean}
-  value_scaled: {type: double}
-  site: {type: string}
-primary_key: [id, at]
-"""
+CONTRACT = sensor_contract("[id, at]")
 UTC = dt.UTC
 
 
