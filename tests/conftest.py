@@ -75,6 +75,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    # dag.test() sends DAG-run events through the OpenLineage listener's process pool; an xdist
+    # worker ends without running atexit handlers, so the pool's forked worker would outlive the
+    # session, blocked on its queue. The provider's own shutdown hook stops it.
+    listener = sys.modules.get("airflow.providers.openlineage.plugins.listener")
+    if listener is not None:
+        listener.get_openlineage_listener().before_stopping(component=None)
     # every pytest process (each xdist worker too) made its own Airflow home at import: remove it
     # whether or not a test asked for it
     shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
