@@ -8,7 +8,7 @@ database on local disk (bounded memory, spills to disk):
 2. each column is typed from the contract (timestamps to UTC, using the source's zone for naive
    values); a value that does not parse, a missing value in a non-nullable column, a non-finite
    number or a string with a NUL character gives the row a problem naming the column and the value
-   (quoted up to :data:`REASON_VALUE_CHARS` characters);
+   (quoted up to :data:`lockgate.coerce.REASON_VALUE_CHARS` characters);
 3. preprocessing from the pipeline config (enrichment by a LEFT JOIN with reference data, unit
    conversion, scaling; :mod:`lockgate.transforms.preprocess`) and row-level checks (the contract's
    ``quarantine`` expectations and the event-time rule) add problems;
@@ -30,13 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.checks import EXTENSIONS, CheckContext, Params, row_condition_sql
+from lockgate.checks import EXTENSIONS, CheckContext, Params
 from lockgate.checks import evaluate as evaluate_in_sql
 from lockgate.checks import supported as sql_supported
+from lockgate.coerce import problem as _problem  # the gate builds its own problems (event_time, missing) the same way
+from lockgate.coerce import typed_column
 from lockgate.contracts import DATE_PARTITION, Contract, Expectation
 from lockgate.formats import ROW_COLUMN, column_drift, read_batches, source_columns
 from lockgate.progress import Progress
-from lockgate.sql import SQL_TYPES, ident, literal
+from lockgate.row_checks import row_problem
+from lockgate.sql import ident, literal
 from lockgate.transforms.preprocess import (
     MISSING_REASON,
     Reference,
@@ -53,15 +56,6 @@ from lockgate.transforms.preprocess import (
     validate_preprocess,
 )
 
-#: row-level expectations the gate can evaluate per row (for severity ``quarantine``)
-ROW_LEVEL_EXPECTATIONS = (
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_not_be_in_set",
-    "expect_column_values_to_match_regex",
-    "expect_column_value_lengths_to_be_between",
-)
 EXAMPLES_PER_CHECK = 5
 
 
@@ -106,125 +100,6 @@ class GateOutcome:
     quarantine_path: Path
     failed: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
-
-
-#: how much of a raw value a quarantine reason quotes (the whole record is kept next to it)
-REASON_VALUE_CHARS = 200
-
-
-def _shown(expr: str) -> str:
-    """A value as a reason quotes it: a 20 MB field must not make a 20 MB reason."""
-    return (
-        f"CASE WHEN length({expr}) > {REASON_VALUE_CHARS} "
-        f"THEN left({expr}, {REASON_VALUE_CHARS}) || format('... ({{}} chars)', length({expr})) ELSE {expr} END"
-    )
-
-
-def _problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
-    col = literal(column) if column else "NULL::VARCHAR"
-    return f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
-
-
-def _typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
-    """(typed expression, problem expressions) for one raw string column."""
-    raw = ident(name)
-    present = f"({raw} IS NOT NULL AND trim({raw}) <> '')"
-    sql_type = SQL_TYPES["duckdb"][ctype]
-    if ctype == "string":
-        typed = f"NULLIF({raw}, '')"
-    elif ctype == "timestamp":
-        # an explicit offset or Z after a time of day wins; a naive value (or a bare date, whose
-        # "-02" is the day, not an offset) is local time in the source's zone
-        offset = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
-        typed = (
-            f"CASE WHEN NOT {present} THEN NULL "
-            f"WHEN regexp_matches(trim({raw}), {literal(offset)}) "
-            f"THEN TRY_CAST(trim({raw}) AS TIMESTAMPTZ) "
-            f"ELSE timezone(COALESCE(_tz, 'UTC'), TRY_CAST(trim({raw}) AS TIMESTAMP)) END"
-        )
-    elif ctype == "integer":
-        # TRY_CAST('1.5' AS BIGINT) rounds to 2: only whole numbers ("7", "-7", "7.0") are integers
-        typed = (
-            f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+(\\.0*)?') "
-            f"THEN TRY_CAST(trim({raw}) AS {sql_type}) END"
-        )
-    else:
-        typed = f"TRY_CAST(NULLIF(trim({raw}), '') AS {sql_type})"
-    problems = [
-        _problem(
-            "type",
-            name,
-            f"{present} AND ({typed}) IS NULL",
-            f"format({literal(f'column {name}: cannot read {{}} as {ctype}')}, {_shown(raw)})",
-        )
-    ]
-    if ctype == "double":
-        problems.append(
-            _problem(
-                "finite",
-                name,
-                f"({typed}) IS NOT NULL AND NOT isfinite({typed})",
-                f"format({literal(f'column {name}: {{}} is not a finite number')}, {_shown(raw)})",
-            )
-        )
-    if ctype == "string":
-        # PostgreSQL text cannot hold U+0000 (the load would fail on COPY), and in a partition
-        # value it would reach a lake key: a NUL is corrupt input whatever the warehouse
-        problems.append(
-            _problem(
-                "nul",
-                name,
-                f"contains({raw}, chr(0))",
-                literal(f"column {name}: contains a NUL character (U+0000)"),
-            )
-        )
-    return typed, problems
-
-
-# `in` must be a word of its own: in `kind != "y"` it is not the operator after the column `k`
-def _row_check(exp: Expectation, params: Params, columns: Sequence[str]) -> str:
-    """A problem expression for a row-level expectation with severity ``quarantine``."""
-    if exp.expectation not in ROW_LEVEL_EXPECTATIONS:
-        raise ValueError(
-            f"{exp.label}: severity 'quarantine' needs a row-level expectation ({', '.join(ROW_LEVEL_EXPECTATIONS)})"
-        )
-    column = exp.kwargs["column"]
-    col = ident(column)
-    kw = exp.kwargs
-    name = exp.expectation
-    if name == "expect_column_values_to_not_be_null":
-        cond, reason = f"{col} IS NULL", literal(f"column {column}: missing value ({name})")
-    elif name == "expect_column_values_to_be_between":
-        parts = []
-        if kw.get("min_value") is not None:
-            parts.append(f"{col} {'<=' if kw.get('strict_min') else '<'} {params(kw['min_value'])}")
-        if kw.get("max_value") is not None:
-            parts.append(f"{col} {'>=' if kw.get('strict_max') else '>'} {params(kw['max_value'])}")
-        cond = " OR ".join(parts) or "FALSE"
-        reason = (
-            f"format({literal(f'column {column}: {{}} is not between {{}} and {{}} ({name})')}, "
-            f"{col}, {params(str(kw.get('min_value', '-inf')))}, {params(str(kw.get('max_value', 'inf')))})"
-        )
-    elif name in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
-        hit = f"list_contains({params(list(kw['value_set']))}, {col})"
-        cond = f"NOT {hit}" if name.endswith("_be_in_set") and "_not_" not in name else hit
-        reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {_shown(col)})"
-    elif name == "expect_column_values_to_match_regex":
-        cond = f"NOT regexp_matches({col}, {params(kw['regex'])})"
-        reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {_shown(col)})"
-    else:  # expect_column_value_lengths_to_be_between
-        parts = []
-        if kw.get("min_value") is not None:
-            parts.append(f"length({col}) < {params(kw['min_value'])}")
-        if kw.get("max_value") is not None:
-            parts.append(f"length({col}) > {params(kw['max_value'])}")
-        cond = " OR ".join(parts) or "FALSE"
-        reason = f"format({literal(f'column {column}: length {{}} is out of range ({name})')}, length({col}))"
-    if "not_be_null" not in name:
-        cond = f"{col} IS NOT NULL AND ({cond})"
-    if kw.get("row_condition"):
-        cond = f"({row_condition_sql(kw['row_condition'], params, columns)}) AND ({cond})"
-    return _problem(exp.label, column, cond, reason)
 
 
 def _jsonable(value: Any) -> Any:
@@ -572,7 +447,7 @@ def _gate(
     for col in contract.columns:
         if col.name in derived:
             continue  # typed by prepare_references, added by the enrich join below
-        expr, problems = _typed_column(col.name, col.type)
+        expr, problems = typed_column(col.name, col.type)
         if col.name in flags:
             source = ident(flags[col.name])
             expr, problems = f"({source} IS NULL OR trim({source}) = '')", []
@@ -610,7 +485,7 @@ def _gate(
         convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
         convert_problem = _problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)
 
-    row_problems = [_row_check(e, params, names) for e in contract.expectations_with("quarantine")]
+    row_problems = [row_problem(e, params, names) for e in contract.expectations_with("quarantine")]
     if contract.event_time:
         et = ident(contract.event_time)
         row_problems.append(
