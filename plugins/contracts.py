@@ -21,6 +21,10 @@ COLUMN_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
 SEVERITIES = ("fail", "warn", "quarantine")
 #: The logical-date partition every dataset has in the lake and the warehouse.
 DATE_PARTITION = "ds"
+#: columns of a staged row saying where the gate read it (the raw file's lake key, and its row as
+#: quarantine reasons number rows); the partition step drops them, so the curated zone and the
+#: warehouse hold the contract's columns only, and a load error can still name its raw row
+ORIGIN_COLUMNS = ("_source_file", "_source_row")
 
 
 class ContractError(ValueError):
