@@ -21,6 +21,8 @@ COLUMN_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
 SEVERITIES = ("fail", "warn", "quarantine")
 #: The logical-date partition every dataset has in the lake and the warehouse.
 DATE_PARTITION = "ds"
+#: the default of a contract's ``min_replace_share``
+DEFAULT_MIN_REPLACE_SHARE = 0.5
 #: columns of a staged row saying where the gate read it (the raw file's lake key, and its row as
 #: quarantine reasons number rows); the partition step drops them, so the curated zone and the
 #: warehouse hold the contract's columns only, and a load error can still name its raw row
@@ -89,6 +91,9 @@ class Contract:
     schema_drift: dict[str, str] = field(
         default_factory=lambda: {"raw": "accept", "curated": "freeze", "types": "declared"}
     )
+    #: a replace_partition load may not replace a loaded date with fewer than this share of its rows
+    #: (0 rows included) unless the run says ``allow_shrink`` (see lockgate.load_guards)
+    min_replace_share: float = DEFAULT_MIN_REPLACE_SHARE
 
     @property
     def column_names(self) -> list[str]:
@@ -239,4 +244,5 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
         version=raw.get("version", 1),
         path=source,
         schema_drift={"raw": "accept", "curated": "freeze", "types": "declared", **raw.get("schema_drift", {})},
+        min_replace_share=float(raw.get("min_replace_share", DEFAULT_MIN_REPLACE_SHARE)),
     )
