@@ -36,7 +36,7 @@ from airflow.sdk import Asset, Variable, chain, dag, task
 from lockgate.alerts import late_batch_deadline, notifiers_for
 from lockgate.operators.aqi import DailyAqiOperator
 from lockgate.operators.ingest import IngestOperator
-from lockgate.operators.load import WarehouseLoadOperator
+from lockgate.operators.load import WarehouseLoadOperator, load_params
 from lockgate.operators.partition import PartitionOperator
 from lockgate.operators.quality import QualityGateOperator
 from lockgate.operators.report import RunSummaryOperator
@@ -87,6 +87,8 @@ def warehouse_asset(table: str) -> Asset:
     max_active_runs=1,
     tags=["lockgate", "air-quality", "flagship"],
     doc_md=__doc__,
+    # allow_shrink: a person decides in the trigger form whether a date may be replaced by much less
+    params=load_params(),
     # one summary message per run; `late_batch` when the date's data is not loaded by 06:00 UTC the next day
     on_success_callback=[*RUN_SUMMARY],
     on_failure_callback=[*RUN_SUMMARY],

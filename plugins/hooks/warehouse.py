@@ -108,6 +108,17 @@ def numeric_placeholders(sql: str) -> str:
     return _QUOTED_OR_PLACEHOLDER.sub(lambda m: f":{m.group(1)}" if m.group(1) else m.group(0), sql)
 
 
+def parquet_rows_sql(columns: Sequence[Column]) -> str:
+    """The query every load reads curated Parquet with (``$1``: the file list, in load order).
+
+    Column types are cast from the contract so hive-partition values (strings in paths) come back
+    as their declared types. DuckDB keeps the files' order and each file's row order, so the n-th
+    row of this query is the n-th row a COPY received (see :mod:`lockgate.load_guards`).
+    """
+    select = ", ".join(f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns)
+    return f"SELECT {select} FROM read_parquet($1, hive_partitioning = true)"
+
+
 class WarehouseSession:
     """One open transaction on the warehouse; see :meth:`WarehouseHook.transaction`."""
 
@@ -161,15 +172,9 @@ class WarehouseSession:
         """
         self._staged += 1
         name = f"lockgate_stage_{os.getpid()}_{self._staged}"
-        select = ", ".join(
-            f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns
-        )
         file_list = [str(f) for f in files]
         if self.dialect == "duckdb":
-            self._cursor.execute(
-                f"CREATE TEMP TABLE {ident(name)} AS SELECT {select} FROM read_parquet($1, hive_partitioning = true)",
-                [file_list],
-            )
+            self._cursor.execute(f"CREATE TEMP TABLE {ident(name)} AS {parquet_rows_sql(columns)}", [file_list])
             return ident(name)
         if self.dialect != "postgres":
             raise ValueError(f"stage_parquet reads local Parquet files; the {self.dialect} dialect COPYs from S3")
@@ -199,16 +204,13 @@ def _parquet_reader(files: Sequence[str | Path], columns: Sequence[Column]) -> I
     import duckdb
     import pyarrow as pa
 
-    select = ", ".join(f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns)
     reader_con = duckdb.connect()
     try:
         reader_con.execute("SET TimeZone='UTC'")
         reader_con.execute("SET memory_limit = '512MB'")  # batches stream through; keep it bounded
         schema = pa.schema([(c.name, _arrow_type(c.type)) for c in columns])
         # a relation (not a DB-API result) streams: execute().to_arrow_reader() copies every row first
-        relation = reader_con.sql(
-            f"SELECT {select} FROM read_parquet($1, hive_partitioning = true)", params=[[str(f) for f in files]]
-        )
+        relation = reader_con.sql(parquet_rows_sql(columns), params=[[str(f) for f in files]])
         batches = relation.to_arrow_reader(100_000)
         yield pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in batches))
     finally:

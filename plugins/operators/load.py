@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -16,8 +17,19 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.contracts import DATE_PARTITION, Column
 from lockgate.hooks.warehouse import WarehouseHook, s3_literal
-from lockgate.layout import manifest_key
+from lockgate.layout import manifest_key, zone_prefix
 from lockgate.lineage import LineageDataset
+from lockgate.load_guards import (
+    MAX_SOURCES,
+    copy_error_position,
+    curated_row,
+    error_constraint,
+    repeated_key_message,
+    repeated_keys,
+    shrink_refusal,
+    source_lines,
+    staged_sources,
+)
 from lockgate.operators.base import LakeOperator
 from lockgate.schema_evolution import IncompatibleSchemaError, contract_type
 from lockgate.schema_evolution import plan as plan_evolution
@@ -38,6 +50,24 @@ SCD2_COLUMNS = (
     Column("valid_to", "date", description="snapshot date that replaced this version (NULL: current)"),
     Column("is_current", "boolean", nullable=False),
 )
+
+
+def load_params() -> dict[str, Any]:
+    """The DAG params every Lockgate DAG declares for its loads (shown in the UI's trigger form)."""
+    from airflow.sdk import Param
+
+    return {
+        "allow_shrink": Param(
+            False,
+            type="boolean",
+            title="Allow shrinking a loaded date",
+            description=(
+                "replace_partition loads refuse to replace a loaded date with an empty delivery or one "
+                "smaller than the contract's min_replace_share (default 50%) of the rows loaded; tick to "
+                "replace it anyway (a source that really shrank, a day deleted on purpose)"
+            ),
+        )
+    }
 
 
 class LoadConflictError(RuntimeError):
@@ -139,6 +169,14 @@ class WarehouseLoadOperator(LakeOperator):
     :param mode: ``replace_partition``, ``merge``, ``append`` or ``scd2``.
     :param warehouse_conn_id: the warehouse connection (see :class:`~lockgate.hooks.warehouse.WarehouseHook`).
     :param lock_timeout: seconds to wait for a concurrent load of the same table and date.
+    :param min_replace_share: ``replace_partition`` refuses to replace a loaded date with fewer than
+        this share of its rows (0 rows included); None: the contract's ``min_replace_share``.
+    :param allow_shrink: replace a date whatever the share; None: the run's DAG param
+        ``allow_shrink`` (a person decides in the trigger form), default False.
+
+    Before any write, a date whose curated rows repeat a primary key is refused naming the key
+    values and their raw files and rows (see :mod:`lockgate.load_guards`); a row PostgreSQL refuses
+    during the COPY is named by its raw file and row too.
     """
 
     template_fields: tuple[str, ...] = ("dataset", "table")
@@ -150,11 +188,17 @@ class WarehouseLoadOperator(LakeOperator):
         mode: str = "replace_partition",
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN_ID,
         lock_timeout: float = 300.0,
+        min_replace_share: float | None = None,
+        allow_shrink: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if mode not in LOAD_MODES:
             raise ValueError(f"mode must be one of {', '.join(LOAD_MODES)}, not {mode!r}")
+        if min_replace_share is not None and not 0 <= min_replace_share <= 1:
+            raise ValueError(f"min_replace_share must be between 0 and 1, not {min_replace_share!r}")
+        self.min_replace_share = min_replace_share
+        self.allow_shrink = allow_shrink
         self.table = table
         self.mode = mode
         self.warehouse_conn_id = warehouse_conn_id
@@ -390,9 +434,150 @@ class WarehouseLoadOperator(LakeOperator):
             "reconciled %s ds=%s with the lake: %d rows, %d column fingerprints", table, ds, lake[0], len(columns)
         )
 
+    def _load(self, context: Context, manifest: dict[str, Any], files: list[Any], ds: str) -> bool:
+        """The date's rows into the table, reconciled and audited, in one transaction; True: an
+        append of the same data again, skipped."""
+        day = date.fromisoformat(ds)
+        table = self.warehouse.table(self.table)
+        audit = self.warehouse.table(AUDIT_TABLE)
+        partition = None
+        if self.warehouse.dialect == "postgres" and self.mode in DATE_MODES:
+            partition = self._prepare_date_partition(table, day)
+        with self.warehouse.transaction() as session:
+            self._lock(session, ds)
+            self._create_or_evolve(session, table)
+            session.run_template("audit_table.sql", audit_table=audit)
+            if self.mode == "append" and self._already_appended(session, audit, day, manifest["checksum"]):
+                return True
+            self._refuse_shrink(session, table, audit, day, partition, manifest["rows"], context)
+            if files:
+                written, staging = self._write(session, table, files, manifest, day, partition)
+                if written != manifest["rows"]:
+                    raise AirflowException(
+                        f"wrote {written} rows but the curated manifest "
+                        f"{manifest_key('curated', self.dataset, ds)} lists {manifest['rows']}; nothing was committed"
+                    )
+                self._reconcile(session, table, staging, files, ds, partition)
+            elif self.mode == "replace_partition":
+                self._clear_date(session, table, day, partition)
+            session.run_template(
+                "audit_upsert.sql",
+                [
+                    self.table,
+                    day,
+                    context["dag"].dag_id,
+                    str(context["run_id"]),
+                    self.dataset,
+                    self.mode,
+                    manifest["rows"],
+                    manifest["checksum"],
+                    datetime.now(UTC),
+                ],
+                audit_table=audit,
+            )
+        return False
+
+    def _shrink_allowed(self, context: Context) -> bool:
+        """The operator's ``allow_shrink``, else the run's DAG param (False when the DAG has none)."""
+        if self.allow_shrink is not None:
+            return self.allow_shrink
+        value = (context.get("params") or {}).get("allow_shrink", False)
+        if isinstance(value, str):  # a conf value that bypassed the Param's type
+            return value.strip().lower() in ("true", "1", "yes")
+        return bool(value)
+
+    def _loaded_rows(self, session: Any, table: str, audit: str, day: date, partition: str | None) -> int:
+        """Rows the table holds for ``day``: the audit row's count (written with them), else a count."""
+        found = session.fetchall(
+            f"SELECT rows_loaded FROM {audit} WHERE table_name = $1 AND partition_ds = $2", [self.table, day]
+        )
+        if found:
+            return int(found[0][0])
+        if partition is not None:
+            return int(session.fetchall(f"SELECT count(*) FROM {self.warehouse.table(partition)}")[0][0])
+        return int(session.fetchall(f"SELECT count(*) FROM {table} WHERE {ident(DATE_PARTITION)} = $1", [day])[0][0])
+
+    def _refuse_shrink(
+        self, session: Any, table: str, audit: str, day: date, partition: str | None, delivered: int, context: Context
+    ) -> None:
+        """replace_partition: a delivery much smaller than what is loaded (or empty) is refused."""
+        if self.mode != "replace_partition" or self._shrink_allowed(context):
+            return
+        share = self.contract.min_replace_share if self.min_replace_share is None else self.min_replace_share
+        loaded = self._loaded_rows(session, table, audit, day, partition)
+        refusal = shrink_refusal(f"{self.dataset} ds={day} ({self.table})", loaded, delivered, share)
+        if refusal:
+            raise AirflowFailException(refusal + "; nothing was written")
+
+    def _staged_copy(self, ds: str, work: Path) -> Path | None:
+        """The date's staged rows (with their raw file and row), fetched only to explain a failure."""
+        key = f"{zone_prefix('staged', self.dataset, ds)}/part-0.parquet"
+        try:
+            return self.lake.local_copy(key, work / "staged")
+        except FileNotFoundError:
+            return None
+
+    def _refuse_repeated_keys(self, files: list[Any], ds: str, work: Path) -> None:
+        """No load writes two rows with one key from one date (the gate checks it; this defends the table)."""
+        key = self.contract.primary_key
+        if not key or not files:
+            return
+        columns = self.contract.storage_columns
+        count, examples = repeated_keys(files, columns, key)
+        if not count:
+            return
+        staged = self._staged_copy(ds, work)
+        located = []
+        for values, _ in examples:
+            sources = staged_sources(staged, columns, values, limit=MAX_SOURCES) if staged else []
+            located.append((values, sources))
+        what = f"{self.dataset} ds={ds} ({self.table}, {self.mode})"
+        raise AirflowFailException(repeated_key_message(what, count, located, [n for _, n in examples]))
+
+    def _constraint_column(self, error: BaseException) -> str | None:
+        """PostgreSQL: the one column a refused constraint (a DBA's CHECK, say) is on, if just one."""
+        name = error_constraint(error)
+        if not name or self.warehouse.dialect != "postgres":
+            return None
+        try:
+            found = self.warehouse.query(
+                "SELECT DISTINCT a.attname FROM pg_constraint AS c JOIN pg_attribute AS a "
+                "ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
+                "JOIN pg_namespace AS n ON n.oid = c.connamespace WHERE c.conname = $1 AND n.nspname = $2",
+                [name, self.warehouse.schema],
+            )
+        except Exception:  # only an embellishment of the error being raised
+            self.log.warning("could not read the columns of constraint %s", name, exc_info=True)
+            return None
+        return str(found[0][0]) if len(found) == 1 else None
+
+    def _refused_row_message(self, error: BaseException, files: list[Any], ds: str, work: Path) -> str | None:
+        """The warehouse's error with the raw file and row of the COPY line it names, or None."""
+        try:
+            return self._locate_refused_row(error, files, ds, work)
+        except Exception:  # explaining must never hide the warehouse's own error
+            self.log.exception("could not find the source of the refused row")
+            return None
+
+    def _locate_refused_row(self, error: BaseException, files: list[Any], ds: str, work: Path) -> str | None:
+        position = copy_error_position(error)
+        if position is None:
+            return None
+        line, column = position
+        columns = self.contract.storage_columns
+        row = curated_row(files, columns, line)
+        if row is None:
+            return None
+        column = column or self._constraint_column(error)
+        staged = self._staged_copy(ds, work)
+        sources = staged_sources(staged, columns, row) if staged else []
+        lines = source_lines(sources, column, row.get(column) if column else None)
+        if not lines:
+            lines = [f"source: no staged row of {self.dataset} ds={ds} has the values of COPY line {line}: {row}"]
+        return f"{error}\n" + "\n".join(lines)
+
     def execute(self, context: Context) -> dict[str, Any]:
         ds = self.logical_ds(context)
-        day = date.fromisoformat(ds)
         contract = self.contract
         if self.mode in ("merge", "scd2") and not contract.primary_key:
             raise AirflowFailException(f"{contract.path}: mode {self.mode!r} needs a primary_key in the contract")
@@ -402,45 +587,16 @@ class WarehouseLoadOperator(LakeOperator):
         manifest = self.lake.read_json(key)
         columns = contract.storage_columns
         table = self.warehouse.table(self.table)
-        audit = self.warehouse.table(AUDIT_TABLE)
-        skipped = False
         with self.workdir() as work:
             files = [self.lake.local_copy(f["key"], work) for f in manifest["files"]]
-            partition = None
-            if self.warehouse.dialect == "postgres" and self.mode in DATE_MODES:
-                partition = self._prepare_date_partition(table, day)
-            with self.warehouse.transaction() as session:
-                self._lock(session, ds)
-                self._create_or_evolve(session, table)
-                session.run_template("audit_table.sql", audit_table=audit)
-                if self.mode == "append" and self._already_appended(session, audit, day, manifest["checksum"]):
-                    skipped = True
-                elif files:
-                    written, staging = self._write(session, table, files, manifest, day, partition)
-                    if written != manifest["rows"]:
-                        raise AirflowException(
-                            f"wrote {written} rows but the curated manifest {key} lists {manifest['rows']}; "
-                            "nothing was committed"
-                        )
-                    self._reconcile(session, table, staging, files, ds, partition)
-                elif self.mode == "replace_partition":
-                    self._clear_date(session, table, day, partition)
-                if not skipped:
-                    session.run_template(
-                        "audit_upsert.sql",
-                        [
-                            self.table,
-                            day,
-                            context["dag"].dag_id,
-                            str(context["run_id"]),
-                            self.dataset,
-                            self.mode,
-                            manifest["rows"],
-                            manifest["checksum"],
-                            datetime.now(UTC),
-                        ],
-                        audit_table=audit,
-                    )
+            self._refuse_repeated_keys(files, ds, work)
+            try:
+                skipped = self._load(context, manifest, files, ds)
+            except Exception as exc:
+                located = self._refused_row_message(exc, files, ds, work)
+                if located is None:
+                    raise
+                raise AirflowFailException(located) from exc
         namespace, name = self.warehouse.openlineage_dataset(self.table)
         self.lineage.inputs.append(self.lake_dataset(f"curated/{self.dataset}", columns))
         self.lineage.outputs.append(

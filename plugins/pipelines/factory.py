@@ -145,7 +145,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
 
     from lockgate.alerts import late_batch_deadline, notifiers_for
     from lockgate.operators.ingest import IngestOperator
-    from lockgate.operators.load import WarehouseLoadOperator
+    from lockgate.operators.load import WarehouseLoadOperator, load_params
     from lockgate.operators.partition import PartitionOperator
     from lockgate.operators.quality import QualityGateOperator
     from lockgate.operators.report import RunSummaryOperator
@@ -178,6 +178,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
         max_active_runs=spec.max_active_runs,
         tags=sorted({*PIPELINE_TAGS, *spec.tags}),
         default_args=default_args,
+        params=load_params(),  # allow_shrink: decided by a person in the trigger form
         on_success_callback=run_summary,
         on_failure_callback=run_summary,
         deadline=late_batch_deadline(spec.alerts, after=timedelta(hours=spec.late_batch_after_hours)),

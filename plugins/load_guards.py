@@ -1,0 +1,194 @@
+"""What a warehouse load checks before it writes, and how it names the source of a refused row.
+
+* **Shrinking deliveries** (:func:`shrink_refusal`): a ``replace_partition`` load that would
+  replace a loaded date with fewer than the contract's ``min_replace_share`` of its rows (0 rows
+  included) is refused with both counts, unless the run says ``allow_shrink``. The first load of a
+  date is never refused.
+* **Repeated keys** (:func:`repeated_keys`): one GROUP BY over the curated files of the date; a
+  key held by two rows is refused before the warehouse sees it (``merge`` would otherwise raise
+  PostgreSQL's ``ON CONFLICT DO UPDATE command cannot affect row a second time`` or insert both on
+  DuckDB, and the other modes would load both).
+* **A refused row's source** (:func:`copy_error_position`, :func:`curated_row`,
+  :func:`staged_sources`): the warehouse names the COPY line; the n-th line is the n-th row of the
+  curated files as the load streamed them (:func:`lockgate.hooks.warehouse.parquet_rows_sql`); the
+  staged rows of the date with the same values (PII columns aside: the partition step hashed or
+  masked those) carry the raw file and row they were read from (``ORIGIN_COLUMNS``).
+
+Everything here reads local Parquet with an in-memory DuckDB and takes plain values, so it is
+tested without a warehouse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Column
+from lockgate.hooks.warehouse import parquet_rows_sql
+from lockgate.sql import SQL_TYPES, ident
+
+#: candidates named per refused row (identical staged rows all match)
+MAX_SOURCES = 5
+#: ``COPY <table>, line <n>[, column <c>]`` in PostgreSQL's error context
+_COPY_LINE = re.compile(r"\bCOPY .*?, line (\d+)(?:, column (.+?))?(?::|\n|$)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the gate read a staged row: the raw file's lake key and its row."""
+
+    file: str
+    row: int
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.4g}%"
+
+
+def shrink_refusal(what: str, loaded: int, delivered: int, min_share: float) -> str | None:
+    """Why replacing ``loaded`` rows with ``delivered`` is refused, or None when it may go on.
+
+    ``what`` names the date (``readings ds=2026-01-03``). Nothing loaded: never refused.
+    """
+    if loaded <= 0 or delivered >= loaded * min_share:
+        return None
+    return (
+        f"{what}: the warehouse holds {loaded:,} rows for this date and the new delivery has {delivered:,} "
+        f"({_percent(delivered / loaded)} < {_percent(min_share)}); set the DAG param allow_shrink to replace it"
+    )
+
+
+def repeated_keys(
+    files: Sequence[str | Path], columns: Sequence[Column], key: Sequence[str], limit: int = MAX_SOURCES
+) -> tuple[int, list[tuple[dict[str, Any], int]]]:
+    """Keys held by more than one row of the curated files: (how many keys, up to ``limit`` of them
+    as ({column: value}, copies), in key order)."""
+    import duckdb
+
+    names = ", ".join(ident(k) for k in key)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        found = con.execute(
+            f"SELECT {names}, count(*) AS _copies, count(*) OVER () AS _keys FROM ({parquet_rows_sql(columns)}) "
+            f"GROUP BY {names} HAVING count(*) > 1 ORDER BY {names} LIMIT {int(limit)}",
+            [[str(f) for f in files]],
+        ).fetchall()
+    finally:
+        con.close()
+    if not found:
+        return 0, []
+    return int(found[0][-1]), [(dict(zip(key, r[: len(key)], strict=True)), int(r[len(key)])) for r in found]
+
+
+def repeated_key_message(
+    what: str, count: int, examples: list[tuple[dict[str, Any], list[Source]]], copies: list[int]
+) -> str:
+    """The refusal of a date whose curated rows repeat a key, with each example's sources."""
+    lines = [
+        f"{what}: {count:,} primary key value(s) appear more than once in the curated rows; "
+        "a load never writes two rows with one key from one date (nothing was written):"
+    ]
+    for (values, sources), n in zip(examples, copies, strict=True):
+        keys = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        where = "; ".join(f"{s.file} row {s.row}" for s in sources) or "no staged row found"
+        lines.append(f"  {keys}: {n} rows (source: {where})")
+    return "\n".join(lines)
+
+
+def copy_error_position(error: BaseException) -> tuple[int, str | None] | None:
+    """(COPY line, column or None) named by a PostgreSQL error, or None.
+
+    Read from the diagnostics when the driver gives them (ADBC: ``details``, psycopg: ``diag``),
+    else from the message text; the column comes from the context (``..., column day``) or the
+    diagnostics' column name (a NOT NULL violation).
+    """
+    diagnostics = _diagnostics(error)
+    text = diagnostics.get("PG_DIAG_CONTEXT") or str(error)
+    match = _COPY_LINE.search(text)
+    if not match:
+        return None
+    column = match.group(2) or diagnostics.get("PG_DIAG_COLUMN_NAME")
+    return int(match.group(1)), column
+
+
+def error_constraint(error: BaseException) -> str | None:
+    """The constraint a PostgreSQL error names (a CHECK a DBA added, say), or None."""
+    return _diagnostics(error).get("PG_DIAG_CONSTRAINT_NAME")
+
+
+def _diagnostics(error: BaseException) -> dict[str, str]:
+    details = getattr(error, "details", None)  # ADBC: [(b"PG_DIAG_CONTEXT", b"COPY t, line 2"), ...]
+    if isinstance(details, list):
+        found = {}
+        for item in details:
+            if isinstance(item, tuple) and len(item) == 2:
+                name, value = (p.decode("utf-8", "replace") if isinstance(p, bytes) else str(p) for p in item)
+                found[name] = value
+        return found
+    diag = getattr(error, "diag", None)  # psycopg
+    if diag is None:
+        return {}
+    fields = {
+        "PG_DIAG_CONTEXT": "context",
+        "PG_DIAG_COLUMN_NAME": "column_name",
+        "PG_DIAG_CONSTRAINT_NAME": "constraint_name",
+    }
+    return {name: value for name, attr in fields.items() if (value := getattr(diag, attr, None))}
+
+
+def curated_row(files: Sequence[str | Path], columns: Sequence[Column], line: int) -> dict[str, Any] | None:
+    """The ``line``-th (1-based) row the load streamed from ``files``, or None past the end."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        cursor = con.execute(f"{parquet_rows_sql(columns)} LIMIT 1 OFFSET {int(line) - 1}", [[str(f) for f in files]])
+        found = cursor.fetchone()
+    finally:
+        con.close()
+    return None if found is None else dict(zip((c.name for c in columns), found, strict=True))
+
+
+def staged_sources(
+    staged: str | Path, columns: Sequence[Column], row: dict[str, Any], limit: int = MAX_SOURCES
+) -> list[Source]:
+    """The staged rows equal to a curated ``row`` in every column the partition step keeps as is
+    (PII columns are hashed or masked there, so they are left out), as their raw file and row.
+
+    Several candidates when identical rows were staged (at most ``limit``); none when the staged
+    file predates ``ORIGIN_COLUMNS``.
+    """
+    import duckdb
+
+    compared = [c for c in columns if c.pii_mode is None and c.name != DATE_PARTITION and c.name in row]
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($1)", [str(staged)]).fetchall()}
+        if not set(ORIGIN_COLUMNS) <= present:
+            return []
+        where = " AND ".join(
+            f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) IS NOT DISTINCT FROM "
+            f"CAST(${n} AS {SQL_TYPES['duckdb'][c.type]})"
+            for n, c in enumerate(compared, 2)
+        )
+        file, number = (ident(c) for c in ORIGIN_COLUMNS)
+        found = con.execute(
+            f"SELECT {file}, {number} FROM read_parquet($1) WHERE {where or 'TRUE'} "
+            f"ORDER BY {file}, {number} LIMIT {int(limit)}",
+            [str(staged), *(row[c.name] for c in compared)],
+        ).fetchall()
+    finally:
+        con.close()
+    return [Source(str(f), int(n)) for f, n in found]
+
+
+def source_lines(sources: list[Source], column: str | None, value: Any) -> list[str]:
+    """``source: <file> row <n>, column <c>, value <v>`` per candidate (column and value when known)."""
+    detail = f", column {column}, value {value!r}" if column else ""
+    return [f"source: {s.file} row {s.row}{detail}" for s in sources]
