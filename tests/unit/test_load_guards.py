@@ -1,0 +1,198 @@
+"""lockgate.load_guards as pure logic: shrink refusals, repeated keys, and a COPY line traced back
+through the curated files to the staged row and its raw file and row."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import duckdb
+import pytest
+
+from lockgate.contracts import Column
+from lockgate.load_guards import (
+    Source,
+    copy_error_position,
+    curated_row,
+    error_constraint,
+    repeated_key_message,
+    repeated_keys,
+    shrink_refusal,
+    source_lines,
+    staged_sources,
+)
+
+COLUMNS = [
+    Column("site_id", "string", nullable=False),
+    Column("email", "string", pii="hash"),
+    Column("capacity", "integer"),
+    Column("region", "string"),
+    Column("ds", "date", nullable=False),
+]
+DS = "2026-01-03"
+
+
+@pytest.mark.parametrize(
+    ("loaded", "delivered", "share", "refused"),
+    [
+        (0, 0, 0.5, False),  # nothing loaded: the first load is never guarded
+        (2, 0, 0.5, True),
+        (10, 4, 0.5, True),
+        (10, 4, 0.3, False),
+        (10, 5, 0.5, False),  # exactly the share
+        (10, 11, 0.5, False),
+        (10, 0, 0.0, False),  # 0 switches the guard off
+        (7129, 0, 0.5, True),
+    ],
+)
+def test_shrink_refusal(loaded: int, delivered: int, share: float, refused: bool) -> None:
+    assert (shrink_refusal("readings ds=2026-01-03", loaded, delivered, share) is not None) is refused
+
+
+def test_shrink_refusal_names_both_counts_and_shares() -> None:
+    assert shrink_refusal("readings ds=2026-01-03", 7129, 0, 0.5) == (
+        "readings ds=2026-01-03: the warehouse holds 7,129 rows for this date and the new delivery has 0 "
+        "(0% < 50%); set the DAG param allow_shrink to replace it"
+    )
+    assert "(40% < 50%)" in str(shrink_refusal("x", 10, 4, 0.5))
+    assert "(49.99% < 50%)" in str(shrink_refusal("x", 10_000, 4999, 0.5))  # never "50% < 50%"
+
+
+def write(con: Any, path: Path, rows: list[tuple[Any, ...]], columns: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"CREATE OR REPLACE TABLE t ({columns})")
+    if rows:
+        con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    return path
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> dict[str, Any]:
+    """Two curated files of one date (hive paths: region below ds, email hashed) and the staged file
+    they came from (email in clear, with each row's raw file and row; not in curated order)."""
+    con = duckdb.connect()
+    curated = "site_id VARCHAR, email VARCHAR, capacity BIGINT"
+    north = write(
+        con,
+        tmp_path / f"curated/ds={DS}/region=north/part-a.parquet",
+        [("S1", "h(a@x)", 10), ("S2", None, 20), ("S2", None, 20)],
+        curated,
+    )
+    south = write(
+        con,
+        tmp_path / f"curated/ds={DS}/region=south/part-b.parquet",
+        [("S3", "h(b@x)", 5000), ("S4", "h(c@x)", 1)],
+        curated,
+    )
+    staged = write(
+        con,
+        tmp_path / "staged.parquet",
+        [
+            ("S4", "c@x", 1, "south", date(2026, 1, 3), "raw/sites/b.csv", 9),
+            ("S3", "b@x", 5000, "south", date(2026, 1, 3), "raw/sites/b.csv", 4),
+            ("S2", None, 20, "north", date(2026, 1, 3), "raw/sites/a.csv", 3),
+            ("S2", None, 20, "north", date(2026, 1, 3), "raw/sites/c.csv", 2),
+            ("S1", "a@x", 10, "north", date(2026, 1, 3), "raw/sites/a.csv", 2),
+            ("S3", "b@x", 4999, "south", date(2026, 1, 3), "raw/sites/a.csv", 8),  # differs in capacity
+        ],
+        "site_id VARCHAR, email VARCHAR, capacity BIGINT, region VARCHAR, ds DATE, "
+        "_source_file VARCHAR, _source_row BIGINT",
+    )
+    con.close()
+    return {"files": [north, south], "staged": staged, "tmp": tmp_path}
+
+
+def test_a_copy_line_is_the_nth_row_streamed_from_the_files_in_order(lake: dict[str, Any]) -> None:
+    row = curated_row(lake["files"], COLUMNS, 4)  # the first row of the second file
+    assert row == {"site_id": "S3", "email": "h(b@x)", "capacity": 5000, "region": "south", "ds": date(2026, 1, 3)}
+    assert curated_row(lake["files"], COLUMNS, 1)["site_id"] == "S1"  # type: ignore[index]
+    assert curated_row(lake["files"], COLUMNS, 6) is None
+
+
+def test_the_staged_row_is_found_by_its_values_except_pii(lake: dict[str, Any]) -> None:
+    row = curated_row(lake["files"], COLUMNS, 4)
+    assert row is not None
+    # the email differs (hashed in curated, clear in staged): compared on everything else
+    assert staged_sources(lake["staged"], COLUMNS, row) == [Source("raw/sites/b.csv", 4)]
+
+
+def test_identical_rows_give_every_candidate(lake: dict[str, Any]) -> None:
+    row = curated_row(lake["files"], COLUMNS, 2)
+    assert row is not None
+    assert staged_sources(lake["staged"], COLUMNS, row) == [Source("raw/sites/a.csv", 3), Source("raw/sites/c.csv", 2)]
+    assert staged_sources(lake["staged"], COLUMNS, row, limit=1) == [Source("raw/sites/a.csv", 3)]
+
+
+def test_a_staged_file_without_origin_columns_names_nothing(lake: dict[str, Any]) -> None:
+    con = duckdb.connect()
+    old = write(con, lake["tmp"] / "old.parquet", [("S3", "b@x", 5000, "south", date(2026, 1, 3))],
+                "site_id VARCHAR, email VARCHAR, capacity BIGINT, region VARCHAR, ds DATE")  # fmt: skip
+    con.close()
+    assert staged_sources(old, COLUMNS, {"site_id": "S3", "capacity": 5000}) == []
+
+
+def test_source_lines() -> None:
+    sources = [Source("raw/a.csv", 3), Source("raw/c.csv", 2)]
+    assert source_lines(sources, "capacity", 5000) == [
+        "source: raw/a.csv row 3, column capacity, value 5000",
+        "source: raw/c.csv row 2, column capacity, value 5000",
+    ]
+    assert source_lines(sources[:1], None, None) == ["source: raw/a.csv row 3"]
+
+
+def test_repeated_keys_over_the_curated_files(lake: dict[str, Any]) -> None:
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id"]) == (1, [({"site_id": "S2"}, 2)])
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "region"]) == (
+        1,
+        [({"site_id": "S2", "region": "north"}, 2)],
+    )
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "capacity", "email"]) == (
+        1,
+        [({"site_id": "S2", "capacity": 20, "email": None}, 2)],  # NULLs group together, as GX's uniqueness
+    )
+    assert repeated_keys(lake["files"][1:], COLUMNS, ["site_id"]) == (0, [])
+    message = repeated_key_message(
+        "sites ds=2026-01-03 (dim_site, merge)",
+        1,
+        [({"site_id": "S2"}, [Source("raw/sites/a.csv", 3), Source("raw/sites/c.csv", 2)])],
+        [2],
+    )
+    assert message.splitlines()[1] == "  site_id='S2': 2 rows (source: raw/sites/a.csv row 3; raw/sites/c.csv row 2)"
+
+
+ADBC_CHECK = SimpleNamespace(
+    details=[
+        (b"PG_DIAG_CONTEXT", b"COPY dim_site__ds_20260102, line 3"),
+        (b"PG_DIAG_CONSTRAINT_NAME", b"capacity_below_1000"),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "position"),
+    [
+        (ADBC_CHECK, (3, None)),
+        (SimpleNamespace(details=[(b"PG_DIAG_CONTEXT", b"COPY t, line 4, column day")]), (4, "day")),
+        (
+            SimpleNamespace(details=[(b"PG_DIAG_CONTEXT", b"COPY t, line 2"), (b"PG_DIAG_COLUMN_NAME", b"region")]),
+            (2, "region"),
+        ),
+        (
+            ValueError('ERROR:  date out of range: "infinity"\nCONTEXT:  COPY "dim ""x""", line 12, column day: "x"\n'),
+            (12, "day"),
+        ),
+        (SimpleNamespace(diag=SimpleNamespace(context="COPY t, line 7", column_name=None)), (7, None)),
+        (ValueError("ON CONFLICT DO UPDATE command cannot affect row a second time"), None),
+        (SimpleNamespace(details=[]), None),
+    ],
+)
+def test_copy_error_position(error: Any, position: tuple[int, str | None] | None) -> None:
+    assert copy_error_position(error) == position
+
+
+def test_error_constraint() -> None:
+    assert error_constraint(ADBC_CHECK) == "capacity_below_1000"  # type: ignore[arg-type]
+    assert error_constraint(ValueError("x")) is None
