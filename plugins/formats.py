@@ -19,7 +19,33 @@ the same way for counting at ingestion and for reading in the gate, so the count
 
 Header matching: a contract column matches a header name exactly, else ignoring case and
 surrounding whitespace (``" Station_ID "`` feeds ``station_id``); the order of columns in the file
-does not matter.
+does not matter. Two header names that would feed one contract column (``id`` and ``" ID "``, or
+``value`` twice) are an error naming the column: which one the producer meant cannot be told.
+Repeated names of columns the contract does not read are left alone (they are schema drift). A JSON
+object with a repeated key (at any depth) is quarantined naming the key, for the same reason.
+
+Records, not files - what a reader does with a record it cannot read, per :class:`ReadSettings`
+(file source options ``max_field_bytes``, ``max_undecodable_percent``, ``allow_empty``, recorded in
+the raw manifest so ingestion and the gate read a file alike):
+
+* **Undecodable bytes.** Text is decoded with an error handler that keeps each undecodable byte
+  (as a lone surrogate, never valid text), so the record holding it is quarantined - the reason
+  gives the bytes, their byte offset in the (decompressed) file, the line and the encoding - and
+  the rest of the file goes on. A file where more than ``max_undecodable_percent`` (default 10) of
+  the records are undecodable fails naming the file and suggesting the ``encoding:`` setting; so
+  does an undecodable header. A file that starts with a UTF-16 (or UTF-32) byte-order mark, or
+  whose first 4 KB are over a quarter NUL bytes, fails at once suggesting ``encoding: utf-16``
+  (unless that is the declared encoding).
+* **Oversized fields.** A value of a column the contract reads that is longer than
+  ``max_field_bytes`` (UTF-8 bytes of the value; default 1 MiB) quarantines its record naming the
+  column and the length; the quarantined record keeps the first KB of that value and its length
+  (``"SSSS... (52,428,800 bytes)"``). Rows after it go on. The CSV Python reader measures a field up
+  to 64 Mi characters (or ``max_field_bytes`` if larger); a longer one is quarantined as a malformed
+  record without its first KB. Parquet values are typed and are not limited.
+* **Empty deliveries.** A file with no records - zero bytes, a CSV header and nothing else, only
+  blank lines, an empty JSON array, a Parquet file of 0 rows - is an error naming the file unless
+  ``allow_empty`` is set (then it is 0 rows). A truncated export looks exactly like an empty one,
+  and replacing a loaded day with nothing must be a decision, not an accident.
 """
 
 from __future__ import annotations
@@ -30,7 +56,8 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Collection, Iterator
+import re
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +72,179 @@ _SCAN_CHUNK = 8 << 20
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
 
+#: default of :attr:`ReadSettings.max_field_bytes`: 1 MiB of UTF-8 per value
+DEFAULT_MAX_FIELD_BYTES = 1 << 20
+#: default of :attr:`ReadSettings.max_undecodable_percent`
+DEFAULT_MAX_UNDECODABLE_PERCENT = 10.0
+#: how much of an oversized value its quarantined record keeps
+KEPT_FIELD_BYTES = 1024
+#: lines up to this long may take the CSV fast path (Arrow's block is 4 MiB: a row must fit in one)
+_FAST_LINE_BYTES = 1 << 20
+_ARROW_BLOCK = 4 << 20
+#: the Python csv reader builds a field up to this many characters (or max_field_bytes if larger)
+#: before giving up on it, so an oversized field can be measured and its first KB kept
+_CSV_MEASURE_CHARS = 64 << 20
+_SNIFF_BYTES = 4096
+
+
 class SourceFileError(ValueError):
     """A file cannot be read at all; the message names the file (and the row or column if known)."""
+
+
+class DuplicateColumnError(ValueError):
+    """Two header names would feed one contract column; the message names the column and both names."""
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How a source file's unreadable records and emptiness are treated (see the module doc).
+
+    :param max_field_bytes: a value longer than this (UTF-8 bytes) quarantines its record.
+    :param max_undecodable_percent: a file with a larger share of undecodable records fails.
+    :param allow_empty: a file with no records is 0 rows instead of an error.
+    """
+
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
+    max_undecodable_percent: float = DEFAULT_MAX_UNDECODABLE_PERCENT
+    allow_empty: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_field_bytes, bool) or not isinstance(self.max_field_bytes, int):
+            raise ValueError(f"max_field_bytes must be a whole number of bytes, not {self.max_field_bytes!r}")
+        if self.max_field_bytes < 1:
+            raise ValueError(f"max_field_bytes must be at least 1, not {self.max_field_bytes}")
+        if not 0 <= self.max_undecodable_percent <= 100:
+            raise ValueError(f"max_undecodable_percent must be between 0 and 100, not {self.max_undecodable_percent}")
+
+    def manifest(self) -> dict[str, Any]:
+        """The settings as the raw manifest records them (the gate reads them back)."""
+        return {
+            "max_field_bytes": self.max_field_bytes,
+            "max_undecodable_percent": self.max_undecodable_percent,
+            "allow_empty": self.allow_empty,
+        }
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> ReadSettings:
+        """The settings a raw manifest recorded (defaults for a manifest written before they existed)."""
+        return cls(
+            max_field_bytes=int(manifest.get("max_field_bytes", DEFAULT_MAX_FIELD_BYTES)),
+            max_undecodable_percent=float(manifest.get("max_undecodable_percent", DEFAULT_MAX_UNDECODABLE_PERCENT)),
+            allow_empty=bool(manifest.get("allow_empty", False)),
+        )
+
+
+DEFAULT_SETTINGS = ReadSettings()
+
+#: the error handler the text readers decode with: each byte that does not decode becomes the lone
+#: surrogate U+DC00+byte (like Python's "surrogateescape", but for every byte and every codec). A
+#: decoder never produces a lone surrogate from valid text, so the marks find the record to
+#: quarantine, show its bytes, and the rest of the file goes on.
+_UNDECODABLE = "lockgate.undecodable"
+_MARKS = re.compile("[\udc00-\udcff]+")
+
+
+def _keep_undecodable(exc: UnicodeError) -> tuple[str | bytes, int]:
+    if isinstance(exc, UnicodeDecodeError):
+        return "".join(chr(0xDC00 + b) for b in exc.object[exc.start : exc.end]), exc.end
+    if isinstance(exc, UnicodeEncodeError):
+        # measuring a marked line in bytes: each mark is the one byte it stands for
+        chars = exc.object[exc.start : exc.end]
+        if all(0xDC00 <= ord(c) <= 0xDCFF for c in chars):
+            return bytes(ord(c) - 0xDC00 for c in chars), exc.end
+    raise exc
+
+
+codecs.register_error(_UNDECODABLE, _keep_undecodable)
+
+
+def _unmark(text: str) -> bytes:
+    return bytes(ord(c) - 0xDC00 for c in text)
+
+
+def _shown(text: str) -> str:
+    """Text with each undecodable byte written ``\\xNN``, for a quarantined record."""
+    return _MARKS.sub(lambda m: "".join(f"\\x{b:02x}" for b in _unmark(m.group())), text)
+
+
+@dataclass(frozen=True)
+class _BadBytes:
+    """Where the first undecodable bytes of a record are."""
+
+    data: bytes
+    offset: int  # byte offset in the (decompressed) file, from 0
+    line: int | None = None
+    in_line: int = 0  # byte offset in the line, from 0
+
+    def reason(self, encoding: str) -> str:
+        shown = "".join(f"\\x{b:02x}" for b in self.data[:16])
+        where = f" (line {self.line}, byte {self.in_line + 1} of the line)" if self.line is not None else ""
+        return f"not valid {encoding} text: undecodable byte(s) {shown} at byte offset {self.offset}{where}"
+
+
+@dataclass(frozen=True)
+class _Text:
+    """How a text file is decoded and measured."""
+
+    codec: str  # the codec text is decoded with (utf-8-sig for any UTF-8: it strips a BOM)
+    measure: str  # the codec that gives a text's length in bytes (no byte-order mark)
+    ascii_bytes: bool  # an ASCII character is one byte (a shortcut for measuring)
+    bom: int  # bytes of byte-order mark the decoder strips before the first character
+    empty: bool  # the (decompressed) file has no bytes at all
+
+    def size(self, text: str) -> int:
+        if self.ascii_bytes and text.isascii():
+            return len(text)
+        return len(text.encode(self.measure, _UNDECODABLE))
+
+
+def _text_info(path: Path, encoding: str, name: str) -> _Text:
+    """Look at the first bytes of a text file: refuse UTF-16 read as something else, find the BOM."""
+    try:
+        codec = codecs.lookup("utf-8-sig" if _is_utf8(encoding) else encoding).name
+    except LookupError:
+        raise SourceFileError(f"{name}: unknown encoding {encoding!r} (the source's `encoding:` setting)") from None
+    with _open_binary(path) as fh:
+        head = fh.read(_SNIFF_BYTES)
+    _refuse_utf16_lookalike(head, codec, encoding, name)
+    boms = {
+        "utf-8-sig": (codecs.BOM_UTF8,),
+        "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+        "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+    }
+    bom = next((len(b) for b in boms.get(codec, ()) if head.startswith(b)), 0)
+    measure = {"utf-8-sig": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}.get(codec, codec)
+    ascii_chars = bytes(range(128))
+    try:
+        ascii_bytes = ascii_chars.decode("ascii").encode(measure) == ascii_chars
+    except UnicodeError:
+        ascii_bytes = False
+    return _Text(codec, measure, ascii_bytes, bom, not head)
+
+
+def _refuse_utf16_lookalike(head: bytes, codec: str, encoding: str, name: str) -> None:
+    """A UTF-16/32 file read as another encoding is not a few bad records: fail, naming the setting."""
+    if codec.startswith(("utf-16", "utf-32")):
+        return
+    for bom, wide in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if head.startswith(bom):
+            raise SourceFileError(
+                f"{name}: starts with the {wide.upper()} byte-order mark {bom.hex(' ').upper()}, but the source's "
+                f"encoding is {encoding}: set `encoding: {wide}` on the source"
+            )
+    nuls = head.count(0)
+    if len(head) >= 16 and nuls * 4 > len(head):
+        order = "le" if head[1::2].count(0) > head[0::2].count(0) else "be"
+        raise SourceFileError(
+            f"{name}: {nuls} of its first {len(head)} bytes are NUL: this looks like UTF-16 text without a "
+            f"byte-order mark, not {encoding}: set `encoding: utf-16-{order}` (or `encoding: utf-16` for a "
+            "file with a byte-order mark) on the source"
+        )
 
 
 @dataclass(frozen=True)
@@ -101,11 +299,12 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 
 def _open_text(path: Path, encoding: str) -> IO[str]:
-    # utf-8-sig strips a byte-order mark when there is one and is plain utf-8 otherwise
+    # utf-8-sig strips a byte-order mark when there is one and is plain utf-8 otherwise; undecodable
+    # bytes are kept as marks (see _keep_undecodable), so one bad record never fails the file
     enc = "utf-8-sig" if _is_utf8(encoding) else encoding
     if compression_of(path):
-        return io.TextIOWrapper(_open_binary(path), encoding=enc, newline="")
-    return open(path, encoding=enc, newline="")
+        return io.TextIOWrapper(_open_binary(path), encoding=enc, errors=_UNDECODABLE, newline="")
+    return open(path, encoding=enc, errors=_UNDECODABLE, newline="")
 
 
 def _header_key(name: str) -> str:
@@ -115,12 +314,24 @@ def _header_key(name: str) -> str:
 def match_columns(header: list[str], columns: list[str]) -> list[int | None]:
     """Position in ``header`` of each contract column (None: absent).
 
-    An exact name wins; otherwise the first header name equal ignoring case and surrounding
-    whitespace (``" Station_ID "`` -> ``station_id``).
+    A header name feeds a contract column when it is equal ignoring case and surrounding whitespace
+    (``" Station_ID "`` -> ``station_id``). Two header names feeding one column (``id`` and
+    ``" ID "``, or ``value`` twice) raise :class:`DuplicateColumnError` naming the column: reading
+    either one would be a guess.
     """
-    exact = {h: i for i, h in reversed(list(enumerate(header)))}
-    loose = {_header_key(h): i for i, h in reversed(list(enumerate(header)))}
-    return [exact.get(c, loose.get(_header_key(c))) for c in columns]
+    loose: dict[str, list[int]] = {}
+    for i, h in enumerate(header):
+        loose.setdefault(_header_key(h), []).append(i)
+    positions: list[int | None] = []
+    for c in columns:
+        found = loose.get(_header_key(c), [])
+        if len(found) > 1:
+            names = " and ".join(f"{header[i]!r} (field {i + 1})" for i in found)
+            raise DuplicateColumnError(
+                f"column {c} is named {len(found)} times in the header: {names}; rename or drop all but one"
+            )
+        positions.append(found[0] if found else None)
+    return positions
 
 
 def column_drift(present: list[str], names: list[str]) -> tuple[list[str], list[str]]:
@@ -137,6 +348,34 @@ def _truncate(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
+def _kept(value: str) -> str:
+    """A value as a quarantined record keeps it: whole, or its first KB and its length in bytes."""
+    if len(value) * 4 <= KEPT_FIELD_BYTES:
+        return value
+    data = value.encode("utf-8", _UNDECODABLE)
+    if len(data) <= KEPT_FIELD_BYTES:
+        return value
+    return data[:KEPT_FIELD_BYTES].decode("utf-8", "ignore") + f"... ({len(data):,} bytes)"
+
+
+def _oversized(values: list[str | None], limit: int) -> tuple[int, int] | None:
+    """(index, UTF-8 bytes) of the first value longer than ``limit`` bytes, or None."""
+    for i, value in enumerate(values):
+        # a character is at most 4 bytes: only a long value needs measuring
+        if value is not None and len(value) * 4 > limit:
+            size = len(value.encode("utf-8", _UNDECODABLE))
+            if size > limit:
+                return i, size
+    return None
+
+
+def _oversized_reason(column: str, size: int, limit: int) -> str:
+    return (
+        f"column {column}: a value of {size:,} bytes is over the field limit of {limit:,} bytes "
+        f"(max_field_bytes); the record keeps its first {KEPT_FIELD_BYTES:,} bytes"
+    )
+
+
 class _BatchBuilder:
     """Accumulates string rows column-wise and emits Arrow record batches."""
 
@@ -146,6 +385,14 @@ class _BatchBuilder:
         self._values: list[list[str | None]] = [[] for _ in columns]
         self._rows: list[int] = []
         self.rejects: list[Reject] = []
+        #: records rejected for undecodable bytes, and the first one's reason
+        self.undecodable = 0
+        self.first_undecodable = ""
+
+    def reject_undecodable(self, reject: Reject) -> None:
+        self.rejects.append(reject)
+        self.undecodable += 1
+        self.first_undecodable = self.first_undecodable or f"row {reject.row}: {reject.reason}"
 
     def add(self, row_number: int, values: list[str | None]) -> None:
         for store, value in zip(self._values, values, strict=True):
@@ -178,6 +425,7 @@ def read_batches(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     display_name: str | None = None,
     optional: Collection[str] = (),
+    settings: ReadSettings = DEFAULT_SETTINGS,
 ) -> Iterator[tuple[Any, list[Reject]]]:
     """Yield ``(record_batch, rejects)`` for ``columns`` of a source file, as strings.
 
@@ -187,42 +435,108 @@ def read_batches(
         Extra source columns are ignored (they are reported by :func:`source_columns`).
     :param fmt: one of :data:`FORMATS`; detected from the file name when omitted.
     :param display_name: how the file is named in rejects and errors (e.g. its lake key).
+    :param settings: field limit, undecodable share and whether an empty file is allowed.
+    :raises SourceFileError: the file cannot be read, is mostly undecodable, or has no records
+        (unless ``settings.allow_empty``); the message starts with the file's name.
     """
     path = Path(path)
     fmt = fmt or detect_format(path)
     name = display_name or str(path)
-    readers = {"csv": _csv_rows, "ndjson": _ndjson_rows, "json": _json_array_rows, "parquet": _parquet_batches}
-    if fmt not in readers:
+    if fmt not in FORMATS:
         raise SourceFileError(f"{name}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    seen = 0
+    for batch, rejects in _batches(path, columns, fmt, name, delimiter, encoding, batch_rows, optional, settings):
+        seen += batch.num_rows + len(rejects)
+        yield batch, rejects
+    if not seen:
+        refuse_empty(path, fmt, name, settings, delimiter=delimiter, encoding=encoding)
+
+
+def refuse_empty(
+    path: Path, fmt: str, name: str, settings: ReadSettings, *, delimiter: str = ",", encoding: str = "utf-8"
+) -> None:
+    """Raise for a file with no records unless ``settings.allow_empty``; the message says what it holds."""
+    if settings.allow_empty:
+        return
+    if not _has_bytes(path):
+        what = "is empty (0 bytes): no header, no records"
+    elif fmt == "csv":
+        header = source_columns(path, fmt=fmt, delimiter=delimiter, encoding=encoding)
+        what = (
+            f"has a header ({_truncate(delimiter.join(header), 200)}) but no records"
+            if header
+            else "has no header and no records"
+        )
+    elif fmt == "ndjson":
+        what = "has no records (blank lines only)"
+    elif fmt == "json":
+        what = "is an empty JSON array: no records"
+    else:
+        what = "has no rows"
+    raise SourceFileError(
+        f"{name}: {what}. A truncated or failed export looks exactly like this, so an empty delivery "
+        "is refused; if files without records are expected from this source, set allow_empty: true on it"
+    )
+
+
+def _has_bytes(path: Path) -> bool:
+    if not compression_of(path):
+        return path.stat().st_size > 0
+    try:
+        with _open_binary(path) as fh:
+            return bool(fh.read(1))
+    except (EOFError, OSError, ValueError):
+        return True  # the reader has reported what is wrong with it
+
+
+def _batches(
+    path: Path,
+    columns: list[str],
+    fmt: str,
+    name: str,
+    delimiter: str,
+    encoding: str,
+    batch_rows: int,
+    optional: Collection[str],
+    settings: ReadSettings,
+) -> Iterator[tuple[Any, list[Reject]]]:
+    """The reader of each format (see :func:`read_batches`), errors mapped to :class:`SourceFileError`."""
     if fmt == "parquet":
         with _seekable(path, name) as local:
             yield from _parquet_batches(local, columns, name, batch_rows, optional)
         return
-    if fmt == "csv":
-        try:
-            plan = _scan_csv(path, delimiter, encoding)
+    builder = _BatchBuilder(columns, batch_rows)
+    seen = 0
+    try:
+        if fmt == "csv":
+            plan = _scan_csv(path, delimiter, encoding, min(settings.max_field_bytes, _FAST_LINE_BYTES))
             if plan is not None:
                 yield from _csv_fast_batches(
                     path, plan, columns, name, delimiter=delimiter, batch_rows=batch_rows, optional=optional
                 )
                 return
-        except (EOFError, gzip.BadGzipFile, OSError) as exc:
-            raise SourceFileError(f"{name}: unreadable: {exc}") from None
-    builder = _BatchBuilder(columns, batch_rows)
-    try:
+        text = _text_info(path, encoding, name)
         if fmt == "csv":
-            rows = _csv_rows(path, columns, name, builder, delimiter=delimiter, encoding=encoding, optional=optional)
+            rows = _csv_rows(
+                path,
+                columns,
+                name,
+                builder,
+                delimiter=delimiter,
+                encoding=encoding,
+                text=text,
+                settings=settings,
+                optional=optional,
+            )
         elif fmt == "ndjson":
-            rows = _ndjson_rows(path, columns, name, builder, encoding=encoding)
+            rows = _ndjson_rows(path, columns, name, builder, encoding=encoding, text=text, settings=settings)
         else:
-            rows = _json_array_rows(path, columns, name, builder, encoding=encoding)
+            rows = _json_array_rows(path, columns, name, builder, encoding=encoding, text=text, settings=settings)
         for _ in rows:
             if builder.full():
-                yield builder.flush()
-    except UnicodeDecodeError as exc:
-        where = _locate_decode_error(path, encoding, "line" if fmt == "json" else "row")
-        at = f" at {where}" if where else ""
-        raise SourceFileError(f"{name}: not valid {encoding} text{at} ({exc.reason})") from None
+                batch, rejects = builder.flush()
+                seen += batch.num_rows + len(rejects)
+                yield batch, rejects
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise SourceFileError(f"{name}: unreadable: {exc}") from None
     except ValueError as exc:
@@ -230,39 +544,63 @@ def read_batches(
             raise
         raise SourceFileError(f"{name}: unreadable: {exc}") from None
     batch, rejects = builder.flush()
+    seen += batch.num_rows + len(rejects)
     if batch.num_rows or rejects:
         yield batch, rejects
+    _refuse_mostly_undecodable(builder, seen, name, encoding, settings)
 
 
-def _binary_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """The lines of a binary stream, ``\n`` kept (compressed streams have no ``readline`` of their own)."""
-    rest = b""
-    while chunk := fh.read(_JSON_CHUNK):
-        *lines, rest = (rest + chunk).split(b"\n")
-        for line in lines:
-            yield line + b"\n"
-    if rest:
-        yield rest
+def _refuse_mostly_undecodable(
+    builder: _BatchBuilder, records: int, name: str, encoding: str, settings: ReadSettings
+) -> None:
+    """A file with more undecodable records than the setting allows is in another encoding."""
+    if not builder.undecodable or builder.undecodable * 100 <= settings.max_undecodable_percent * records:
+        return
+    share = 100 * builder.undecodable / records
+    raise SourceFileError(
+        f"{name}: {builder.undecodable} of {records} records ({share:.1f}%) are not valid {encoding} text, "
+        f"more than max_undecodable_percent ({settings.max_undecodable_percent:g}%); the first: "
+        f"{builder.first_undecodable}. The file is probably in another encoding: set `encoding:` on the source "
+        "(e.g. `encoding: cp1252` or `encoding: latin-1`)"
+    )
 
 
-def _locate_decode_error(path: Path, encoding: str, unit: str) -> str:
-    """``row N, byte B of the line`` of the first byte that does not decode (rows are lines, as the
-    CSV and NDJSON readers number them); empty when it cannot be found again."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig" if _is_utf8(encoding) else encoding)()
-    try:
-        with _open_binary(path) as fh:
-            for number, line in enumerate(_binary_lines(fh), start=1):
-                try:
-                    decoder.decode(line)
-                except UnicodeDecodeError as exc:
-                    return f"{unit} {number}, byte {max(exc.start, 0) + 1} of the line"
-    except (EOFError, OSError, ValueError):
-        pass
-    return ""
+class _Lines:
+    """A text file's lines as ``csv`` and the NDJSON reader see them, with the byte offset each
+    starts at; the first undecodable bytes of each line holding some are kept by line number."""
+
+    def __init__(self, fh: IO[str], text: _Text) -> None:
+        self.fh = fh
+        self.text = text
+        self.number = 0
+        self.bad: dict[int, _BadBytes] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        offset = self.text.bom
+        size = self.text.size
+        for line in self.fh:
+            self.number += 1
+            if not line.isascii():
+                found = _MARKS.search(line)
+                if found:
+                    before = size(line[: found.start()])
+                    self.bad[self.number] = _BadBytes(_unmark(found.group()), offset + before, self.number, before)
+            offset += size(line)
+            yield line
+
+    def take(self, first: int, last: int) -> _BadBytes | None:
+        """The first undecodable bytes on lines ``first`` to ``last`` (forgotten once taken)."""
+        if not self.bad:
+            return None
+        found = [self.bad.pop(n) for n in range(first, last + 1) if n in self.bad]
+        return found[0] if found else None
 
 
 def _header_positions(header: list[str], columns: list[str], name: str, optional: Collection[str]) -> list[int | None]:
-    positions = match_columns(header, columns)
+    try:
+        positions = match_columns(header, columns)
+    except DuplicateColumnError as exc:
+        raise SourceFileError(f"{name}: row 1: {exc}") from None
     missing = [c for c, p in zip(columns, positions, strict=True) if p is None and c not in optional]
     if missing:
         raise SourceFileError(f"{name}: row 1: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
@@ -297,12 +635,14 @@ class _FastCsv:
     records: int
 
 
-def _scan_csv(path: Path, delimiter: str, encoding: str) -> _FastCsv | None:
+def _scan_csv(path: Path, delimiter: str, encoding: str, line_limit: int = _FAST_LINE_BYTES) -> _FastCsv | None:
     """One streaming pass over a CSV's bytes: its header and record count when the fast path can
-    read it exactly (UTF-8, no quote character, no blank line), else None (the Python reader).
+    read it exactly (UTF-8, no quote character, no blank line, no line over ``line_limit`` bytes),
+    else None (the Python reader).
 
     Without quotes a record cannot span lines, and without blank lines every line after the header
-    is one record (a row or a reject), so the record count is the line count.
+    is one record (a row or a reject), so the record count is the line count. A line no longer
+    than ``line_limit`` (at most ``max_field_bytes``) cannot hold an oversized field.
     """
     if not _is_utf8(encoding) or len(delimiter) != 1 or delimiter in '"\r\n':
         return None
@@ -318,10 +658,10 @@ def _scan_csv(path: Path, delimiter: str, encoding: str) -> _FastCsv | None:
         while chunk := fh.read(_SCAN_CHUNK):
             if b'"' in chunk or b"\x00" in chunk:
                 return None  # quoting, or a NUL byte (Python's csv rejects its record; Arrow would not)
-            # Arrow fails on a line longer than its block ("straddling object"), and the Python
-            # reader rejects a field over csv.field_size_limit(): a longer line takes the Python
-            # reader, so both readers give the same result (a reject naming the row)
-            since = _longest_line_within(chunk, since, csv.field_size_limit())
+            # Arrow fails on a line longer than its block ("straddling object"), and a field over
+            # max_field_bytes is quarantined by the Python reader: a longer line takes the Python
+            # reader, so both readers give the same result (a reject naming the row and column)
+            since = _longest_line_within(chunk, since, min(line_limit, _ARROW_BLOCK // 2))
             if since < 0:
                 return None
             # ASCII is valid UTF-8: isascii() is far cheaper than decoding (unless a character is
@@ -410,7 +750,7 @@ def _csv_fast_batches(
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=4 << 20, skip_rows=1, column_names=names),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=_ARROW_BLOCK, skip_rows=1, column_names=names),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 quote_char=False,
@@ -468,18 +808,33 @@ def _csv_rows(
     *,
     delimiter: str,
     encoding: str,
+    text: _Text,
+    settings: ReadSettings,
     optional: Collection[str] = (),
 ) -> Iterator[None]:
+    # the csv module's own limit (global, in characters) only has to let a field be measured: the
+    # field limit is max_field_bytes, applied below with the column named and the first KB kept
+    csv.field_size_limit(max(settings.max_field_bytes, _CSV_MEASURE_CHARS))
     with _open_text(path, encoding) as fh:
-        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        lines = _Lines(fh, text)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
-            return  # an empty file has no rows; the manifest says 0
+            return  # zero bytes: read_batches reports it
         except csv.Error as exc:
             raise SourceFileError(f"{name}: row 1: malformed CSV header: {exc}") from None
+        bad = lines.take(1, reader.line_num)
+        if bad is not None:
+            raise SourceFileError(
+                f"{name}: row 1: the header is {bad.reason(encoding)}: the file is probably in another "
+                "encoding: set `encoding:` on the source (e.g. `encoding: cp1252` or `encoding: latin-1`)"
+            )
+        if not header:
+            if any(reader):
+                raise SourceFileError(f"{name}: row 1: the header line is blank")
+            return  # blank lines only: read_batches reports it
         positions = _header_positions(header, columns, name, optional)
-        width = len(header)
         line = reader.line_num
         while True:
             start = line + 1
@@ -489,22 +844,79 @@ def _csv_rows(
                 return
             except csv.Error as exc:
                 line = reader.line_num
+                lines.take(start, line)
                 # an unclosed quote makes one record of every line up to the end of the file
                 span = f" (one record from lines {start} to {line}: a quote is never closed)" if line > start else ""
                 builder.rejects.append(Reject(name, start, f"malformed CSV: {exc}{span}", ""))
                 yield None
                 continue
             line = reader.line_num
-            if not record:
-                continue  # blank line: no record
-            if len(record) != width:
-                raw = delimiter.join(record)
-                builder.rejects.append(
-                    Reject(name, start, f"expected {width} fields, found {len(record)}", _truncate(raw))
+            if record:  # a blank line is no record
+                _csv_record(
+                    name,
+                    start,
+                    record,
+                    header,
+                    positions,
+                    columns,
+                    builder,
+                    lines.take(start, line),
+                    settings,
+                    encoding,
+                    delimiter,
                 )
-            else:
-                builder.add(start, [record[p] if p is not None and record[p] != "" else None for p in positions])
-            yield None
+                yield None
+
+
+def _csv_record(
+    name: str,
+    row: int,
+    record: list[str],
+    header: list[str],
+    positions: list[int | None],
+    columns: list[str],
+    builder: _BatchBuilder,
+    bad: _BadBytes | None,
+    settings: ReadSettings,
+    encoding: str,
+    delimiter: str,
+) -> None:
+    """One CSV record to the batch, or to the rejects with why (undecodable, ragged, oversized)."""
+    if bad is not None:
+        builder.reject_undecodable(Reject(name, row, bad.reason(encoding), _truncate(_shown(delimiter.join(record)))))
+        return
+    if len(record) != len(header):
+        raw = delimiter.join(record)
+        builder.rejects.append(Reject(name, row, f"expected {len(header)} fields, found {len(record)}", _truncate(raw)))
+        return
+    values = [record[p] if p is not None and record[p] != "" else None for p in positions]
+    big = _oversized(values, settings.max_field_bytes)
+    if big is not None:
+        column, size = columns[big[0]], big[1]
+        raw = delimiter.join(_kept(v) for v in record)
+        builder.rejects.append(
+            Reject(name, row, _oversized_reason(column, size, settings.max_field_bytes), raw, column)
+        )
+        return
+    builder.add(row, values)
+
+
+class _KeyCheck:
+    """``object_pairs_hook`` for the JSON decoder: builds dicts and notes keys an object repeats
+    (``json`` keeps the last value silently)."""
+
+    def __init__(self) -> None:
+        self.repeated: list[str] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen and key not in self.repeated:
+                    self.repeated.append(key)
+                seen.add(key)
+        return obj
 
 
 def _json_values(obj: Any, columns: list[str]) -> list[str | None]:
@@ -524,29 +936,81 @@ def _json_values(obj: Any, columns: list[str]) -> list[str | None]:
     return out
 
 
-def _json_record(name: str, row: int, text: str, obj: Any, columns: list[str], builder: _BatchBuilder) -> None:
-    if not isinstance(obj, dict):
+def _json_record(
+    name: str,
+    row: int,
+    text: str,
+    obj: Any,
+    columns: list[str],
+    builder: _BatchBuilder,
+    keys: _KeyCheck,
+    settings: ReadSettings,
+) -> None:
+    """One decoded JSON value to the batch, or to the rejects with why."""
+    if keys.repeated:
+        key = keys.repeated[0]
         builder.rejects.append(
-            Reject(name, row, f"expected a JSON object, found {type(obj).__name__}", _truncate(text))
+            Reject(
+                name,
+                row,
+                f"key {key!r} is repeated in a JSON object: which value is meant cannot be told",
+                _truncate(_shown(text)),
+                key if key in columns else None,
+            )
         )
         return
-    builder.add(row, _json_values(obj, columns))
+    if not isinstance(obj, dict):
+        builder.rejects.append(
+            Reject(name, row, f"expected a JSON object, found {type(obj).__name__}", _truncate(_shown(text)))
+        )
+        return
+    values = _json_values(obj, columns)
+    big = _oversized(values, settings.max_field_bytes)
+    if big is not None:
+        column, size = columns[big[0]], big[1]
+        raw = json.dumps(
+            {c: _kept(v) for c, v in zip(columns, values, strict=True) if v is not None}, ensure_ascii=False
+        )
+        builder.rejects.append(
+            Reject(name, row, _oversized_reason(column, size, settings.max_field_bytes), raw, column)
+        )
+        return
+    builder.add(row, values)
 
 
-def _ndjson_rows(path: Path, columns: list[str], name: str, builder: _BatchBuilder, *, encoding: str) -> Iterator[None]:
+def _ndjson_rows(
+    path: Path,
+    columns: list[str],
+    name: str,
+    builder: _BatchBuilder,
+    *,
+    encoding: str,
+    text: _Text,
+    settings: ReadSettings,
+) -> Iterator[None]:
+    keys = _KeyCheck()
+    decoder = json.JSONDecoder(object_pairs_hook=keys)
     with _open_text(path, encoding) as fh:
-        for number, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text:
+        lines = _Lines(fh, text)
+        for line in lines:
+            number = lines.number
+            record = line.strip()
+            bad = lines.take(number, number)
+            if not record:
                 continue
+            if bad is not None:
+                builder.reject_undecodable(Reject(name, number, bad.reason(encoding), _truncate(_shown(record))))
+                yield None
+                continue
+            keys.repeated.clear()
             try:
-                obj = json.loads(text)
+                obj = decoder.decode(record)
             except json.JSONDecodeError as exc:
                 builder.rejects.append(
-                    Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(text))
+                    Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(record))
                 )
             else:
-                _json_record(name, number, text, obj, columns, builder)
+                _json_record(name, number, record, obj, columns, builder, keys, settings)
             yield None
 
 
@@ -558,19 +1022,29 @@ def _is_number(obj: Any) -> bool:
 
 
 def _json_array_rows(
-    path: Path, columns: list[str], name: str, builder: _BatchBuilder, *, encoding: str
+    path: Path,
+    columns: list[str],
+    name: str,
+    builder: _BatchBuilder,
+    *,
+    encoding: str,
+    text: _Text,
+    settings: ReadSettings,
 ) -> Iterator[None]:
     """Decode a top-level JSON array one element at a time (incremental ``raw_decode``)."""
-    decoder = json.JSONDecoder()
+    keys = _KeyCheck()
+    decoder = json.JSONDecoder(object_pairs_hook=keys)
     with _open_text(path, encoding) as fh:
         buf = fh.read(_JSON_CHUNK)
         eof = not buf
         pos = 0
+        dropped = text.bom  # bytes of the file before buf[0], for the offset of undecodable bytes
 
         def more() -> None:
-            nonlocal buf, pos, eof
+            nonlocal buf, pos, eof, dropped
             chunk = fh.read(_JSON_CHUNK)
             eof = not chunk
+            dropped += text.size(buf[:pos])
             buf = buf[pos:] + chunk
             pos = 0
 
@@ -585,9 +1059,9 @@ def _json_array_rows(
 
         skip(" \t\r\n")
         if pos >= len(buf):
-            return  # empty file
+            return  # empty file: read_batches reports it
         if buf[pos] != "[":
-            raise SourceFileError(f"{name}: row 1: expected a JSON array, found {buf[pos]!r}")
+            raise SourceFileError(f"{name}: row 1: expected a JSON array, found {_shown(buf[pos])!r}")
         pos += 1
         element = 0
         while True:
@@ -601,6 +1075,7 @@ def _json_array_rows(
                 skip(" \t\r\n")
             element += 1
             while True:
+                keys.repeated.clear()
                 try:
                     obj, end = decoder.raw_decode(buf, pos)
                 except json.JSONDecodeError as exc:
@@ -614,7 +1089,13 @@ def _json_array_rows(
                     more()
                     continue
                 break
-            _json_record(name, element, buf[pos:end], obj, columns, builder)
+            found = _MARKS.search(buf, pos, end)
+            if found is not None:
+                # undecodable bytes inside a JSON string: that element is quarantined
+                bad = _BadBytes(_unmark(found.group()), dropped + text.size(buf[: found.start()]))
+                builder.reject_undecodable(Reject(name, element, bad.reason(encoding), _truncate(_shown(buf[pos:end]))))
+            else:
+                _json_record(name, element, buf[pos:end], obj, columns, builder, keys, settings)
             pos = end
             yield None
 
@@ -721,11 +1202,14 @@ def count_records(
     delimiter: str = ",",
     encoding: str = "utf-8",
     display_name: str | None = None,
+    settings: ReadSettings = DEFAULT_SETTINGS,
 ) -> int:
     """Records in a source file as the gate will see them: readable rows plus rejects.
 
     Used for the raw manifest, so ``rows in = rows passed + quarantined + duplicates`` can be checked.
     ``display_name`` names the file in errors (e.g. its source URI rather than a local spool path).
+    Raises :class:`SourceFileError` where :func:`read_batches` would: a file with no records (unless
+    ``settings.allow_empty``), a mostly undecodable or UTF-16-looking file, an unreadable one.
     """
     path = Path(path)
     name = display_name or str(path)
@@ -736,19 +1220,26 @@ def count_records(
 
         with _seekable(path, name) as local:
             try:
-                return int(pq.ParquetFile(local).metadata.num_rows)
+                rows = int(pq.ParquetFile(local).metadata.num_rows)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise SourceFileError(f"{name}: not a readable Parquet file: {exc}") from None
+        if not rows:
+            refuse_empty(path, fmt, name, settings)
+        return rows
     if fmt == "csv":
         try:
-            plan = _scan_csv(path, delimiter, encoding)
+            plan = _scan_csv(path, delimiter, encoding, min(settings.max_field_bytes, _FAST_LINE_BYTES))
         except (EOFError, gzip.BadGzipFile, OSError) as exc:
             raise SourceFileError(f"{name}: unreadable: {exc}") from None
         if plan is not None:
             # no quotes, no blank lines: every line after the header is one record (see _scan_csv)
+            if not plan.records:
+                refuse_empty(path, fmt, name, settings, delimiter=delimiter, encoding=encoding)
             return plan.records
     total = 0
     # an empty column list still walks every record (and counts rejects) without building values
-    for batch, rejects in read_batches(path, [], fmt=fmt, delimiter=delimiter, encoding=encoding, display_name=name):
+    for batch, rejects in read_batches(
+        path, [], fmt=fmt, delimiter=delimiter, encoding=encoding, display_name=name, settings=settings
+    ):
         total += batch.num_rows + len(rejects)
     return total

@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from lockgate import formats
-from lockgate.formats import ROW_COLUMN, Reject, SourceFileError, count_records, detect_format, read_batches
+from lockgate.formats import (
+    ROW_COLUMN,
+    ReadSettings,
+    Reject,
+    SourceFileError,
+    count_records,
+    detect_format,
+    read_batches,
+)
 
 COLS = ["id", "name", "value"]
 
@@ -88,9 +96,12 @@ def test_csv_latin1_with_encoding(tmp_path: Path) -> None:
     path = write_bytes(tmp_path / "l1.csv", "id,name,value\n1,Düsseldorf,3\n".encode("latin-1"))
     rows, _ = read_all(path, encoding="latin-1")
     assert rows[0]["name"] == "Düsseldorf"
-    # the same bytes are not UTF-8: a clear error naming the file, not a crash
-    with pytest.raises(SourceFileError, match=r"l1\.csv: not valid utf-8 text"):
+    # the same bytes read as UTF-8: its only record is undecodable (more than 10%), so the file
+    # fails naming itself, the byte and the encoding setting to use
+    with pytest.raises(SourceFileError, match=r"l1\.csv: 1 of 1 records \(100\.0%\) are not valid utf-8 text") as info:
         read_all(path)
+    assert r"\xfc at byte offset 17 (line 2, byte 4 of the line)" in str(info.value)
+    assert "set `encoding:` on the source" in str(info.value)
 
 
 def test_csv_gzip(tmp_path: Path) -> None:
@@ -136,13 +147,17 @@ def test_csv_blank_lines_are_no_records_but_keep_numbering(tmp_path: Path) -> No
 
 
 def test_csv_empty_file_and_header_only(tmp_path: Path) -> None:
+    # an empty delivery is an error naming the file (a truncated export looks the same), unless the
+    # source allows it; it used to be 0 rows, silently
     empty = write_bytes(tmp_path / "empty.csv", b"")
-    assert read_all(empty) == ([], [])
-    assert list(read_batches(empty, COLS)) == []
-    assert count_records(empty) == 0
     header = write_bytes(tmp_path / "header.csv", b"id,name,value\n")
-    assert read_all(header) == ([], [])
-    assert count_records(header) == 0
+    for path, what in ((empty, r"is empty \(0 bytes\)"), (header, r"has a header \(id,name,value\) but no records")):
+        with pytest.raises(SourceFileError, match=rf"^{path}: {what}.*allow_empty: true"):
+            read_all(path)
+        with pytest.raises(SourceFileError, match=rf"^{path}: {what}"):
+            count_records(path)
+        assert read_all(path, settings=ReadSettings(allow_empty=True)) == ([], [])
+        assert count_records(path, settings=ReadSettings(allow_empty=True)) == 0
 
 
 def test_csv_missing_contract_column_names_file_and_column(tmp_path: Path) -> None:
@@ -286,9 +301,16 @@ def test_json_array_numbers_at_a_chunk_edge(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_json_array_empty(tmp_path: Path) -> None:
-    assert read_all(write_bytes(tmp_path / "e1.json", b"[]")) == ([], [])
-    assert read_all(write_bytes(tmp_path / "e2.json", b"  \n [ \n ] \n")) == ([], [])
-    assert read_all(write_bytes(tmp_path / "e3.json", b"")) == ([], [])
+    allowed = ReadSettings(allow_empty=True)
+    for name, data, what in (
+        ("e1.json", b"[]", "is an empty JSON array"),
+        ("e2.json", b"  \n [ \n ] \n", "is an empty JSON array"),
+        ("e3.json", b"", r"is empty \(0 bytes\)"),
+    ):
+        path = write_bytes(tmp_path / name, data)
+        with pytest.raises(SourceFileError, match=rf"^{path}: {what}"):
+            read_all(path)
+        assert read_all(path, settings=allowed) == ([], [])
 
 
 @pytest.mark.parametrize(

@@ -41,11 +41,12 @@ def both_ways(
 ) -> tuple[list[dict[str, Any]], list[Reject], int]:
     """Read with the fast path and with the Python reader; assert they agree and return the result."""
     fast = read_all(path, columns, **kwargs)
-    fast_count = count_records(path, **{k: v for k, v in kwargs.items() if k in ("delimiter", "encoding")})
+    count_kwargs = {k: v for k, v in kwargs.items() if k in ("delimiter", "encoding", "settings")}
+    fast_count = count_records(path, **count_kwargs)
     with monkeypatch.context() as m:
         m.setattr(formats, "_scan_csv", lambda *a, **k: None)
         slow = read_all(path, columns, **kwargs)
-        slow_count = count_records(path, **{k: v for k, v in kwargs.items() if k in ("delimiter", "encoding")})
+        slow_count = count_records(path, **count_kwargs)
     assert fast == slow
     assert fast_count == slow_count == len(fast[0]) + len(fast[1])
     return fast[0], fast[1], fast_count
@@ -75,6 +76,18 @@ def test_fast_path_agrees_with_python_reader(
     packed = {"": data, ".gz": gzip.compress(data), ".zst": zstd_compress(data)}[compression]
     path = tmp_path / f"{case}.csv{compression}"
     path.write_bytes(packed)
+    if case in ("empty", "header_only"):
+        # no records: an error naming the file on both paths, unless the source allows empty files
+        for scan in (formats._scan_csv, lambda *a, **k: None):
+            with monkeypatch.context() as m:
+                m.setattr(formats, "_scan_csv", scan)
+                with pytest.raises(SourceFileError, match=f"^{path}: .*no records"):
+                    read_all(path)
+                with pytest.raises(SourceFileError, match=f"^{path}: .*no records"):
+                    count_records(path)
+        rows, rejects, count = both_ways(path, monkeypatch, settings=formats.ReadSettings(allow_empty=True))
+        assert (rows, rejects, count) == ([], [], 0)
+        return
     rows, rejects, count = both_ways(path, monkeypatch)
     if case == "ragged":
         assert [(r["id"], r[ROW_COLUMN]) for r in rows] == [("1", 2), ("4", 5), (None, 6), ("5", 7)]
@@ -151,8 +164,13 @@ def test_header_matches_ignoring_case_and_whitespace(tmp_path: Path, monkeypatch
     path.write_bytes(b" Value ,NAME,Id \n2,a,1\n")
     rows, _, _ = both_ways(path, monkeypatch)
     assert rows == [{"id": "1", "name": "a", "value": "2", ROW_COLUMN: 2}]
-    # an exact name wins over a loose one
-    assert formats.match_columns(["ID", "id", "x"], ["id", "X"]) == [1, 2]
+    assert formats.match_columns(["ID ", "x"], ["id", "X"]) == [0, 1]
+    # two names feeding one column are an error naming it (an exact name used to win silently)
+    with pytest.raises(
+        formats.DuplicateColumnError,
+        match=r"column id is named 2 times in the header: 'ID' \(field 1\) and 'id' \(field 2\)",
+    ):
+        formats.match_columns(["ID", "id", "x"], ["id", "X"])
     assert formats.column_drift([" Value ", "NAME", "Id ", "extra"], COLS) == (["extra"], [])
     assert formats.column_drift(["id"], COLS) == ([], ["name", "value"])
 
