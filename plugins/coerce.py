@@ -1,19 +1,161 @@
 """Typing raw strings to contract types, as DuckDB SQL: one typed expression and its problems per column.
 
 The gate reads every source value as a string; this module decides what each contract type accepts
-(see ``include/contracts/README.md``). A value that does not type gives the row a *problem*: a
-struct ``{check, column, reason}`` the gate collects per row and turns into a quarantine reason
-naming the column and the value.
+(documented, with examples, in ``include/contracts/README.md`` "What each type accepts"). Typing is
+strict and declared: a value is accepted only in the syntax its type documents (ISO 8601 dates and
+timestamps unless the column declares ``format``), and only within the range every supported
+warehouse (PostgreSQL, Redshift, DuckDB) stores, so a value the gate passes loads everywhere.
+
+A value that does not type is NULL in the typed row and gives the row a *problem*: a struct
+``{check, column, reason}`` the gate collects per row and turns into a quarantine reason naming the
+column, the value and what was expected. Checks: ``type`` (not in the accepted syntax), ``range``
+(readable, but outside what every warehouse stores), ``finite`` (NaN or infinity), ``not_null``
+(missing in a non-nullable column), ``nul`` (a string holding U+0000).
 """
 
 from __future__ import annotations
 
-from lockgate.sql import SQL_TYPES, ident, literal
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lockgate.sql import ident, literal
+
+if TYPE_CHECKING:
+    from lockgate.contracts import Column
 
 #: how much of a raw value a quarantine reason quotes (the whole record is kept next to it)
 REASON_VALUE_CHARS = 200
+#: the gate's column holding each row's source zone (``RawFile.source_timezone``; NULL: none declared)
+SOURCE_TZ_COLUMN = "_tz"
+
+#: what counts as whitespace around a value, and as a blank value: exactly Python's ``str.isspace()``
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+# ------------------------------------------------------------------------------ accepted syntax
+#: integer: optional sign, digits, and a fraction of zeros only ("7.0" from a float export is 7; "7.5" is not)
+INTEGER_SYNTAX = r"[+-]?[0-9]+(\.0*)?"
+#: double: optional sign, digits with an optional fraction (or a fraction alone), optional exponent
+DOUBLE_SYNTAX = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+#: spellings of NaN and infinity (case-insensitive): read, then quarantined as not finite
+NON_FINITE_SYNTAX = r"[+-]?(inf|infinity|nan)"
+BOOLEAN_TRUE = ("true", "t", "1")
+BOOLEAN_FALSE = ("false", "f", "0")
+#: ISO 8601 as accepted without a declared format (hours 00-23, minutes and seconds 00-59; a
+#: fraction finer than microseconds only when its extra digits are zeros, so nothing is truncated)
+ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+ISO_TIME = r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6}0*)?)?"
+ISO_OFFSET = r"([Zz]|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)"
+
+INTEGER_RANGE = (-(2**63), 2**63 - 1)  # BIGINT: the contract's integer in every dialect (lockgate.sql.SQL_TYPES)
+DOUBLE_MAX = "1.7976931348623157e308"
+#: the smallest normal double: a smaller non-zero magnitude is stored with lost digits (subnormal) or as 0.0
+DOUBLE_MIN_NORMAL = "2.2250738585072014e-308"
+REDSHIFT_VARCHAR_BYTES = 65535  # Redshift's longest VARCHAR; PostgreSQL and DuckDB store more
+DATE_RANGE = ("0001-01-01", "9999-12-31")
+TIMESTAMP_RANGE = ("0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00")
+
+EXPECTED = {
+    "integer": "a whole number like 42 or -7",
+    "double": "a number like 1.5, -2 or 6.02e23",
+    "boolean": "true, false, t, f, 1 or 0",
+    "date": "YYYY-MM-DD",
+    "timestamp": "ISO 8601 YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|±HH:MM]]",
+}
+
+# ------------------------------------------------------------------------------ declared formats
+#: strptime directives a declared ``format`` may use -> the RE2 pattern a value must match there
+#: (stricter than DuckDB's strptime, which takes "11" for %Y and skips extra spaces)
+DATE_DIRECTIVES = {
+    "Y": "[0-9]{4}",
+    "y": "[0-9]{2}",
+    "m": "[0-9]{1,2}",
+    "d": "[0-9]{1,2}",
+    "b": "[A-Za-z]{3}",
+    "B": "[A-Za-z]{3,9}",
+    "%": "%",
+}
+TIME_DIRECTIVES = {
+    "H": "([01]?[0-9]|2[0-3])",
+    "I": "(0?[1-9]|1[0-2])",
+    "p": "[AaPp][Mm]",
+    "M": "[0-5]?[0-9]",
+    "S": "[0-5]?[0-9]",
+    "f": "[0-9]{1,6}",
+    "z": "([Zz]|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)",
+}
+_DIRECTIVE = re.compile(r"%(.?)", re.DOTALL)
 
 
+def format_parts(fmt: str) -> list[tuple[bool, str]]:
+    """A strptime format as ``(is_directive, text)`` parts: ``"%d/%m"`` -> ``[(T, "d"), (F, "/"), (T, "m")]``."""
+    parts: list[tuple[bool, str]] = []
+    at = 0
+    for match in _DIRECTIVE.finditer(fmt):
+        if match.start() > at:
+            parts.append((False, fmt[at : match.start()]))
+        parts.append((True, match.group(1)))
+        at = match.end()
+    if at < len(fmt):
+        parts.append((False, fmt[at:]))
+    return parts
+
+
+def format_error(fmt: str, ctype: str) -> str | None:
+    """Why ``fmt`` cannot be a declared format of a ``ctype`` column (None: it can).
+
+    A format must name the year, month and day once each; a date's holds no time of day; ``%I``
+    needs ``%p``; a literal ``Z`` would be read as local time (``%z`` accepts ``Z``).
+    """
+    allowed = DATE_DIRECTIVES | (TIME_DIRECTIVES if ctype == "timestamp" else {})
+    directives = [text for is_directive, text in format_parts(fmt) if is_directive]
+    for d in directives:
+        if d not in allowed:
+            where = "in a date format (declare the column a timestamp for a time of day)"
+            if d in TIME_DIRECTIVES:
+                return f"%{d} is not allowed {where}"
+            supported = " ".join(f"%{k}" for k in allowed)
+            return f"%{d} is not a supported directive" + (" (a lone % at the end)" if not d else f"; use {supported}")
+    used = [d for d in directives if d != "%"]
+    repeated = sorted({d for d in used if used.count(d) > 1})
+    if repeated:
+        return f"%{repeated[0]} appears twice"
+    for needed, names in (("a year", "Yy"), ("a month", "mbB"), ("a day", "d")):
+        if sum(d in names for d in used) != 1:
+            return f"must name {needed} once ({' or '.join('%' + n for n in names)})"
+    if ("I" in used) != ("p" in used):
+        return "%I (12-hour clock) and %p (AM/PM) go together"
+    if "H" in used and "I" in used:
+        return "%H and %I both give the hour"
+    if any(not is_directive and "Z" in text.upper() for is_directive, text in format_parts(fmt)):
+        return "a literal Z would be read as local time; use %z, which accepts Z and +HH:MM"
+    return None
+
+
+def format_regex(fmt: str) -> str:
+    """The RE2 pattern a whole value must match to be read with ``fmt`` (checked by :func:`format_error`)."""
+    pattern = []
+    for is_directive, text in format_parts(fmt):
+        if is_directive:
+            pattern.append((DATE_DIRECTIVES | TIME_DIRECTIVES)[text])
+        else:
+            pattern.extend(ch if ch.isascii() and ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
+    return "".join(pattern)
+
+
+def expected_text(column: Column) -> str:
+    """What a ``column``'s values must look like, as a quarantine reason says it."""
+    if column.formats:
+        listed = ", ".join(column.formats)
+        return f"format {listed}" if len(column.formats) == 1 else f"one of the formats {listed}"
+    return EXPECTED[column.type]
+
+
+# ------------------------------------------------------------------------------ SQL building blocks
 def shown(expr: str) -> str:
     """A value as a reason quotes it: a 20 MB field must not make a 20 MB reason."""
     return (
@@ -23,61 +165,243 @@ def shown(expr: str) -> str:
 
 
 def problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
+    """A problem struct when ``condition`` holds (else NULL): the gate's unit of a quarantine reason."""
     col = literal(column) if column else "NULL::VARCHAR"
     return f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
 
 
-def typed_column(name: str, ctype: str) -> tuple[str, list[str]]:
-    """(typed expression, problem expressions) for one raw string column."""
-    raw = ident(name)
-    present = f"({raw} IS NOT NULL AND trim({raw}) <> '')"
-    sql_type = SQL_TYPES["duckdb"][ctype]
-    if ctype == "string":
-        typed = f"NULLIF({raw}, '')"
-    elif ctype == "timestamp":
-        # an explicit offset or Z after a time of day wins; a naive value (or a bare date, whose
-        # "-02" is the day, not an offset) is local time in the source's zone
-        offset = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
-        typed = (
-            f"CASE WHEN NOT {present} THEN NULL "
-            f"WHEN regexp_matches(trim({raw}), {literal(offset)}) "
-            f"THEN TRY_CAST(trim({raw}) AS TIMESTAMPTZ) "
-            f"ELSE timezone(COALESCE(_tz, 'UTC'), TRY_CAST(trim({raw}) AS TIMESTAMP)) END"
-        )
-    elif ctype == "integer":
-        # TRY_CAST('1.5' AS BIGINT) rounds to 2: only whole numbers ("7", "-7", "7.0") are integers
-        typed = (
-            f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+(\\.0*)?') "
-            f"THEN TRY_CAST(trim({raw}) AS {sql_type}) END"
-        )
+def trimmed(raw: str) -> str:
+    """The value without surrounding whitespace (:data:`WHITESPACE`): what typed columns read."""
+    return f"trim({raw}, {literal(WHITESPACE)})"
+
+
+def is_blank(raw: str) -> str:
+    """SQL: the raw value is missing (NULL, empty or whitespace only)."""
+    return f"({raw} IS NULL OR {trimmed(raw)} = '')"
+
+
+def _reason(name: str, template: str, raw: str) -> str:
+    """``column <name>: <template>`` with the quoted raw value in place of ``{}``."""
+    text = f"column {name}: " + template.replace("{", "{{").replace("}", "}}").replace("{{}}", "{}")
+    return f"format({literal(text)}, {shown(raw)})"
+
+
+@dataclass
+class Typing:
+    """A column's typed expression and the problems typing it can give."""
+
+    typed: str
+    problems: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ per type
+def _string(col: Column, raw: str) -> Typing:
+    # PostgreSQL text cannot hold U+0000 (the load would fail on COPY), and in a partition value it
+    # would reach a lake key: a NUL is corrupt input whatever the warehouse
+    nul = problem(
+        "nul", col.name, f"contains({raw}, chr(0))", literal(f"column {col.name}: contains a NUL character (U+0000)")
+    )
+    limit = REDSHIFT_VARCHAR_BYTES
+    message = f"column {col.name}: a value of {{}} bytes is longer than the {limit} bytes Redshift stores: {{}}"
+    too_long = problem(
+        "range", col.name, f"strlen({raw}) > {limit}", f"format({literal(message)}, strlen({raw}), {shown(raw)})"
+    )
+    # kept as received (never trimmed); only the empty string is no value
+    return Typing(f"NULLIF({raw}, '')", [nul, too_long])
+
+
+def _integer(col: Column, raw: str) -> Typing:
+    value = trimmed(raw)
+    syntax = f"regexp_full_match({value}, {literal(INTEGER_SYNTAX)})"
+    # TRY_CAST is only asked for what the syntax allows; NULL then means beyond BIGINT
+    typed = f"CASE WHEN {syntax} THEN TRY_CAST({value} AS BIGINT) END"
+    low, high = INTEGER_RANGE
+    return Typing(
+        typed,
+        [
+            problem(
+                "type",
+                col.name,
+                f"{value} <> '' AND NOT {syntax}",
+                _reason(col.name, f"cannot read {{}} as integer (expected {EXPECTED['integer']})", raw),
+            ),
+            problem(
+                "range",
+                col.name,
+                f"{syntax} AND ({typed}) IS NULL",
+                _reason(col.name, f"{{}} is outside the integer range {low} to {high} (BIGINT)", raw),
+            ),
+        ],
+    )
+
+
+def _double(col: Column, raw: str) -> Typing:
+    value = trimmed(raw)
+    syntax = f"regexp_full_match({value}, {literal(DOUBLE_SYNTAX)})"
+    non_finite = f"regexp_full_match(lower({value}), {literal(NON_FINITE_SYNTAX)})"
+    parsed = f"(CASE WHEN {syntax} THEN TRY_CAST({value} AS DOUBLE) END)"
+    # overflow reads as +-inf, underflow as 0.0 or a subnormal with lost digits: a non-zero digit
+    # before the exponent must give at least the smallest normal double
+    mantissa_non_zero = f"regexp_matches(regexp_extract({value}, '^[^eE]*'), '[1-9]')"
+    in_range = f"(isfinite({parsed}) AND (abs({parsed}) >= {DOUBLE_MIN_NORMAL} OR NOT {mantissa_non_zero}))"
+    return Typing(
+        f"CASE WHEN {in_range} THEN {parsed} END",
+        [
+            problem(
+                "type",
+                col.name,
+                f"{value} <> '' AND NOT {syntax} AND NOT {non_finite}",
+                _reason(col.name, f"cannot read {{}} as double (expected {EXPECTED['double']})", raw),
+            ),
+            problem("finite", col.name, non_finite, _reason(col.name, "{} is not a finite number", raw)),
+            problem(
+                "range",
+                col.name,
+                f"{syntax} AND NOT {in_range}",
+                _reason(
+                    col.name,
+                    f"{{}} is outside the double range (0, or a magnitude from {DOUBLE_MIN_NORMAL} to {DOUBLE_MAX})",
+                    raw,
+                ),
+            ),
+        ],
+    )
+
+
+def _boolean(col: Column, raw: str) -> Typing:
+    value = f"lower({trimmed(raw)})"
+    words = ", ".join(literal(w) for w in BOOLEAN_TRUE)
+    no_words = ", ".join(literal(w) for w in BOOLEAN_FALSE)
+    typed = f"CASE WHEN {value} IN ({words}) THEN true WHEN {value} IN ({no_words}) THEN false END"
+    return Typing(
+        typed,
+        [
+            problem(
+                "type",
+                col.name,
+                f"{value} <> '' AND ({typed}) IS NULL",
+                _reason(col.name, f"cannot read {{}} as boolean (expected {EXPECTED['boolean']})", raw),
+            )
+        ],
+    )
+
+
+def _date(col: Column, raw: str) -> Typing:
+    value = trimmed(raw)
+    if col.formats:
+        parsers = [
+            f"CASE WHEN regexp_full_match({value}, {literal(format_regex(f))}) "
+            f"THEN CAST(try_strptime({value}, {literal(f)}) AS DATE) END"
+            for f in col.formats
+        ]
     else:
-        typed = f"TRY_CAST(NULLIF(trim({raw}), '') AS {sql_type})"
-    problems = [
-        problem(
-            "type",
-            name,
-            f"{present} AND ({typed}) IS NULL",
-            f"format({literal(f'column {name}: cannot read {{}} as {ctype}')}, {shown(raw)})",
-        )
-    ]
-    if ctype == "double":
-        problems.append(
+        parsers = [f"CASE WHEN regexp_full_match({value}, {literal(ISO_DATE)}) THEN TRY_CAST({value} AS DATE) END"]
+    parsed = parsers[0] if len(parsers) == 1 else f"COALESCE({', '.join(parsers)})"
+    low, high = DATE_RANGE
+    in_range = f"({parsed}) BETWEEN DATE '{low}' AND DATE '{high}'"
+    return Typing(
+        f"CASE WHEN {in_range} THEN {parsed} END",
+        [
             problem(
-                "finite",
-                name,
-                f"({typed}) IS NOT NULL AND NOT isfinite({typed})",
-                f"format({literal(f'column {name}: {{}} is not a finite number')}, {shown(raw)})",
-            )
-        )
-    if ctype == "string":
-        # PostgreSQL text cannot hold U+0000 (the load would fail on COPY), and in a partition
-        # value it would reach a lake key: a NUL is corrupt input whatever the warehouse
-        problems.append(
+                "type",
+                col.name,
+                f"{value} <> '' AND ({parsed}) IS NULL",
+                _reason(col.name, f"cannot read {{}} as date (expected {expected_text(col)})", raw),
+            ),
             problem(
-                "nul",
-                name,
-                f"contains({raw}, chr(0))",
-                literal(f"column {name}: contains a NUL character (U+0000)"),
-            )
+                "range",
+                col.name,
+                f"NOT {in_range}",
+                _reason(col.name, f"{{}} is outside the dates every warehouse stores ({low} to {high})", raw),
+            ),
+        ],
+    )
+
+
+def _timestamp(col: Column, raw: str) -> Typing:
+    """A timestamp: ``{utc, local}`` from the first parser that reads the value, then checked.
+
+    Naive values are local time in the column's ``timezone``, else the source's, else UTC. A naive
+    value that does not exist there (skipped when clocks go forward) is quarantined, not shifted.
+    """
+    value = trimmed(raw)
+    zone = literal(col.timezone) if col.timezone else f"COALESCE({ident(SOURCE_TZ_COLUMN)}, 'UTC')"
+    # (pattern, SQL reading the matching value, whether it carries its own offset)
+    readers: list[tuple[str, str, bool]]
+    if col.formats:
+        readers = []
+        for f in col.formats:
+            aware = "%z" in f
+            # DuckDB's %z takes +HH[:MM] but not Z
+            text = f"regexp_replace({value}, '[Zz]', '+00:00')" if aware else value
+            readers.append((format_regex(f), f"try_strptime({text}, {literal(f)})", aware))
+    else:
+        readers = [
+            (ISO_DATE + ISO_TIME + ISO_OFFSET, f"TRY_CAST(upper({value}) AS TIMESTAMPTZ)", True),
+            (f"{ISO_DATE}({ISO_TIME})?", f"TRY_CAST(upper({value}) AS TIMESTAMP)", False),
+        ]
+    parsers = []
+    for pattern, read, aware in readers:
+        pair = (
+            f"{{'utc': {read}, 'local': NULL::TIMESTAMP}}"
+            if aware
+            else f"{{'utc': timezone({zone}, {read}), 'local': {read}}}"
         )
-    return typed, problems
+        parsers.append(
+            f"CASE WHEN regexp_full_match({value}, {literal(pattern)}) AND ({read}) IS NOT NULL THEN {pair} END"
+        )
+    parsed = parsers[0] if len(parsers) == 1 else f"COALESCE({', '.join(parsers)})"
+    utc, local = f"struct_extract({parsed}, 'utc')", f"struct_extract({parsed}, 'local')"
+    low, high = TIMESTAMP_RANGE
+    in_range = f"({utc} BETWEEN TIMESTAMPTZ '{low}' AND TIMESTAMPTZ '{high}')"
+    gap = f"({local} IS NOT NULL AND timezone({zone}, {utc}) <> {local})"
+    skipped = f"column {col.name}: {{}} does not exist in {{}} (clocks went forward)"
+    zone_reason = f"format({literal(skipped)}, {shown(raw)}, {zone})"
+    return Typing(
+        f"CASE WHEN {in_range} AND NOT {gap} THEN {utc} END",
+        [
+            problem(
+                "type",
+                col.name,
+                f"{value} <> '' AND ({parsed}) IS NULL",
+                _reason(col.name, f"cannot read {{}} as timestamp (expected {expected_text(col)})", raw),
+            ),
+            problem("type", col.name, gap, zone_reason),
+            problem(
+                "range",
+                col.name,
+                f"NOT {in_range}",
+                _reason(
+                    col.name, "{} is outside the timestamps every warehouse stores (0001-01-01 to 9999-12-31 UTC)", raw
+                ),
+            ),
+        ],
+    )
+
+
+_TYPERS = {
+    "string": _string,
+    "integer": _integer,
+    "double": _double,
+    "boolean": _boolean,
+    "date": _date,
+    "timestamp": _timestamp,
+}
+
+
+def typed_column(column: Column, *, required: bool | None = None) -> tuple[str, list[str]]:
+    """(typed expression, problem expressions) for one raw string column of the gate's input.
+
+    ``required`` (default: the column is not nullable) adds the ``not_null`` problem for a missing
+    value: NULL, empty, or whitespace only (for a string column too: ``"  "`` is no name). A nullable
+    string column keeps a whitespace-only value as received.
+    """
+    raw = ident(column.name)
+    typing = _TYPERS[column.type](column, raw)
+    problems = list(typing.problems)
+    if (not column.nullable) if required is None else required:
+        plain = f"column {column.name}: missing value in a non-nullable column"
+        blank = literal(plain + " (only whitespace)")
+        reason = f"CASE WHEN {raw} IS NULL OR {raw} = '' THEN {literal(plain)} ELSE {blank} END"
+        problems.append(problem("not_null", column.name, is_blank(raw), reason))
+    return typing.typed, problems

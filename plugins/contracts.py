@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lockgate.coerce import format_error
 from lockgate.config import include_dir
 
 COLUMN_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
@@ -43,6 +44,10 @@ class Column:
     description: str = ""
     #: ``pii`` as written in the contract: ``false``, ``true`` (= ``hash``), ``"hash"`` or ``"mask"``
     pii: bool | str = False
+    #: date/timestamp only: the strptime formats values are read with, first match wins (empty: ISO 8601)
+    formats: tuple[str, ...] = ()
+    #: timestamp only: IANA zone of naive values; wins over the source's ``source_timezone`` (then UTC)
+    timezone: str | None = None
 
     @property
     def pii_mode(self) -> str | None:
@@ -143,6 +148,49 @@ def load_contract(dataset_or_path: str | Path) -> Contract:
     return parse_contract(raw, source=str(path))
 
 
+def parse_column(name: str, spec: dict[str, Any], source: str = "<contract>") -> Column:
+    """One entry of ``columns`` (already valid against the schema), with the checks a schema cannot say."""
+    formats = spec.get("format", ())
+    column = Column(
+        name=name,
+        type=spec["type"],
+        nullable=spec.get("nullable", True),
+        description=spec.get("description", ""),
+        pii=spec.get("pii", False),
+        formats=(formats,) if isinstance(formats, str) else tuple(formats),
+        timezone=spec.get("timezone"),
+    )
+    where = f"{source}: columns.{name}"
+    # a hash or a mask is a string: only string columns keep their declared type
+    if column.pii_mode is not None and column.type != "string":
+        raise ContractError(f"{where}.pii: only string columns can be hashed or masked (this one is {column.type})")
+    if column.formats and column.type not in ("date", "timestamp"):
+        raise ContractError(
+            f"{where}.format: only date and timestamp columns take a format (this one is {column.type})"
+        )
+    for fmt in column.formats:
+        problem = format_error(fmt, column.type)
+        if problem:
+            raise ContractError(f"{where}.format: {fmt!r}: {problem}")
+    if column.timezone is not None:
+        if column.type != "timestamp":
+            raise ContractError(f"{where}.timezone: only timestamp columns take a timezone (this one is {column.type})")
+        if not known_timezone(column.timezone):
+            raise ContractError(f"{where}.timezone: {column.timezone!r} is not an IANA time zone name")
+    return column
+
+
+def known_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA zone (``America/Chicago``, ``UTC``) in the installed tz database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
     """Validate a contract already read into Python objects (see :func:`load_contract`)."""
     import jsonschema
@@ -153,24 +201,8 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
         lines = [f"{source}: {'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors]
         raise ContractError("invalid contract:\n" + "\n".join(lines))
 
-    columns = tuple(
-        Column(
-            name=name,
-            type=spec["type"],
-            nullable=spec.get("nullable", True),
-            description=spec.get("description", ""),
-            pii=spec.get("pii", False),
-        )
-        for name, spec in raw["columns"].items()
-    )
+    columns = tuple(parse_column(name, spec, source) for name, spec in raw["columns"].items())
     names = {c.name for c in columns}
-    for col in columns:
-        # a hash or a mask is a string: only string columns keep their declared type
-        if col.pii_mode is not None and col.type != "string":
-            raise ContractError(
-                f"{source}: columns.{col.name}.pii: only string columns can be hashed or masked "
-                f"(this one is {col.type})"
-            )
 
     def known(field_name: str, cols: list[str]) -> tuple[str, ...]:
         for col in cols:

@@ -447,7 +447,8 @@ def _gate(
     for col in contract.columns:
         if col.name in derived:
             continue  # typed by prepare_references, added by the enrich join below
-        expr, problems = typed_column(col.name, col.type)
+        # typing gives the not_null problem of a missing value, unless the drop policy below names it
+        expr, problems = typed_column(col, required=not col.nullable and missing.get(col.name) != "drop")
         if col.name in flags:
             source = ident(flags[col.name])
             expr, problems = f"({source} IS NULL OR trim({source}) = '')", []
@@ -461,15 +462,6 @@ def _gate(
                     col.name,
                     f"NOT ({ident(col.name)} IS NOT NULL AND trim({ident(col.name)}) <> '')",
                     literal(f"column {col.name}: {MISSING_REASON}"),
-                )
-            )
-        elif not col.nullable:
-            type_problems.append(
-                _problem(
-                    "not_null",
-                    col.name,
-                    f"({expr}) IS NULL AND NOT ({ident(col.name)} IS NOT NULL AND trim({ident(col.name)}) <> '')",
-                    literal(f"column {col.name}: missing value in a non-nullable column"),
                 )
             )
     record_json = "CAST(to_json({" + ", ".join(f"{literal(n)}: {ident(n)}" for n in source_names) + "}) AS VARCHAR)"

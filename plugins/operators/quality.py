@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
-from lockgate.formats import SourceFileError
+from lockgate.formats import ReadSettings, SourceFileError
 from lockgate.gate import validation_result
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import MANIFEST, raw_prefix, zone_prefix
@@ -98,6 +98,7 @@ class QualityGateOperator(LakeOperator):
                         delimiter=manifest.get("delimiter", ","),
                         encoding=manifest.get("encoding", "utf-8"),
                         drift=entry.get("drift"),
+                        read=ReadSettings.from_manifest(manifest),
                     )
                 )
         self.lineage.inputs.append(self.lake_dataset(f"raw/{self.dataset}"))
