@@ -61,21 +61,23 @@ def migrate_metadata_db() -> None:
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
 
 
-def run_dag(dag_id: str, ds: str, *, retries: int | None = 0) -> str:
+def run_dag(dag_id: str, ds: str, *, retries: int | None = 0, folder: Path | None = None) -> str:
     """Run one DAG for one logical date through Airflow's ``dag.test()``; returns the run state.
 
     ``retries=0`` (the default here) makes a failure show at once instead of after the DAG's retry
-    delays; ``None`` keeps the DAG's own retry policy.
+    delays; ``None`` keeps the DAG's own retry policy. ``folder``: the DAGs folder (default: the
+    package's ``dags/``).
     """
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(dags_dir()))
+    folder = folder or dags_dir()
+    bag = DagBag(dag_folder=str(folder))
     if bag.import_errors:
         raise SystemExit("DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items()))
     dag = bag.get_dag(dag_id)
     if dag is None:
-        raise SystemExit(f"no DAG {dag_id!r} in {dags_dir()}")
+        raise SystemExit(f"no DAG {dag_id!r} in {folder}")
     if retries is not None:
         for task in dag.tasks:
             task.retries = retries

@@ -35,8 +35,8 @@ from lockgate.checks import evaluate as evaluate_in_sql
 from lockgate.checks import supported as sql_supported
 from lockgate.coerce import problem as _problem  # the gate builds its own problems (event_time, missing) the same way
 from lockgate.coerce import typed_column
-from lockgate.contracts import DATE_PARTITION, Contract, Expectation
-from lockgate.formats import ROW_COLUMN, column_drift, read_batches, source_columns
+from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Contract, Expectation
+from lockgate.formats import ROW_COLUMN, ReadSettings, column_drift, read_batches, source_columns
 from lockgate.progress import Progress
 from lockgate.row_checks import row_problem
 from lockgate.sql import ident, literal
@@ -62,9 +62,11 @@ EXAMPLES_PER_CHECK = 5
 class QualityGateFailed(Exception):
     """One or more ``fail`` checks failed; ``str()`` is the full report of every failed check."""
 
-    def __init__(self, message: str, report: dict[str, Any]) -> None:
+    def __init__(self, message: str, report: dict[str, Any], failed: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.report = report
+        #: the failed checks' results (as in ``report["checks"]``, with repeated-key locations)
+        self.failed = failed or []
 
 
 class SchemaDriftError(ValueError):
@@ -89,6 +91,8 @@ class RawFile:
     #: the drift ingestion recorded for this file in its manifest (added, missing and, where the
     #: format carries types, retyped columns); None: the gate compares the columns itself
     drift: dict[str, list[str]] | None = None
+    #: how ingestion read the file (field limit, undecodable share, empty files): the gate reads alike
+    read: ReadSettings = ReadSettings()
 
 
 @dataclass
@@ -100,6 +104,12 @@ class GateOutcome:
     quarantine_path: Path
     failed: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _shown_reason(reason: str, source_file: str | None, limit: int = 300) -> str:
+    """A quarantine reason as a report example: with its file, and short enough for a log line."""
+    text = f"{source_file}: {reason}" if source_file else reason
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _jsonable(value: Any) -> Any:
@@ -267,22 +277,80 @@ def _duplicate_locations(con: Any, check: dict[str, Any], limit: int = EXAMPLES_
         return []
     keys = [keys] if isinstance(keys, str) else list(keys)
     cols = ", ".join(ident(k) for k in keys)
-    shown = " || ', ' || ".join(f"{literal(k + '=')} || coalesce(CAST(c.{ident(k)} AS VARCHAR), 'null')" for k in keys)
+    shown = " || ', ' || ".join(f"{literal(k + '=')} || coalesce(CAST({ident(k)} AS VARCHAR), 'null')" for k in keys)
+    source_file, source_row = (ident(c) for c in ORIGIN_COLUMNS)
     found = con.execute(
         f"""
-        SELECT {shown}, string_agg(format('{{}} row {{}}', c._file, c._row), ', ' ORDER BY c._file, c._row)
-        FROM checked AS c
+        SELECT {shown}, string_agg(format('{{}} row {{}}', {source_file}, {source_row}), ', '
+                                   ORDER BY {source_file}, {source_row})
+        FROM passed
         SEMI JOIN (SELECT {cols} FROM passed GROUP BY {cols} HAVING count(*) > 1) AS d USING ({cols})
-        WHERE len(c._problems) = 0
-        GROUP BY {", ".join(f"c.{ident(k)}" for k in keys)}
+        GROUP BY {cols}
         ORDER BY 1 LIMIT {int(limit)}
         """
     ).fetchall()
     return [f"{key} at {where}" for key, where in found]
 
 
-def format_failures(dataset: str, ds: str, checks: list[dict[str, Any]]) -> str:
-    """One readable report of every failed check, with counts and a few example values."""
+PRIMARY_KEY_CHECK = "primary_key"
+
+
+def _declares_key_uniqueness(contract: Contract) -> bool:
+    """Whether a ``fail`` uniqueness expectation of the contract already covers the whole primary key."""
+    key = set(contract.primary_key)
+    for exp in contract.expectations_with("fail"):
+        arg = UNIQUENESS_KEYS.get(exp.expectation)
+        columns = exp.kwargs.get(arg) if arg else None
+        columns = [columns] if isinstance(columns, str) else list(columns or [])
+        if set(columns) == key and not exp.kwargs.get("row_condition") and exp.kwargs.get("mostly") is None:
+            return True
+    return False
+
+
+def primary_key_check(con: Any, contract: Contract, relation: str = "passed") -> dict[str, Any] | None:
+    """The contract's ``primary_key`` as a built-in ``fail`` check on the rows about to be staged.
+
+    A key is unique within a logical date: no warehouse may receive two rows with one key from one
+    date (a ``merge`` would fail on them, a ``replace_partition`` would load both). A pipeline that
+    expects repeated deliveries of a key declares ``preprocess.deduplicate``, which runs before this
+    check. None when the contract has no key, or a ``fail`` uniqueness expectation covers it already.
+    """
+    if not contract.primary_key or _declares_key_uniqueness(contract):
+        return None
+    cols = ", ".join(ident(k) for k in contract.primary_key)
+    rows, repeated, keys = con.execute(
+        f"SELECT count(*), coalesce(sum(n) FILTER (WHERE n > 1), 0), count(*) FILTER (WHERE n > 1) "
+        f"FROM (SELECT count(*) AS n FROM {relation} GROUP BY {cols})"
+    ).fetchone()
+    element_count = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    return {
+        "check": f"{PRIMARY_KEY_CHECK}({','.join(contract.primary_key)})",
+        "expectation": "expect_compound_columns_to_be_unique",
+        "kwargs": {"column_list": list(contract.primary_key), "ignore_row_if": "never"},
+        "severity": "fail",
+        "success": repeated == 0,
+        "observed_value": f"{keys} repeated key(s) among {rows} keys",
+        "element_count": element_count,
+        "unexpected_count": int(repeated),
+        "unexpected_percent": 100.0 * repeated / element_count if element_count else 0.0,
+        "engine": "duckdb",
+        "builtin": True,
+    }
+
+
+def format_failures(
+    dataset: str,
+    ds: str,
+    checks: list[dict[str, Any]],
+    report: Mapping[str, Any] | None = None,
+    where: Mapping[str, str] | None = None,
+) -> str:
+    """One readable report of every failed check, with counts and a few example values.
+
+    With the gate's ``report``, it also breaks the quarantine down by check with example reasons
+    (a day whose every row was quarantined fails its row-count check, and the cause is there);
+    ``where`` names the files to look at (report, quarantine) by their locations.
+    """
     lines = [f"quality gate failed for {dataset} ds={ds}: {len(checks)} check(s) failed"]
     for c in checks:
         detail = []
@@ -295,7 +363,22 @@ def format_failures(dataset: str, ds: str, checks: list[dict[str, Any]]) -> str:
         if c.get("locations"):
             detail.append(f"repeated keys {'; '.join(c['locations'])[:1000]}")
         lines.append(f"  - [{c['severity']}] {c['check']}: {'; '.join(detail) or 'failed'}")
+    if report is not None:
+        lines += quarantine_lines(report)
+    for name, location in (where or {}).items():
+        lines.append(f"{name}: {location}")
     return "\n".join(lines)
+
+
+def quarantine_lines(report: Mapping[str, Any]) -> list[str]:
+    """The quarantine of a gate report by check, each with its example reasons, as log/message lines."""
+    total = report.get("rows_quarantined") or 0
+    lines = [f"rows in {report.get('rows_in', 0):,}, passed {report.get('rows_passed', 0):,}, quarantined {total:,}"]
+    examples = report.get("quarantine_examples") or {}
+    for check, count in sorted((report.get("quarantine_by_check") or {}).items(), key=lambda kv: -kv[1]):
+        lines.append(f"  quarantined by {check}: {count:,} row(s)")
+        lines += [f"    e.g. {reason}" for reason in examples.get(check, [])]
+    return lines
 
 
 def run_gate(
@@ -411,6 +494,7 @@ def _gate(
             encoding=raw.encoding,
             display_name=raw.key,
             optional=nullable,
+            settings=raw.read,
         ):
             seen += batch.num_rows + len(rejects)
             progress.advance(batch.num_rows + len(rejects))
@@ -515,16 +599,22 @@ def _gate(
     )
 
     cols = ", ".join(ident(n) for n in names)
+    # each staged row keeps where it was read, so a later failure (a load the warehouse refuses)
+    # can name the raw file and row; the partition step drops these columns
+    origin = f"_file AS {ident(ORIGIN_COLUMNS[0])}, _row AS {ident(ORIGIN_COLUMNS[1])}"
     window = dedupe_window(config, list(names))
     if window:
         # rows the window drops are counted as duplicates (rows in = passed + quarantined + duplicates)
         passed_sql = f"""
-            SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)} FROM (
+            SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)}, {origin} FROM (
                 SELECT *, {window} AS _copy
                 FROM checked WHERE len(_problems) = 0
             ) WHERE _copy = 1"""
     else:
-        passed_sql = f"SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)} FROM checked WHERE len(_problems) = 0"
+        passed_sql = (
+            f"SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)}, {origin} "
+            "FROM checked WHERE len(_problems) = 0"
+        )
     con.execute(f"CREATE TABLE passed AS {passed_sql}", [ds])
 
     con.execute(
@@ -559,6 +649,18 @@ def _gate(
     reasons = dict(
         con.execute("SELECT coalesce(check_name, 'parse'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1").fetchall()
     )
+    by_column = dict(
+        con.execute(
+            "SELECT coalesce(column_name, '(record)'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    reason_examples = {
+        check: [_shown_reason(r, file) for r, file in found]
+        for check, found in con.execute(
+            f"SELECT coalesce(check_name, 'parse'), list((reason, source_file) ORDER BY source_file, source_row)"
+            f"[1:{EXAMPLES_PER_CHECK}] FROM quarantined GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    }
     flagged = dict(
         con.execute(
             'SELECT p."check", count(*) FROM (SELECT unnest(_problems) AS p FROM checked) GROUP BY 1'
@@ -590,7 +692,7 @@ def _gate(
     staged_path = workdir / "staged.parquet"
     quarantine_path = workdir / "quarantine.parquet"
     con.execute(
-        f"COPY (SELECT * FROM passed ORDER BY {order}) TO {literal(str(staged_path))} "
+        f"COPY (SELECT * FROM passed ORDER BY {order}, {', '.join(ORIGIN_COLUMNS)}) TO {literal(str(staged_path))} "
         "(FORMAT parquet, COMPRESSION zstd)"
     )
     con.execute(
@@ -609,7 +711,11 @@ def _gate(
         frame = con.sql(f"SELECT {cols} FROM passed ORDER BY {order}").df()
         by_label.update({r["check"]: r for r in run_gx(contract, frame, in_gx)})
     gx_results = [_jsonable(by_label[e.label]) for e in table_checks]
-    failed = [c for c in row_level + gx_results if not c["success"] and c["severity"] in ("fail", "quarantine")]
+    key_check = primary_key_check(con, contract)
+    builtin = [key_check] if key_check else []
+    failed = [
+        c for c in builtin + row_level + gx_results if not c["success"] and c["severity"] in ("fail", "quarantine")
+    ]
     for check in failed:
         located = _duplicate_locations(con, check)
         if located:
@@ -627,13 +733,15 @@ def _gate(
         "rows_quarantined": rows_quarantined,
         "duplicates_removed": duplicates,
         "quarantine_by_check": reasons,
+        "quarantine_by_column": by_column,
+        "quarantine_examples": reason_examples,
         "schema_drift": drifts,
-        "checks": row_level + gx_results,
+        "checks": builtin + row_level + gx_results,
         "failed": [c["check"] for c in failed],
         "warnings": [c["check"] for c in warnings],
         "success": not failed,
     }
     outcome = GateOutcome(report, staged_path, quarantine_path, failed, warnings)
     if failed:
-        raise QualityGateFailed(format_failures(contract.dataset, ds, failed), report)
+        raise QualityGateFailed(format_failures(contract.dataset, ds, failed, report), report, failed)
     return outcome

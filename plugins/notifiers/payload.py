@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 REDACTED = "***"
 # Shorter secret values are not scrubbed (they would mangle ordinary words).
 MIN_SECRET_LENGTH = 4
-MAX_EXCEPTION_CHARS = 1000
+# a failed gate names every failed check and the quarantine by check with examples: room for that
+MAX_EXCEPTION_CHARS = 4000
 DEFAULT_API_BASE_URL = "http://localhost:8080/"
 
 _URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*):([^@/?#\s]+)@")

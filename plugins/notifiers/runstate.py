@@ -64,7 +64,8 @@ def _from_supervisor(dag_id: str, run_id: str) -> dict[str, TaskOutcome] | None:
     outcomes = {}
     for task_id, state in states.items():
         result = None
-        if _state(state) == "success":
+        # a failed quality gate returns its counts too (it pushes them before failing)
+        if _state(state) in ("success", "failed"):
             result = XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1)
             base, _, index = task_id.rpartition("_")
             if result is None and base and index.isdigit():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate import pii
-from lockgate.contracts import DATE_PARTITION
+from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS
 from lockgate.hooks.lake import content_name, dump_json, safe_key, sha256_file
 from lockgate.layout import MANIFEST, zone_prefix
 from lockgate.operators.base import LakeOperator
@@ -27,6 +27,16 @@ def _hive_partition(key: str) -> dict[str, str]:
 def _count_rows(con: Any, path: Path) -> int:
     (rows,) = con.execute("SELECT count(*) FROM read_parquet($1)", [str(path)]).fetchone()
     return int(rows)
+
+
+def _contract_rows(con: Any, staged: Path) -> str:
+    """The staged rows without the gate's origin columns (they stay in the staged zone only)."""
+    relation = f"read_parquet({literal(str(staged))})"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+    origin = [c for c in ORIGIN_COLUMNS if c in present]
+    if not origin:
+        return relation
+    return f"(SELECT * EXCLUDE ({', '.join(ident(c) for c in origin)}) FROM {relation})"
 
 
 class PartitionOperator(LakeOperator):
@@ -102,7 +112,7 @@ class PartitionOperator(LakeOperator):
                     except pii.PiiKeyMissing as exc:
                         raise AirflowFailException(f"{self.contract.path}: {exc}") from None
                     con.execute(
-                        f"COPY (SELECT {select} FROM read_parquet({literal(str(staged))}) ORDER BY {order}) "
+                        f"COPY (SELECT {select} FROM {_contract_rows(con, staged)} ORDER BY {order}) "
                         f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
                         f"PARTITION_BY ({', '.join(ident(k) for k in keys)}), FILENAME_PATTERN 'part-{{i}}')"
                     )

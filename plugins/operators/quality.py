@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.formats import ReadSettings, SourceFileError
-from lockgate.gate import validation_result
+from lockgate.gate import format_failures, quarantine_lines, validation_result
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import MANIFEST, raw_prefix, zone_prefix
 from lockgate.operators.base import LakeOperator
@@ -241,7 +241,10 @@ class QualityGateOperator(LakeOperator):
                 # the run stops here
                 self._publish(ds, None, work / "gate" / "quarantine.parquet", failure.report)
                 self._record_results(context, ds, failure.report)
-                raise AirflowFailException(str(failure)) from None
+                # the counts go out although the task fails, so the run summary tells the truth
+                context["ti"].xcom_push(key="return_value", value=self._result(failure.report))
+                message = format_failures(self.dataset, ds, failure.failed, failure.report, self._locations(ds))
+                raise AirflowFailException(message) from None
             except (SourceFileError, AccountingError, ValueError) as exc:
                 raise AirflowFailException(f"quality gate for {self.dataset} ds={ds}: {exc}") from None
             self._publish(ds, outcome.staged_path, outcome.quarantine_path, outcome.report)
@@ -249,14 +252,17 @@ class QualityGateOperator(LakeOperator):
 
         report = outcome.report
         self.log.info(
-            "%s ds=%s: %d rows in, %d passed, %d quarantined, %d duplicates removed",
+            "%s ds=%s: %d rows in, %d passed, %d quarantined, %d duplicates removed; checks run: %s",
             self.dataset,
             ds,
             report["rows_in"],
             report["rows_passed"],
             report["rows_quarantined"],
             report["duplicates_removed"],
+            ", ".join(c["check"] for c in report["checks"]) or "none",
         )
+        if report["rows_quarantined"]:
+            self.log.warning("\n".join([*quarantine_lines(report)[1:], *self._where_lines(ds)]))
         for check in outcome.warnings:
             self._warn(context, ds, check)
         for drift in report.get("schema_drift", []):
@@ -267,17 +273,23 @@ class QualityGateOperator(LakeOperator):
                 + "; accepted by the contract's raw policy"
             )
             self._notify(context, "schema_drift", message, drift, self.schema_drift_notifiers)
+        return self._result(report)
+
+    @staticmethod
+    def _result(report: dict[str, Any]) -> dict[str, Any]:
+        """The task's return value (XCom): the counts the run summary adds up."""
+        keys = ("rows_in", "rows_passed", "rows_quarantined", "duplicates_removed", "warnings", "quarantine_by_check")
+        return {key: report[key] for key in keys}
+
+    def _locations(self, ds: str) -> dict[str, str]:
+        """Where a person finds the date's report and quarantined rows."""
         return {
-            key: report[key]
-            for key in (
-                "rows_in",
-                "rows_passed",
-                "rows_quarantined",
-                "duplicates_removed",
-                "warnings",
-                "quarantine_by_check",
-            )
+            "report": self.lake.uri(f"{zone_prefix('quality', self.dataset, ds)}/report.json"),
+            "quarantine": self.lake.uri(f"{zone_prefix('quarantine', self.dataset, ds)}/quarantine.parquet"),
         }
+
+    def _where_lines(self, ds: str) -> list[str]:
+        return [f"{name}: {location}" for name, location in self._locations(ds).items()]
 
     def _warn(self, context: Context, ds: str, check: dict[str, Any]) -> None:
         message = (

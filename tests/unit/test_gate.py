@@ -370,12 +370,17 @@ def test_every_type_is_cast_or_quarantined(tmp_path: Path) -> None:
         ),
     ]
     day = datetime.date(2026, 1, 2)
+    origin = [{"_source_file": "kinds.csv", "_source_row": row} for row in (2, 3, 4)]  # where each row was read
     assert read_parquet(outcome.staged_path) == [
-        {"key": "a", "i": 7, "d": 1.5, "b": True, "day": day, "ts": utc(2026, 1, 2, 12), "s": "x", "ds": day},
-        {"key": "b", "i": 7, "d": -2000.0, "b": False, "day": day, "ts": utc(2026, 1, 2, 6), "s": None, "ds": day},
-        {"key": "c", "i": -12, "d": 0.0, "b": True, "day": None, "ts": utc(2026, 1, 2, 5), "s": "y", "ds": day},
+        {"key": "a", "i": 7, "d": 1.5, "b": True, "day": day, "ts": utc(2026, 1, 2, 12), "s": "x", "ds": day}
+        | origin[0],
+        {"key": "b", "i": 7, "d": -2000.0, "b": False, "day": day, "ts": utc(2026, 1, 2, 6), "s": None, "ds": day}
+        | origin[1],
+        {"key": "c", "i": -12, "d": 0.0, "b": True, "day": None, "ts": utc(2026, 1, 2, 5), "s": "y", "ds": day}
+        | origin[2],
     ]
-    assert outcome.report["checks"] == []  # no expectations: nothing for GX to run
+    # no expectations: only the primary key's built-in uniqueness check runs
+    assert [(c["check"], c["success"]) for c in outcome.report["checks"]] == [("primary_key(key)", True)]
     assert outcome.report["rows_in"] == 10
 
 
@@ -673,6 +678,11 @@ def test_failing_fail_checks_raise_one_report_of_every_failure(tmp_path: Path) -
         "quality gate failed for parts ds=2026-01-02: 2 check(s) failed",
         "  - [fail] expect_column_values_to_be_between(weight): 2 of 4 rows unexpected; examples [50.0, 75.5]",
         '  - [fail] expect_column_values_to_match_regex(name): 1 of 4 rows unexpected; examples ["Nut"]',
+        # the quarantine, by check, with its reasons: the whole story in one message
+        "rows in 5, passed 4, quarantined 1",
+        "  quarantined by expect_column_values_to_be_between(part_id): 1 row(s)",
+        "    e.g. raw/parts.csv: row 6: column part_id: 500 is not between -inf and 100 "
+        "(expect_column_values_to_be_between)",
     ]
     report = failure.report
     assert report["success"] is False
