@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from lockgate.contracts import Contract, ContractError
-from lockgate.formats import FORMATS, SourceFileError, count_records
+from lockgate.formats import (
+    DEFAULT_MAX_FIELD_BYTES,
+    DEFAULT_MAX_UNDECODABLE_PERCENT,
+    FORMATS,
+    DuplicateColumnError,
+    ReadSettings,
+    SourceFileError,
+    count_records,
+)
 from lockgate.hooks.lake import safe_key, sha256_file
 from lockgate.layout import MANIFEST, raw_prefix
 from lockgate.operators.base import LakeOperator
@@ -53,7 +61,14 @@ class IngestOperator(LakeOperator):
     :param delimiter: CSV field delimiter.
     :param encoding: text encoding of CSV and JSON files.
     :param source_aws_conn_id: aws connection for S3 file sources.
-    :param allow_empty: for file sources: succeed with zero files instead of failing (and retrying).
+    :param allow_empty: for file sources: succeed with zero files, and take a file with no records
+        (zero bytes, a CSV header only, an empty JSON array) as 0 rows, instead of failing. Other
+        sources (HTTP, SQL, in-memory) may always deliver nothing.
+    :param max_field_bytes: a value longer than this (UTF-8 bytes) quarantines its record, keeping
+        the value's first KB and its length (see :mod:`lockgate.formats`).
+    :param max_undecodable_percent: a file where more than this share of the records holds bytes that
+        are not valid ``encoding`` text fails, suggesting the ``encoding`` setting; below it, each
+        such record is quarantined with the byte offset.
     :param detect_drift: compare each landed file's columns (and types, where the format carries
         them) with the contract and record the drift in the manifest.
     """
@@ -71,6 +86,8 @@ class IngestOperator(LakeOperator):
         encoding: str = "utf-8",
         source_aws_conn_id: str = "aws_default",
         allow_empty: bool = False,
+        max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
+        max_undecodable_percent: float = DEFAULT_MAX_UNDECODABLE_PERCENT,
         detect_drift: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -87,6 +104,10 @@ class IngestOperator(LakeOperator):
         self.encoding = encoding
         self.source_aws_conn_id = source_aws_conn_id
         self.allow_empty = allow_empty
+        # refused here, at parse time, rather than when the first file is read
+        ReadSettings(max_field_bytes=max_field_bytes, max_undecodable_percent=max_undecodable_percent)
+        self.max_field_bytes = max_field_bytes
+        self.max_undecodable_percent = max_undecodable_percent
         self.detect_drift = detect_drift
 
     def resolved_source(self) -> Source:
@@ -98,7 +119,15 @@ class IngestOperator(LakeOperator):
             self.source, format=self.format, aws_conn_id=self.source_aws_conn_id, allow_empty=self.allow_empty
         )
 
-    def _land(self, unit: Unit, prefix: str) -> dict[str, Any]:
+    def read_settings(self, source: Source) -> ReadSettings:
+        """How this run's files are read, at ingestion and (through the manifest) in the gate."""
+        return ReadSettings(
+            max_field_bytes=self.max_field_bytes,
+            max_undecodable_percent=self.max_undecodable_percent,
+            allow_empty=self.allow_empty or source.empty_units_allowed(),
+        )
+
+    def _land(self, unit: Unit, prefix: str, settings: ReadSettings) -> dict[str, Any]:
         """Write one spooled unit to the lake and describe it for the manifest (the one landing path)."""
         try:
             rows = unit.rows
@@ -109,6 +138,7 @@ class IngestOperator(LakeOperator):
                     delimiter=self.delimiter,
                     encoding=self.encoding,
                     display_name=unit.source,
+                    settings=settings,
                 )
         except SourceFileError as exc:
             # the reader's message starts with the name it was given: the source, not the spool file
@@ -140,6 +170,8 @@ class IngestOperator(LakeOperator):
                     encoding=self.encoding,
                     inferred=inferred,
                 )
+            except DuplicateColumnError as exc:
+                raise AirflowFailException(f"{unit.source}: row 1: {exc}") from None
             except (SourceFileError, ValueError, OSError) as exc:
                 raise AirflowFailException(
                     f"{unit.source}: cannot read the columns to compare with the contract: {exc}"
@@ -176,6 +208,7 @@ class IngestOperator(LakeOperator):
         prefix = safe_key(raw_prefix(self.dataset, ds, run_id), source_name)
         source = self.resolved_source()
         source.bind(dataset=self.dataset, source_name=source_name)
+        settings = self.read_settings(source)
 
         entries: list[dict[str, Any]] = []
         progress = Progress(
@@ -190,7 +223,7 @@ class IngestOperator(LakeOperator):
                     # once the source delivered, so a source that is late leaves nothing behind
                     self.lake.delete_prefix(prefix)
                     cleared = True
-                entries.append(self._land(unit, prefix))
+                entries.append(self._land(unit, prefix, settings))
         if not cleared:
             self.lake.delete_prefix(prefix)
         progress.finish()
@@ -206,6 +239,7 @@ class IngestOperator(LakeOperator):
             "source_timezone": self.source_timezone,
             "delimiter": self.delimiter,
             "encoding": self.encoding,
+            **settings.manifest(),
             "files": entries,
             "rows": sum(e["rows"] for e in entries),
             "bytes": sum(e["bytes"] for e in entries),

@@ -198,6 +198,8 @@ def build_dag(spec: PipelineSpec) -> DAG:
                 "encoding": f.encoding,
                 "source_aws_conn_id": spec.source_aws_conn_id,
                 "allow_empty": f.allow_empty,
+                "max_field_bytes": f.max_field_bytes,
+                "max_undecodable_percent": f.max_undecodable_percent,
                 **lake,
             }
             first: Any = prepare

@@ -22,6 +22,7 @@ from typing import Any
 
 from lockgate.config import include_dir
 from lockgate.contracts import Contract, ContractError, parse_contract
+from lockgate.formats import DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_UNDECODABLE_PERCENT
 from lockgate.pipelines import predicates
 
 SCHEMA_FILE = "pipeline.schema.json"
@@ -69,7 +70,10 @@ class SourceFile:
     timezone: str | None = None
     delimiter: str = ","
     encoding: str = "utf-8"
+    #: no matching files, and files with no records, are fine (0 rows) instead of an error
     allow_empty: bool = False
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
+    max_undecodable_percent: float = DEFAULT_MAX_UNDECODABLE_PERCENT
     fan_out: bool = False
     #: wait (deferred) up to this long for late files before ingesting; None: no wait
     wait_timeout_minutes: float | None = None
@@ -440,6 +444,8 @@ class _Builder:
                     delimiter=spec.get("delimiter", ","),
                     encoding=spec.get("encoding", "utf-8"),
                     allow_empty=spec.get("allow_empty", False),
+                    max_field_bytes=spec.get("max_field_bytes", DEFAULT_MAX_FIELD_BYTES),
+                    max_undecodable_percent=spec.get("max_undecodable_percent", DEFAULT_MAX_UNDECODABLE_PERCENT),
                     fan_out=spec.get("fan_out", False),
                     wait_timeout_minutes=(spec.get("wait") or {}).get("timeout_minutes"),
                     wait_poke_seconds=(spec.get("wait") or {}).get("poke_seconds", 60.0),

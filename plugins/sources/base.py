@@ -74,6 +74,11 @@ class Source:
         """Yield the units of this run, each spooled under ``workdir``; the caller lands and deletes it."""
         raise NotImplementedError
 
+    def empty_units_allowed(self) -> bool:
+        """Whether a unit with no records is a valid delivery (an API or a query with nothing new);
+        a file source says no unless it declares ``allow_empty`` (an empty file may be a failed export)."""
+        return True
+
     def manifest_extra(self) -> dict[str, Any]:
         """Source-level facts for the manifest (called after every unit landed)."""
         return {}

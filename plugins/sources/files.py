@@ -55,7 +55,9 @@ class FileSource(Source):
     :param pattern: ``/data/readings_{{ ds }}*.csv`` or ``s3://bucket/in/{{ ds }}/*.ndjson``. Templated.
     :param format: ``csv``, ``json``, ``ndjson`` or ``parquet``; detected from the names when omitted.
     :param aws_conn_id: aws connection for S3 sources.
-    :param allow_empty: zero matching files is a success instead of a (retryable) failure.
+    :param allow_empty: zero matching files is a success instead of a (retryable) failure, and a
+        matching file with no records (zero bytes, a CSV header only, an empty JSON array) is 0 rows
+        instead of an error naming it.
     """
 
     template_fields = ("pattern",)
@@ -71,6 +73,9 @@ class FileSource(Source):
 
     def describe(self) -> str:
         return self.pattern
+
+    def empty_units_allowed(self) -> bool:
+        return self.allow_empty
 
     @cached_property
     def s3(self) -> Any:
