@@ -34,6 +34,9 @@ from lockgate.sql import SQL_TYPES, ident
 MAX_SOURCES = 5
 #: ``COPY <table>, line <n>[, column <c>]`` in PostgreSQL's error context
 _COPY_LINE = re.compile(r"\bCOPY .*?, line (\d+)(?:, column (.+?))?(?::|\n|$)", re.DOTALL)
+#: DuckDB's constraint errors name the column, or the CHECK's expression (never the row)
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: (?:.*\.)?([A-Za-z_][A-Za-z0-9_]*)")
+_CHECK = re.compile(r"CHECK constraint failed on table .*? with expression CHECK\((.*)\)\s*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ def error_constraint(error: BaseException) -> str | None:
     return _diagnostics(error).get("PG_DIAG_CONSTRAINT_NAME")
 
 
+def error_column(error: BaseException) -> str | None:
+    """The column a PostgreSQL error names in its diagnostics (a NOT NULL violation), or None."""
+    return _diagnostics(error).get("PG_DIAG_COLUMN_NAME")
+
+
 def _diagnostics(error: BaseException) -> dict[str, str]:
     details = getattr(error, "details", None)  # ADBC: [(b"PG_DIAG_CONTEXT", b"COPY t, line 2"), ...]
     if isinstance(details, list):
@@ -138,6 +146,46 @@ def _diagnostics(error: BaseException) -> dict[str, str]:
         "PG_DIAG_CONSTRAINT_NAME": "constraint_name",
     }
     return {name: value for name, attr in fields.items() if (value := getattr(diag, attr, None))}
+
+
+def check_predicate(expression: str, columns: Sequence[Column]) -> tuple[str, str | None]:
+    """(a predicate true for the rows a CHECK refuses, its one column or None) from its expression.
+
+    A CHECK refuses a row only when its expression is false (NULL passes), hence ``IS FALSE``.
+    """
+    named = [c.name for c in columns if re.search(rf"(?<![A-Za-z0-9_]){re.escape(c.name)}(?![A-Za-z0-9_])", expression)]
+    return f"({expression}) IS FALSE", named[0] if len(named) == 1 else None
+
+
+def duckdb_refusal(error: BaseException, columns: Sequence[Column]) -> tuple[str, str | None] | None:
+    """(predicate of the refused rows, column or None) from a DuckDB constraint error, or None."""
+    text = str(error)
+    if match := _NOT_NULL.search(text):
+        return f"{ident(match.group(1))} IS NULL", match.group(1)
+    if match := _CHECK.search(text):
+        return check_predicate(match.group(1), columns)
+    return None
+
+
+def refused_rows(
+    files: Sequence[str | Path], columns: Sequence[Column], predicate: str, limit: int = MAX_SOURCES
+) -> list[dict[str, Any]]:
+    """The first ``limit`` curated rows a warehouse rule (``predicate``, from its error or catalog)
+    refuses, evaluated by an in-memory DuckDB over the files: the warehouse's own transaction is
+    aborted by then, and this never touches it."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        cursor = con.execute(
+            f"SELECT * FROM ({parquet_rows_sql(columns)}) WHERE {predicate} LIMIT {int(limit)}",
+            [[str(f) for f in files]],
+        )
+        found = cursor.fetchall()
+    finally:
+        con.close()
+    return [dict(zip((c.name for c in columns), r, strict=True)) for r in found]
 
 
 def curated_row(files: Sequence[str | Path], columns: Sequence[Column], line: int) -> dict[str, Any] | None:

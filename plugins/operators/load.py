@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,13 @@ from lockgate.layout import manifest_key, zone_prefix
 from lockgate.lineage import LineageDataset
 from lockgate.load_guards import (
     MAX_SOURCES,
+    check_predicate,
     copy_error_position,
     curated_row,
+    duckdb_refusal,
+    error_column,
     error_constraint,
+    refused_rows,
     repeated_key_message,
     repeated_keys,
     shrink_refusal,
@@ -534,25 +539,50 @@ class WarehouseLoadOperator(LakeOperator):
         what = f"{self.dataset} ds={ds} ({self.table}, {self.mode})"
         raise AirflowFailException(repeated_key_message(what, count, located, [n for _, n in examples]))
 
-    def _constraint_column(self, error: BaseException) -> str | None:
-        """PostgreSQL: the one column a refused constraint (a DBA's CHECK, say) is on, if just one."""
+    def _postgres_refusal(self, error: BaseException, columns: list[Column]) -> tuple[str, str | None] | None:
+        """PostgreSQL: (predicate of the rows a constraint refuses, its column) from the error's
+        diagnostics, and for a CHECK its definition in the catalog (a DBA's rule, say); or None."""
+        column = error_column(error)
+        if column:
+            return f"{ident(column)} IS NULL", column
         name = error_constraint(error)
-        if not name or self.warehouse.dialect != "postgres":
+        if not name:
             return None
-        try:
-            found = self.warehouse.query(
-                "SELECT DISTINCT a.attname FROM pg_constraint AS c JOIN pg_attribute AS a "
-                "ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
-                "JOIN pg_namespace AS n ON n.oid = c.connamespace WHERE c.conname = $1 AND n.nspname = $2",
-                [name, self.warehouse.schema],
-            )
-        except Exception:  # only an embellishment of the error being raised
-            self.log.warning("could not read the columns of constraint %s", name, exc_info=True)
+        found = self.warehouse.query(
+            "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint AS c JOIN pg_namespace AS n "
+            "ON n.oid = c.connamespace WHERE c.conname = $1 AND n.nspname = $2 AND c.contype = 'c' LIMIT 1",
+            [name, self.warehouse.schema],
+        )
+        match = re.fullmatch(r"CHECK \((.*)\)( NOT VALID)?", str(found[0][0]), re.DOTALL) if found else None
+        return check_predicate(match.group(1), columns) if match else None
+
+    def _refused_curated_rows(
+        self, error: BaseException, files: list[Any], columns: list[Column]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], str | None] | None:
+        """The curated rows the warehouse refused (each with how it was found) and the column, or None.
+
+        A COPY line names its row exactly (the n-th row streamed); otherwise the rule the warehouse
+        names (a NOT NULL column, a CHECK) is evaluated over the curated rows.
+        """
+        position = copy_error_position(error)
+        if position is not None:
+            line, column = position
+            row = curated_row(files, columns, line)
+            if row is None:
+                return None
+            if column is None and (refusal := self._postgres_refusal(error, columns)):
+                column = refusal[1]
+            return [(f"COPY line {line}", row)], column
+        refusal = duckdb_refusal(error, columns) if self.warehouse.dialect == "duckdb" else None
+        if refusal is None and self.warehouse.dialect == "postgres":
+            refusal = self._postgres_refusal(error, columns)
+        if refusal is None:
             return None
-        return str(found[0][0]) if len(found) == 1 else None
+        predicate, column = refusal
+        return [("a refused row", row) for row in refused_rows(files, columns, predicate)], column
 
     def _refused_row_message(self, error: BaseException, files: list[Any], ds: str, work: Path) -> str | None:
-        """The warehouse's error with the raw file and row of the COPY line it names, or None."""
+        """The warehouse's error with the raw file and row of each row it refused, or None."""
         try:
             return self._locate_refused_row(error, files, ds, work)
         except Exception:  # explaining must never hide the warehouse's own error
@@ -560,21 +590,20 @@ class WarehouseLoadOperator(LakeOperator):
             return None
 
     def _locate_refused_row(self, error: BaseException, files: list[Any], ds: str, work: Path) -> str | None:
-        position = copy_error_position(error)
-        if position is None:
-            return None
-        line, column = position
         columns = self.contract.storage_columns
-        row = curated_row(files, columns, line)
-        if row is None:
+        found = self._refused_curated_rows(error, files, columns)
+        if not found or not found[0]:
             return None
-        column = column or self._constraint_column(error)
+        refused, column = found
         staged = self._staged_copy(ds, work)
-        sources = staged_sources(staged, columns, row) if staged else []
-        lines = source_lines(sources, column, row.get(column) if column else None)
-        if not lines:
-            lines = [f"source: no staged row of {self.dataset} ds={ds} has the values of COPY line {line}: {row}"]
-        return f"{error}\n" + "\n".join(lines)
+        lines: list[str] = []
+        for label, row in refused:
+            sources = staged_sources(staged, columns, row) if staged else []
+            value = row.get(column) if column else None
+            lines += source_lines(sources, column, value) or [
+                f"source: no staged row of {self.dataset} ds={ds} has the values of {label}: {row}"
+            ]
+        return f"{error}\n" + "\n".join(lines[:MAX_SOURCES])
 
     def execute(self, context: Context) -> dict[str, Any]:
         ds = self.logical_ds(context)
