@@ -71,15 +71,24 @@ def test_temporary_database_drop_forces_out_open_sessions(pg_server: str) -> Non
     lingering.close()
 
 
-def test_pg_dsn_module_is_shared_within_a_module(pg_dsn_module: str) -> None:
+@pytest.fixture(scope="module")
+def probe_written(pg_dsn_module: str) -> str:
+    """``pg_dsn_module`` with one row written by a module-scoped fixture (once per module)."""
     with psycopg.connect(pg_dsn_module) as conn:
-        conn.execute("create table if not exists shared_probe (x int)")
+        conn.execute("create table shared_probe (x int)")
         conn.execute("insert into shared_probe values (1)")
         conn.commit()
+    return pg_dsn_module
 
 
-def test_pg_dsn_module_keeps_earlier_writes(pg_dsn_module: str) -> None:
-    with psycopg.connect(pg_dsn_module) as conn:
+def test_pg_dsn_module_is_shared_within_a_module(probe_written: str, pg_dsn_module: str) -> None:
+    assert pg_dsn_module == probe_written
+
+
+def test_pg_dsn_module_keeps_earlier_writes(probe_written: str) -> None:
+    # the write happened in another fixture's connection, once for the module: it is still there,
+    # whether this test runs alone or after the others (each test stands alone)
+    with psycopg.connect(probe_written) as conn:
         assert conn.execute("select count(*) from shared_probe").fetchone() == (1,)
 
 
