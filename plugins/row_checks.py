@@ -1,13 +1,19 @@
 """Row-level expectations (severity ``quarantine``) as per-row problem expressions in DuckDB SQL.
 
 A failing row is moved to quarantine with a reason naming the column, the value and the expectation.
+A row fails exactly when GX Core would count its value as unexpected (same coercion of the
+arguments, pandas' comparisons, Python's regex semantics); a configuration GX refuses, or one
+whose answer DuckDB cannot reproduce row by row (a regex RE2 reads differently), is refused when
+the contract is validated (:func:`refusals`), since the gate cannot ask GX about single rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from lockgate.checks import Params, row_condition_sql
+from lockgate.check_rules import Refusal, coerced_kwargs, re2_pattern
+from lockgate.checks import Params, membership_sql, row_condition_sql
 from lockgate.coerce import problem, shown
 from lockgate.contracts import Expectation
 from lockgate.sql import ident, literal
@@ -23,47 +29,87 @@ ROW_LEVEL_EXPECTATIONS = (
 )
 
 
-# `in` must be a word of its own: in `kind != "y"` it is not the operator after the column `k`
-def row_problem(exp: Expectation, params: Params, columns: Sequence[str]) -> str:
-    """A problem expression for a row-level expectation with severity ``quarantine``."""
+def refusals(exp: Expectation) -> list[Refusal]:
+    """Why a ``quarantine`` expectation cannot be checked row by row exactly as GX would ([] if it can)."""
     if exp.expectation not in ROW_LEVEL_EXPECTATIONS:
-        raise ValueError(
-            f"{exp.label}: severity 'quarantine' needs a row-level expectation ({', '.join(ROW_LEVEL_EXPECTATIONS)})"
+        listed = ", ".join(ROW_LEVEL_EXPECTATIONS)
+        return [Refusal("severity", f"'quarantine' needs a row-level expectation ({listed})", by_gx=False)]
+    regex = exp.kwargs.get("regex")
+    if (
+        exp.expectation == "expect_column_values_to_match_regex"
+        and isinstance(regex, str)
+        and re2_pattern(regex) is None
+    ):
+        message = (
+            f"{regex!r}: DuckDB's RE2 cannot match this regex as Python's re does (lookaround, "
+            "backreferences, \\b, \\w, \\s, flags or $ before the end); row-level checks cannot run on GX"
         )
+        return [Refusal("regex", message, by_gx=False)]
+    return []
+
+
+def _number(col: str) -> str:
+    # pandas compares booleans with numbers as 0/1; DuckDB would cast the number to a boolean
+    return f"TRY_CAST({col} AS DOUBLE)"
+
+
+def _text(col: str) -> str:
+    """The column as pandas' ``astype(str)`` writes it (``True``, ``1``), for regexes."""
+    return (
+        f"CASE WHEN typeof({col}) = 'BOOLEAN' THEN (CASE WHEN TRY_CAST({col} AS BOOLEAN) THEN 'True' ELSE 'False' END) "
+        f"ELSE CAST({col} AS VARCHAR) END"
+    )
+
+
+def _outside(value_sql: str, kw: Mapping[str, Any], params: Params) -> str:
+    parts = []
+    for key, strict, loose, strict_key in (
+        ("min_value", "<=", "<", "strict_min"),
+        ("max_value", ">=", ">", "strict_max"),
+    ):
+        bound = kw.get(key)
+        if bound is not None:
+            sql = _number(value_sql) if isinstance(bound, float) else value_sql
+            parts.append(f"{sql} {strict if kw.get(strict_key) else loose} {params(bound)}")
+    return " OR ".join(parts) or "FALSE"
+
+
+def row_problem(
+    exp: Expectation, params: Params, columns: Sequence[str], kinds: Mapping[str, str] | None = None
+) -> str:
+    """A problem expression for a row-level expectation with severity ``quarantine``.
+
+    ``kinds`` (column -> kind) types the row condition's comparison; without it DuckDB picks it.
+    """
+    found = refusals(exp)
+    if found:
+        where = "severity" if found[0].argument == "severity" else f"kwargs.{found[0].argument}:"
+        raise ValueError(f"{exp.label}: {where} {found[0].message}")
     column = exp.kwargs["column"]
     col = ident(column)
-    kw = exp.kwargs
+    written, kw = exp.kwargs, coerced_kwargs(exp.expectation, exp.kwargs)  # reasons show what was written
     name = exp.expectation
+    kind = kinds.get(column) if kinds else None
     if name == "expect_column_values_to_not_be_null":
         cond, reason = f"{col} IS NULL", literal(f"column {column}: missing value ({name})")
     elif name == "expect_column_values_to_be_between":
-        parts = []
-        if kw.get("min_value") is not None:
-            parts.append(f"{col} {'<=' if kw.get('strict_min') else '<'} {params(kw['min_value'])}")
-        if kw.get("max_value") is not None:
-            parts.append(f"{col} {'>=' if kw.get('strict_max') else '>'} {params(kw['max_value'])}")
-        cond = " OR ".join(parts) or "FALSE"
+        cond = _outside(col, kw, params)
         reason = (
             f"format({literal(f'column {column}: {{}} is not between {{}} and {{}} ({name})')}, "
-            f"{col}, {params(str(kw.get('min_value', '-inf')))}, {params(str(kw.get('max_value', 'inf')))})"
+            f"{col}, {params(str(written.get('min_value', '-inf')))}, {params(str(written.get('max_value', 'inf')))})"
         )
     elif name in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
-        hit = f"list_contains({params(list(kw['value_set']))}, {col})"
-        cond = f"NOT {hit}" if name.endswith("_be_in_set") and "_not_" not in name else hit
+        hit = membership_sql(col, kind, list(kw["value_set"]), params)
+        cond = f"NOT {hit}" if name == "expect_column_values_to_be_in_set" else hit
         reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {shown(col)})"
     elif name == "expect_column_values_to_match_regex":
-        cond = f"NOT regexp_matches({col}, {params(kw['regex'])})"
+        cond = f"NOT regexp_matches({_text(col)}, {params(re2_pattern(kw['regex']))})"
         reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {shown(col)})"
     else:  # expect_column_value_lengths_to_be_between
-        parts = []
-        if kw.get("min_value") is not None:
-            parts.append(f"length({col}) < {params(kw['min_value'])}")
-        if kw.get("max_value") is not None:
-            parts.append(f"length({col}) > {params(kw['max_value'])}")
-        cond = " OR ".join(parts) or "FALSE"
+        cond = _outside(f"length({col})", kw, params)  # GX's length bounds are whole numbers
         reason = f"format({literal(f'column {column}: length {{}} is out of range ({name})')}, length({col}))"
     if "not_be_null" not in name:
         cond = f"{col} IS NOT NULL AND ({cond})"
     if kw.get("row_condition"):
-        cond = f"({row_condition_sql(kw['row_condition'], params, columns)}) AND ({cond})"
+        cond = f"({row_condition_sql(kw['row_condition'], params, columns, kinds)}) AND ({cond})"
     return problem(exp.label, column, cond, reason)
