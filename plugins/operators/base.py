@@ -15,11 +15,55 @@ from airflow.sdk import BaseOperator
 from lockgate.config import DEFAULT_LAKE_CONN_ID
 from lockgate.contracts import Column, Contract, load_contract
 from lockgate.hooks.lake import LakeHook
+from lockgate.layout import run_segment
 from lockgate.lineage import LineageDataset, LineageRecord, operator_lineage
 from lockgate.metrics import TaskMetricsHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+#: work folders of task instances that were killed and never ran again are removed after this long
+STALE_WORKDIR_HOURS = 24
+
+
+def workdir_root() -> Path:
+    """Where task work folders live: ``lockgate-work`` in the system's temporary directory."""
+    return Path(tempfile.gettempdir()) / "lockgate-work"
+
+
+def task_workdir(key: Sequence[str]) -> Path:
+    """The work folder of one task instance: the same path for every try of it."""
+    return workdir_root().joinpath(*(run_segment(part) for part in key))
+
+
+def _prune_empty_parents(folder: Path) -> None:
+    """Remove ``folder`` and its parents up to the work root while they are empty."""
+    root = workdir_root()
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (another try or task is using it) or already gone
+        folder = folder.parent
+
+
+def sweep_stale_workdirs(max_age_hours: float = STALE_WORKDIR_HOURS) -> list[Path]:
+    """Remove task work folders untouched for ``max_age_hours``; the removed paths."""
+    import time
+
+    cutoff = time.time() - max_age_hours * 3600
+    removed = []
+    root = workdir_root()
+    # dag / task / run / map index: the work folders are four levels down
+    for folder in root.glob("*/*/*/*") if root.is_dir() else ():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except FileNotFoundError:
+            continue  # another task's sweep got there first
+    return removed
 
 
 class LakeOperator(BaseOperator):
@@ -71,12 +115,34 @@ class LakeOperator(BaseOperator):
 
     @contextmanager
     def workdir(self) -> Iterator[Path]:
-        """A private local folder for this execution, removed afterwards."""
-        path = Path(tempfile.mkdtemp(prefix=f"lockgate-{self.task_id}-"))
+        """A private local folder for this execution, removed afterwards.
+
+        Its path is the task instance's own (:func:`task_workdir`), so a try that was killed
+        (SIGKILL, an OOM kill: no ``finally`` runs) leaves a folder the next try of the same task
+        instance removes before it starts; folders of task instances that never ran again are swept
+        after :data:`STALE_WORKDIR_HOURS`.
+        """
+        path = task_workdir(self._task_instance_key())
+        sweep_stale_workdirs()
+        shutil.rmtree(path, ignore_errors=True)  # what a killed earlier try left
+        path.mkdir(parents=True)
         try:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+            _prune_empty_parents(path.parent)
+
+    def _task_instance_key(self) -> tuple[str, ...]:
+        """(dag id, task id, run id, map index) of the running task instance; a unique key outside a run."""
+        try:
+            from airflow.sdk import get_current_context
+
+            ti = get_current_context()["ti"]
+            return (ti.dag_id, ti.task_id, ti.run_id, str(ti.map_index))
+        except Exception:  # noqa: BLE001 - called outside a task run (tests, scripts): a private folder
+            import uuid
+
+            return ("adhoc", self.task_id, uuid.uuid4().hex, "-1")
 
     def lake_dataset(self, key: str, columns: Sequence[Column] | None = None, **stats: Any) -> LineageDataset:
         namespace, name = self.lake.openlineage_dataset(key)
