@@ -949,15 +949,10 @@ def _json_record(
     """One decoded JSON value to the batch, or to the rejects with why."""
     if keys.repeated:
         key = keys.repeated[0]
-        builder.rejects.append(
-            Reject(
-                name,
-                row,
-                f"key {key!r} is repeated in a JSON object: which value is meant cannot be told",
-                _truncate(_shown(text)),
-                key if key in columns else None,
-            )
-        )
+        column = key if key in columns else None
+        where = f"column {column}: " if column else ""
+        reason = f"{where}key {key!r} is repeated in a JSON object: which value is meant cannot be told"
+        builder.rejects.append(Reject(name, row, reason, _truncate(_shown(text)), column))
         return
     if not isinstance(obj, dict):
         builder.rejects.append(

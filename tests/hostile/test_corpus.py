@@ -99,8 +99,33 @@ def quoted_fields_with_delimiters_and_newlines_load_verbatim() -> Case:
 
 @case
 def latin1_bytes_declared_utf8() -> Case:
+    # 1 record of 4 is undecodable: more than max_undecodable_percent (10%), so the file is taken
+    # for another encoding and fails naming the setting
     text = csv_text(*good(2), row(3, station_id="ST-Zürich"), *good(1, 4))
-    return Case("enc.csv", text.encode("latin-1"), 4, fails_at="ingest", message=("row 4", "not valid utf-8"))
+    return Case(
+        "enc.csv",
+        text.encode("latin-1"),
+        4,
+        fails_at="ingest",
+        message=("1 of 4 records", "row 4", "not valid utf-8", "set `encoding:` on the source"),
+    )
+
+
+@case
+def one_latin1_byte_among_many_utf8_rows() -> Case:
+    # one undecodable record among 40 is quarantined with its byte offset; the other 39 load
+    text = csv_text(*good(20), row(21, station_id="ST-Zürich"), *good(19, 22))
+    data = text.encode("utf-8").replace("ü".encode(), "ü".encode("latin-1"))
+    offset = data.index(b"\xfc")
+    return Case("enc.csv", data, 40, 1, f"undecodable byte(s) \\xfc at byte offset {offset} (line 22, byte 5 of the line)")
+
+
+@case
+def one_latin1_byte_among_many_ndjson_records() -> Case:
+    data = (
+        ndjson(*records(*good(20))) + '{"station_id": "ST-Zürich"}\n'.encode("latin-1") + ndjson(*records(*good(9, 22)))
+    )
+    return Case("enc.ndjson", data, 30, 1, "not valid utf-8 text: undecodable byte(s) \\xfc at byte offset")
 
 
 @case
@@ -130,7 +155,9 @@ def utf16_with_byte_order_mark_declared_utf16() -> Case:
 @case
 def utf16_with_byte_order_mark_declared_utf8() -> Case:
     text = csv_text(*good(2))
-    return Case("u16.csv", text.encode("utf-16"), 2, fails_at="ingest", message=("row 1", "not valid utf-8"))
+    return Case(
+        "u16.csv", text.encode("utf-16"), 2, fails_at="ingest", message=("byte-order mark FF FE", "encoding: utf-16")
+    )
 
 
 # -------------------------------------------------------------------------------------- types
@@ -300,37 +327,88 @@ def reordered_columns_land_in_the_right_place() -> Case:
 
 @case
 def duplicate_column_names_in_the_header() -> Case:
-    # the first of two `value` columns is the one read; the row stays one record
+    # which of two `value` columns is meant cannot be told: the file fails naming the column (the
+    # first used to be read silently and the second called "added")
     header = (*HEADER, "value")
-    return Case("x.csv", csv_text(*[[*r, "-1"] for r in good(2)], header=header).encode(), 2)
+    return Case(
+        "x.csv",
+        csv_text(*[[*r, "-1"] for r in good(2)], header=header).encode(),
+        2,
+        fails_at="ingest",
+        message=("row 1", "column value is named 2 times in the header"),
+    )
+
+
+@case
+def header_names_equal_ignoring_case_and_spaces() -> Case:
+    header = (*HEADER, " VALUE ")
+    return Case(
+        "x.csv",
+        csv_text(*[[*r, "-1"] for r in good(2)], header=header).encode(),
+        2,
+        fails_at="ingest",
+        message=("column value is named 2 times", "' VALUE ' (field 7)"),
+    )
+
+
+@case
+def duplicate_keys_in_a_json_object() -> Case:
+    lines = ndjson(*records(*good(2))) + b'{"station_id": "ST-003", "station_id": "ST-004"}\n'
+    return Case("j.ndjson", lines, 3, 1, "key 'station_id' is repeated in a JSON object", "station_id")
 
 
 # ------------------------------------------------------------------------------ empty files
 
 
+# a delivery with no records fails ingestion naming the file (a truncated export looks the same),
+# unless the source declares allow_empty: then it is 0 rows
+
+EMPTY = {"allow_empty": True}
+
+
 @case
 def header_only_csv() -> Case:
-    return Case("e.csv", csv_text().encode(), 0)
+    return Case("e.csv", csv_text().encode(), 0, fails_at="ingest", message=("has a header", "but no records"))
+
+
+@case
+def header_only_csv_allowed_empty() -> Case:
+    return Case("e.csv", csv_text().encode(), 0, ingest=EMPTY)
 
 
 @case
 def zero_byte_csv() -> Case:
-    return Case("e.csv", b"", 0)
+    return Case("e.csv", b"", 0, fails_at="ingest", message=("is empty (0 bytes)", "allow_empty"))
+
+
+@case
+def zero_byte_csv_allowed_empty() -> Case:
+    return Case("e.csv", b"", 0, ingest=EMPTY)
 
 
 @case
 def zero_byte_ndjson() -> Case:
-    return Case("e.ndjson", b"", 0)
+    return Case("e.ndjson", b"", 0, fails_at="ingest", message=("is empty (0 bytes)",))
+
+
+@case
+def zero_byte_gzip_csv() -> Case:
+    return Case("e.csv.gz", gzip.compress(b""), 0, fails_at="ingest", message=("is empty (0 bytes)",))
 
 
 @case
 def empty_json_array() -> Case:
-    return Case("e.json", b"[ ]", 0)
+    return Case("e.json", b"[ ]", 0, fails_at="ingest", message=("is an empty JSON array",))
+
+
+@case
+def empty_json_array_allowed_empty() -> Case:
+    return Case("e.json", b"[ ]", 0, ingest=EMPTY)
 
 
 @case
 def blank_lines_only() -> Case:
-    return Case("e.ndjson", b"\n\n   \n", 0)
+    return Case("e.ndjson", b"\n\n   \n", 0, fails_at="ingest", message=("has no records",))
 
 
 # ------------------------------------------------------------------------------- compression
@@ -396,13 +474,26 @@ HUGE = 20 * 1024 * 1024
 
 @case
 def one_huge_csv_field() -> Case:
-    return Case("h.csv", csv_text(*good(2), row(3, station_id="S" * HUGE), *good(1, 4)).encode(), 4, 1, "field limit")
+    text = csv_text(*good(2), row(3, station_id="S" * HUGE), *good(1, 4)).encode()
+
+    def check(out: Outcome) -> None:
+        # the quarantined record keeps the first KB of the field and its length
+        assert out.quarantine[0]["record"].startswith("S" * 1024 + f"... ({HUGE:,} bytes),")
+
+    return Case("h.csv", text, 4, 1, f"a value of {HUGE:,} bytes is over the field limit", "station_id", check=check)
 
 
 @case
 def one_huge_ndjson_value() -> Case:
     objs = records(*good(2), row(3, value="9" * 10 + "x" * HUGE))
-    return Case("h.ndjson", ndjson(*objs), 3, 1, "cannot read", "value")
+    return Case("h.ndjson", ndjson(*objs), 3, 1, "over the field limit of 1,048,576 bytes", "value")
+
+
+@case
+def a_huge_field_under_a_raised_field_limit_is_typed() -> Case:
+    # max_field_bytes raised above the value: it is read, and the typing quarantines it instead
+    objs = records(*good(2), row(3, value="9" * 10 + "x" * HUGE))
+    return Case("h.ndjson", ndjson(*objs), 3, 1, "cannot read", "value", ingest={"max_field_bytes": 2 * HUGE})
 
 
 # ---------------------------------------------------------------------------- partition values
