@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.requires import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yaml"
 README = REPO / "README.md"
@@ -36,9 +38,7 @@ def docker_compose() -> str:
     found = shutil.which("docker-compose")
     if found:
         return found
-    if os.environ.get("CI"):
-        pytest.fail("docker-compose is not installed (.ci/run installs it with apt-get)")
-    pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    unavailable("docker-compose is not installed", "apt-get install docker-compose")
 
 
 def run_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

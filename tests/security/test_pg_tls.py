@@ -32,6 +32,7 @@ from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.operators.load import WarehouseLoadOperator
 from lockgate.operators.partition import PartitionOperator
 from tests.support.pg import PostgresUnavailable, start_throwaway_postgres
+from tests.support.requires import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +61,11 @@ def make_ca_and_server_cert(folder: Path) -> dict[str, Path]:
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A throwaway PostgreSQL with ssl=on; yields its port and the CA file."""
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is needed to make the test CA")
+        unavailable("the openssl CLI is needed to make the test CA", "apt-get install openssl")
     try:
         server = start_throwaway_postgres()
     except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
+        unavailable(str(exc), "apt-get install postgresql (its binaries start the throwaway server)")
     try:
         pki = make_ca_and_server_cert(tmp_path_factory.mktemp("pki"))
         # the server reads its key as its own user, and refuses a key others can read
