@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -84,6 +84,17 @@ AGGREGATES = (
     "expect_column_mean_to_be_between",
     "expect_column_sum_to_be_between",
     "expect_column_median_to_be_between",
+)
+
+
+#: row-level expectations the gate can evaluate per row (for severity ``quarantine``)
+ROW_LEVEL_EXPECTATIONS = (
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_match_regex",
+    "expect_column_value_lengths_to_be_between",
 )
 
 
@@ -187,6 +198,41 @@ def refusals(name: str, kwargs: Mapping[str, Any], kinds: Mapping[str, str]) -> 
     elif name == "expect_column_value_lengths_to_be_between" and kind != "string":
         found.append(Refusal("column", f"value lengths of a {_kind(kind)} column (GX: only strings have a length)"))
     return found
+
+
+def row_level_refusals(name: str, kwargs: Mapping[str, Any]) -> list[Refusal]:
+    """Why an expectation cannot run row by row (severity ``quarantine``) exactly as GX would."""
+    if name not in ROW_LEVEL_EXPECTATIONS:
+        listed = ", ".join(ROW_LEVEL_EXPECTATIONS)
+        return [Refusal("severity", f"'quarantine' needs a row-level expectation ({listed})", by_gx=False)]
+    regex = kwargs.get("regex")
+    if name == "expect_column_values_to_match_regex" and isinstance(regex, str) and re2_pattern(regex) is None:
+        message = (
+            f"{regex!r}: DuckDB's RE2 cannot match this regex as Python's re does (lookaround, "
+            "backreferences, \\b, \\w, \\s, flags or $ before the end); row-level checks cannot run on GX"
+        )
+        return [Refusal("regex", message, by_gx=False)]
+    return []
+
+
+def contract_refusals(expectations: Sequence[Any], types: Mapping[str, str], source: str) -> list[str]:
+    """One line per refused argument of a contract's expectations (file, check, argument, why).
+
+    ``expectations`` are :class:`lockgate.contracts.Expectation`; ``types`` the contract's column
+    types (a contract ``timestamp`` is time-zone aware in the gate).
+    """
+    lines = []
+    for exp in expectations:
+        found = refusals(exp.expectation, exp.kwargs, types)
+        if exp.severity == "quarantine" and not found:
+            found = row_level_refusals(exp.expectation, exp.kwargs)
+        for r in found:
+            if r.argument == "severity":
+                lines.append(f"{source}: {exp.label}: severity {r.message}")
+                continue
+            why = r.message if r.by_gx else f"{r.message} (GX answers this, but Lockgate cannot give GX's answer)"
+            lines.append(f"{source}: {exp.label}: kwargs.{r.argument}: {why}")
+    return lines
 
 
 def _kind(kind: str) -> str:

@@ -260,6 +260,11 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
             )
         )
 
+    from lockgate.check_rules import contract_refusals  # GX's argument rules, written out (no GX import)
+
+    if refused := contract_refusals(expectations, {c.name: c.type for c in columns}, source):
+        raise ContractError("invalid expectation arguments:\n" + "\n".join(refused))
+
     labels = [e.label for e in expectations]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:

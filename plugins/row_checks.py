@@ -12,40 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lockgate.check_rules import Refusal, coerced_kwargs, re2_pattern
+from lockgate.check_rules import ROW_LEVEL_EXPECTATIONS, Refusal, coerced_kwargs, re2_pattern, row_level_refusals
 from lockgate.checks import Params, membership_sql, row_condition_sql
 from lockgate.coerce import problem, shown
 from lockgate.contracts import Expectation
 from lockgate.sql import ident, literal
 
-#: row-level expectations the gate can evaluate per row (for severity ``quarantine``)
-ROW_LEVEL_EXPECTATIONS = (
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_not_be_in_set",
-    "expect_column_values_to_match_regex",
-    "expect_column_value_lengths_to_be_between",
-)
+__all__ = ["ROW_LEVEL_EXPECTATIONS", "refusals", "row_problem"]
 
 
 def refusals(exp: Expectation) -> list[Refusal]:
     """Why a ``quarantine`` expectation cannot be checked row by row exactly as GX would ([] if it can)."""
-    if exp.expectation not in ROW_LEVEL_EXPECTATIONS:
-        listed = ", ".join(ROW_LEVEL_EXPECTATIONS)
-        return [Refusal("severity", f"'quarantine' needs a row-level expectation ({listed})", by_gx=False)]
-    regex = exp.kwargs.get("regex")
-    if (
-        exp.expectation == "expect_column_values_to_match_regex"
-        and isinstance(regex, str)
-        and re2_pattern(regex) is None
-    ):
-        message = (
-            f"{regex!r}: DuckDB's RE2 cannot match this regex as Python's re does (lookaround, "
-            "backreferences, \\b, \\w, \\s, flags or $ before the end); row-level checks cannot run on GX"
-        )
-        return [Refusal("regex", message, by_gx=False)]
-    return []
+    return row_level_refusals(exp.expectation, exp.kwargs)
 
 
 def _number(col: str) -> str:

@@ -421,23 +421,23 @@ def test_unreadable_source_and_bad_configuration_are_errors(tmp_path: Path) -> N
         run_gate(readings, [raw_file(path, rows=1)], ds=DS, workdir=tmp_path / "g1")
     with pytest.raises(ValueError, match=r"^preprocess: unknown step\(s\) dedupe"):
         run_gate(readings, [], ds=DS, workdir=tmp_path / "g2", preprocess={"dedupe": True})
-    contract = parse_contract(
-        {
-            "dataset": "x",
-            "columns": {"a": {"type": "integer"}},
-            "expectations": [
-                {
-                    "expectation": "expect_column_values_to_be_unique",
-                    "kwargs": {"column": "a"},
-                    "severity": "quarantine",
-                }
-            ],
-        }
-    )
+    # refused when the contract is read, before any gate runs
     with pytest.raises(
         ValueError, match=r"expect_column_values_to_be_unique\(a\): severity 'quarantine' needs a row-level"
     ):
-        run_gate(contract, [], ds=DS, workdir=tmp_path / "g3")
+        parse_contract(
+            {
+                "dataset": "x",
+                "columns": {"a": {"type": "integer"}},
+                "expectations": [
+                    {
+                        "expectation": "expect_column_values_to_be_unique",
+                        "kwargs": {"column": "a"},
+                        "severity": "quarantine",
+                    }
+                ],
+            }
+        )
 
 
 # ============================================================================== (b) the sample day
