@@ -24,7 +24,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Column
 from lockgate.hooks.warehouse import parquet_rows_sql
@@ -66,17 +65,19 @@ def shrink_refusal(what: str, loaded: int, delivered: int, min_share: float) -> 
 
 def repeated_keys(
     files: Sequence[str | Path], columns: Sequence[Column], key: Sequence[str], limit: int = MAX_SOURCES
-) -> tuple[int, list[tuple[dict[str, Any], int]]]:
+) -> tuple[int, list[tuple[dict[str, str | None], int]]]:
     """Keys held by more than one row of the curated files: (how many keys, up to ``limit`` of them
-    as ({column: value}, copies), in key order)."""
+    as ({column: value as text}, copies), in key order)."""
     import duckdb
 
     names = ", ".join(ident(k) for k in key)
+    texts = ", ".join(f"CAST({ident(k)} AS VARCHAR)" for k in key)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
+        # grouped by the typed values (as the warehouse's key compares), shown as text
         found = con.execute(
-            f"SELECT {names}, count(*) AS _copies, count(*) OVER () AS _keys FROM ({parquet_rows_sql(columns)}) "
+            f"SELECT {texts}, count(*) AS _copies, count(*) OVER () AS _keys FROM ({parquet_rows_sql(columns)}) "
             f"GROUP BY {names} HAVING count(*) > 1 ORDER BY {names} LIMIT {int(limit)}",
             [[str(f) for f in files]],
         ).fetchall()
@@ -88,7 +89,7 @@ def repeated_keys(
 
 
 def repeated_key_message(
-    what: str, count: int, examples: list[tuple[dict[str, Any], list[Source]]], copies: list[int]
+    what: str, count: int, examples: list[tuple[dict[str, str | None], list[Source]]], copies: list[int]
 ) -> str:
     """The refusal of a date whose curated rows repeat a key, with each example's sources."""
     lines = [
@@ -167,46 +168,43 @@ def duckdb_refusal(error: BaseException, columns: Sequence[Column]) -> tuple[str
     return None
 
 
-def refused_rows(
-    files: Sequence[str | Path], columns: Sequence[Column], predicate: str, limit: int = MAX_SOURCES
-) -> list[dict[str, Any]]:
-    """The first ``limit`` curated rows a warehouse rule (``predicate``, from its error or catalog)
-    refuses, evaluated by an in-memory DuckDB over the files: the warehouse's own transaction is
-    aborted by then, and this never touches it."""
+def _curated_query(files: Sequence[str | Path], columns: Sequence[Column], sql: str) -> list[dict[str, str | None]]:
+    """Rows of ``sql`` (over ``curated``: the streamed rows, typed) as {column: text}, by an
+    in-memory DuckDB: the warehouse's transaction is aborted by then, and this never touches it."""
     import duckdb
 
+    texts = ", ".join(f"CAST({ident(c.name)} AS VARCHAR) AS {ident(c.name)}" for c in columns)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
-        cursor = con.execute(
-            f"SELECT * FROM ({parquet_rows_sql(columns)}) WHERE {predicate} LIMIT {int(limit)}",
-            [[str(f) for f in files]],
-        )
-        found = cursor.fetchall()
+        found = con.execute(
+            f"WITH curated AS ({parquet_rows_sql(columns)}) SELECT {texts} FROM ({sql})", [[str(f) for f in files]]
+        ).fetchall()
     finally:
         con.close()
     return [dict(zip((c.name for c in columns), r, strict=True)) for r in found]
 
 
-def curated_row(files: Sequence[str | Path], columns: Sequence[Column], line: int) -> dict[str, Any] | None:
-    """The ``line``-th (1-based) row the load streamed from ``files``, or None past the end."""
-    import duckdb
+def refused_rows(
+    files: Sequence[str | Path], columns: Sequence[Column], predicate: str, limit: int = MAX_SOURCES
+) -> list[dict[str, str | None]]:
+    """The first ``limit`` curated rows a warehouse rule (``predicate``, from its error or catalog)
+    refuses, as {column: text}."""
+    return _curated_query(files, columns, f"SELECT * FROM curated WHERE {predicate} LIMIT {int(limit)}")
 
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone='UTC'")
-        cursor = con.execute(f"{parquet_rows_sql(columns)} LIMIT 1 OFFSET {int(line) - 1}", [[str(f) for f in files]])
-        found = cursor.fetchone()
-    finally:
-        con.close()
-    return None if found is None else dict(zip((c.name for c in columns), found, strict=True))
+
+def curated_row(files: Sequence[str | Path], columns: Sequence[Column], line: int) -> dict[str, str | None] | None:
+    """The ``line``-th (1-based) row the load streamed from ``files`` as {column: text}, or None past the end."""
+    found = _curated_query(files, columns, f"SELECT * FROM curated LIMIT 1 OFFSET {int(line) - 1}")
+    return found[0] if found else None
 
 
 def staged_sources(
-    staged: str | Path, columns: Sequence[Column], row: dict[str, Any], limit: int = MAX_SOURCES
+    staged: str | Path, columns: Sequence[Column], row: dict[str, str | None], limit: int = MAX_SOURCES
 ) -> list[Source]:
-    """The staged rows equal to a curated ``row`` in every column the partition step keeps as is
-    (PII columns are hashed or masked there, so they are left out), as their raw file and row.
+    """The staged rows equal to a curated ``row`` ({column: text}) in every column the partition
+    step keeps as is (PII columns are hashed or masked there, so they are left out), as their raw
+    file and row.
 
     Several candidates when identical rows were staged (at most ``limit``); none when the staged
     file predates ``ORIGIN_COLUMNS``.
@@ -220,9 +218,9 @@ def staged_sources(
         present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($1)", [str(staged)]).fetchall()}
         if not set(ORIGIN_COLUMNS) <= present:
             return []
+        # both sides as the text of the contract's type, as the curated row was read
         where = " AND ".join(
-            f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) IS NOT DISTINCT FROM "
-            f"CAST(${n} AS {SQL_TYPES['duckdb'][c.type]})"
+            f"CAST(CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS VARCHAR) IS NOT DISTINCT FROM ${n}"
             for n, c in enumerate(compared, 2)
         )
         file, number = (ident(c) for c in ORIGIN_COLUMNS)
@@ -236,7 +234,7 @@ def staged_sources(
     return [Source(str(f), int(n)) for f, n in found]
 
 
-def source_lines(sources: list[Source], column: str | None, value: Any) -> list[str]:
+def source_lines(sources: list[Source], column: str | None, value: str | None) -> list[str]:
     """``source: <file> row <n>, column <c>, value <v>`` per candidate (column and value when known)."""
-    detail = f", column {column}, value {value!r}" if column else ""
+    detail = f", column {column}, value {'NULL' if value is None else value}" if column else ""
     return [f"source: {s.file} row {s.row}{detail}" for s in sources]

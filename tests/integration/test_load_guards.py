@@ -127,17 +127,24 @@ def test_merge_never_deletes_so_a_smaller_delivery_keeps_the_other_keys(env: Any
 # ---------------------------------------------------------------------------------- repeated keys
 
 
-def publish_staged(env: Any, ds: str, staged_rows: list[tuple[Any, ...]]) -> None:
-    """Bypass the gate: stage rows (with their raw file and row) as the gate would, then partition."""
-    (env["contracts"] / "sites.yaml").write_text(yaml.safe_dump(SITES))
+STAGED_SITES = "site_id VARCHAR, region VARCHAR, capacity BIGINT"
+
+
+def publish_staged(
+    env: Any, ds: str, staged_rows: list[tuple[Any, ...]], spec: dict[str, Any] = SITES, columns: str = STAGED_SITES
+) -> None:
+    """Bypass the gate: stage rows (the contract's columns, then the raw file and row) as the gate
+    would, then partition."""
+    (env["contracts"] / "sites.yaml").write_text(yaml.safe_dump(spec))
     path = env["tmp"] / f"staged-{ds}.parquet"
     con = duckdb.connect()
     try:
-        con.execute(
-            "CREATE TABLE s (site_id VARCHAR, region VARCHAR, capacity BIGINT, ds DATE, "
-            "_source_file VARCHAR, _source_row BIGINT)"
+        con.execute(f"CREATE TABLE s ({columns}, ds DATE, _source_file VARCHAR, _source_row BIGINT)")
+        width = len(staged_rows[0]) - 2
+        con.executemany(
+            f"INSERT INTO s VALUES ({', '.join('?' * (width + 3))})",
+            [(*r[:width], ds, *r[width:]) for r in staged_rows],
         )
-        con.executemany("INSERT INTO s VALUES (?, ?, ?, ?, ?, ?)", [(*r[:3], ds, *r[3:]) for r in staged_rows])
         con.execute(f"COPY s TO '{path}' (FORMAT parquet)")
     finally:
         con.close()
@@ -220,3 +227,46 @@ def test_identical_refused_rows_are_all_named(env: Any) -> None:
     assert "source: sites-2026-01-01-3.csv row 2, column capacity, value 5000" in message
     assert "source: sites-2026-01-01-3.csv row 4, column capacity, value 5000" in message
     assert loaded(D1) == [("S1", 10)]
+
+
+@pytest.mark.parametrize("mode", ["replace_partition", "merge"])
+def test_a_check_of_the_table_refusing_a_row_names_its_raw_row(env: Any, mode: str) -> None:
+    """A table a DBA made (with a CHECK) before Lockgate loaded it: DuckDB names only the rule, and a
+    PostgreSQL merge refuses the row in its INSERT (no COPY line): the rule is evaluated over the rows."""
+    key = ", PRIMARY KEY (site_id)" if mode == "merge" else ""
+    ddl = (
+        "CREATE TABLE dim_site (site_id TEXT NOT NULL, region TEXT NOT NULL, "
+        f"capacity BIGINT CHECK (capacity < 1000), ds DATE NOT NULL{key})"
+    )
+    if env["dialect"] == "postgres":
+        with psycopg.connect(env["dsn"]) as conn:
+            conn.execute(ddl)
+    else:
+        with WarehouseHook().transaction() as session:
+            session.execute(ddl)
+    publish(env, D1, ["S3,west,7", "S2,south,5000", "S1,north,10"])
+    with pytest.raises(AirflowFailException) as refused:
+        load(D1, mode)
+    message = str(refused.value)
+    assert "source: sites-2026-01-01-3.csv row 3, column capacity, value 5000" in message, message
+    assert "check constraint" in message.lower()  # the warehouse's own words are kept
+    assert rows("SELECT count(*) FROM dim_site") == [(0,)]
+
+
+@pytest.mark.parametrize("env", ["postgres"], indirect=True)
+@pytest.mark.parametrize("mode", ["replace_partition", "merge"])
+def test_a_date_postgresql_cannot_hold_names_its_raw_row(env: Any, mode: str) -> None:
+    """The issue's case: DuckDB holds the date 'infinity', PostgreSQL's COPY refuses it ('date out
+    of range ... COPY <table>, line 2, column opened'); merge COPYs into its staging table."""
+    spec = copy.deepcopy(SITES)
+    spec["columns"]["opened"] = {"type": "date"}
+    staged = [
+        ("S1", "north", 10, "2011-01-05", "raw/sites/a.csv", 2),
+        ("S2", "south", 20, "infinity", "raw/sites/a.csv", 3),
+    ]
+    publish_staged(env, D1, staged, spec, f"{STAGED_SITES}, opened DATE")
+    with pytest.raises(AirflowFailException) as refused:
+        load(D1, mode)
+    message = str(refused.value)
+    assert "date out of range" in message
+    assert "source: raw/sites/a.csv row 3, column opened, value infinity" in message, message

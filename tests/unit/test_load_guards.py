@@ -14,9 +14,12 @@ import pytest
 from lockgate.contracts import Column
 from lockgate.load_guards import (
     Source,
+    check_predicate,
     copy_error_position,
     curated_row,
+    duckdb_refusal,
     error_constraint,
+    refused_rows,
     repeated_key_message,
     repeated_keys,
     shrink_refusal,
@@ -107,7 +110,8 @@ def lake(tmp_path: Path) -> dict[str, Any]:
 
 def test_a_copy_line_is_the_nth_row_streamed_from_the_files_in_order(lake: dict[str, Any]) -> None:
     row = curated_row(lake["files"], COLUMNS, 4)  # the first row of the second file
-    assert row == {"site_id": "S3", "email": "h(b@x)", "capacity": 5000, "region": "south", "ds": date(2026, 1, 3)}
+    # as text: exact whatever the type, and printed as the warehouse shows it
+    assert row == {"site_id": "S3", "email": "h(b@x)", "capacity": "5000", "region": "south", "ds": DS}
     assert curated_row(lake["files"], COLUMNS, 1)["site_id"] == "S1"  # type: ignore[index]
     assert curated_row(lake["files"], COLUMNS, 6) is None
 
@@ -131,12 +135,13 @@ def test_a_staged_file_without_origin_columns_names_nothing(lake: dict[str, Any]
     old = write(con, lake["tmp"] / "old.parquet", [("S3", "b@x", 5000, "south", date(2026, 1, 3))],
                 "site_id VARCHAR, email VARCHAR, capacity BIGINT, region VARCHAR, ds DATE")  # fmt: skip
     con.close()
-    assert staged_sources(old, COLUMNS, {"site_id": "S3", "capacity": 5000}) == []
+    assert staged_sources(old, COLUMNS, {"site_id": "S3", "capacity": "5000"}) == []
 
 
 def test_source_lines() -> None:
     sources = [Source("raw/a.csv", 3), Source("raw/c.csv", 2)]
-    assert source_lines(sources, "capacity", 5000) == [
+    assert source_lines(sources[:1], "email", None) == ["source: raw/a.csv row 3, column email, value NULL"]
+    assert source_lines(sources, "capacity", "5000") == [
         "source: raw/a.csv row 3, column capacity, value 5000",
         "source: raw/c.csv row 2, column capacity, value 5000",
     ]
@@ -151,7 +156,7 @@ def test_repeated_keys_over_the_curated_files(lake: dict[str, Any]) -> None:
     )
     assert repeated_keys(lake["files"], COLUMNS, ["site_id", "capacity", "email"]) == (
         1,
-        [({"site_id": "S2", "capacity": 20, "email": None}, 2)],  # NULLs group together, as GX's uniqueness
+        [({"site_id": "S2", "capacity": "20", "email": None}, 2)],  # NULLs group together
     )
     assert repeated_keys(lake["files"][1:], COLUMNS, ["site_id"]) == (0, [])
     message = repeated_key_message(
@@ -196,3 +201,37 @@ def test_copy_error_position(error: Any, position: tuple[int, str | None] | None
 def test_error_constraint() -> None:
     assert error_constraint(ADBC_CHECK) == "capacity_below_1000"  # type: ignore[arg-type]
     assert error_constraint(ValueError("x")) is None
+
+
+def test_a_value_python_cannot_hold_is_traced_as_text(tmp_path: Path) -> None:
+    """DuckDB's date 'infinity' (PostgreSQL's COPY refuses it: date out of range) has no Python value."""
+    columns = [Column("site_id", "string"), Column("opened", "date"), Column("ds", "date")]
+    con = duckdb.connect()
+    day = f"ds={DS}"
+    curated = write(con, tmp_path / day / "part-0.parquet", [("S1", "2011-01-05"), ("S2", "infinity")],
+                    "site_id VARCHAR, opened DATE")  # fmt: skip
+    staged = write(con, tmp_path / "staged.parquet",
+                   [("S2", "infinity", DS, "raw/x.csv", 3), ("S1", "2011-01-05", DS, "raw/x.csv", 2)],
+                   "site_id VARCHAR, opened DATE, ds DATE, _source_file VARCHAR, _source_row BIGINT")  # fmt: skip
+    con.close()
+    row = curated_row([curated], columns, 2)
+    assert row == {"site_id": "S2", "opened": "infinity", "ds": DS}
+    assert staged_sources(staged, columns, row) == [Source("raw/x.csv", 3)]
+
+
+def test_a_rule_the_warehouse_names_is_evaluated_over_the_curated_rows(lake: dict[str, Any]) -> None:
+    check = duckdb_refusal(
+        ValueError(
+            'Constraint Error: CHECK constraint failed on table "dim_site" with expression CHECK((capacity < 1000))'
+        ),
+        COLUMNS,
+    )
+    assert check == ("((capacity < 1000)) IS FALSE", "capacity")
+    assert [r["site_id"] for r in refused_rows(lake["files"], COLUMNS, check[0])] == ["S3"]
+    not_null = duckdb_refusal(ValueError("Constraint Error: NOT NULL constraint failed: dim_site.email"), COLUMNS)
+    assert not_null == ('"email" IS NULL', "email")
+    assert [r["site_id"] for r in refused_rows(lake["files"], COLUMNS, not_null[0])] == ["S2", "S2"]
+    assert duckdb_refusal(ValueError("Conversion Error: something else"), COLUMNS) is None
+    # a CHECK over two columns names no single column; a CHECK passes NULL, so NULL rows are not refused
+    assert check_predicate("(capacity < 100) OR (region = 'x')", COLUMNS)[1] is None
+    assert refused_rows(lake["files"], COLUMNS, check_predicate("length(email) < 100", COLUMNS)[0]) == []
