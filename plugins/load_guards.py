@@ -146,7 +146,7 @@ def _diagnostics(error: BaseException) -> dict[str, str]:
         "PG_DIAG_COLUMN_NAME": "column_name",
         "PG_DIAG_CONSTRAINT_NAME": "constraint_name",
     }
-    return {name: value for name, attr in fields.items() if (value := getattr(diag, attr, None))}
+    return {name: str(text) for name, attr in fields.items() if (text := getattr(diag, attr, None))}
 
 
 def check_predicate(expression: str, columns: Sequence[Column]) -> tuple[str, str | None]:

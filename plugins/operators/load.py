@@ -152,7 +152,8 @@ class WarehouseLoadOperator(LakeOperator):
     reconciled with the lake and recorded in ``lockgate_load_audit`` (dag, run, dataset, partition,
     rows, checksum, time):
 
-    * ``replace_partition`` - delete the date's rows, insert the staged rows;
+    * ``replace_partition`` - delete the date's rows, insert the staged rows (refused when the
+      delivery is empty or smaller than ``min_replace_share`` of what is loaded, unless ``allow_shrink``);
     * ``merge`` - upsert on the contract's primary key, the latest snapshot winning;
     * ``append`` - insert the staged rows once per date: a rerun with the same data is a no-op, a
       rerun with different data fails (use ``replace_partition`` for data that gets corrected);
@@ -217,10 +218,11 @@ class WarehouseLoadOperator(LakeOperator):
 
         Declared as a PRIMARY KEY only where a load needs the index (merge and scd2 on PostgreSQL:
         ``ON CONFLICT`` and key lookups). A replace_partition or append table holds the date's rows
-        exactly as the curated partition has them, and the quality gate has already failed any date
-        whose key is not unique (``expect_compound_columns_to_be_unique`` with severity ``fail``), so
-        the index would only re-check that while costing ~3x the COPY itself at 10M rows; nothing
-        else writes those tables. Writes from outside Lockgate are not checked there.
+        exactly as the curated partition has them, and a date whose key is not unique is refused
+        before any write (by the quality gate, and again by the load's own GROUP BY over the curated
+        files, see :func:`lockgate.load_guards.repeated_keys`), so the index would only re-check
+        that while costing ~3x the COPY itself at 10M rows; nothing else writes those tables. Writes
+        from outside Lockgate are not checked there.
         """
         key = self.contract.primary_key
         if not key:
