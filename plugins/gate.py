@@ -36,7 +36,16 @@ from lockgate.checks import supported as sql_supported
 from lockgate.coerce import problem as _problem  # the gate builds its own problems (event_time, missing) the same way
 from lockgate.coerce import typed_column
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Contract, Expectation
-from lockgate.formats import ROW_COLUMN, ReadSettings, column_drift, read_batches, source_columns
+from lockgate.formats import (
+    DEFAULT_SETTINGS,
+    ROW_COLUMN,
+    DuplicateColumnError,
+    ReadSettings,
+    SourceFileError,
+    column_drift,
+    read_batches,
+    source_columns,
+)
 from lockgate.progress import Progress
 from lockgate.row_checks import row_problem
 from lockgate.sql import ident, literal
@@ -92,7 +101,7 @@ class RawFile:
     #: format carries types, retyped columns); None: the gate compares the columns itself
     drift: dict[str, list[str]] | None = None
     #: how ingestion read the file (field limit, undecodable share, empty files): the gate reads alike
-    read: ReadSettings = ReadSettings()
+    read: ReadSettings = DEFAULT_SETTINGS
 
 
 @dataclass
@@ -192,7 +201,10 @@ def _drift(raw: RawFile, names: Sequence[str], derived: Collection[str] = ()) ->
     if raw.format in ("json", "ndjson") and not present:
         return None
     # matched as the readers match them (case and surrounding whitespace ignored)
-    added, missing = column_drift(present, list(names))
+    try:
+        added, missing = column_drift(present, list(names))
+    except DuplicateColumnError as exc:
+        raise SourceFileError(f"{raw.key}: row 1: {exc}") from None
     missing = [c for c in missing if c not in derived]
     if not added and not missing:
         return None
