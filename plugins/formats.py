@@ -193,9 +193,15 @@ class _Text:
     empty: bool  # the (decompressed) file has no bytes at all
 
     def size(self, text: str) -> int:
+        """Bytes ``text`` took in the file (each undecodable-byte mark is the one byte it stands for)."""
         if self.ascii_bytes and text.isascii():
             return len(text)
-        return len(text.encode(self.measure, _UNDECODABLE))
+        try:
+            return len(text.encode(self.measure))
+        except UnicodeEncodeError:
+            # marks cannot be encoded back by every codec (UTF-16 refuses odd bytes): count them apart
+            marks = sum(len(m) for m in _MARKS.findall(text))
+            return len(_MARKS.sub("", text).encode(self.measure)) + marks
 
 
 def _text_info(path: Path, encoding: str, name: str) -> _Text:
