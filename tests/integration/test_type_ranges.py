@@ -161,12 +161,12 @@ COLUMNS = ["i", "d", "b", "day", "epa_day", "ts", "s"]
 
 
 @pytest.fixture
-def gated(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+def gated(tmp_path: Path) -> tuple[Any, Path]:
     path = tmp_path / "bounds.ndjson"
     path.write_text("".join(json.dumps(raw) + "\n" for raw, _ in CASES), encoding="utf-8")
     raw = RawFile("raw/bounds.ndjson", path, "ndjson", count_records(path, fmt="ndjson"), source_timezone=CHICAGO)
     outcome = run_gate(parse_contract(CONTRACT, source="bounds.yaml"), [raw], ds=DS, workdir=tmp_path / "gate")
-    yield outcome, tmp_path
+    return outcome, tmp_path
 
 
 def expected_rows() -> list[tuple[Any, ...]]:
