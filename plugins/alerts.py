@@ -135,15 +135,23 @@ def late_batch_deadline(
     """An Airflow ``DeadlineAlert``: the run's data must be loaded ``after`` its logical date.
 
     ``DeadlineReference.DAGRUN_LOGICAL_DATE`` + ``after`` (default 30 h: 06:00 UTC the day after a
-    daily logical date).  When the run has not finished by then, the scheduler runs
-    :func:`notify_late_batch` on the executor (a ``SyncCallback``), which sends ``late_batch`` to
-    the pipeline's targets.  ``None`` when no target wants ``late_batch``.
+    daily logical date).  When the run has not finished by then, the scheduler hands
+    :func:`notify_late_batch_async` to the triggerer (an ``AsyncCallback``), which sends
+    ``late_batch`` to the pipeline's targets.  ``None`` when no target wants ``late_batch``.
+
+    Why the triggerer and not the executor (a ``SyncCallback``): Airflow 3.3 gives an executor
+    callback only a ``workload`` token, and the Execution API answers its connection requests
+    with 403 "Token type not allowed for endpoint" -- a target whose connection lives in the
+    metadata database (Admin -> Connections, the REST API) would never be reached, while Airflow
+    logs "Callback executed successfully" (apache/airflow#66608 was reverted for that reason;
+    #71192 adds a callback token). The triggerer asks its in-process Execution API, which serves
+    connections from every source: environment variables, secrets backends and the metadata DB.
     """
     targets = targets_for(alerts, LATE_BATCH)
     if not targets:
         return None
     # the defining modules: airflow.sdk re-exports them at runtime, but its type stub does not
-    from airflow.sdk.definitions.callback import SyncCallback
+    from airflow.sdk.definitions.callback import AsyncCallback
     from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
     from lockgate.notifiers.deadline import work_around_dag_test_deadline_bug
@@ -152,17 +160,26 @@ def late_batch_deadline(
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=after,
-        callback=SyncCallback(notify_late_batch, kwargs={"targets": targets}),
+        callback=AsyncCallback(notify_late_batch_async, kwargs={"targets": list(targets)}),
         name=LATE_BATCH,
     )
 
 
-def notify_late_batch(context: Mapping[str, Any] | None = None, *, targets: Sequence[str] = ()) -> int:
-    """The ``DeadlineAlert`` callback: send ``late_batch`` to ``targets``; returns how many accepted it.
+async def notify_late_batch_async(context: Mapping[str, Any] | None = None, *, targets: Sequence[str] = ()) -> int:
+    """The ``DeadlineAlert`` callback, run by the triggerer: :func:`notify_late_batch` in a thread.
 
-    Airflow imports this by its path and calls it with the deadline's ``kwargs`` plus ``context``
-    (see :mod:`lockgate.notifiers.deadline`).  Never raises.
+    Airflow imports this by its path and awaits it with the deadline's ``kwargs`` plus ``context``
+    (see :mod:`lockgate.notifiers.deadline`).  The notifiers are synchronous (HTTP, SMTP): a
+    thread keeps the triggerer's event loop free for the other triggers, and the Task SDK's calls
+    from a thread (connection look-ups) reach the triggerer's supervisor as usual.  Never raises.
     """
+    import asyncio
+
+    return await asyncio.to_thread(notify_late_batch, context, targets=targets)
+
+
+def notify_late_batch(context: Mapping[str, Any] | None = None, *, targets: Sequence[str] = ()) -> int:
+    """Send ``late_batch`` for a missed deadline to ``targets``; returns how many accepted it.  Never raises."""
     from lockgate.notifiers.deadline import late_batch_alert
     from lockgate.notifiers.payload import scrub, short
 

@@ -58,7 +58,6 @@ def _from_supervisor(dag_id: str, run_id: str) -> dict[str, TaskOutcome] | None:
     if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
         return None
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-    from airflow.sdk.execution_time.xcom import XCom
 
     states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {})
     outcomes = {}
@@ -66,13 +65,35 @@ def _from_supervisor(dag_id: str, run_id: str) -> dict[str, TaskOutcome] | None:
         result = None
         # a failed quality gate returns its counts too (it pushes them before failing)
         if _state(state) in ("success", "failed"):
-            result = XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1)
-            base, _, index = task_id.rpartition("_")
-            if result is None and base and index.isdigit():
-                # a mapped instance is named <task>_<map index> here; its XCom is keyed by the pair
-                result = XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=base, run_id=run_id, map_index=int(index))
+            result = _pushed_result(dag_id, run_id, task_id)
         outcomes[task_id] = TaskOutcome(task_id, _state(state), result)
     return outcomes
+
+
+def _pushed_result(dag_id: str, run_id: str, task_id: str) -> Any:
+    """The return value ``task_id`` pushed, or None; asks whether it pushed one before fetching it.
+
+    The Task SDK logs every XCom it is asked for and does not find as an ERROR ("XCom not found"):
+    sensors (``wait_*``) push nothing, and a mapped instance is named ``<task>_<map index>`` here
+    while its XCom is keyed by the pair. Counting first (a HEAD request, silent) avoids both.
+    """
+    from airflow.sdk.execution_time.xcom import XCom
+
+    if _xcom_count(dag_id, run_id, task_id):
+        return XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1)
+    base, _, index = task_id.rpartition("_")
+    if base and index.isdigit() and _xcom_count(dag_id, run_id, base):
+        return XCom.get_one(key=RETURN_KEY, dag_id=dag_id, task_id=base, run_id=run_id, map_index=int(index))
+    return None
+
+
+def _xcom_count(dag_id: str, run_id: str, task_id: str) -> int:
+    """How many return values (all map indexes) ``task_id`` pushed in the run."""
+    from airflow.sdk.execution_time.comms import GetXComCount, XComCountResponse
+    from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+    answer = SUPERVISOR_COMMS.send(GetXComCount(key=RETURN_KEY, dag_id=dag_id, run_id=run_id, task_id=task_id))
+    return answer.len if isinstance(answer, XComCountResponse) else 0
 
 
 def _from_metadata_db(dag_id: str, run_id: str) -> dict[str, TaskOutcome] | None:

@@ -85,8 +85,11 @@ def server_environment(embedded: Mapping[str, str], *, host: str, port: int) -> 
 
     The executor, the auth manager and the addresses are set here, whatever the shell says: the
     launcher starts no Celery workers, and the execution API must be the api-server it starts.
+    ``[api] base_url`` (what alert links and the UI's own links start with) is this host and port
+    unless the shell sets it (a reverse proxy in front of the api-server knows its public URL).
     """
     airflow_home = embedded["AIRFLOW_HOME"]
+    base_url = os.environ.get("AIRFLOW__API__BASE_URL") or f"http://{host}:{port}/"
     return {
         **embedded,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -97,6 +100,7 @@ def server_environment(embedded: Mapping[str, str], *, host: str, port: int) -> 
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
         "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base_url,
     }
 
 

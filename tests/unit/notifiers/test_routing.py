@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from lockgate.alerts import late_batch_deadline, notifiers_for, notify_late_batch, parse_target, targets_for
+from lockgate.alerts import (
+    late_batch_deadline,
+    notifiers_for,
+    notify_late_batch,
+    notify_late_batch_async,
+    parse_target,
+    targets_for,
+)
 from lockgate.notifiers import EmailNotifier, RunSummaryNotifier, SlackNotifier, WebhookNotifier
 
 ALERTS = {
@@ -84,15 +93,16 @@ def test_targets() -> None:
 
 
 def test_late_batch_deadline_is_a_deadline_alert_on_the_logical_date() -> None:
-    from airflow.sdk import DeadlineReference, SyncCallback
+    from airflow.sdk import AsyncCallback, DeadlineReference
 
     alert = late_batch_deadline(ALERTS, after=timedelta(hours=30))
     assert alert is not None
     assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
     assert alert.interval == timedelta(hours=30)
     assert alert.name == "late_batch"
-    assert isinstance(alert.callback, SyncCallback)
-    assert alert.callback.path == "lockgate.alerts.notify_late_batch"
+    # the triggerer runs it: an executor callback cannot read connections from the metadata DB
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "lockgate.alerts.notify_late_batch_async"
     assert alert.callback.kwargs == {"targets": ["webhook:lockgate_alerts"]}  # late_batch falls back to default
     assert late_batch_deadline({"late_batch": []}) is None
 
@@ -101,6 +111,7 @@ def test_the_late_batch_callback_never_raises() -> None:
     # no connections defined: every target logs and nothing is delivered
     assert notify_late_batch({"dag_run": {"dag_id": "d", "dag_run_id": "r"}}, targets=["webhook:nope"]) == 0
     assert notify_late_batch(None, targets=["not-a-target"]) == 0
+    assert asyncio.run(notify_late_batch_async(None, targets=["webhook:nope"])) == 0
 
 
 def test_air_quality_daily_declares_its_alerts_in_one_mapping() -> None:
@@ -131,5 +142,5 @@ def test_air_quality_daily_declares_its_alerts_in_one_mapping() -> None:
     [encoded] = serialized
     assert encoded["reference"] == {"reference_type": "DagRunLogicalDateDeadline"}
     assert encoded["interval"]["__data__"] == 30 * 3600
-    assert encoded["callback"]["__data__"]["path"] == "lockgate.alerts.notify_late_batch"
+    assert encoded["callback"]["__data__"]["path"] == "lockgate.alerts.notify_late_batch_async"
     assert encoded["callback"]["__data__"]["kwargs"] == {"targets": module.ALERTS["late_batch"]}

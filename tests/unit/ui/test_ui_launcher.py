@@ -32,6 +32,7 @@ def test_server_environment_runs_local_components_on_the_embedded_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")  # the launcher starts no workers
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
     embedded = embedded_environment(tmp_path / "home")
     env = launcher.server_environment(embedded, host="127.0.0.1", port=18080)
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -41,8 +42,16 @@ def test_server_environment_runs_local_components_on_the_embedded_defaults(
         launcher.passwords_file(embedded["AIRFLOW_HOME"])
     )
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    # alert links and the UI's links point at the port the user chose (make airflow PORT=...)
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18080/"
     # everything else is the embedded defaults
     assert {k: env[k] for k in embedded} == embedded
+
+
+def test_a_base_url_set_in_the_shell_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/")
+    env = launcher.server_environment(embedded_environment(tmp_path / "home"), host="127.0.0.1", port=18080)
+    assert env["AIRFLOW__API__BASE_URL"] == "https://airflow.example.com/"
 
 
 def test_components_listen_on_loopback_only() -> None:
