@@ -172,7 +172,10 @@ class IngestOperator(LakeOperator):
                 )
             except DuplicateColumnError as exc:
                 raise AirflowFailException(f"{unit.source}: row 1: {exc}") from None
-            except (SourceFileError, ValueError, OSError) as exc:
+            except SourceFileError as exc:
+                # e.g. a header naming one column twice: the reader names the lake key, people know the source
+                raise AirflowFailException(f"{unit.source}: {str(exc).removeprefix(key + ': ')}") from None
+            except (ValueError, OSError) as exc:
                 raise AirflowFailException(
                     f"{unit.source}: cannot read the columns to compare with the contract: {exc}"
                 ) from None
