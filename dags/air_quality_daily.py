@@ -15,9 +15,12 @@ Every day, for the logical date:
    validated with Great Expectations;
 3. **partition** into hive-partitioned Parquet (`ds=<date>/region=<region>`) in the curated zone;
 4. **load** into the warehouse star schema: `dim_station` (slowly changing, scd2), `fact_air_quality_hourly` and
-   `agg_air_quality_daily` (replace the date's partition);
+   `agg_air_quality_daily` (replace the date's partition; a delivery under half of what a date
+   already holds, or empty, is refused unless the run is triggered with the param `allow_shrink`);
 5. compute the **daily AQI** per station (highest pollutant sub-index, EPA 2024 breakpoints by
-   default) and **summarise** the run.
+   default), **notify** the notification API (connection `pollutrack_notify`) of the stations whose
+   day is "Unhealthy" or worse, exactly once per content version (without the connection: JSON
+   files under `$LOCKGATE_HOME/outbox/`), and **summarise** the run.
 
 Sources: the Airflow Variable `pollutrack_source_url` (a folder or `s3://bucket/prefix` holding
 `gateway/`, `partner/` and `registry/`); when it is unset, a deterministic sample for the date is
@@ -35,6 +38,7 @@ from airflow.sdk import Asset, Variable, chain, dag, task
 
 from lockgate.alerts import late_batch_deadline, notifiers_for
 from lockgate.operators.aqi import DailyAqiOperator
+from lockgate.operators.deliver import DeliverOperator
 from lockgate.operators.ingest import IngestOperator
 from lockgate.operators.load import WarehouseLoadOperator, load_params
 from lockgate.operators.partition import PartitionOperator
@@ -61,6 +65,8 @@ READINGS_PREPROCESS = {
     },
     "drop_exact_duplicates": True,
 }
+#: the EPA's categories from "Unhealthy" (AQI 151) up: the stations the notification API hears about
+UNHEALTHY_OR_WORSE = ["Unhealthy", "Very Unhealthy", "Hazardous"]
 # which alerts go where (lockgate.alerts); a target whose connection is not defined is logged, not sent
 ALERTS = {
     "default": ["webhook:lockgate_alerts"],
@@ -203,6 +209,19 @@ def air_quality_daily() -> None:
         outlets=[warehouse_asset("agg_air_quality_daily")],
     )
 
+    # stations whose daily AQI is "Unhealthy" or worse, pushed to the notification API once per
+    # content version (lockgate.delivery); without the connection the batches land in
+    # $LOCKGATE_HOME/outbox/pollutrack_notify/ (the embedded default)
+    notify_unhealthy = DeliverOperator(
+        task_id="notify_unhealthy_stations",
+        dataset="agg_air_quality_daily",
+        kind="http",
+        conn_id="pollutrack_notify",
+        options={"endpoint": "v1/alerts", "batch_size": 100, "rate_limit": 5},
+        where={"category": {"in": UNHEALTHY_OR_WORSE}},
+        columns=["station_id", "region", "aqi", "category", "dominant_pollutant", "ds"],
+    )
+
     summarize = RunSummaryOperator(
         task_id="summarize",
         datasets={
@@ -216,7 +235,8 @@ def air_quality_daily() -> None:
     chain([ingest_gateway, ingest_partner], gate_readings, partition_readings, load_fact_hourly)
     chain(ingest_stations, gate_stations, partition_stations, load_dim_station)
     chain(load_fact_hourly, compute_daily_aqi, gate_daily_aqi, partition_daily_aqi, load_daily_aqi)
-    chain([load_dim_station, load_daily_aqi], summarize)
+    chain(load_daily_aqi, notify_unhealthy)
+    chain([load_dim_station, load_daily_aqi, notify_unhealthy], summarize)
 
 
 air_quality_daily_dag = air_quality_daily()
