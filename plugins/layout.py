@@ -4,16 +4,17 @@
     staged/<dataset>/ds=<date>/part-0.parquet          typed rows that passed the gate
     quarantine/<dataset>/ds=<date>/quarantine.parquet  rows that did not, with a reason each
     quality/<dataset>/ds=<date>/report.json            the gate's report (every check, counts)
-    curated/<dataset>/ds=<date>/<key>=<value>/...      hive-partitioned Parquet + _manifest.json
-                                                       (files named by content: part-<id>.parquet)
+    curated/<dataset>/data/ds=<date>/<key>=<value>/... the dataset's Iceberg table: Parquet data files
+    curated/<dataset>/metadata/...                     and its metadata (snapshots, manifests); read
+                                                       through the catalog (lockgate.hooks.iceberg)
     reports/<dag id>/ds=<date>/summary.json            the run summary
     handoff/<dag id>/ds=<date>/run=<run id>/<task>.parquet  in-memory data an upstream task handed
                                                         over to an ingestion (lockgate.sources.memory)
 
 Keys derive from the dataset, the logical date and the run id only (never the clock), so a rerun
-writes to the same places and replaces what it wrote. ``.staging/`` at the lake root holds a
-publish in progress (see ``LakeHook.replace_prefix``); it is outside every zone, so no reader's
-glob over a dataset sees it.
+writes to the same places and replaces what it wrote. The curated zone is the exception: each
+publish adds data files under new names and one Iceberg snapshot makes them the date's data
+(``CatalogHook.publish_date``); what a date holds is the table's to say, not the folder's.
 """
 
 from __future__ import annotations

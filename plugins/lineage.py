@@ -41,6 +41,8 @@ class LineageDataset:
     partitions: list[dict[str, str]] = field(default_factory=list)
     #: derived columns: output column -> (input dataset, input columns, subtype, description)
     column_lineage: dict[str, ColumnSource] = field(default_factory=dict)
+    #: the version written (a curated table's Iceberg snapshot id), for the DatasetVersionDatasetFacet
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ def _facets(ds: LineageDataset) -> dict[str, Any]:
         facets["schema"] = SchemaDatasetFacet(fields=fields)
     if ds.column_lineage:
         facets["columnLineage"] = _column_lineage(ds.column_lineage)
+    if ds.version is not None:
+        from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
+
+        facets["version"] = DatasetVersionDatasetFacet(datasetVersion=ds.version)
     return facets
 
 

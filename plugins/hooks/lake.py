@@ -1,40 +1,33 @@
 """The lake: a local folder (embedded default) or an ``s3://bucket/prefix`` URL.
 
 Zones and keys are plain relative paths (``raw/readings/ds=2026-01-02/...``); this hook maps them to
-the storage. Operators never touch boto3 or the file system directly for lake data.
+the storage. Operators never touch boto3 or the file system directly for lake data. The curated
+zone is made of Iceberg tables (``curated/<dataset>/{data,metadata}/``), written and read through
+their catalog (:mod:`lockgate.hooks.iceberg`); this hook only places their data files.
 """
 
 from __future__ import annotations
 
-import builtins
-import ctypes
 import hashlib
 import json
 import os
 import posixpath
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from lockgate.config import DEFAULT_LAKE_CONN_ID, lockgate_home
 
-if TYPE_CHECKING:
-    import pyarrow.dataset
-    import pyarrow.fs
-
 _CHUNK = 8 * 1024 * 1024
-#: where publishes build or upload a new version before it goes live, at the lake root
-STAGING = ".staging"
-#: the file in each published folder that lists its version's data files (the commit point)
+#: the file in a raw folder that lists what one run received (see ``IngestOperator``)
 MANIFEST = "_manifest.json"
 
 
@@ -64,10 +57,11 @@ def safe_key(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class LakeObject:
-    """One object in the lake."""
+    """One object in the lake (``modified``: seconds since the epoch, when listed)."""
 
     key: str
     size: int
+    modified: float | None = field(default=None, compare=False)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -82,38 +76,6 @@ def sha256_file(path: str | Path) -> str:
 def dump_json(payload: Any) -> str:
     """The text of a JSON document in the lake: sorted keys, so the same payload gives the same bytes."""
     return json.dumps(payload, indent=2, sort_keys=True, default=str)
-
-
-def content_name(stem: str, path: str | Path, suffix: str) -> str:
-    """``<stem>-<content id><suffix>``: a file name that names one content for good.
-
-    The id is the first 64 bits of the file's sha256, in decimal (``part-<digits>.parquet`` keeps
-    the shape of DuckDB's ``part-<n>`` names). The same bytes always get the same name, so reruns
-    publish identical keys; different bytes get a different name, so a reader holding a file
-    name from an older version can never open newer bytes under it.
-    """
-    return f"{stem}-{int(sha256_file(path)[:16], 16):020d}{suffix}"
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``).
-
-    Where the call is unavailable, fall back to two renames: a reader may then briefly find the
-    date missing, but still never a mix of old and new files.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is not None:
-        at_fdcwd, rename_exchange = -100, 2
-        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-            return
-        errno = ctypes.get_errno()
-        if errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not supported here
-            raise OSError(errno, f"renameat2 exchange of {a} and {b} failed")
-    aside = a.with_name(a.name + ".old")
-    os.rename(b, aside)
-    os.rename(a, b)
-    os.rename(aside, a)
 
 
 class LakeHook(BaseHook):
@@ -241,19 +203,17 @@ class LakeHook(BaseHook):
             for page in paginator.paginate(Bucket=bucket, Prefix=self._s3_key(prefix) + "/"):
                 for item in page.get("Contents", []):
                     rel = item["Key"][len(root) + 1 :] if root else item["Key"]
-                    found.append(LakeObject(rel, int(item["Size"])))
+                    found.append(LakeObject(rel, int(item["Size"]), item["LastModified"].timestamp()))
             return sorted(found, key=lambda o: o.key)
         base = self._local_path(prefix)
         if not base.is_dir():
             return []
-        return sorted(
-            (
-                LakeObject(p.relative_to(self._root).as_posix(), p.stat().st_size)
-                for p in base.rglob("*")
-                if p.is_file() and not p.name.startswith(".tmp-")
-            ),
-            key=lambda o: o.key,
-        )
+        found = []
+        for path in base.rglob("*"):
+            if not path.name.startswith(".tmp-") and path.is_file():
+                stat = path.stat()
+                found.append(LakeObject(path.relative_to(self._root).as_posix(), stat.st_size, stat.st_mtime))
+        return sorted(found, key=lambda o: o.key)
 
     def exists(self, key: str) -> bool:
         if self.is_s3:
@@ -357,203 +317,6 @@ class LakeHook(BaseHook):
             if base.is_dir():
                 shutil.rmtree(base, ignore_errors=True)
         return len(objects)
-
-    def _copy_within(self, source_key: str, key: str) -> None:
-        """Server-side copy of one lake object to another key, encrypted like every other write.
-
-        The managed ``copy`` switches to a multipart copy for objects above 5 GB, where a single
-        ``CopyObject`` would be refused.
-        """
-        bucket = self._bucket_prefix[0]
-        self.s3_hook.get_conn().copy(
-            {"Bucket": bucket, "Key": self._s3_key(source_key)},
-            bucket,
-            self._s3_key(key),
-            ExtraArgs=dict(self.sse_args),
-        )
-
-    def replace_prefix(self, local_dir: Path | None, prefix: str) -> builtins.list[LakeObject]:
-        """Make ``prefix`` hold exactly the files of ``local_dir`` (nothing when it is None).
-
-        Callers name data files by their content (a key never names two different contents, see
-        ``PartitionOperator``) and put the metadata the version is read by (``_manifest.json``,
-        any name starting with ``_``) in the same folder. What a reader can rely on:
-
-        Local lake: the new tree is built under ``.staging/`` at the lake root (outside every
-        dataset, so no reader's glob sees it; DuckDB's glob does not skip hidden names, so hidden
-        names inside the dataset would not do) and swapped in with one ``renameat2`` exchange of
-        the date's folder, then the old tree is deleted (a file a reader already opened stays
-        readable through its descriptor). A reader going through :meth:`published_files` (or the
-        dataset readers built on it, :meth:`published_dataset` and :meth:`published_uris`) sees
-        exactly one version. A path-walking reader (DuckDB's glob, ``pyarrow.dataset``) is not
-        atomic against any swap, and no local layout makes it so: both list a folder through a
-        handle, then stat each name by path, and silently skip a name that no longer resolves.
-        A walk that a publish falls into can therefore return part of one version, or nothing
-        (measured in ``tests/integration/test_lake_atomic_publish.py``). Since data files are
-        named by their content, a name never resolves to the other version's bytes: a file
-        listed before the swap and opened after it fails with "file not found". Rows of two
-        versions in one read would take more publishes of the date during that one read.
-
-        S3 has no rename and no multi-object commit, so no publish can be atomic for a reader
-        that lists the live keys itself. The order below gives what can be had: every new file is
-        first uploaded under ``.staging/`` at the lake root (an upload that fails for good, the
-        usual fault, leaves the live date untouched); then copied into place server-side; then the
-        metadata files are written, the manifest being the commit point; then stale files are
-        deleted. A path-walker racing a publish can see the old files plus some new ones (or the
-        new plus some old), never part of one version alone; a reader going through
-        :meth:`published_files` (or :meth:`published_dataset`) sees exactly one version.
-
-        Leftovers of a killed run (a staging folder, staged objects) are removed by the next
-        publish of the same prefix.
-        """
-        prefix = safe_key(prefix)
-        source = local_dir if local_dir is not None and local_dir.is_dir() else None
-        files = sorted(p for p in source.rglob("*") if p.is_file()) if source is not None else []
-        # file -> its key below the prefix
-        relative = {p: p.relative_to(source).as_posix() for p in files} if source is not None else {}
-        published = [LakeObject(safe_key(prefix, relative[p]), p.stat().st_size) for p in files]
-        tag = hashlib.sha256(prefix.encode()).hexdigest()[:16]
-        if self.is_s3:
-            self._replace_prefix_s3(relative, prefix, tag)
-            return published
-        staging_root = self._root / STAGING
-        staging_root.mkdir(exist_ok=True)
-        for stale in staging_root.glob(f"{tag}-*"):  # a run killed mid-publish left these
-            shutil.rmtree(stale, ignore_errors=True)
-        fresh = staging_root / f"{tag}-{uuid.uuid4().hex}"
-        if source is not None:
-            shutil.copytree(source, fresh)
-        else:
-            fresh.mkdir()
-        final = self._local_path(prefix)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            _exchange(fresh, final)  # fresh now holds the old tree
-            shutil.rmtree(fresh, ignore_errors=True)
-        else:
-            os.rename(fresh, final)
-        return published
-
-    def _replace_prefix_s3(self, relative: dict[Path, str], prefix: str, tag: str) -> None:
-        staging = safe_key(STAGING, tag)
-        self.delete_prefix(staging)  # objects a killed run staged
-        data = [p for p in relative if not p.name.startswith("_")]
-        meta = [p for p in relative if p.name.startswith("_")]
-        live = {o.key for o in self.list(prefix)}
-        # every file is copied, even one already live under its key: with content-named files
-        # that rewrites the same bytes, and a caller that reuses names still gets its new bytes
-        for path in data:
-            self.put_file(path, safe_key(staging, relative[path]))
-        for path in data:
-            self._copy_within(safe_key(staging, relative[path]), safe_key(prefix, relative[path]))
-        for path in meta:  # the commit point: readers of the manifest switch here
-            self.put_file(path, safe_key(prefix, relative[path]))
-        keep = {safe_key(prefix, r) for r in relative.values()}
-        self.delete([k for k in sorted(live) if k not in keep])
-        self.delete_prefix(staging)
-
-    def published_files(self, prefix: str, manifest: str = MANIFEST) -> builtins.list[LakeObject]:
-        """The data files of the version of ``prefix`` that is published now, from its manifest.
-
-        This is the atomic way to read a date: the manifest is one object, replaced in one write,
-        and it lists files whose keys name one content each, so the list is exactly one version,
-        never a mix, on S3 as on a local lake. A file of the list can vanish only when a newer
-        version is published while the caller reads; reading it then fails (file not found) and
-        calling this again gives the newer version. Raises ``FileNotFoundError`` when nothing was
-        ever published under ``prefix``.
-        """
-        document = self.read_json(safe_key(prefix, manifest))
-        return [LakeObject(safe_key(f["key"]), int(f["bytes"])) for f in document["files"]]
-
-    def published_dates(self, dataset: str) -> builtins.list[str]:
-        """The logical dates of ``dataset`` (``<zone>/<name>``) that have a published version, oldest first.
-
-        A date counts once its manifest exists: a publish in progress, or a folder left without
-        one, is not a published date.
-        """
-        return sorted(
-            folder.removeprefix("ds=")
-            for folder, _, name in (rel.partition("/") for rel, _ in self.iter_relative(dataset))
-            if name == MANIFEST and folder.startswith("ds=")
-        )
-
-    def published_keys(self, dataset: str, dates: Sequence[str] | None = None) -> builtins.list[str]:
-        """Keys of the data files published for ``dates`` of ``dataset`` (all its dates when None).
-
-        Each date's list comes from that date's manifest, so it is exactly one version of the
-        date (see :meth:`published_files`). Raises ``FileNotFoundError`` when a date asked for, or
-        when no date at all, has been published.
-        """
-        dataset = safe_key(dataset)
-        chosen = self.published_dates(dataset) if dates is None else builtins.list(dates)
-        if not chosen:
-            raise FileNotFoundError(f"no date of {self.uri(dataset)} has been published")
-        return [o.key for ds in chosen for o in self.published_files(safe_key(dataset, f"ds={ds}"))]
-
-    def published_uris(self, dataset: str, dates: Sequence[str] | None = None) -> builtins.list[str]:
-        """:meth:`published_keys` as paths (local lake) or ``s3://`` URIs, for DuckDB's ``read_parquet``.
-
-        ``read_parquet($uris, hive_partitioning = true)`` then reads the published versions with
-        their partition columns (``ds``, ``region``, ...) taken from the paths, atomically per date:
-        unlike a glob over the dataset's folder, the list never holds part of a version or files
-        of two versions of one date. (An ``s3://`` list needs DuckDB's httpfs extension;
-        :meth:`published_dataset` reads S3 with pyarrow alone, and DuckDB can query that dataset.)
-        """
-        return [self.uri(key) for key in self.published_keys(dataset, dates)]
-
-    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
-        """A pyarrow filesystem for the lake, and the lake root's path within it.
-
-        On S3 the credentials, region and endpoint are the aws connection's (resolved by the
-        amazon provider), so pyarrow reads with exactly what the hook writes with.
-        """
-        import pyarrow.fs as pafs
-
-        if not self.is_s3:
-            return pafs.LocalFileSystem(), str(self._root)
-        hook = self.s3_hook
-        credentials = hook.get_credentials()
-        options: dict[str, Any] = {}
-        if hook.conn_region_name:
-            options["region"] = hook.conn_region_name
-        endpoint = hook.conn_config.endpoint_url
-        if endpoint:
-            scheme, _, host = str(endpoint).rstrip("/").rpartition("://")
-            options.update(endpoint_override=host, scheme=scheme or "https")
-        filesystem = pafs.S3FileSystem(
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            session_token=credentials.token,
-            **options,
-        )
-        bucket, prefix = self._bucket_prefix
-        return filesystem, f"{bucket}/{prefix}" if prefix else bucket
-
-    def published_dataset(self, dataset: str, dates: Sequence[str] | None = None) -> pyarrow.dataset.Dataset:
-        """The published versions of ``dataset``'s ``dates`` (all when None) as a ``pyarrow.dataset``.
-
-        The files are those of each date's manifest (:meth:`published_keys`) and the partition
-        columns come from their hive paths, so a scan sees each date's old version or its new one,
-        never a mix and never part of one, on a local lake and on S3. A globbing reader has no such
-        guarantee (see :meth:`replace_prefix`). DuckDB queries the result directly
-        (``con.from_arrow(dataset)``), with projection and filter pushdown.
-
-        The dataset holds the file list it was opened with: when a date is published again before
-        a scan reaches its files, the scan fails (pyarrow: "file not found"; DuckDB scanning the
-        dataset: "reading the Arrow source failed") instead of mixing versions; open the dataset
-        again to read the new version.
-        """
-        import pyarrow.dataset as pads
-
-        keys = self.published_keys(dataset, dates)
-        filesystem, root = self.arrow_filesystem()
-        return pads.dataset(
-            [f"{root}/{key}" for key in keys],
-            format="parquet",
-            filesystem=filesystem,
-            partitioning="hive",
-            partition_base_dir=f"{root}/{safe_key(dataset)}",
-        )
 
     def iter_relative(self, prefix: str) -> Iterator[tuple[str, LakeObject]]:
         """Objects under ``prefix`` with their key relative to it."""

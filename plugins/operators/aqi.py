@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException
 
 from lockgate.hooks.lake import safe_key, sha256_file
-from lockgate.layout import MANIFEST, manifest_key, raw_prefix
+from lockgate.layout import MANIFEST, raw_prefix
 from lockgate.lineage import ColumnSource
 from lockgate.operators.base import LakeOperator
 from lockgate.sql import render
@@ -110,15 +110,19 @@ class DailyAqiOperator(LakeOperator):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from lockgate.hooks.iceberg import CatalogHook, CuratedDataMissing
+
         ds = self.logical_ds(context)
-        source_manifest = manifest_key("curated", self.source_dataset, ds)
-        if not self.lake.exists(source_manifest):
-            raise AirflowException(f"no curated {self.source_dataset} for ds={ds} at {self.lake.uri(source_manifest)}")
-        manifest = self.lake.read_json(source_manifest)
+        catalog = CatalogHook(lake=self.lake)
         prefix = safe_key(raw_prefix(self.dataset, ds, str(context["run_id"])), self.task_id)
         self.lake.delete_prefix(prefix)
         with self.workdir() as work:
-            files = [str(self.lake.local_copy(f["key"], work / "in")) for f in manifest["files"]]
+            # the date's data files of the table's current snapshot: exactly one version of the date
+            try:
+                curated = catalog.local_date(self.source_dataset, ds, work / "in")
+            except CuratedDataMissing as exc:
+                raise AirflowException(f"no curated {self.source_dataset} for ds={ds}: {exc}") from None
+            files = [str(f) for f in curated.files]
             con = duckdb.connect()
             try:
                 con.execute("SET TimeZone='UTC'")
@@ -147,7 +151,7 @@ class DailyAqiOperator(LakeOperator):
                 "ds": ds,
                 "run_id": str(context["run_id"]),
                 "source_name": self.task_id,
-                "source": self.lake.uri(source_manifest),
+                "source": f"{catalog.location(self.source_dataset)} snapshot {curated.snapshot_id}",
                 "files": [
                     {
                         "key": key,

@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.contracts import DATE_PARTITION, Column
 from lockgate.hooks.warehouse import WarehouseHook, s3_literal
-from lockgate.layout import manifest_key, zone_prefix
+from lockgate.layout import zone_prefix
 from lockgate.lineage import LineageDataset
 from lockgate.load_guards import (
     MAX_SOURCES,
@@ -462,7 +462,8 @@ class WarehouseLoadOperator(LakeOperator):
                 if written != manifest["rows"]:
                     raise AirflowException(
                         f"wrote {written} rows but the curated manifest "
-                        f"{manifest_key('curated', self.dataset, ds)} lists {manifest['rows']}; nothing was committed"
+                        f"snapshot {manifest['snapshot_id']} of curated {self.dataset} ds={ds} holds "
+                        f"{manifest['rows']}; nothing was committed"
                     )
                 self._reconcile(session, table, staging, files, ds, partition)
             elif self.mode == "replace_partition":
@@ -607,19 +608,27 @@ class WarehouseLoadOperator(LakeOperator):
             ]
         return f"{error}\n" + "\n".join(lines[:MAX_SOURCES])
 
+    def _curated_date(self, ds: str, work: Path) -> tuple[dict[str, Any], list[Path]]:
+        """(the date as a manifest dict: rows, checksum, files; local copies of its data files),
+        from the curated Iceberg table's current snapshot (see ``CatalogHook.local_date``)."""
+        from lockgate.hooks.iceberg import CatalogHook, CuratedDataMissing
+
+        try:
+            curated = CatalogHook(lake=self.lake).local_date(self.dataset, ds, work)
+        except CuratedDataMissing as exc:
+            raise AirflowException(f"{exc}: did partitioning run?") from None
+        return curated.manifest(), list(curated.files)
+
     def execute(self, context: Context) -> dict[str, Any]:
         ds = self.logical_ds(context)
         contract = self.contract
         if self.mode in ("merge", "scd2") and not contract.primary_key:
             raise AirflowFailException(f"{contract.path}: mode {self.mode!r} needs a primary_key in the contract")
-        key = manifest_key("curated", self.dataset, ds)
-        if not self.lake.exists(key):
-            raise AirflowException(f"no curated manifest at {self.lake.uri(key)}: did partitioning run?")
-        manifest = self.lake.read_json(key)
         columns = contract.storage_columns
         table = self.warehouse.table(self.table)
         with self.workdir() as work:
-            files = [self.lake.local_copy(f["key"], work) for f in manifest["files"]]
+            # the date's data files in the curated table's current snapshot (one version, local copies)
+            manifest, files = self._curated_date(ds, work)
             self._refuse_repeated_keys(files, ds, work)
             try:
                 skipped = self._load(context, manifest, files, ds)

@@ -26,6 +26,19 @@ VOLUME_CHECK = "expect_table_row_count_to_be_within_trailing_runs"
 QUARANTINE_COLUMNS_DOC = "source_file, source_row, column_name, check_name, reason, record (JSON of the raw values), ds"
 
 
+def _write_reader(reader: Any, path: Path) -> tuple[int, Path]:
+    """Stream an Arrow batch reader into one Parquet file; returns (rows, path)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows, path
+
+
 class QualityGateOperator(LakeOperator):
     """Validate one logical date of a dataset against its data contract.
 
@@ -105,32 +118,37 @@ class QualityGateOperator(LakeOperator):
         return files
 
     def _references(self, ds: str, work: Path) -> dict[str, Any]:
-        """The curated files of each dataset an ``enrich`` step joins, fetched to ``work``.
+        """The curated rows of each dataset an ``enrich`` step joins, written to a file in ``work``.
 
         A reference is read as of its newest published date on or before ``ds`` (a registry is
-        published when it changes, not every day), through its manifest, so the files are exactly
-        one published version. Files are fetched, never loaded into memory: the gate joins them
-        in DuckDB.
+        published when it changes, not every day), through its Iceberg table's current snapshot,
+        so the rows are exactly one published version. They stream batch by batch from the scan
+        to one local Parquet file (partition columns included), never held in memory whole: the
+        gate joins them in DuckDB.
         """
+        from lockgate.hooks.iceberg import CatalogHook, CuratedDataMissing
         from lockgate.transforms.preprocess import Reference, enrich_steps
 
+        catalog = CatalogHook(lake=self.lake)
         found: dict[str, Any] = {}
         self._reference_inputs = []
         for step in enrich_steps(self.preprocess):
             name = step.reference
             if name in found:
                 continue
-            published = [d for d in self.lake.published_dates(f"curated/{name}") if d <= ds]
+            try:
+                published = [d for d in catalog.published_dates(name) if d <= ds]
+            except CuratedDataMissing:
+                published = []
             if not published:
                 raise AirflowFailException(
                     f"{step.where}: reference dataset {name!r} has no curated date on or before {ds} under "
-                    f"{self.lake.uri(f'curated/{name}')}; its partition step must run first"
+                    f"{catalog.location(name)}; its partition step must run first"
                 )
-            objects = self.lake.published_files(zone_prefix("curated", name, published[-1]))
-            files = tuple(self.lake.local_copy(o.key, work / "reference") for o in objects)
-            found[name] = Reference(name, published[-1], files)
+            rows, path = _write_reader(catalog.read_date(name, published[-1]), work / "reference" / f"{name}.parquet")
+            found[name] = Reference(name, published[-1], (path,) if rows else ())
             self._reference_inputs.append(self.lake_dataset(f"curated/{name}", partitions=[{"ds": published[-1]}]))
-            self.log.info("enrich %s from %s ds=%s (%d files)", self.dataset, name, published[-1], len(files))
+            self.log.info("enrich %s from %s ds=%s (%d rows)", self.dataset, name, published[-1], rows)
         self.lineage.inputs.extend(self._reference_inputs)
         return found
 

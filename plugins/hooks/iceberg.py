@@ -1,0 +1,600 @@
+"""The curated zone's catalog: one Apache Iceberg table per curated dataset.
+
+Where things live:
+
+* **Catalog**: the ``lockgate_catalog`` connection, or, when it does not exist, the embedded
+  default: a SQLite ``SqlCatalog`` in ``$LOCKGATE_HOME/catalog.db`` (no server). The connection
+  may be a ``postgres`` connection (a PostgreSQL-backed ``SqlCatalog``), or carry an extra ``uri``
+  (any SQLAlchemy URL; with ``"type": "rest"`` a REST catalog URI) plus any other pyiceberg
+  catalog property. Extra ``namespace`` names the namespace (default ``lockgate``).
+* **Tables**: ``<namespace>.<dataset>`` at ``curated/<dataset>`` of the lake (a folder, or
+  ``s3://bucket/prefix/curated/<dataset>``): ``data/`` holds the Parquet data files, ``metadata/``
+  Iceberg's metadata. The partition spec is ``ds`` (identity), then the contract's partition keys.
+* **S3**: the FileIO gets the credentials, region and endpoint the amazon provider resolves for
+  the lake's aws connection, and every object it writes (metadata JSON, manifests, manifest lists)
+  carries the lake's server-side encryption (``lockgate.hooks.iceberg_io.LakeFileIO``), as the
+  lake's own uploads do.
+
+Publishing a date (:meth:`CatalogHook.publish_date`) is one Iceberg commit: one ``overwrite``
+snapshot that removes every data file of that date and adds the new ones. A reader of the table
+sees the date's old version or its new one, never a mix; files uploaded by a publish that died
+before its commit are referenced by no snapshot and are removed by :meth:`CatalogHook.remove_orphan_files`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from lockgate.config import DEFAULT_LAKE_CONN_ID, lockgate_home
+from lockgate.contracts import DATE_PARTITION
+from lockgate.hooks.lake import LakeHook, safe_key, sha256_file
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Snapshot
+
+    from lockgate.contracts import Column, Contract
+
+DEFAULT_CATALOG_CONN_ID = "lockgate_catalog"
+DEFAULT_NAMESPACE = "lockgate"
+#: the catalog's name in the SqlCatalog's tables (one database can hold several catalogs)
+CATALOG_NAME = "lockgate"
+#: snapshot summary properties every publish sets (strings, as Iceberg summaries are)
+RUN_ID = "lockgate.run-id"
+LOGICAL_DATE = "lockgate.ds"
+ROWS = "lockgate.rows"
+OPERATION = "lockgate.operation"
+CHECKSUM = "lockgate.checksum"
+#: the catalog properties that carry the lake's encryption to ``lockgate.hooks.iceberg_io.LakeFileIO``
+_SSE = "s3.server-side-encryption"  # the names lockgate.hooks.iceberg_io reads
+_SSE_KMS_KEY = "s3.sse-kms-key-id"
+_AWS_CONN = "lockgate.aws-conn-id"
+
+_ICEBERG_TYPES = {
+    "string": "StringType",
+    "integer": "LongType",
+    "double": "DoubleType",
+    "boolean": "BooleanType",
+    "date": "DateType",
+    "timestamp": "TimestamptzType",
+}
+
+
+class CuratedDataMissing(FileNotFoundError):
+    """A dataset, or a date of it, has never been published to the curated zone."""
+
+
+# -- schema -------------------------------------------------------------------------------------
+
+
+def iceberg_schema(columns: Sequence[Column]) -> Schema:
+    """The Iceberg schema of a contract's storage columns (field ids 1..n in contract order).
+
+    Every field is optional: files written by DuckDB declare their columns optional, and the
+    quality gate, not the table format, is what enforces ``nullable: false``.
+    """
+    from pyiceberg import types
+    from pyiceberg.schema import Schema
+
+    return Schema(
+        *(
+            types.NestedField(i, c.name, getattr(types, _ICEBERG_TYPES[c.type])(), required=False, doc=c.description)
+            for i, c in enumerate(columns, start=1)
+        )
+    )
+
+
+def partition_spec(schema: Schema, keys: Sequence[str]) -> Any:
+    """Identity partitions on ``ds`` then each key, in that order (field ids from 1000)."""
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.transforms import IdentityTransform
+
+    return PartitionSpec(
+        *(
+            PartitionField(schema.find_field(name).field_id, 1000 + i, IdentityTransform(), name)
+            for i, name in enumerate([DATE_PARTITION, *keys])
+        )
+    )
+
+
+def table_properties(schema: Schema, keys: Sequence[str]) -> dict[str, str]:
+    """Properties every curated table gets.
+
+    The name mapping lets any engine read files that carry no Iceberg field ids (DuckDB writes
+    none). Partition columns keep full (untruncated) statistics: a data file's partition is read
+    from its column bounds, and a truncated string bound would name the wrong partition.
+    """
+    return {
+        "schema.name-mapping.default": schema.name_mapping.model_dump_json(),
+        **{f"write.metadata.metrics.column.{name}": "full" for name in [DATE_PARTITION, *keys]},
+    }
+
+
+# -- data files ---------------------------------------------------------------------------------
+
+
+def data_file(table: Table, local: Path, location: str) -> DataFile:
+    """The Iceberg ``DataFile`` of a Parquet file written locally and placed at ``location``.
+
+    Like ``pyiceberg.io.pyarrow.parquet_file_to_data_file``, but the footer is read from the
+    local copy (no round trip to S3). The file's schema must match the table's; its partition is
+    taken from its column bounds, so the file must hold its partition columns, one value each.
+    """
+    import pyarrow.parquet as pq
+    from pyiceberg.io.pyarrow import (
+        _check_pyarrow_schema_compatible,
+        compute_statistics_plan,
+        data_file_statistics_from_parquet_metadata,
+        parquet_path_to_id_mapping,
+    )
+    from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+
+    metadata = table.metadata
+    schema = metadata.schema()
+    parquet = pq.read_metadata(local)
+    _check_pyarrow_schema_compatible(schema, parquet.schema.to_arrow_schema(), format_version=metadata.format_version)
+    statistics = data_file_statistics_from_parquet_metadata(
+        parquet_metadata=parquet,
+        stats_columns=compute_statistics_plan(schema, metadata.properties),
+        parquet_column_mapping=parquet_path_to_id_mapping(schema),
+    )
+    return DataFile.from_args(
+        content=DataFileContent.DATA,
+        file_path=location,
+        file_format=FileFormat.PARQUET,
+        partition=statistics.partition(metadata.spec(), schema),
+        file_size_in_bytes=local.stat().st_size,
+        sort_order_id=None,
+        spec_id=metadata.default_spec_id,
+        equality_ids=None,
+        key_metadata=None,
+        **statistics.to_serialized_dict(),
+    )
+
+
+def hive_folder(relative: str) -> str:
+    """The partition folders of a file DuckDB wrote under ``PARTITION_BY`` (``ds=.../region=...``)."""
+    return "/".join(part for part in relative.split("/")[:-1] if "=" in part)
+
+
+@dataclass(frozen=True)
+class PublishedDate:
+    """What one publish committed: the snapshot, its rows and the data files it added."""
+
+    snapshot_id: int
+    rows: int
+    files: tuple[str, ...]
+    bytes: int
+    #: sha256 over the added files' sha256s, in file order (the same rows give the same checksum)
+    checksum: str
+
+
+@dataclass(frozen=True)
+class CuratedDate:
+    """One date of a curated table as of one snapshot, with its data files fetched locally."""
+
+    dataset: str
+    ds: str
+    snapshot_id: int
+    #: lake keys of the data files (``curated/<dataset>/data/ds=.../...parquet``)
+    keys: tuple[str, ...]
+    #: the data files' locations as the table records them (paths or ``s3://`` URIs)
+    locations: tuple[str, ...]
+    #: local copies (the files themselves on a local lake), in the same order
+    files: tuple[Path, ...]
+    rows: int
+    bytes: int
+    #: sha256 over the files' sha256s, in order: the same rows written the same way, the same checksum
+    checksum: str
+
+    def manifest(self) -> dict[str, Any]:
+        """The date as the loads' manifest dict: ``rows``, ``checksum``, ``files`` (``key``)."""
+        return {
+            "dataset": self.dataset,
+            "ds": self.ds,
+            "snapshot_id": self.snapshot_id,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "checksum": self.checksum,
+            "files": [{"key": key, "location": loc} for key, loc in zip(self.keys, self.locations, strict=True)],
+        }
+
+
+# -- the hook -----------------------------------------------------------------------------------
+
+
+class CatalogHook(BaseHook):
+    """The Iceberg catalog of the curated zone (see the module docstring for where it lives).
+
+    :param catalog_conn_id: the Airflow connection naming the catalog (missing: embedded SQLite).
+    :param lake_conn_id: the lake whose ``curated/`` holds the tables' files.
+    """
+
+    conn_name_attr = "catalog_conn_id"
+    default_conn_name = DEFAULT_CATALOG_CONN_ID
+    conn_type = "lockgate_catalog"
+    hook_name = "Lockgate Iceberg catalog"
+
+    def __init__(
+        self,
+        catalog_conn_id: str = DEFAULT_CATALOG_CONN_ID,
+        lake_conn_id: str = DEFAULT_LAKE_CONN_ID,
+        lake: LakeHook | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.catalog_conn_id = catalog_conn_id
+        self.lake = lake or LakeHook(lake_conn_id)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @cached_property
+    def _connection_properties(self) -> dict[str, str]:
+        try:
+            conn = self.get_connection(self.catalog_conn_id)
+        except AirflowNotFoundException:
+            path = lockgate_home() / "catalog.db"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return {"type": "sql", "uri": f"sqlite:///{path}"}
+        extra = {k: str(v) for k, v in conn.extra_dejson.items()}
+        if conn.conn_type in ("postgres", "postgresql") and "uri" not in extra:
+            auth = quote(conn.login or "", safe="")
+            if conn.password:
+                auth += ":" + quote(conn.password, safe="")
+            host = f"{auth}@{conn.host}" if auth else str(conn.host)
+            port = f":{conn.port}" if conn.port else ""
+            extra["uri"] = f"postgresql+psycopg://{host}{port}/{conn.schema or 'postgres'}"
+        if "uri" not in extra:
+            raise ValueError(
+                f"connection {self.catalog_conn_id!r}: a postgres connection or an extra 'uri' "
+                "(a SQLAlchemy URL, or a REST catalog URI with extra type 'rest') is needed"
+            )
+        extra.setdefault("type", "sql")
+        return extra
+
+    @property
+    def namespace(self) -> str:
+        return self._connection_properties.get("namespace", DEFAULT_NAMESPACE)
+
+    def file_io_properties(self) -> dict[str, str]:
+        """The FileIO properties of the lake: for S3, the amazon provider's credentials, region and
+        endpoint for the lake's aws connection, and the lake's server-side encryption."""
+        if not self.lake.is_s3:
+            return {}
+        hook = self.lake.s3_hook
+        credentials = hook.get_credentials()
+        properties = {
+            "py-io-impl": "lockgate.hooks.iceberg_io.LakeFileIO",
+            _AWS_CONN: str(hook.aws_conn_id),
+            "s3.access-key-id": credentials.access_key,
+            "s3.secret-access-key": credentials.secret_key,
+            "s3.region": hook.conn_region_name or "us-east-1",
+            _SSE: self.lake.sse_args["ServerSideEncryption"],
+        }
+        if credentials.token:
+            properties["s3.session-token"] = credentials.token
+        if endpoint := hook.conn_config.endpoint_url:
+            properties["s3.endpoint"] = str(endpoint)
+        if key := self.lake.sse_args.get("SSEKMSKeyId"):
+            properties[_SSE_KMS_KEY] = key
+        return properties
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The pyiceberg catalog, with the namespace created on first use."""
+        from pyiceberg.catalog import load_catalog
+
+        properties = {k: v for k, v in self._connection_properties.items() if k != "namespace"}
+        catalog = load_catalog(CATALOG_NAME, **properties, **self.file_io_properties())
+        catalog.create_namespace_if_not_exists(self.namespace)
+        return catalog
+
+    # -- tables -----------------------------------------------------------------------------
+
+    def identifier(self, dataset: str) -> tuple[str, str]:
+        return self.namespace, dataset
+
+    def location(self, dataset: str) -> str:
+        """Where a dataset's table keeps its files: ``curated/<dataset>`` of the lake."""
+        return self.lake.uri(safe_key("curated", dataset))
+
+    def table(self, dataset: str) -> Table:
+        """The dataset's table; :class:`CuratedDataMissing` when it was never published."""
+        from pyiceberg.exceptions import NoSuchTableError
+
+        try:
+            return self.catalog.load_table(self.identifier(dataset))
+        except NoSuchTableError:
+            raise CuratedDataMissing(
+                f"no curated table {'.'.join(self.identifier(dataset))} in the catalog "
+                f"({self.catalog_conn_id}): nothing of {dataset!r} has been published"
+            ) from None
+
+    def exists(self, dataset: str) -> bool:
+        return bool(self.catalog.table_exists(self.identifier(dataset)))
+
+    def create_table(self, dataset: str, columns: Sequence[Column], keys: Sequence[str]) -> Table:
+        """Create a dataset's table (schema from the storage columns, spec ``ds`` then ``keys``)."""
+        from pyiceberg.exceptions import TableAlreadyExistsError
+
+        schema = iceberg_schema(columns)
+        try:
+            return self.catalog.create_table(
+                self.identifier(dataset),
+                schema=schema,
+                location=self.location(dataset),
+                partition_spec=partition_spec(schema, keys),
+                properties=table_properties(schema, keys),
+            )
+        except TableAlreadyExistsError:  # a concurrent first publish won
+            return self.table(dataset)
+
+    def table_for(self, contract: Contract, dataset: str) -> Table:
+        """The dataset's table, created from the contract, or evolved to it by its
+        ``schema_drift.curated`` policy (see :mod:`lockgate.schema_evolution`)."""
+        from lockgate.schema_evolution import evolve_iceberg_table
+
+        if not self.exists(dataset):
+            return self.create_table(dataset, contract.storage_columns, contract.partition_keys)
+        table = self.table(dataset)
+        if table.location().rstrip("/") != self.location(dataset).rstrip("/"):
+            raise ValueError(
+                f"curated table {'.'.join(self.identifier(dataset))} lives at {table.location()}, "
+                f"not in this lake ({self.location(dataset)}): the catalog belongs to another lake"
+            )
+        return evolve_iceberg_table(table, contract, self.log)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def data_location(self, table: Table, folder: str, name: str) -> tuple[str, str]:
+        """(lake key, location in the table) of a new data file under ``data/<folder>/``."""
+        dataset_key = self._dataset_key(table)
+        key = safe_key(dataset_key, "data", folder, name) if folder else safe_key(dataset_key, "data", name)
+        return key, self.lake.uri(key)
+
+    def _dataset_key(self, table: Table) -> str:
+        return safe_key("curated", table.name()[-1])
+
+    def publish_date(
+        self,
+        table: Table,
+        ds: str,
+        written: Path,
+        summary: Mapping[str, str],
+    ) -> PublishedDate:
+        """Make ``written`` (DuckDB's ``PARTITION_BY (ds, keys...)`` output for the date, or a
+        folder with no files for a date without rows) the date's data, in ONE Iceberg commit.
+
+        Each file is placed under the table's ``data/`` with a unique name (a rerun never
+        overwrites a file an older snapshot refers to), then one overwrite snapshot deletes every
+        data file of the date and adds the new ones, with ``summary`` in its summary. Before
+        placing anything, files of this date no snapshot refers to (left by a publish killed
+        before its commit) are removed: only one publish of a date runs at a time.
+        """
+        self.remove_orphan_files(table, older_than=None, folder=f"{DATE_PARTITION}={ds}")
+        tag = uuid.uuid4().hex[:12]
+        files = sorted(written.rglob("*.parquet")) if written.is_dir() else []
+        added: list[DataFile] = []
+        digests: list[str] = []
+        for path in files:
+            relative = path.relative_to(written).as_posix()
+            key, location = self.data_location(table, hive_folder(relative), f"{tag}-{path.name}")
+            added.append(data_file(table, path, location))
+            digests.append(sha256_file(path))
+            self.lake.put_file(path, key)
+        checksum = hashlib.sha256("".join(digests).encode()).hexdigest()
+        return self.commit_date(table, ds, added, {**summary, CHECKSUM: checksum})
+
+    def commit_date(
+        self, table: Table, ds: str, added: Sequence[DataFile], summary: Mapping[str, str]
+    ) -> PublishedDate:
+        """One overwrite snapshot: the date's current data files out, ``added`` in."""
+        from pyiceberg.expressions import EqualTo
+
+        rows = sum(f.record_count for f in added)
+        properties = {**summary, LOGICAL_DATE: ds, ROWS: str(rows)}
+        with table.transaction() as txn:
+            snapshot = txn.update_snapshot(snapshot_properties=properties).overwrite()
+            scan = table.scan(row_filter=EqualTo(DATE_PARTITION, ds))
+            for task in scan.plan_files() if table.current_snapshot() else []:
+                snapshot.delete_data_file(task.file)
+            for added_file in added:
+                snapshot.append_data_file(added_file)
+            snapshot.commit()
+            snapshot_id = snapshot.snapshot_id
+        return PublishedDate(
+            snapshot_id=snapshot_id,
+            rows=rows,
+            files=tuple(f.file_path for f in added),
+            bytes=sum(f.file_size_in_bytes for f in added),
+            checksum=properties.get(CHECKSUM, ""),
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def snapshot(self, table: Table, snapshot_id: int | None = None) -> Snapshot | None:
+        """The current snapshot, or the one asked for (``ValueError`` when the table has no such one)."""
+        if snapshot_id is None:
+            return table.current_snapshot()
+        found = table.snapshot_by_id(snapshot_id)
+        if found is None:
+            raise ValueError(f"table {table.name()} has no snapshot {snapshot_id}")
+        return found
+
+    def date_files(self, dataset: str, ds: str, snapshot_id: int | None = None) -> list[DataFile]:
+        """The data files of a date in the current (or the given) snapshot, by location.
+
+        :class:`CuratedDataMissing` when the table does not exist or the date has no snapshot
+        entry at all (a published date without rows has a snapshot and no files).
+        """
+        from pyiceberg.expressions import EqualTo
+
+        table = self.table(dataset)
+        snapshot = self.snapshot(table, snapshot_id)
+        if snapshot is None or ds not in self.published_dates(dataset, table=table, snapshot_id=snapshot_id):
+            raise CuratedDataMissing(f"{dataset} ds={ds} has not been published to the curated zone")
+        scan = table.scan(row_filter=EqualTo(DATE_PARTITION, ds), snapshot_id=snapshot.snapshot_id)
+        return sorted((task.file for task in scan.plan_files()), key=lambda f: f.file_path)
+
+    def read_date(self, dataset: str, ds: str, snapshot_id: int | None = None) -> pa.RecordBatchReader:
+        """The rows of one date from the current (or the given) snapshot, batch by batch.
+
+        The snapshot is fixed when this is called: a publish committed while the caller reads
+        does not change what it gets (the files a snapshot refers to are never rewritten, only
+        removed by retention after the snapshot expires).
+        """
+        from pyiceberg.expressions import EqualTo
+
+        table = self.table(dataset)
+        snapshot = self.snapshot(table, snapshot_id)
+        scan = table.scan(
+            row_filter=EqualTo(DATE_PARTITION, ds), snapshot_id=snapshot.snapshot_id if snapshot else None
+        )
+        return scan.to_arrow_batch_reader()
+
+    def published_dates(self, dataset: str, table: Table | None = None, snapshot_id: int | None = None) -> list[str]:
+        """The dates published as of the current (or given) snapshot, oldest first.
+
+        A date with rows has data files in the snapshot; a date published without rows has none,
+        and counts through the summaries of the snapshots back from it (until retention expires
+        the publish's snapshot).
+        """
+        table = table or self.table(dataset)
+        head = self.snapshot(table, snapshot_id)
+        if head is None:
+            return []
+        epoch = date(1970, 1, 1)
+        dates = {
+            (epoch + timedelta(days=int(task.file.partition[0]))).isoformat()
+            for task in table.scan(snapshot_id=head.snapshot_id).plan_files()
+        }
+        snapshot: Snapshot | None = head
+        while snapshot is not None:
+            if ds := snapshot.summary.additional_properties.get(LOGICAL_DATE) if snapshot.summary else None:
+                dates.add(ds)
+            snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+        return sorted(dates)
+
+    def snapshot_of_run(self, dataset: str, run_id: str, ds: str | None = None) -> Snapshot:
+        """The newest snapshot a run committed (for ``ds`` when given)."""
+        table = self.table(dataset)
+        for snapshot in sorted(table.snapshots(), key=lambda s: s.timestamp_ms, reverse=True):
+            props = snapshot.summary.additional_properties if snapshot.summary else {}
+            if props.get(RUN_ID) == run_id and (ds is None or props.get(LOGICAL_DATE) == ds):
+                return snapshot
+        raise ValueError(f"no snapshot of {dataset} was committed by run {run_id!r}" + (f" for ds={ds}" if ds else ""))
+
+    def rollback_date(self, dataset: str, ds: str, snapshot_id: int, summary: Mapping[str, str]) -> PublishedDate:
+        """Make a date hold what it held in ``snapshot_id``: a new overwrite snapshot that puts
+        back that snapshot's data files of the date (other dates stay as they are)."""
+        table = self.table(dataset)
+        restored = self.date_files(dataset, ds, snapshot_id)
+        return self.commit_date(table, ds, restored, {**summary, OPERATION: f"rollback to {snapshot_id}"})
+
+    def local_date(self, dataset: str, ds: str, workdir: Path, snapshot_id: int | None = None) -> CuratedDate:
+        """The data files of a date in the current (or given) snapshot, as local files.
+
+        For readers that hand a file list to DuckDB or COPY: on a local lake the files themselves,
+        on S3 downloads under ``workdir``. The list is exactly one snapshot's files of the date,
+        in location order (hive folders, then names), which is the order the rows are loaded in.
+        """
+        table = self.table(dataset)
+        snapshot = self.snapshot(table, snapshot_id)
+        files = self.date_files(dataset, ds, snapshot.snapshot_id if snapshot else None)
+        keys = [self._lake_key(f.file_path) for f in files]
+        local = [self.lake.local_copy(key, workdir) for key in keys]
+        checksum = hashlib.sha256("".join(sha256_file(p) for p in local).encode()).hexdigest()
+        return CuratedDate(
+            dataset=dataset,
+            ds=ds,
+            snapshot_id=snapshot.snapshot_id if snapshot else 0,
+            keys=tuple(keys),
+            locations=tuple(f.file_path for f in files),
+            files=tuple(local),
+            rows=sum(f.record_count for f in files),
+            bytes=sum(f.file_size_in_bytes for f in files),
+            checksum=checksum,
+        )
+
+    # -- retention --------------------------------------------------------------------------
+
+    def referenced_files(self, table: Table) -> set[str]:
+        """Every file a snapshot or the metadata log of ``table`` refers to (data and metadata)."""
+        metadata = table.metadata
+        io = table.io
+        found = {table.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
+        manifests: dict[str, Any] = {}
+        for snapshot in metadata.snapshots:
+            found.add(snapshot.manifest_list)
+            for manifest in snapshot.manifests(io):
+                manifests[manifest.manifest_path] = manifest
+        for path, manifest in manifests.items():
+            found.add(path)
+            entries = manifest.fetch_manifest_entry(io, discard_deleted=False)
+            found.update(entry.data_file.file_path for entry in entries)
+        for statistics in metadata.statistics:
+            found.add(statistics.statistics_path)
+        return found
+
+    def remove_orphan_files(self, table: Table, older_than: datetime | None, folder: str | None = None) -> list[str]:
+        """Delete files under the table's location that nothing refers to; returns their keys.
+
+        ``older_than`` (None: any age) spares files a publish in progress may still be about to
+        commit; ``folder`` (below ``data/``) limits the walk to one partition folder.
+        """
+        table = table.refresh()
+        referenced = {self._lake_key(location) for location in self.referenced_files(table)}
+        prefix = safe_key(self._dataset_key(table), "data", folder) if folder else self._dataset_key(table)
+        cutoff = older_than.timestamp() if older_than else None
+        orphans = [
+            obj.key
+            for obj in self.lake.list(prefix)
+            if obj.key not in referenced and (cutoff is None or (obj.modified or 0) < cutoff)
+        ]
+        self.lake.delete(orphans)
+        return orphans
+
+    def _lake_key(self, location: str) -> str:
+        """The lake key of a location the table refers to (its path relative to the lake root)."""
+        root = self.lake.uri("curated").removesuffix("curated")
+        return location.removeprefix("file://").removeprefix(root)
+
+    def expire_snapshots(self, dataset: str, older_than: datetime, retain_last: int = 1) -> list[int]:
+        """Expire the snapshots committed before ``older_than``, keeping the newest ``retain_last``
+        and the current one; returns the expired ids."""
+        table = self.table(dataset)
+        newest = sorted(table.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
+        keep = {s.snapshot_id for s in newest[: max(retain_last, 1)]}
+        cutoff = older_than.timestamp() * 1000
+        expired = [s.snapshot_id for s in newest if s.snapshot_id not in keep and s.timestamp_ms < cutoff]
+        if expired:
+            table.maintenance.expire_snapshots().by_ids(expired).commit()
+        return expired
+
+    def datasets(self) -> list[str]:
+        """The curated datasets the catalog has a table for."""
+        return sorted(identifier[-1] for identifier in self.catalog.list_tables(self.namespace))
+
+
+def snapshot_summary(run_id: str, dag_id: str | None = None) -> dict[str, str]:
+    """The summary properties a publish records besides its date and rows."""
+    return {RUN_ID: run_id, **({"lockgate.dag-id": dag_id} if dag_id else {}), "lockgate.committed-at": _now()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
