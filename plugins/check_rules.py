@@ -117,13 +117,17 @@ class Invalid(ValueError):
 
 
 @cache
-def _pydantic_type(spec: str) -> Any:
+def _field(spec: str) -> Any:
+    """A pydantic v1 model with one field typed as GX types it, in GX's model config."""
     from typing import Optional, Union
 
-    from pydantic.v1 import confloat
+    from pydantic.v1 import BaseModel, confloat, create_model
 
-    # GX's field types, written as GX writes them (less its suite-parameter dicts, see coerce())
-    return {
+    class Config:  # GX's Expectation.Config: smart_union keeps a datetime a datetime
+        smart_union = True
+        arbitrary_types_allowed = True
+
+    types = {  # GX's field types (less its suite-parameter dicts, see coerce())
         "float|date|datetime": Optional[Union[float, date, datetime]],  # noqa: UP045,UP007
         "int": Optional[int],  # noqa: UP045
         "int|datetime": Optional[Union[int, datetime]],  # noqa: UP045,UP007
@@ -131,18 +135,20 @@ def _pydantic_type(spec: str) -> Any:
         "mostly": confloat(ge=0.0, le=1.0),
         "str": str,
         "list": list,
-    }[spec]
+    }
+    model: type[BaseModel] = create_model("GxField", __config__=Config, value=(types[spec], ...))
+    return model
 
 
 def coerce(value: Any, spec: str) -> Any:
     """``value`` as GX's pydantic field of type ``spec`` makes it (raises :class:`Invalid`)."""
-    from pydantic.v1 import ValidationError, parse_obj_as
+    from pydantic.v1 import ValidationError
 
     if isinstance(value, dict):
         # GX reads a dict as a suite parameter ({"$PARAMETER": ...}); Lockgate has none
         raise Invalid("a mapping is a GX suite parameter, which Lockgate does not support")
     try:
-        return parse_obj_as(_pydantic_type(spec), value)
+        return _field(spec)(value=value).value
     except ValidationError as exc:
         raise Invalid("; ".join(str(e["msg"]) for e in exc.errors())) from None
 
@@ -196,7 +202,7 @@ def refusals(name: str, kwargs: Mapping[str, Any], kinds: Mapping[str, str]) -> 
     elif name in ("expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex"):
         found += _regex_refusals(kw, kind)
     elif name == "expect_column_value_lengths_to_be_between" and kind != "string":
-        found.append(Refusal("column", f"value lengths of a {_kind(kind)} column (GX: only strings have a length)"))
+        found.append(Refusal("column", f"value lengths of a {_kind(kind)} column (only strings have a length)", False))
     return found
 
 
@@ -361,7 +367,7 @@ def _aggregate_refusals(name: str, kw: Mapping[str, Any], kind: str) -> list[Ref
     extremes = ("expect_column_max_to_be_between", "expect_column_min_to_be_between")
     if name not in extremes and (kind in TEMPORAL or kind == "string"):
         what = name.removeprefix("expect_column_").removesuffix("_to_be_between")
-        return [Refusal("column", f"the {what} of a {_kind(kind)} column", by_gx=kind == "string")]
+        return [Refusal("column", f"the {what} of a {_kind(kind)} column", by_gx=False)]
     return [
         Refusal(key, f"{kw[key]!r}: {problem}")
         for key in ("min_value", "max_value")

@@ -27,6 +27,7 @@ from typing import Any
 
 from lockgate.check_rules import (
     NUMERIC,
+    TEMPORAL,
     ConditionError,
     Refusal,
     coerced_kwargs,
@@ -249,13 +250,17 @@ def column_kinds(con: Any, relation: str) -> dict[str, str]:
     return {name: _kind(str(kind)) for name, kind, *_ in described}
 
 
-def _in_range(value: Any, kw: dict[str, Any]) -> bool:
-    """GX's comparison of an aggregate with its bounds (a date compares as a naive date-time)."""
+def _in_range(value: Any, kw: dict[str, Any], temporal: bool = False) -> bool:
+    """GX's comparison of an aggregate with its bounds (a date compares as a naive date-time).
+
+    GX fails a missing aggregate - except pandas' NaT (no date-times), a datetime to GX, which
+    passes when there is no bound to compare it with.
+    """
+    low, high = kw.get("min_value"), kw.get("max_value")
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
+        return temporal and low is None and high is None
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    low, high = kw.get("min_value"), kw.get("max_value")
     if low is not None and (value <= low if kw.get("strict_min") else value < low):
         return False
     return not (high is not None and (value >= high if kw.get("strict_max") else value > high))
@@ -423,7 +428,8 @@ def _result_of(
         return _extension(exp, got["observed"], context)
     if "observed" in got:
         observed = _scalar(got["observed"])
-        return _result(exp, _in_range(observed, plan.kw), {"observed_value": observed})
+        temporal = kinds.get(plan.kw.get("column", "")) in TEMPORAL and exp.expectation in AGGREGATE_CHECKS
+        return _result(exp, _in_range(observed, plan.kw, temporal), {"observed_value": observed})
     return _map_result(con, relation, plan, got, kinds, examples)
 
 
