@@ -3,7 +3,7 @@
 Every generated DAG has the same shape::
 
     prepare_sources -> [wait_<file> ->] [list_<file>_files ->] ingest_<file> -> gate_<dataset>
-        -> [route_<dataset> -> gate_<target>] -> partition_<dataset> -> load_<table> -> summarize
+        -> [route_<dataset> -> gate_<target>] -> partition_<dataset> -> load_<table> [-> deliver_...] -> summarize
 
 and ``partition_<reference> -> gate_<dataset>`` for a dataset enriched from another one of the
 pipeline (the ``enrich`` preprocessing step reads the reference's curated data).
@@ -78,6 +78,9 @@ def _doc_md(spec: PipelineSpec) -> str:
         lines.append(f"| `{route.id}` | {route.source} -> {rules} (match {route.match}) |")
     for load in spec.loads:
         lines.append(f"| `load_{load.table}` | {load.dataset} -> `{load.table}` ({load.mode}) |")
+    for d in spec.deliveries:
+        chosen = f" where {describe(d.where)}" if d.where else ""
+        lines.append(f"| `{d.id}` | {d.dataset}{chosen} -> {d.kind} `{d.conn_id}` (exactly once) |")
     return "\n".join(lines)
 
 
@@ -144,6 +147,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
     from airflow.sdk import DAG, task
 
     from lockgate.alerts import late_batch_deadline, notifiers_for
+    from lockgate.operators.deliver import DeliverOperator
     from lockgate.operators.ingest import IngestOperator
     from lockgate.operators.load import WarehouseLoadOperator, load_params
     from lockgate.operators.partition import PartitionOperator
@@ -258,6 +262,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
 
         loads = []
         partitions: dict[str, Any] = {}
+        loaded: dict[str, Any] = {}
         for load in spec.loads:
             ds = spec.datasets[load.dataset]
             partition = PartitionOperator(
@@ -276,6 +281,26 @@ def build_dag(spec: PipelineSpec) -> DAG:
             gates[load.dataset] >> partition >> warehouse_load
             loads.append(warehouse_load)
             partitions[load.dataset] = partition
+            loaded[load.dataset] = warehouse_load
+
+        # deliveries: after their dataset's load, so only a date that loaded goes out (lockgate.delivery)
+        deliveries = []
+        for d in spec.deliveries:
+            deliver = DeliverOperator(
+                task_id=d.id,
+                dataset=d.dataset,
+                contract=spec.datasets[d.dataset].contract_ref,
+                kind=d.kind,
+                conn_id=d.conn_id,
+                options=d.options,
+                where=d.where,
+                columns=d.columns,
+                pii=d.pii,
+                warehouse_conn_id=spec.warehouse_conn_id,
+                **lake,
+            )
+            loaded[d.dataset] >> deliver
+            deliveries.append(deliver)
 
         # an enrich step joins the reference's curated data: its partition task must have run
         from lockgate.transforms.preprocess import enrich_steps
@@ -292,7 +317,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
                 warehouse_conn_id=spec.warehouse_conn_id,
                 **lake,
             )
-            loads >> summarize
+            [*loads, *deliveries] >> summarize
     return dag
 
 

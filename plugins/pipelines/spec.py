@@ -146,6 +146,8 @@ class PipelineSpec:
     warehouse_conn_id: str
     source_aws_conn_id: str
     summary: bool = True
+    #: ``deliver:`` entries (:class:`lockgate.delivery.DeliverySpec`), each after its dataset's load
+    deliveries: tuple[Any, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -346,6 +348,7 @@ class _Builder:
         files = self._files(datasets)
         routes = self._routes(datasets)
         loads = self._loads(datasets)
+        deliveries = self._deliveries(datasets)
         self._enrich(datasets, routes)
         self._fed(datasets, files, routes)
         self._acyclic(routes)
@@ -378,6 +381,7 @@ class _Builder:
             warehouse_conn_id=connections.get("warehouse", DEFAULT_WAREHOUSE_CONN_ID),
             source_aws_conn_id=connections.get("source_aws", "aws_default"),
             summary=raw.get("summary", True),
+            deliveries=tuple(deliveries),
             raw=raw,
         )
 
@@ -535,6 +539,17 @@ class _Builder:
                 self.fail(["loads", i, "mode"], f"merge needs a primary_key in contract {name}")
             loads.append(LoadSpec(name, table, mode))
         return loads
+
+    def _deliveries(self, datasets: Mapping[str, DatasetSpec]) -> list[Any]:
+        """``deliver:`` entries, checked by :func:`lockgate.delivery.parse_deliveries`."""
+        from lockgate.delivery import parse_deliveries
+
+        loaded = [load["dataset"] for load in self.raw["loads"]]
+        contracts = {name: ds.contract for name, ds in datasets.items()}
+        found, problems = parse_deliveries(self.raw.get("deliver", []), contracts, loaded)
+        for where, message in problems:
+            self.fail(where, message)
+        return found
 
     def _enrich(self, datasets: Mapping[str, DatasetSpec], routes: Sequence[RouteSpec]) -> None:
         """``enrich`` steps: the reference exists, is curated, has the columns with the same types."""
