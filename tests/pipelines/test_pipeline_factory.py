@@ -60,7 +60,14 @@ def test_sales_distribution_shape(dag_bag) -> None:
         "partition_sales_supply_chain": {"gate_sales_supply_chain"},
         "load_fact_sales_ledger": {"partition_sales_accounting"},
         "load_fact_inventory_movements": {"partition_sales_supply_chain"},
-        "summarize": {"load_fact_sales_ledger", "load_fact_inventory_movements"},
+        "drop_ledger_for_partner": {"load_fact_sales_ledger"},
+        "upsert_movements_to_pos": {"load_fact_inventory_movements"},
+        "summarize": {
+            "load_fact_sales_ledger",
+            "load_fact_inventory_movements",
+            "drop_ledger_for_partner",
+            "upsert_movements_to_pos",
+        },
     }
     assert type(dag.get_task("ingest_pos")).__name__ == "MappedOperator"  # one task per file
     route = dag.get_task("route_sales")
@@ -71,6 +78,9 @@ def test_sales_distribution_shape(dag_bag) -> None:
     outlets = {a.name for t in dag.tasks for a in t.outlets}
     assert outlets == {"lockgate.warehouse.fact_sales_ledger", "lockgate.warehouse.fact_inventory_movements"}
     assert dag.get_task("gate_sales_accounting").warning_notifiers  # dq_warning from `default`
+    drop, upsert = dag.get_task("drop_ledger_for_partner"), dag.get_task("upsert_movements_to_pos")
+    assert (drop.kind, drop.options) == ("partner_drop", {"format": "parquet", "prefix": "ledger"})
+    assert (upsert.kind, upsert.options) == ("table", {"table": "inventory_movements"})
     assert dag.schedule == "@daily"
 
 

@@ -184,7 +184,9 @@ def test_merge_needs_a_primary_key(tmp_path: Path) -> None:
         mp.setenv("LOCKGATE_INCLUDE_DIR", str(include))
         found = problems(path)
     assert [(f, m) for f, m, _ in found] == [
-        ("loads.1.mode", "merge needs a primary_key in contract sales_supply_chain")
+        ("loads.1.mode", "merge needs a primary_key in contract sales_supply_chain"),
+        # the sample upserts the movements back to their source on that key too
+        ("deliver.1", "an upsert needs a primary_key in the contract"),
     ]
 
 
