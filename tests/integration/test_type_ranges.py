@@ -63,7 +63,7 @@ CONTRACT = {
     "primary_key": ["k"],
 }
 
-# (raw row, typed row or None: quarantined, with the check)
+# (raw row, the typed row it loads as, or the check that quarantines it)
 CASES: list[tuple[dict[str, Any], tuple[Any, ...] | str]] = [
     (
         {
