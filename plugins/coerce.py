@@ -182,8 +182,10 @@ def is_blank(raw: str) -> str:
 
 def _reason(name: str, template: str, raw: str) -> str:
     """``column <name>: <template>`` with the quoted raw value in place of ``{}``."""
-    text = f"column {name}: " + template.replace("{", "{{").replace("}", "}}").replace("{{}}", "{}")
-    return f"format({literal(text)}, {shown(raw)})"
+    # the first {} is the value; a declared format quoted after it may hold braces of its own: text
+    parts = f"column {name}: {template}".split("{}", 1)
+    escaped = "{}".join(part.replace("{", "{{").replace("}", "}}") for part in parts)
+    return f"format({literal(escaped)}, {shown(raw)})"
 
 
 @dataclass

@@ -628,3 +628,13 @@ def test_generated_timestamps_equal_zoneinfo(tmp_path: Path, stamps: list[str]) 
             assert typed.quarantined[i][2].endswith("does not exist in America/Chicago (clocks went forward)")
         else:
             assert typed.staged.get(i) == expected, value
+
+
+def test_a_format_with_braces_and_quotes_is_quoted_as_written(tmp_path: Path) -> None:
+    fmt = "{%Y}'%m'%d"
+    check_table(
+        tmp_path,
+        {"type": "date", "format": fmt},
+        accepted={"{2011}'01'03": dt.date(2011, 1, 3)},
+        rejected={"2011-01-03": cannot("2011-01-03", "date", f"format {fmt}")},
+    )
