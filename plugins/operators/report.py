@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,36 @@ def format_summary(summary: dict[str, Any]) -> str:
             )
     lines += ["", "Where things are:"] + [f"  {k:<10}{v}" for k, v in summary["locations"].items()]
     return "\n".join(lines)
+
+
+def _iso(value: Any) -> str | None:
+    """A warehouse timestamp as ISO 8601 (naive ones are UTC: the audit writes UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return str(value)
+
+
+def pipeline_facts(dag: Any, *, loaded: dict[str, str]) -> dict[str, Any]:
+    """What the Data health page needs to know about the pipeline beyond one date's numbers.
+
+    ``schedule`` (the DAG's cron expression or preset, for freshness), ``late_batch_after_hours``
+    (its deadline), ``gated`` (every dataset a quality gate checks) and ``intermediate`` (gated
+    but loaded by nobody: a routed feed whose rows go on to other datasets).
+    """
+    schedule = getattr(dag, "schedule", None)
+    gated = sorted({str(t.dataset) for t in dag.tasks if type(t).__name__ == "QualityGateOperator"})
+    deadlines = getattr(dag, "deadline", None) or []
+    deadlines = deadlines if isinstance(deadlines, list) else [deadlines]
+    after = [d.interval.total_seconds() / 3600 for d in deadlines if getattr(d, "interval", None) is not None]
+    return {
+        "owners": sorted({str(t.owner) for t in dag.tasks if getattr(t, "owner", None)}),
+        "schedule": schedule if isinstance(schedule, str) else None,
+        "late_batch_after_hours": min(after) if after else None,
+        "gated": gated,
+        "intermediate": [name for name in gated if name not in loaded],
+    }
 
 
 class RunSummaryOperator(LakeOperator):
@@ -82,7 +112,7 @@ class RunSummaryOperator(LakeOperator):
         for dataset, table in self.datasets.items():
             report = self.lake.read_json(f"{zone_prefix('quality', dataset, ds)}/report.json")
             audit = self.warehouse.query(
-                f"SELECT rows_loaded FROM {self.warehouse.table(AUDIT_TABLE)} "
+                f"SELECT rows_loaded, run_id, loaded_at FROM {self.warehouse.table(AUDIT_TABLE)} "
                 "WHERE table_name = $1 AND partition_ds = $2",
                 [table, day],
             )
@@ -96,6 +126,9 @@ class RunSummaryOperator(LakeOperator):
                     "duplicates_removed": report["duplicates_removed"],
                     "rows_loaded": loaded,
                     "balanced": report["rows_in"] == loaded + report["rows_quarantined"] + report["duplicates_removed"],
+                    # the run that committed the date (an earlier one when this run loaded nothing new)
+                    "load_run_id": str(audit[0][1]) if audit else None,
+                    "loaded_at": _iso(audit[0][2]) if audit else None,
                 }
             )
             warnings += [f"{dataset}: {w}" for w in report.get("warnings", [])]
@@ -115,6 +148,9 @@ class RunSummaryOperator(LakeOperator):
             "dag_id": dag_id,
             "run_id": str(context["run_id"]),
             "ds": ds,
+            # when this run finished: the Data health page's "latest run" is the newest one written
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "pipeline": pipeline_facts(context["dag"], loaded=self.datasets),
             "datasets": entries,
             "warnings": warnings,
             "top_aqi": top_rows,

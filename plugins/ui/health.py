@@ -3,44 +3,80 @@
 Two kinds of documents feed it, both written by the operators for every logical date:
 
 * ``quality/<dataset>/ds=<date>/report.json`` -- the gate's report: rows in, passed, quarantined,
-  duplicates removed, and every check with its severity and outcome;
+  duplicates removed, quarantined rows by check and by column (the gate's built-in checks --
+  ``type``, ``not_null``, ``parse``, ``event_time``... -- included) with examples, and every
+  contract check with its arguments, severity, observed value and outcome;
 * ``reports/<dag id>/ds=<date>/summary.json`` -- the run summary: per dataset the rows the warehouse
-  really committed (from its load audit), and the run id.
+  really committed (from its load audit, with the loading run and time), the run id, when it was
+  written, and facts about the pipeline (schedule, deadline, intermediate datasets).
 
 :func:`build_health` is pure (documents in, :class:`DataHealth` out) and needs neither Airflow nor
-the warehouse; :func:`read_lake_documents` fetches the documents through a :class:`LakeHook`.
+the warehouse; :func:`read_lake_documents` fetches the documents through a :class:`LakeHook`,
+keeping what it parsed in memory until the object changes (a year of 50 datasets is 18,250
+reports: parsing them on every request would cost seconds).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lockgate.hooks.lake import LakeHook
+    from lockgate.hooks.lake import LakeHook, LakeObject
 
-#: a dataset whose newest loaded logical date is at most this many days old is fresh
+#: without a schedule or deadline, a dataset whose newest loaded date is at most this old is fresh
 DEFAULT_MAX_LAG_DAYS = 1
-#: how many of the newest logical dates the page shows per dataset
+#: how many days (ending today) the page shows by default
 DEFAULT_DAYS = 30
+#: a day that quarantined at least this share of its rows is "quarantine-heavy" on the grid
+QUARANTINE_HEAVY_RATE = 0.05
+#: grid cell states, worst first (the legend's order)
+STATES = ("failed", "late", "missing", "quarantine-heavy", "warned", "loaded")
 
 _REPORT_KEY = re.compile(r"^quality/(?P<dataset>[^/]+)/ds=(?P<ds>\d{4}-\d{2}-\d{2})/report\.json$")
 _SUMMARY_KEY = re.compile(r"^reports/(?P<dag_id>[^/]+)/ds=(?P<ds>\d{4}-\d{2}-\d{2})/summary\.json$")
+#: report fields the page never shows: left out of the cache
+_HEAVY_FIELDS = ("column_metrics", "files", "schema_drift")
+#: check arguments that say what is checked, not the threshold
+_TARGET_KWARGS = frozenset({"column", "column_list", "row_condition", "condition_parser", "result_format"})
+_PRESETS = {
+    "@hourly": timedelta(hours=1),
+    "@daily": timedelta(days=1),
+    "@midnight": timedelta(days=1),
+    "@weekly": timedelta(days=7),
+    "@monthly": timedelta(days=31),
+    "@quarterly": timedelta(days=92),
+    "@yearly": timedelta(days=366),
+    "@annually": timedelta(days=366),
+}
 
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """One data-quality check of one gate run."""
+    """One data-quality check of one gate run: a contract check or one of the gate's built-in ones.
+
+    ``builtin`` checks (``type``, ``not_null``, ``parse``...) are not in the contract's list; they
+    only appear when they quarantined rows, with the count from the report's ``quarantine_by_check``.
+    """
 
     check: str
     severity: str
     success: bool
     unexpected_count: int | None = None
     observed_value: Any = None
+    expectation: str | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    element_count: int | None = None
+    examples: tuple[str, ...] = ()
+    builtin: bool = False
 
     @property
     def outcome(self) -> str:
@@ -55,13 +91,18 @@ class CheckOutcome:
             return "passed"
         return "warned" if self.severity == "warn" else "failed"
 
+    @property
+    def threshold(self) -> str:
+        """The check's limits in words (``min_value=0, max_value=500``); "" when it has none."""
+        return ", ".join(f"{k}={v}" for k, v in self.kwargs.items() if k not in _TARGET_KWARGS)
+
 
 @dataclass(frozen=True)
 class DayHealth:
     """One dataset on one logical date.
 
     ``rows_loaded`` is what the warehouse committed according to the run summary; ``None`` when no
-    summary covers the date (the run stopped before it, or the pipeline writes none).
+    summary covers the date (the run stopped before it, or the dataset is intermediate).
     """
 
     ds: str
@@ -74,6 +115,13 @@ class DayHealth:
     gate_failed: bool = False
     dag_id: str | None = None
     run_id: str | None = None
+    quarantine_by_check: Mapping[str, int] = field(default_factory=dict)
+    quarantine_by_column: Mapping[str, int] = field(default_factory=dict)
+    contract: str | None = None
+    load_run_id: str | None = None
+    loaded_at: str | None = None
+    written_at: str | None = None
+    intermediate: bool = False
 
     @property
     def quarantine_rate(self) -> float:
@@ -84,19 +132,37 @@ class DayHealth:
     def failing_checks(self) -> tuple[CheckOutcome, ...]:
         return tuple(c for c in self.checks if not c.success)
 
+    @property
+    def state(self) -> str:
+        """The grid's word for the day: ``failed``, ``late``, ``quarantine-heavy``, ``warned`` or ``loaded``.
+
+        ``late``: the gate passed but no load of the date is recorded (yet). An intermediate
+        dataset is never loaded: for it, passing the gate is the end of the line.
+        """
+        if self.gate_failed:
+            return "failed"
+        if self.rows_loaded is None and not self.intermediate:
+            return "late"
+        if self.rows_in and self.quarantine_rate >= QUARANTINE_HEAVY_RATE:
+            return "quarantine-heavy"
+        if any(c.outcome == "warned" for c in self.checks):
+            return "warned"
+        return "loaded"
+
 
 @dataclass(frozen=True)
 class CheckHistory:
-    """One check across the logical dates shown: ``outcomes[ds]`` is passed, warned or failed."""
+    """One check across the logical dates shown: ``outcomes[ds]`` is passed, warned, quarantined or failed."""
 
     check: str
     severity: str
     outcomes: Mapping[str, str]
+    builtin: bool = False
 
 
 @dataclass(frozen=True)
 class DatasetHealth:
-    """Everything the page shows about one dataset; ``days`` oldest first."""
+    """Everything the page shows about one dataset; ``days`` oldest first, ``calendar`` every day of the range."""
 
     dataset: str
     days: tuple[DayHealth, ...]
@@ -104,28 +170,49 @@ class DatasetHealth:
     lag_days: int | None
     fresh: bool
     check_history: tuple[CheckHistory, ...] = field(default=())
+    dag_id: str | None = None
+    schedule: str | None = None
+    max_lag_days: int = DEFAULT_MAX_LAG_DAYS
+    intermediate: bool = False
+    latest_ds: str | None = None
+    calendar: tuple[tuple[str, str], ...] = ()
 
     @property
     def latest(self) -> DayHealth | None:
-        """The newest logical date the gate reported on: "the latest run" of this dataset."""
+        """The day of the dataset's latest run: the newest summary written (a rerun of an older
+        date included), else the newest logical date the gate reported on."""
+        for day in self.days:
+            if day.ds == self.latest_ds:
+                return day
         return self.days[-1] if self.days else None
 
     @property
     def freshness(self) -> str:
         if self.newest_loaded_ds is None:
-            return "nothing loaded"
+            return "nothing gated" if self.intermediate else "nothing loaded"
         if self.lag_days == 0:
             return "up to date"
         unit = "day" if self.lag_days == 1 else "days"
         return f"{self.lag_days} {unit} behind"
 
+    @property
+    def last_run_id(self) -> str | None:
+        latest = self.latest
+        return latest.run_id if latest else None
+
+    @property
+    def last_loaded_at(self) -> str | None:
+        """When the warehouse last committed a date of this dataset (per the load audit)."""
+        return max((d.loaded_at for d in self.days if d.loaded_at), default=None)
+
 
 @dataclass(frozen=True)
 class DataHealth:
-    """The page's data: one :class:`DatasetHealth` per dataset, by name."""
+    """The page's data: one :class:`DatasetHealth` per dataset, by name, over ``start``..``end``."""
 
     today: str
-    max_lag_days: int
+    start: str
+    end: str
     datasets: tuple[DatasetHealth, ...]
 
     def dataset(self, name: str) -> DatasetHealth:
@@ -135,18 +222,147 @@ class DataHealth:
         raise KeyError(name)
 
 
+# ---------------------------------------------------------------------------------- schedule
+
+
+def schedule_period(schedule: str | None) -> timedelta | None:
+    """The time between two runs of a schedule (a preset or a cron expression); None when unknown."""
+    if not schedule:
+        return None
+    if schedule in _PRESETS:
+        return _PRESETS[schedule]
+    try:
+        from croniter import croniter
+
+        runs = croniter(schedule, datetime(2026, 1, 1, tzinfo=UTC))
+        first = runs.get_next(datetime)
+        return runs.get_next(datetime) - first
+    except Exception:  # noqa: BLE001 - not a cron expression (an asset or timetable name): unknown
+        return None
+
+
+def allowed_lag_days(schedule: str | None, late_batch_after_hours: float | None) -> int:
+    """How old the newest loaded date may be before the dataset counts as stale.
+
+    One schedule period (a daily pipeline loads yesterday's data today), plus the days its
+    deadline allows beyond the first (30 h after a daily date: the day before yesterday is fine
+    until 06:00). Without a schedule: :data:`DEFAULT_MAX_LAG_DAYS`.
+    """
+    period = schedule_period(schedule)
+    base = max(1, math.ceil(period / timedelta(days=1))) if period else DEFAULT_MAX_LAG_DAYS
+    extra = max(0, math.ceil((late_batch_after_hours or 0) / 24) - 1)
+    return base + extra
+
+
+def expected_dates(schedule: str | None, start: date, end: date) -> set[str] | None:
+    """The logical dates the schedule runs for between ``start`` and ``end``; None: no expectation."""
+    period = schedule_period(schedule)
+    if period is None:
+        return None
+    if period <= timedelta(days=1):
+        return {(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)}
+    from croniter import croniter
+
+    expression = {"@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}.get(str(schedule), str(schedule))
+    if expression.startswith("@"):
+        expression = "0 0 1 1 *"
+    runs = croniter(expression, datetime.combine(start, datetime.min.time(), UTC) - timedelta(seconds=1))
+    found: set[str] = set()
+    while (moment := runs.get_next(datetime).date()) <= end:
+        found.add(moment.isoformat())
+    return found
+
+
+# ---------------------------------------------------------------------------------- building
+
+
 def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
 
-def _check(raw: Mapping[str, Any]) -> CheckOutcome:
+def _check(raw: Mapping[str, Any], examples: Mapping[str, Sequence[str]]) -> CheckOutcome:
     count = raw.get("unexpected_count")
+    name = str(raw.get("check") or raw.get("expectation") or "?")
+    own = [str(e) for e in raw.get("examples") or [] if e is not None]
+    elements = raw.get("element_count")
     return CheckOutcome(
-        check=str(raw.get("check") or raw.get("expectation") or "?"),
+        check=name,
         severity=str(raw.get("severity") or "fail"),
         success=bool(raw.get("success")),
         unexpected_count=None if count is None else int(count),
         observed_value=raw.get("observed_value"),
+        expectation=raw.get("expectation"),
+        kwargs=dict(raw.get("kwargs") or {}),
+        element_count=None if elements is None else int(elements),
+        examples=tuple(own or examples.get(name) or ()),
+    )
+
+
+def day_checks(report: Mapping[str, Any]) -> tuple[CheckOutcome, ...]:
+    """The report's checks, then the built-in checks that quarantined rows (from ``quarantine_by_check``)."""
+    examples = report.get("quarantine_examples") or {}
+    checks = [_check(c, examples) for c in report.get("checks", [])]
+    named = {c.check for c in checks}
+    for name, count in sorted((report.get("quarantine_by_check") or {}).items(), key=lambda kv: (-kv[1], kv[0])):
+        if name not in named:
+            checks.append(
+                CheckOutcome(
+                    check=name,
+                    severity="quarantine",
+                    success=True,
+                    unexpected_count=int(count),
+                    expectation="built-in",
+                    examples=tuple(str(e) for e in examples.get(name) or ()),
+                    builtin=True,
+                )
+            )
+    return tuple(checks)
+
+
+def _loads(summaries: Iterable[Mapping[str, Any]]) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
+    """Per (dataset, ds) the summary's entry (with its run), and per dataset its pipeline facts."""
+    loaded: dict[tuple[str, str], dict[str, Any]] = {}
+    pipelines: dict[str, Any] = {}
+    for summary in sorted(summaries, key=lambda s: (str(s.get("ds")), str(s.get("dag_id")))):
+        run = {
+            "dag_id": summary.get("dag_id"),
+            "run_id": summary.get("run_id"),
+            "written_at": summary.get("written_at"),
+        }
+        facts = {"dag_id": summary.get("dag_id"), **(summary.get("pipeline") or {})}
+        for entry in summary.get("datasets", []):
+            loaded[(str(entry["dataset"]), str(summary["ds"]))] = {**run, **entry}
+            pipelines[str(entry["dataset"])] = facts
+        for name in facts.get("gated") or ():
+            pipelines.setdefault(str(name), facts)
+            if name in (facts.get("intermediate") or ()):
+                pipelines[str(name)] = facts
+                loaded.setdefault((str(name), str(summary["ds"])), {**run, "intermediate": True})
+    return loaded, pipelines
+
+
+def _day(report: Mapping[str, Any], entry: Mapping[str, Any] | None) -> DayHealth:
+    entry = entry or {}
+    intermediate = bool(entry.get("intermediate"))
+    rows_loaded = entry.get("rows_loaded")
+    return DayHealth(
+        ds=str(report["ds"]),
+        rows_in=_int(report.get("rows_in")),
+        rows_passed=_int(report.get("rows_passed")),
+        rows_quarantined=_int(report.get("rows_quarantined")),
+        duplicates_removed=_int(report.get("duplicates_removed")),
+        rows_loaded=None if rows_loaded is None or intermediate else int(rows_loaded),
+        checks=day_checks(report),
+        gate_failed=bool(report.get("failed")) or report.get("success") is False,
+        dag_id=entry.get("dag_id"),
+        run_id=entry.get("run_id"),
+        quarantine_by_check=dict(report.get("quarantine_by_check") or {}),
+        quarantine_by_column=dict(report.get("quarantine_by_column") or {}),
+        contract=report.get("contract"),
+        load_run_id=entry.get("load_run_id"),
+        loaded_at=entry.get("loaded_at"),
+        written_at=entry.get("written_at"),
+        intermediate=intermediate,
     )
 
 
@@ -155,119 +371,249 @@ def build_health(
     summaries: Iterable[Mapping[str, Any]],
     *,
     today: date,
-    max_lag_days: int = DEFAULT_MAX_LAG_DAYS,
     days: int = DEFAULT_DAYS,
+    start: date | None = None,
+    end: date | None = None,
+    max_lag_days: int | None = None,
 ) -> DataHealth:
-    """Aggregate gate reports and run summaries into per-dataset health.
+    """Aggregate gate reports and run summaries into per-dataset health over ``start``..``end``.
 
     :param reports: gate reports (``report.json``), each with ``dataset`` and ``ds``.
-    :param summaries: run summaries (``summary.json``), each with ``dag_id``, ``run_id``, ``ds`` and
-        ``datasets`` (per dataset ``rows_loaded``). When two summaries cover the same dataset and
-        date, the one from the DAG id sorting last wins (deterministic, rarely relevant).
+    :param summaries: run summaries (``summary.json``), each with ``dag_id``, ``run_id``, ``ds``,
+        ``datasets`` (per dataset ``rows_loaded``...) and ``pipeline`` (schedule, intermediate
+        datasets). When two summaries cover the same dataset and date, the one from the DAG id
+        sorting last wins (deterministic, rarely relevant). Summaries outside the range still
+        count for freshness.
     :param today: the date freshness is measured against.
-    :param max_lag_days: a dataset is fresh when its newest loaded date is at most this old.
-    :param days: keep only the newest ``days`` logical dates per dataset.
+    :param days: the length of the range when ``start`` is not given.
+    :param start: the first date shown (default: ``days`` before ``end``).
+    :param end: the last date shown (default: the newest reported date up to ``today``, so a
+        pipeline that stopped still shows its last days; freshness says how long ago that was).
+    :param max_lag_days: overrides the freshness threshold that comes from each pipeline's schedule.
     """
-    loaded: dict[tuple[str, str], tuple[int, str | None, str | None]] = {}
-    for summary in sorted(summaries, key=lambda s: (str(s.get("ds")), str(s.get("dag_id")))):
-        for entry in summary.get("datasets", []):
-            loaded[(str(entry["dataset"]), str(summary["ds"]))] = (
-                _int(entry.get("rows_loaded")),
-                summary.get("dag_id"),
-                summary.get("run_id"),
-            )
-
+    reports = list(reports)
+    if end is None:
+        reported = [str(r["ds"]) for r in reports if str(r["ds"]) <= today.isoformat()]
+        end = date.fromisoformat(max(reported)) if reported else today
+    start = start or end - timedelta(days=days - 1)
+    loaded, pipelines = _loads(summaries)
     by_dataset: dict[str, dict[str, DayHealth]] = {}
     for report in reports:
         dataset, ds = str(report["dataset"]), str(report["ds"])
-        rows_loaded, dag_id, run_id = loaded.get((dataset, ds), (None, None, None))
-        by_dataset.setdefault(dataset, {})[ds] = DayHealth(
-            ds=ds,
-            rows_in=_int(report.get("rows_in")),
-            rows_passed=_int(report.get("rows_passed")),
-            rows_quarantined=_int(report.get("rows_quarantined")),
-            duplicates_removed=_int(report.get("duplicates_removed")),
-            rows_loaded=rows_loaded,
-            checks=tuple(_check(c) for c in report.get("checks", [])),
-            gate_failed=bool(report.get("failed")) or report.get("success") is False,
-            dag_id=dag_id,
-            run_id=run_id,
-        )
+        by_dataset.setdefault(dataset, {})[ds] = _day(report, loaded.get((dataset, ds)))
 
-    datasets = []
-    for dataset in sorted(by_dataset):
-        shown = tuple(by_dataset[dataset][ds] for ds in sorted(by_dataset[dataset])[-days:])
-        # freshness looks at every date, not only the ones shown
-        loaded_dates = [ds for ds, day in by_dataset[dataset].items() if day.rows_loaded]
-        newest = max(loaded_dates) if loaded_dates else None
-        lag = (today - date.fromisoformat(newest)).days if newest else None
-        datasets.append(
-            DatasetHealth(
-                dataset=dataset,
-                days=shown,
-                newest_loaded_ds=newest,
-                lag_days=lag,
-                fresh=lag is not None and lag <= max_lag_days,
-                check_history=_check_history(shown),
-            )
-        )
-    return DataHealth(today=today.isoformat(), max_lag_days=max_lag_days, datasets=tuple(datasets))
+    window = (start, end, today)
+    datasets = [
+        _dataset(name, by_dataset[name], pipelines.get(name) or {}, loaded, window, max_lag_days)
+        for name in sorted(by_dataset)
+    ]
+    return DataHealth(today=today.isoformat(), start=start.isoformat(), end=end.isoformat(), datasets=tuple(datasets))
+
+
+def _newest_done(name: str, by_ds: Mapping[str, DayHealth], loaded: Mapping[tuple[str, str], Any]) -> str | None:
+    """The newest date the warehouse holds rows of (an intermediate dataset: the newest gated)."""
+    done = [
+        ds
+        for (dataset, ds), e in loaded.items()
+        if dataset == name and not e.get("intermediate") and e.get("rows_loaded")
+    ]
+    done += [ds for ds, day in by_ds.items() if day.intermediate and day.rows_passed]
+    return max(done) if done else None
+
+
+def _dataset(
+    name: str,
+    by_ds: Mapping[str, DayHealth],
+    facts: Mapping[str, Any],
+    loaded: Mapping[tuple[str, str], Any],
+    window: tuple[date, date, date],
+    lag: int | None,
+) -> DatasetHealth:
+    start, end, today = window
+    intermediate = name in (facts.get("intermediate") or ())
+    shown = tuple(by_ds[ds] for ds in sorted(by_ds) if start.isoformat() <= ds <= end.isoformat())
+    newest = _newest_done(name, by_ds, loaded)
+    lag_days = (today - date.fromisoformat(newest)).days if newest else None
+    schedule = facts.get("schedule")
+    allowed = lag if lag is not None else allowed_lag_days(schedule, facts.get("late_batch_after_hours"))
+    written = [d for d in by_ds.values() if d.written_at]
+    latest = max(written, key=lambda d: (str(d.written_at), d.ds)).ds if written else (max(by_ds) if by_ds else None)
+    return DatasetHealth(
+        dataset=name,
+        days=shown,
+        newest_loaded_ds=newest,
+        lag_days=lag_days,
+        fresh=lag_days is not None and lag_days <= allowed,
+        check_history=_check_history(shown),
+        dag_id=facts.get("dag_id") or next((d.dag_id for d in reversed(shown) if d.dag_id), None),
+        schedule=schedule,
+        max_lag_days=allowed,
+        intermediate=intermediate,
+        latest_ds=latest,
+        calendar=calendar(by_ds, schedule, (start, end), today, allowed),
+    )
+
+
+def calendar(
+    by_ds: Mapping[str, DayHealth], schedule: str | None, window: tuple[date, date], today: date, allowed_lag: int
+) -> tuple[tuple[str, str], ...]:
+    """``(ds, state)`` for every day of ``window`` (first and last date).
+
+    A day with a gate report has the report's :attr:`DayHealth.state`. A day without one is
+    ``missing`` when the schedule expects it and it is due -- after the dataset's first report and
+    either before its newest one (a gap) or older than the allowed lag -- else ``none`` (not due,
+    not scheduled, or before the dataset existed).
+    """
+    start, end = window
+    first = min(by_ds) if by_ds else None
+    newest = max(by_ds) if by_ds else None
+    due = (today - timedelta(days=allowed_lag)).isoformat()
+    expected = expected_dates(schedule, start, end)
+    cells = []
+    for offset in range((end - start).days + 1):
+        ds = (start + timedelta(days=offset)).isoformat()
+        if ds in by_ds:
+            state = by_ds[ds].state
+        elif (
+            expected is not None
+            and ds in expected
+            and first is not None
+            and ds > first
+            and (ds < str(newest) or ds <= due)
+        ):
+            state = "missing"
+        else:
+            state = "none"
+        cells.append((ds, state))
+    return tuple(cells)
 
 
 def _check_history(days: Iterable[DayHealth]) -> tuple[CheckHistory, ...]:
     """Per check (in the order the newest report lists them), its outcome on each date."""
-    order: dict[str, str] = {}
+    order: dict[str, tuple[str, bool]] = {}
     outcomes: dict[str, dict[str, str]] = {}
     for day in sorted(days, key=lambda d: d.ds, reverse=True):
         for check in day.checks:
-            order.setdefault(check.check, check.severity)
+            order.setdefault(check.check, (check.severity, check.builtin))
             outcomes.setdefault(check.check, {})[day.ds] = check.outcome
-    return tuple(CheckHistory(check, severity, outcomes[check]) for check, severity in order.items())
+    return tuple(CheckHistory(check, sev, outcomes[check], builtin) for check, (sev, builtin) in order.items())
 
 
-def _newest(keys: Iterable[tuple[str, str, str]], days: int) -> list[str]:
-    """Of (group, ds, key) triples, the keys of the newest ``days`` dates of each group."""
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for group, ds, key in keys:
-        groups.setdefault(group, []).append((ds, key))
-    return [key for items in groups.values() for _, key in sorted(items)[-days:]]
+# ----------------------------------------------------------------------------------- reading
+
+
+class _DocumentCache:
+    """Parsed lake documents by key, kept while the object's fingerprint is unchanged.
+
+    The fingerprint of a local lake's object is its size and modification time; the S3 listing
+    gives the size only, so S3 entries are also dropped after :attr:`s3_ttl` seconds (a rerun
+    that rewrites a report with exactly as many bytes shows within that time).
+    """
+
+    s3_ttl = 60.0
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[tuple[Any, ...], float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def fingerprint(self, lake: LakeHook, obj: LakeObject) -> tuple[Any, ...]:
+        if lake.is_s3:
+            return (obj.size,)
+        try:
+            stat = os.stat(lake.uri(obj.key))
+        except OSError:
+            return (obj.size, None)
+        return (obj.size, stat.st_mtime_ns)
+
+    def get(self, lake: LakeHook, obj: LakeObject, fingerprint: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._entries.get((lake.url, obj.key))
+        if found is None or found[0] != fingerprint:
+            return None
+        if lake.is_s3 and time.monotonic() - found[1] > self.s3_ttl:
+            return None
+        return found[2]
+
+    def put(self, lake: LakeHook, obj: LakeObject, fingerprint: tuple[Any, ...], document: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries[(lake.url, obj.key)] = (fingerprint, time.monotonic(), document)
+
+
+_CACHE = _DocumentCache()
+
+
+def _read(lake: LakeHook, obj: LakeObject) -> dict[str, Any] | None:
+    fingerprint = _CACHE.fingerprint(lake, obj)
+    cached = _CACHE.get(lake, obj, fingerprint)
+    if cached is not None:
+        return cached
+    try:
+        document = dict(lake.read_json(obj.key))
+    except (FileNotFoundError, ValueError):  # replaced while a rerun rewrites it
+        return None
+    for heavy in _HEAVY_FIELDS:
+        document.pop(heavy, None)
+    # the key names the dataset (or DAG) and date even if the document does not
+    match = _REPORT_KEY.match(obj.key) or _SUMMARY_KEY.match(obj.key)
+    if match:
+        for name, value in match.groupdict().items():
+            document.setdefault(name, value)
+    _CACHE.put(lake, obj, fingerprint, document)
+    return document
 
 
 def read_lake_documents(
-    lake: LakeHook, *, days: int = DEFAULT_DAYS
+    lake: LakeHook,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    days: int | None = None,
+    reports: bool = True,
+    summaries: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The gate reports and run summaries of the newest ``days`` dates per dataset / DAG.
+    """The gate reports and run summaries of the logical dates ``start``..``end`` (both optional).
 
-    Freshness needs the newest *loaded* date, which may be older than the dates shown when the
-    latest runs failed; the page shows "nothing loaded" only if none of the dates read was loaded.
+    ``days`` keeps the newest ``days`` dates of each dataset / DAG; ``reports``/``summaries``
+    False skips that kind (an empty list).
     """
-    report_keys = _newest(
-        ((m["dataset"], m["ds"], o.key) for o in lake.list("quality") if (m := _REPORT_KEY.match(o.key))), days
-    )
-    summary_keys = _newest(
-        ((m["dag_id"], m["ds"], o.key) for o in lake.list("reports") if (m := _SUMMARY_KEY.match(o.key))), days
-    )
+    low, high = (start.isoformat() if start else ""), (end.isoformat() if end else "9999")
 
-    def read(key: str) -> dict[str, Any] | None:
-        try:
-            document = dict(lake.read_json(key))
-        except (FileNotFoundError, ValueError):  # replaced while a rerun rewrites it
-            return None
-        # the key names the dataset (or DAG) and date even if the document does not
-        match = _REPORT_KEY.match(key) or _SUMMARY_KEY.match(key)
-        if match:
-            for name, value in match.groupdict().items():
-                document.setdefault(name, value)
-        return document
+    def pick(objects: Iterable[LakeObject], pattern: re.Pattern[str], group: str) -> list[LakeObject]:
+        found = [(m[group], m["ds"], o) for o in objects if (m := pattern.match(o.key)) and low <= m["ds"] <= high]
+        if days is None:
+            return [o for _, _, o in found]
+        groups: dict[str, list[tuple[str, LakeObject]]] = {}
+        for name, ds, obj in found:
+            groups.setdefault(name, []).append((ds, obj))
+        return [obj for items in groups.values() for _, obj in sorted(items, key=lambda i: i[0])[-days:]]
 
-    # S3 lakes answer one object per request: read them in parallel
+    report_objects = pick(lake.list("quality"), _REPORT_KEY, "dataset") if reports else []
+    summary_objects = pick(lake.list("reports"), _SUMMARY_KEY, "dag_id") if summaries else []
+    # S3 lakes answer one object per request: read them in parallel (a local lake reads from the cache)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        reports = [r for r in pool.map(read, report_keys) if r is not None]
-        summaries = [s for s in pool.map(read, summary_keys) if s is not None]
-    return reports, summaries
+        found_reports = [r for r in pool.map(lambda o: _read(lake, o), report_objects) if r is not None]
+        found_summaries = [s for s in pool.map(lambda o: _read(lake, o), summary_objects) if s is not None]
+    return found_reports, found_summaries
 
 
-def lake_health(lake: LakeHook, *, today: date, days: int = DEFAULT_DAYS) -> DataHealth:
-    """:func:`build_health` over what :func:`read_lake_documents` finds in ``lake``."""
-    reports, summaries = read_lake_documents(lake, days=days)
-    return build_health(reports, summaries, today=today, days=days)
+def lake_health(
+    lake: LakeHook,
+    *,
+    today: date,
+    days: int = DEFAULT_DAYS,
+    start: date | None = None,
+    end: date | None = None,
+) -> DataHealth:
+    """:func:`build_health` over ``lake``: the reports of the range, every run summary (for freshness).
+
+    Without ``end``, the range ends on the newest reported date up to ``today``.
+    """
+    if end is None:
+        dates = [
+            m["ds"] for o in lake.list("quality") if (m := _REPORT_KEY.match(o.key)) and m["ds"] <= today.isoformat()
+        ]
+        end = date.fromisoformat(max(dates)) if dates else today
+    start = start or end - timedelta(days=days - 1)
+    reports, _ = read_lake_documents(lake, start=start, end=end, summaries=False)
+    _, summaries = read_lake_documents(lake, reports=False)
+    return build_health(reports, summaries, today=today, start=start, end=end)

@@ -98,9 +98,11 @@ def test_a_zero_row_load_does_not_count_as_loaded() -> None:
     assert item.days[-1].quarantine_rate == 0.0  # no division by zero on an empty day
 
 
-def test_days_keeps_the_newest_dates_sorted_oldest_first() -> None:
+def test_the_range_ends_on_the_newest_reported_date_and_is_sorted_oldest_first() -> None:
     reports = [report("readings", f"2026-01-0{d}") for d in (4, 1, 3, 2)]
-    item = build_health(reports, [], today=TODAY, days=3).dataset("readings")
+    health = build_health(reports, [], today=TODAY, days=3)
+    item = health.dataset("readings")
+    assert (health.start, health.end) == ("2026-01-02", "2026-01-04")
     assert [d.ds for d in item.days] == ["2026-01-02", "2026-01-03", "2026-01-04"]
     assert item.latest is not None
     assert item.latest.ds == "2026-01-04"
@@ -179,6 +181,7 @@ def test_reads_only_reports_and_summaries_from_a_real_lake(lockgate_home: Path) 
 
     health = lake_health(lake, today=TODAY, days=2)
     readings = health.dataset("readings")
+    assert (health.start, health.end) == ("2026-01-03", "2026-01-04")
     assert [(d.ds, d.rows_loaded, d.rows_quarantined) for d in readings.days] == [
         ("2026-01-03", 9, 1),
         ("2026-01-04", 9, 1),
@@ -208,3 +211,123 @@ def test_reads_an_s3_lake(s3_bucket: str, aws_conn_id: str, monkeypatch: pytest.
         ("2026-01-04", 18, 0.1),
     ]
     assert readings.newest_loaded_ds == "2026-01-04"
+
+
+# ------------------------------------------------------------- reasons, grid, freshness, latest run
+
+
+def test_built_in_quarantine_checks_appear_with_their_counts_and_examples() -> None:
+    """sales had 8 quarantined rows while every contract check was green: the reasons were the gate's own."""
+    raw = report("sales", "2026-01-04", rows_in=100, quarantined=8, checks=[check("unique(id)")])
+    raw["quarantine_by_check"] = {"not_null": 5, "type": 3}
+    raw["quarantine_by_column"] = {"amount": 6, "store_id": 2}
+    raw["quarantine_examples"] = {"type": ["pos_1.csv: row 4: column amount: 'x' is not a decimal"]}
+    day = build_health([raw], [], today=TODAY).dataset("sales").days[0]
+    by_name = {c.check: c for c in day.checks}
+    assert by_name["not_null"].builtin
+    assert by_name["not_null"].unexpected_count == 5
+    assert by_name["type"].outcome == "quarantined"
+    assert by_name["type"].examples == ("pos_1.csv: row 4: column amount: 'x' is not a decimal",)
+    assert sum(c.unexpected_count or 0 for c in day.checks if c.builtin) == day.rows_quarantined
+    assert dict(day.quarantine_by_column) == {"amount": 6, "store_id": 2}
+    history = {h.check: h for h in build_health([raw], [], today=TODAY).dataset("sales").check_history}
+    assert history["not_null"].builtin
+    assert history["not_null"].outcomes == {"2026-01-04": "quarantined"}
+
+
+def test_check_threshold_leaves_out_what_is_checked() -> None:
+    outcome = CheckOutcome(
+        "max(value)", "warn", False, kwargs={"column": "value", "min_value": 0, "max_value": 500, "mostly": 0.99}
+    )
+    assert outcome.threshold == "min_value=0, max_value=500, mostly=0.99"
+
+
+def daily(ds: str, loaded: dict[str, int], **extra: Any) -> dict[str, Any]:
+    facts = {"schedule": "@daily", "late_batch_after_hours": 30, "gated": sorted(loaded), "intermediate": []}
+    return {**summary(ds, loaded), "pipeline": {**facts, **extra}}
+
+
+def test_the_grid_is_a_calendar_with_missing_days_and_states() -> None:
+    """An 11-month gap is 11 months of cells, not four neighbours; a scheduled day without a run is missing."""
+    reports = [
+        report("readings", "2025-02-01"),
+        report("readings", "2026-01-01", quarantined=10),  # 10% quarantined
+        report("readings", "2026-01-03", checks=[check("max(value)", "warn", False)]),
+        report("readings", "2026-01-04", failed=["unique(id)"]),
+        report("readings", "2026-01-05"),  # gated, no summary: not loaded
+    ]
+    summaries = [daily(ds, {"readings": 100}) for ds in ("2025-02-01", "2026-01-01", "2026-01-03")]
+    health = build_health(reports, summaries, today=date(2026, 1, 5), start=date(2025, 1, 30))
+    cells = dict(health.dataset("readings").calendar)
+    assert len(cells) == (date(2026, 1, 5) - date(2025, 1, 30)).days + 1
+    assert cells["2025-01-31"] == "none"  # before the dataset's first run
+    assert cells["2025-02-01"] == "loaded"
+    assert cells["2025-07-15"] == "missing"  # inside the gap
+    assert cells["2026-01-01"] == "quarantine-heavy"
+    assert cells["2026-01-02"] == "missing"
+    assert cells["2026-01-03"] == "warned"
+    assert cells["2026-01-04"] == "failed"
+    assert cells["2026-01-05"] == "late"
+
+
+def test_without_a_schedule_no_day_is_called_missing() -> None:
+    reports = [report("readings", "2026-01-01"), report("readings", "2026-01-04")]
+    cells = dict(build_health(reports, [], today=TODAY).dataset("readings").calendar)
+    assert cells["2026-01-02"] == "none"
+
+
+def test_freshness_threshold_comes_from_the_schedule_and_deadline() -> None:
+    reports = [report("readings", "2026-01-03")]
+    # daily, due 30 h after the logical date: the day before yesterday is still fresh
+    item = build_health(reports, [daily("2026-01-03", {"readings": 100})], today=TODAY).dataset("readings")
+    assert (item.lag_days, item.max_lag_days, item.fresh) == (2, 2, True)
+    weekly = build_health(
+        reports,
+        [daily("2026-01-03", {"readings": 100}, schedule="0 6 * * 1", late_batch_after_hours=None)],
+        today=TODAY,
+    ).dataset("readings")
+    assert weekly.max_lag_days == 7
+    assert item.schedule == "@daily"
+    assert item.dag_id == "air_quality_daily"
+
+
+def test_an_intermediate_dataset_is_labelled_and_fresh_by_its_gate() -> None:
+    reports = [report("sales", "2026-01-04"), report("sales_accounting", "2026-01-04")]
+    summaries = [
+        daily("2026-01-04", {"sales_accounting": 90}, gated=["sales", "sales_accounting"], intermediate=["sales"])
+    ]
+    health = build_health(reports, summaries, today=TODAY)
+    sales = health.dataset("sales")
+    assert sales.intermediate
+    assert sales.freshness == "1 day behind"
+    assert sales.fresh
+    assert sales.days[0].rows_loaded is None
+    assert sales.days[0].state == "loaded"
+    assert not health.dataset("sales_accounting").intermediate
+
+
+def test_the_latest_run_is_the_summary_written_last_not_the_newest_date() -> None:
+    """A rerun of an older date, with a warning, is what people want to see first."""
+    reports = [
+        report("readings", "2026-01-02", checks=[check("max(value)", "warn", False)]),
+        report("readings", "2026-01-04"),
+    ]
+    summaries = [
+        {**daily("2026-01-02", {"readings": 100}), "written_at": "2026-01-05T09:00:00+00:00", "run_id": "rerun"},
+        {**daily("2026-01-04", {"readings": 100}), "written_at": "2026-01-05T01:00:00+00:00"},
+    ]
+    summaries[0]["datasets"][0] |= {"load_run_id": "rerun", "loaded_at": "2026-01-05T08:59:00+00:00"}
+    item = build_health(reports, summaries, today=TODAY).dataset("readings")
+    assert item.latest is not None
+    assert item.latest.ds == "2026-01-02"
+    assert item.last_run_id == "rerun"
+    assert item.last_loaded_at == "2026-01-05T08:59:00+00:00"
+    assert item.newest_loaded_ds == "2026-01-04"
+
+
+def test_the_document_cache_sees_a_rewritten_report(lockgate_home: Path) -> None:
+    lake = LakeHook()
+    lake.write_json("quality/readings/ds=2026-01-04/report.json", report("readings", "2026-01-04", quarantined=1))
+    assert lake_health(lake, today=TODAY).dataset("readings").days[0].rows_quarantined == 1
+    lake.write_json("quality/readings/ds=2026-01-04/report.json", report("readings", "2026-01-04", quarantined=2))
+    assert lake_health(lake, today=TODAY).dataset("readings").days[0].rows_quarantined == 2

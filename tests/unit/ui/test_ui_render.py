@@ -104,9 +104,10 @@ def test_charts_and_check_history_are_drawn() -> None:
 
 def test_text_from_the_lake_is_escaped_and_nothing_is_fetched() -> None:
     html, page = _page()
-    assert "<script" not in html
+    # the page's own inline script (theme, filter) is the only one; the lake's text is escaped
+    assert html.count("<script") == 1
+    assert "<script>alert(1)" not in html
     assert "&lt;script&gt;" in html
-    assert "script" not in page.tags
     # self-contained: no stylesheet, script, image or font comes from elsewhere
     fetched = [v for k, v in page.attrs if k in ("src", "href") and v and re.match(r"^(https?:)?//", v)]
     assert fetched == []
@@ -131,3 +132,34 @@ def test_a_lake_without_reports_says_so() -> None:
 )
 def test_axis_ticks_are_round_and_cover_the_maximum(value: float, ticks: list[float]) -> None:
     assert _ticks(value) == pytest.approx(ticks)
+
+
+def test_the_grid_and_charts_have_a_calendar_axis_with_the_year() -> None:
+    html, _ = _page(start=date(2025, 12, 20))
+    # 16 days from 2025-12-20 to 2026-01-04, one grid cell each, data or not
+    cells = re.findall(r'<a class="cell ([a-z-]+)" data-dataset="readings" data-ds="([0-9-]+)"', html)
+    assert len(cells) == 16
+    assert cells[0] == ("none", "2025-12-20")
+    assert ("warned", "2026-01-04") in cells
+    assert "Dec 2025" in html
+    assert "Jan 2026" in html  # month labels with the year
+    assert re.search(r'data-ds="2025-12-20">Dec 20 2025</text>', html)  # chart axis: the year on the first label
+    assert re.search(r">Jan 0[1-4] 2026</text>", html)  # ... and where it changes
+
+
+def test_each_cell_links_to_the_day_drill_down() -> None:
+    html, _ = _page()
+    assert 'href="day?dataset=readings&amp;ds=2026-01-04"' in html
+    assert 'href="day?dataset=readings&amp;ds=2026-01-04&amp;check=expect_column_max_to_be_between%28value%29"' in html
+
+
+def test_the_dataset_filter_keeps_matching_datasets() -> None:
+    reports = [
+        {"dataset": name, "ds": "2026-01-04", "rows_in": 1, "rows_passed": 1, "checks": []}
+        for name in ("readings", "sales")
+    ]
+    health = build_health(reports, [], today=TODAY)
+    html = render_page(health, lake_url="/lake", dataset_filter="sal")
+    assert 'id="ds-sales"' in html
+    assert 'id="ds-readings"' not in html
+    assert 'id="no-match"' in render_page(health, lake_url="/lake", dataset_filter="nope")
