@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Column
 from lockgate.hooks.warehouse import parquet_rows_sql
@@ -168,9 +169,12 @@ def duckdb_refusal(error: BaseException, columns: Sequence[Column]) -> tuple[str
     return None
 
 
-def _curated_query(files: Sequence[str | Path], columns: Sequence[Column], sql: str) -> list[dict[str, str | None]]:
-    """Rows of ``sql`` (over ``curated``: the streamed rows, typed) as {column: text}, by an
-    in-memory DuckDB: the warehouse's transaction is aborted by then, and this never touches it."""
+def _curated_query(
+    files: Sequence[str | Path], columns: Sequence[Column], sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, str | None]]:
+    """Rows of ``sql`` (over ``curated``: the streamed rows, typed; ``params`` bound from ``$2``) as
+    {column: text}, by an in-memory DuckDB: the warehouse's transaction is aborted by then, and this
+    never touches it."""
     import duckdb
 
     texts = ", ".join(f"CAST({ident(c.name)} AS VARCHAR) AS {ident(c.name)}" for c in columns)
@@ -178,7 +182,8 @@ def _curated_query(files: Sequence[str | Path], columns: Sequence[Column], sql: 
     try:
         con.execute("SET TimeZone='UTC'")
         found = con.execute(
-            f"WITH curated AS ({parquet_rows_sql(columns)}) SELECT {texts} FROM ({sql})", [[str(f) for f in files]]
+            f"WITH curated AS ({parquet_rows_sql(columns)}) SELECT {texts} FROM ({sql})",
+            [[str(f) for f in files], *params],
         ).fetchall()
     finally:
         con.close()
@@ -191,6 +196,25 @@ def refused_rows(
     """The first ``limit`` curated rows a warehouse rule (``predicate``, from its error or catalog)
     refuses, as {column: text}."""
     return _curated_query(files, columns, f"SELECT * FROM curated WHERE {predicate} LIMIT {int(limit)}")
+
+
+def key_sources(
+    files: Sequence[str | Path],
+    columns: Sequence[Column],
+    staged: str | Path,
+    key: dict[str, str | None],
+    limit: int = MAX_SOURCES,
+) -> list[Source]:
+    """The raw files and rows of the curated rows holding one key ({column: text}): each such row
+    is looked up whole (:func:`staged_sources`), so a key column the partition step hashed still
+    leads to its row."""
+    where = " AND ".join(f"CAST({ident(k)} AS VARCHAR) IS NOT DISTINCT FROM ${n}" for n, k in enumerate(key, 2))
+    found: list[Source] = []
+    for row in _curated_query(
+        files, columns, f"SELECT * FROM curated WHERE {where} LIMIT {int(limit)}", [*key.values()]
+    ):
+        found.extend(staged_sources(staged, columns, row, limit))
+    return sorted(dict.fromkeys(found), key=lambda s: (s.file, s.row))[:limit]
 
 
 def curated_row(files: Sequence[str | Path], columns: Sequence[Column], line: int) -> dict[str, str | None] | None:
@@ -212,6 +236,8 @@ def staged_sources(
     import duckdb
 
     compared = [c for c in columns if c.pii_mode is None and c.name != DATE_PARTITION and c.name in row]
+    if not compared:
+        return []  # nothing the staged and curated rows share: any row would "match"
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
@@ -225,8 +251,7 @@ def staged_sources(
         )
         file, number = (ident(c) for c in ORIGIN_COLUMNS)
         found = con.execute(
-            f"SELECT {file}, {number} FROM read_parquet($1) WHERE {where or 'TRUE'} "
-            f"ORDER BY {file}, {number} LIMIT {int(limit)}",
+            f"SELECT {file}, {number} FROM read_parquet($1) WHERE {where} ORDER BY {file}, {number} LIMIT {int(limit)}",
             [str(staged), *(row[c.name] for c in compared)],
         ).fetchall()
     finally:

@@ -28,6 +28,7 @@ from lockgate.load_guards import (
     duckdb_refusal,
     error_column,
     error_constraint,
+    key_sources,
     refused_rows,
     repeated_key_message,
     repeated_keys,
@@ -537,8 +538,7 @@ class WarehouseLoadOperator(LakeOperator):
         staged = self._staged_copy(ds, work)
         located = []
         for values, _ in examples:
-            sources = staged_sources(staged, columns, values, limit=MAX_SOURCES) if staged else []
-            located.append((values, sources))
+            located.append((values, key_sources(files, columns, staged, values) if staged else []))
         what = f"{self.dataset} ds={ds} ({self.table}, {self.mode})"
         raise AirflowFailException(repeated_key_message(what, count, located, [n for _, n in examples]))
 

@@ -19,6 +19,7 @@ from lockgate.load_guards import (
     curated_row,
     duckdb_refusal,
     error_constraint,
+    key_sources,
     refused_rows,
     repeated_key_message,
     repeated_keys,
@@ -235,3 +236,20 @@ def test_a_rule_the_warehouse_names_is_evaluated_over_the_curated_rows(lake: dic
     # a CHECK over two columns names no single column; a CHECK passes NULL, so NULL rows are not refused
     assert check_predicate("(capacity < 100) OR (region = 'x')", COLUMNS)[1] is None
     assert refused_rows(lake["files"], COLUMNS, check_predicate("length(email) < 100", COLUMNS)[0]) == []
+
+
+def test_a_repeated_key_leads_to_its_rows_even_when_the_key_is_hashed(lake: dict[str, Any]) -> None:
+    """Keyed on a PII column, the curated key is a hash the staged rows do not hold: each curated row
+    with the key is looked up by its other columns."""
+    files, staged = lake["files"], lake["staged"]
+    assert key_sources(files, COLUMNS, staged, {"email": None}) == [
+        Source("raw/sites/a.csv", 3),
+        Source("raw/sites/c.csv", 2),
+    ]
+    # S3 with capacity 5000 only, not the staged S3 that differs in capacity
+    assert key_sources(files, COLUMNS, staged, {"email": "h(b@x)"}) == [Source("raw/sites/b.csv", 4)]
+    assert key_sources(files, COLUMNS, staged, {"site_id": "S2", "capacity": "20"}, limit=1) == [
+        Source("raw/sites/a.csv", 3)
+    ]
+    # nothing but PII to compare: no row is claimed to match
+    assert staged_sources(staged, COLUMNS, {"email": "h(b@x)"}) == []
