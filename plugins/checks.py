@@ -376,7 +376,8 @@ def evaluate(
     plans = [_plan(exp, kinds, params) for exp in expectations]
     selects = ["count(*)"] + [sql for plan in plans for sql in plan.selects.values()]
     try:
-        row = con.execute(f"SELECT {', '.join(selects)} FROM {relation}", params.values).fetchone()
+        # fetchall: a result left open (fetchone) blocks the connection's next statement
+        (row,) = con.execute(f"SELECT {', '.join(selects)} FROM {relation}", params.values).fetchall()
     except Exception as exc:  # duckdb.Error: find the check it belongs to
         _blame(con, relation, expectations, kinds, exc)
         raise
@@ -406,7 +407,7 @@ def _blame(
         if not plan.selects:
             continue
         try:
-            con.execute(f"SELECT {', '.join(plan.selects.values())} FROM {relation}", params.values).fetchone()
+            con.execute(f"SELECT {', '.join(plan.selects.values())} FROM {relation}", params.values).fetchall()
         except Exception as own:  # noqa: BLE001  (duckdb.Error or a bad parameter: name the check)
             raise ValueError(f"{exp.label}: could not be evaluated: {own}") from exc
 
@@ -490,7 +491,7 @@ def _uniqueness(
     ignore = _ignored(exp.expectation, kw, kinds)
     grouped = ", ".join(f"{_group_key(k, kinds)} AS {ident(k)}" for k in keys)
     packed = ", ".join(f"{ident(k)} := {ident(k)}" for k in keys)
-    unexpected, sample = con.execute(
+    ((unexpected, sample),) = con.execute(
         f"""
         SELECT coalesce(sum(n), 0), list(struct_pack({packed}))[1:{int(examples)}]
         FROM (
@@ -499,7 +500,7 @@ def _uniqueness(
         )
         """,
         params.values,
-    ).fetchone()
+    ).fetchall()
     element, missing = got["element"], got["missing"]
     base = element - missing
     examples_out = [s[keys[0]] if len(keys) == 1 else dict(s) for s in (sample or [])]
