@@ -121,9 +121,9 @@ def _field(spec: str) -> Any:
     """A pydantic v1 model with one field typed as GX types it, in GX's model config."""
     from typing import Optional, Union
 
-    from pydantic.v1 import BaseModel, confloat, create_model
+    from pydantic.v1 import BaseConfig, BaseModel, confloat, create_model
 
-    class Config:  # GX's Expectation.Config: smart_union keeps a datetime a datetime
+    class Config(BaseConfig):  # GX's Expectation.Config: smart_union keeps a datetime a datetime
         smart_union = True
         arbitrary_types_allowed = True
 
@@ -502,7 +502,7 @@ def _sequence(items: list[Any], tail: bool) -> str:
 
 
 def _node(op: Any, av: Any, tail: bool) -> str:
-    from re import _constants as c
+    from re import _constants as c  # type: ignore[attr-defined]  # Python's own regex parser
 
     if op is c.LITERAL:
         return _char(av)
@@ -537,7 +537,7 @@ def _node(op: Any, av: Any, tail: bool) -> str:
 
 
 def _char_class(items: list[Any]) -> str:
-    from re import _constants as c
+    from re import _constants as c  # type: ignore[attr-defined]  # Python's own regex parser
 
     parts = []
     negate = ""

@@ -234,14 +234,26 @@ class _GX:
                 suite.add_expectation(cls(**dict(kwargs), meta={"case": index}))
             except Exception as exc:  # pydantic's ValidationError, InvalidExpectationConfigurationError
                 verdicts[index] = {"refused": f"{type(exc).__name__}: {exc}"}
-        if suite.expectations:
-            batch = self.definition.get_batch(batch_parameters={"dataframe": frame})
-            validation = batch.validate(suite, result_format={"result_format": "SUMMARY"})
-            for res in validation.results:
-                index = res.expectation_config.meta["case"]
-                raised = _exception(res.exception_info)
-                verdicts[index] = {"refused": raised} if raised else {"result": {"success": res.success, **res.result}}
+        self._validate(frame, suite, verdicts)
+        # GX also merges expectations equal after its coercion (1 and 1.0): run those alone
+        for index in first.values():
+            if not verdicts[index]:
+                name, kwargs = cases[index]
+                alone = self.gx.ExpectationSuite(name="alone")
+                cls = getattr(self.gx.expectations, Expectation(name, "fail").gx_class_name)
+                alone.add_expectation(cls(**dict(kwargs), meta={"case": index}))
+                self._validate(frame, alone, verdicts)
         return [verdicts[first[repr(case)]] for case in cases]
+
+    def _validate(self, frame: Any, suite: Any, verdicts: list[dict[str, Any]]) -> None:
+        if not suite.expectations:
+            return
+        batch = self.definition.get_batch(batch_parameters={"dataframe": frame})
+        validation = batch.validate(suite, result_format={"result_format": "SUMMARY"})
+        for res in validation.results:
+            index = res.expectation_config.meta["case"]
+            raised = _exception(res.exception_info)
+            verdicts[index] = {"refused": raised} if raised else {"result": {"success": res.success, **res.result}}
 
 
 def _exception(info: Any) -> str | None:
