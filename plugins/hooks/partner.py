@@ -10,6 +10,7 @@ files, a drop goes to a folder, an upsert to a DuckDB file, all under ``$LOCKGAT
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Sequence
@@ -112,12 +113,15 @@ class ApiDeliveryHook(BaseHook):
         return f"{base}:{conn.port}" if conn.port else base
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in a log or the audit: the password and every header value."""
+        """Values that must never appear in a log or the audit: the password (and its basic-auth
+        encoding) and every header value."""
         conn = self.connection
         if conn is None:
             return []
         headers = [str(v) for k, v in conn.extra_dejson.items() if k not in _NOT_HEADERS]
-        return [s for s in (conn.password, *headers) if s]
+        # the Authorization header basic auth sends (a receiver echoing it would leak the password)
+        basic = base64.b64encode(f"{conn.login}:{conn.password}".encode()).decode() if conn.password else None
+        return [s for s in (conn.password, basic, *headers) if s]
 
     def retry(self) -> Any:
         """The urllib3 retry policy (Retry-After honoured on 429 and 503, backoff otherwise)."""
