@@ -172,7 +172,10 @@ def problem(check: str, column: str | None, condition: str, reason_sql: str) -> 
 
 def trimmed(raw: str) -> str:
     """The value without surrounding whitespace (:data:`WHITESPACE`): what typed columns read."""
-    return f"trim({raw}, {literal(WHITESPACE)})"
+    # trim() with a set of characters is ~15x slower than these two lookups: only trim what needs it
+    ws = literal(WHITESPACE)
+    padded = f"contains({ws}, left({raw}, 1)) OR contains({ws}, right({raw}, 1))"
+    return f"(CASE WHEN {padded} THEN trim({raw}, {ws}) ELSE {raw} END)"
 
 
 def is_blank(raw: str) -> str:
@@ -245,7 +248,10 @@ def _double(col: Column, raw: str) -> Typing:
     # overflow reads as +-inf, underflow as 0.0 or a subnormal with lost digits: a non-zero digit
     # before the exponent must give at least the smallest normal double
     mantissa_non_zero = f"regexp_matches(regexp_extract({value}, '^[^eE]*'), '[1-9]')"
-    in_range = f"(isfinite({parsed}) AND (abs({parsed}) >= {DOUBLE_MIN_NORMAL} OR NOT {mantissa_non_zero}))"
+    in_range = (
+        f"(CASE WHEN NOT isfinite({parsed}) THEN false WHEN abs({parsed}) >= {DOUBLE_MIN_NORMAL} THEN true "
+        f"ELSE NOT {mantissa_non_zero} END)"
+    )
     return Typing(
         f"CASE WHEN {in_range} THEN {parsed} END",
         [
