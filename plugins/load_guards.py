@@ -125,9 +125,16 @@ def error_constraint(error: BaseException) -> str | None:
     return _diagnostics(error).get("PG_DIAG_CONSTRAINT_NAME")
 
 
+#: PostgreSQL's SQLSTATE of a NOT NULL violation
+_NOT_NULL_VIOLATION = "23502"
+
+
 def error_column(error: BaseException) -> str | None:
-    """The column a PostgreSQL error names in its diagnostics (a NOT NULL violation), or None."""
-    return _diagnostics(error).get("PG_DIAG_COLUMN_NAME")
+    """The column a PostgreSQL NOT NULL violation names in its diagnostics, or None."""
+    diagnostics = _diagnostics(error)
+    if diagnostics.get("PG_DIAG_SQLSTATE") != _NOT_NULL_VIOLATION:
+        return None
+    return diagnostics.get("PG_DIAG_COLUMN_NAME")
 
 
 def _diagnostics(error: BaseException) -> dict[str, str]:
@@ -146,6 +153,7 @@ def _diagnostics(error: BaseException) -> dict[str, str]:
         "PG_DIAG_CONTEXT": "context",
         "PG_DIAG_COLUMN_NAME": "column_name",
         "PG_DIAG_CONSTRAINT_NAME": "constraint_name",
+        "PG_DIAG_SQLSTATE": "sqlstate",
     }
     return {name: str(text) for name, attr in fields.items() if (text := getattr(diag, attr, None))}
 

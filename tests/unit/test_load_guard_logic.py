@@ -18,6 +18,7 @@ from lockgate.load_guards import (
     copy_error_position,
     curated_row,
     duckdb_refusal,
+    error_column,
     error_constraint,
     key_sources,
     refused_rows,
@@ -199,9 +200,15 @@ def test_copy_error_position(error: Any, position: tuple[int, str | None] | None
     assert copy_error_position(error) == position
 
 
-def test_error_constraint() -> None:
+def test_error_constraint_and_column() -> None:
     assert error_constraint(ADBC_CHECK) == "capacity_below_1000"  # type: ignore[arg-type]
     assert error_constraint(ValueError("x")) is None
+    not_null = [(b"PG_DIAG_SQLSTATE", b"23502"), (b"PG_DIAG_COLUMN_NAME", b"capacity")]
+    assert error_column(SimpleNamespace(details=not_null)) == "capacity"  # type: ignore[arg-type]
+    other = [(b"PG_DIAG_SQLSTATE", b"22008"), (b"PG_DIAG_COLUMN_NAME", b"capacity")]
+    assert error_column(SimpleNamespace(details=other)) is None  # type: ignore[arg-type]
+    psycopg_like = SimpleNamespace(diag=SimpleNamespace(sqlstate="23502", column_name="region", context=None))
+    assert error_column(psycopg_like) == "region"  # type: ignore[arg-type]
 
 
 def test_a_value_python_cannot_hold_is_traced_as_text(tmp_path: Path) -> None:
