@@ -190,6 +190,9 @@ def refusals(name: str, kwargs: Mapping[str, Any], kinds: Mapping[str, str]) -> 
         found += _row_count_refusals(kw)
     elif kind is None:
         pass  # an unknown column is the contract's own error
+    elif kind not in KINDS:
+        if name not in ("expect_column_values_to_not_be_null", "expect_column_values_to_be_unique"):
+            found.append(Refusal("column", f"{column!r} is of a type Lockgate has no translation for", False))
     elif name == "expect_column_values_to_be_between":
         found += _values_between_refusals(kw, kind)
     elif name in AGGREGATES:

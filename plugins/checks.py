@@ -401,6 +401,10 @@ def _blame(
     con: Any, relation: str, expectations: Sequence[Expectation], kinds: Mapping[str, str], exc: Exception
 ) -> None:
     """Re-run each check alone to name the one whose SQL fails (the shared scan failed)."""
+    try:
+        con.execute(f"SELECT count(*) FROM {relation}").fetchall()
+    except Exception as unreadable:  # noqa: BLE001  (no check is to blame: the rows cannot be read)
+        raise ValueError(f"{relation}: cannot be read: {unreadable}") from exc
     for exp in expectations:
         params = Params()
         plan = _plan(exp, kinds, params)

@@ -357,3 +357,29 @@ def test_gx_accepts_what_lockgate_accepts_in_the_shipped_contracts() -> None:
         contract = load_contract(name)
         kinds = {c.name: c.type for c in contract.columns}
         assert all(validate(e, kinds) == [] for e in contract.expectations), name
+
+
+# ------------------------------------------------------------------ one check's error
+
+
+def test_a_check_whose_sql_fails_is_named_and_the_others_are_not_blamed() -> None:
+    """A failing expression is pinned on its check (was: one DuckDB error for the whole call)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE base AS SELECT * FROM (VALUES ('1'), ('x')) v(s)")
+    # n fails only when a check reads it (a view's cast runs on the rows)
+    con.execute("CREATE VIEW t AS SELECT s, CAST(s AS INTEGER) AS n FROM base")
+    checks = [
+        Expectation("expect_column_values_to_not_be_null", "fail", {"column": "s"}),
+        Expectation("expect_column_max_to_be_between", "fail", {"column": "n", "max_value": 5}),
+    ]
+    with pytest.raises(ValueError, match=r"^expect_column_max_to_be_between\(n\): could not be evaluated: .*'x'"):
+        evaluate(con, "t", checks, columns=["s", "n"])
+    assert [r["success"] for r in evaluate(con, "t", checks[:1], columns=["s", "n"])] == [True]
+
+
+def test_a_column_of_a_type_without_translation_is_refused() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT INTERVAL 1 DAY AS span")
+    exp = Expectation("expect_column_values_to_be_in_set", "fail", {"column": "span", "value_set": [1]})
+    with pytest.raises(ValueError, match=r"kwargs.column: 'span' is of a type Lockgate has no translation for"):
+        evaluate(con, "t", [exp], columns=["span"])
