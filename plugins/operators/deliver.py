@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,7 +17,7 @@ from lockgate.contracts import ORIGIN_COLUMNS
 from lockgate.delivery import DELIVERY_AUDIT_TABLE, Batch, Target
 from lockgate.hooks.partner import RETRY_STATUSES
 from lockgate.hooks.warehouse import WarehouseHook
-from lockgate.layout import manifest_key, zone_prefix
+from lockgate.layout import zone_prefix
 from lockgate.lineage import LineageDataset
 from lockgate.operators.base import LakeOperator
 from lockgate.operators.load import AUDIT_TABLE
@@ -37,8 +36,6 @@ class Curated:
     files: list[str]
     rows: int
     checksum: str
-    #: partition values come from hive folder names (a manifest's files) rather than the files
-    hive: bool
     source: str
 
 
@@ -56,8 +53,8 @@ class Selection:
 class DeliverOperator(LakeOperator):
     """Deliver the rows a logical date loaded to one target, exactly once (see :mod:`lockgate.delivery`).
 
-    The rows are the date's published curated version (its manifest's files): the very bytes the
-    load committed, which the load's audit row vouches for by checksum. A date that did not load,
+    The rows are the date's version in the curated Iceberg table's current snapshot: the very files
+    the load committed, which the load's audit row vouches for by checksum. A date that did not load,
     or whose curated version changed after its load, is refused: only good dates go out and the
     quarantine never does. The curated zone holds personal data hashed or masked already; with
     ``pii="clear"`` the target receives it in clear, from the staged zone (the gate's good rows).
@@ -84,7 +81,8 @@ class DeliverOperator(LakeOperator):
     :param pipeline: the pipeline named in idempotency keys (default the DAG id).
     :param warehouse_conn_id: the warehouse whose load audit vouches for the date and which keeps
         the delivery audit.
-    :param catalog_conn_id: the curated zone's Iceberg catalog connection (default: the catalog's own).
+    :param catalog_conn_id: the curated zone's Iceberg catalog connection (default: the catalog's own,
+        see :mod:`lockgate.hooks.iceberg`).
     """
 
     template_fields: tuple[str, ...] = ("dataset",)
@@ -181,37 +179,19 @@ class DeliverOperator(LakeOperator):
     # -- what goes --------------------------------------------------------------------------------
 
     def _curated(self, ds: str, work: Path) -> Curated:
-        """The date's published curated version: its data files (local copies), rows and checksum.
+        """The date's version in the curated Iceberg table's current snapshot (what the load read):
+        local copies of its data files, its rows and checksum (see ``CatalogHook.local_date``)."""
+        from lockgate.hooks.iceberg import CatalogHook, CuratedDataMissing
 
-        The Iceberg table of the dataset when the catalog has one (:mod:`lockgate.hooks.iceberg`,
-        one snapshot per date), else the date's manifest (``_manifest.json``): whichever the load read.
-        """
-        if importlib.util.find_spec("lockgate.hooks.iceberg") is not None:
-            from lockgate.hooks.iceberg import CatalogHook
-
-            if self.catalog_conn_id is None:
-                catalog = CatalogHook(lake=self.lake)
-            else:
-                catalog = CatalogHook(self.catalog_conn_id, lake=self.lake)
-            if catalog.exists(self.dataset):
-                try:
-                    found = catalog.local_date(self.dataset, ds, work / "curated")
-                except FileNotFoundError:
-                    raise self._not_published(ds, catalog.location(self.dataset)) from None
-                files = [str(f) for f in found.files]
-                return Curated(files, found.rows, found.checksum, False, catalog.location(self.dataset))
-        key = manifest_key("curated", self.dataset, ds)
-        if not self.lake.exists(key):
-            raise self._not_published(ds, self.lake.uri(key))
-        manifest = self.lake.read_json(key)
-        files = [str(self.lake.local_copy(f["key"], work / "curated")) for f in manifest["files"]]
-        return Curated(
-            files,
-            int(manifest["rows"]),
-            str(manifest["checksum"]),
-            True,
-            self.lake.uri(zone_prefix("curated", self.dataset, ds)),
-        )
+        if self.catalog_conn_id is None:
+            catalog = CatalogHook(lake=self.lake)
+        else:
+            catalog = CatalogHook(self.catalog_conn_id, lake=self.lake)
+        try:
+            found = catalog.local_date(self.dataset, ds, work / "curated")
+        except CuratedDataMissing:
+            raise self._not_published(ds, catalog.location(self.dataset)) from None
+        return Curated([str(f) for f in found.files], found.rows, found.checksum, catalog.location(self.dataset))
 
     def _not_published(self, ds: str, where: str) -> AirflowFailException:
         return AirflowFailException(
@@ -262,8 +242,9 @@ class DeliverOperator(LakeOperator):
         if curated.files:
             files = ", ".join(literal(f) for f in curated.files)
             con.execute(
+                # Iceberg data files hold their partition columns; hive folder names are not read
                 f"CREATE TEMP VIEW rows_of_date AS SELECT {typed} FROM read_parquet([{files}], "
-                f"hive_partitioning = {str(curated.hive).lower()})"
+                "hive_partitioning = false)"
             )
         else:
             columns = ", ".join(f"CAST(NULL AS {SQL_TYPES['duckdb'][t]}) AS {ident(n)}" for n, t in types.items())
@@ -535,3 +516,35 @@ class DeliverOperator(LakeOperator):
         self.lineage.outputs.append(
             LineageDataset(namespace, name, columns, row_count=len(selection.rows), partitions=[{"ds": ds}])
         )
+
+
+def delivered(warehouse: WarehouseHook, dag_id: str, ds: str) -> list[dict[str, Any]]:
+    """What a DAG's deliveries of a date stand at, per target (for the run summary): rows and
+    batches acknowledged, batches rejected, where to, when last; [] when nothing was delivered."""
+    if not warehouse.table_exists(DELIVERY_AUDIT_TABLE):
+        return []
+    rows = warehouse.query_template(
+        "delivery_audit_summary.sql",
+        [dag_id, date.fromisoformat(ds)],
+        audit_table=warehouse.table(DELIVERY_AUDIT_TABLE),
+    )
+    keys = ("target", "kind", "location", "dataset", "rows", "batches", "rejected", "recorded_at")
+    found = [dict(zip(keys, row, strict=True)) for row in rows]
+    for entry in found:
+        entry.update(rows=int(entry["rows"]), batches=int(entry["batches"]), rejected=int(entry["rejected"]))
+        entry["recorded_at"] = str(entry["recorded_at"])
+    return found
+
+
+def format_deliveries(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The run summary's lines about deliveries (none when there were none)."""
+    if not entries:
+        return []
+    lines = ["", "Delivered (acknowledged by the target):"]
+    for e in entries:
+        rejected = f", {e['rejected']} batch(es) rejected" if e["rejected"] else ""
+        lines.append(
+            f"  {e['target']:<28}{e['dataset']:<24}{e['rows']:>7} rows in {e['batches']} batch(es){rejected} "
+            f"-> {e['kind']} {e['location']}"
+        )
+    return lines

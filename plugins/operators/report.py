@@ -11,6 +11,7 @@ from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import zone_prefix
 from lockgate.lineage import LineageDataset
 from lockgate.operators.base import LakeOperator
+from lockgate.operators.deliver import delivered, format_deliveries
 from lockgate.operators.load import AUDIT_TABLE
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                 f"  {row['station_id']:<9}{row['region']:<10}{row['aqi']:>4}  "
                 f"{row['category']:<32}{row['dominant_pollutant']}"
             )
+    lines += format_deliveries(summary.get("deliveries", []))
     lines += ["", "Where things are:"] + [f"  {k:<10}{v}" for k, v in summary["locations"].items()]
     return "\n".join(lines)
 
@@ -154,6 +156,8 @@ class RunSummaryOperator(LakeOperator):
             "datasets": entries,
             "warnings": warnings,
             "top_aqi": top_rows,
+            # what the date's deliveries got acknowledged, where (lockgate.operators.deliver)
+            "deliveries": delivered(self.warehouse, dag_id, ds),
             "locations": {"lake": self.lake.url, "warehouse": warehouse_location},
         }
         self.lake.write_json(f"{zone_prefix('reports', dag_id, ds)}/summary.json", summary)
