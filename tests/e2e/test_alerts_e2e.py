@@ -336,6 +336,7 @@ def test_a_failed_run_sends_one_summary_from_the_task_states(runs: Runs) -> None
         "gate_daily_aqi",
         "load_agg_air_quality_daily",
         "load_fact_air_quality_hourly",
+        "notify_unhealthy_stations",
         "partition_daily_aqi",
         "partition_readings",
         "summarize",
@@ -448,16 +449,16 @@ def test_task_metrics_reach_statsd_xcom_and_the_summary(runs: Runs) -> None:
 def test_late_batch_deadline_is_declared_and_its_callback_alerts(runs: Runs) -> None:
     """Airflow created the run's deadline (logical date + 30 h) from the DAG's DeadlineAlert.
 
-    Firing it needs the scheduler (it notices the missed deadline and queues the callback on the
-    executor).  Here the same two steps run by hand: ``Deadline.handle_miss`` (Airflow's own code,
-    which builds the callback's context) and ``execute_callback`` (what the executor's callback
-    supervisor runs).
+    Firing it needs the scheduler (it notices the missed deadline and queues the callback for the
+    triggerer).  Here the same two steps run by hand: ``Deadline.handle_miss`` (Airflow's own code,
+    which builds the callback's context) and Airflow's ``CallbackTrigger`` (what the triggerer
+    runs).  tests/browser/test_data_health.py fires it through a real scheduler and triggerer.
     """
-    import structlog
-    from airflow.executors.workloads.callback import CallbackDTO
+    import asyncio
+
     from airflow.models.dagrun import DagRun
     from airflow.models.deadline import Deadline
-    from airflow.sdk.execution_time.callback_supervisor import execute_callback
+    from airflow.triggers.callback import CallbackTrigger
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -471,13 +472,16 @@ def test_late_batch_deadline_is_declared_and_its_callback_alerts(runs: Runs) -> 
         assert not deadline.missed  # the run finished after the deadline: the scheduler would fire it
 
         deadline.handle_miss(session)
-        # as the scheduler reads it back and sends it to the executor in an ExecuteCallback workload
-        session.refresh(deadline.callback)
-        data = json.loads(CallbackDTO.model_validate(deadline.callback, from_attributes=True).model_dump_json())["data"]
+        data = dict(deadline.callback.data)  # the triggerer gets the kwargs with their datetimes
         session.rollback()
-    assert data["path"] == "lockgate.alerts.notify_late_batch"
-    ok = execute_callback(data["path"], data["kwargs"], "air_quality_daily.py", None, structlog.get_logger("test"))
-    assert ok == (True, None)
+    assert data["path"] == "lockgate.alerts.notify_late_batch_async"
+
+    async def fire() -> list[dict[str, Any]]:
+        return [event.payload async for event in CallbackTrigger(data["path"], dict(data["kwargs"])).run()]
+
+    events = asyncio.run(fire())
+    assert [e["state"] for e in events] == ["running", "success"], events
+    assert events[-1]["body"] == 3  # webhook, slack and email accepted it
 
     [late] = [r.json() for r in runs.webhook.requests[before[0] :]]
     assert late["event"] == "late_batch"
