@@ -260,7 +260,9 @@ class QualityGateOperator(LakeOperator):
                 self._publish(ds, None, work / "gate" / "quarantine.parquet", failure.report)
                 self._record_results(context, ds, failure.report)
                 # the counts go out although the task fails, so the run summary tells the truth
-                context["ti"].xcom_push(key="return_value", value=self._result(failure.report))
+                ti = context.get("ti")
+                if ti is not None:  # None when the operator is run by hand, outside a task
+                    ti.xcom_push(key="return_value", value=self._result(failure.report))
                 message = format_failures(self.dataset, ds, failure.failed, failure.report, self._locations(ds))
                 raise AirflowFailException(message) from None
             except (SourceFileError, AccountingError, ValueError) as exc:
