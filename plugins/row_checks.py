@@ -68,6 +68,7 @@ def row_problem(
     written, kw = exp.kwargs, coerced_kwargs(exp.expectation, exp.kwargs)  # reasons show what was written
     name = exp.expectation
     kind = kinds.get(column) if kinds else None
+    text = f"CAST({col} AS VARCHAR)"  # the value as the reason shows it, whatever the column's type
     if name == "expect_column_values_to_not_be_null":
         cond, reason = f"{col} IS NULL", literal(f"column {column}: missing value ({name})")
     elif name == "expect_column_values_to_be_between":
@@ -79,10 +80,10 @@ def row_problem(
     elif name in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         hit = membership_sql(col, kind, list(kw["value_set"]), params)
         cond = f"NOT {hit}" if name == "expect_column_values_to_be_in_set" else hit
-        reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {shown(col)})"
+        reason = f"format({literal(f'column {column}: {{}} fails {name}')}, {shown(text)})"
     elif name == "expect_column_values_to_match_regex":
         cond = f"NOT regexp_matches({_text(col)}, {params(re2_pattern(kw['regex']))})"
-        reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {shown(col)})"
+        reason = f"format({literal(f'column {column}: {{}} does not match the pattern ({name})')}, {shown(text)})"
     else:  # expect_column_value_lengths_to_be_between
         cond = _outside(f"length({col})", kw, params)  # GX's length bounds are whole numbers
         reason = f"format({literal(f'column {column}: length {{}} is out of range ({name})')}, length({col}))"

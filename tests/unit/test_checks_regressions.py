@@ -383,3 +383,39 @@ def test_a_column_of_a_type_without_translation_is_refused() -> None:
     exp = Expectation("expect_column_values_to_be_in_set", "fail", {"column": "span", "value_set": [1]})
     with pytest.raises(ValueError, match=r"kwargs.column: 'span' is of a type Lockgate has no translation for"):
         evaluate(con, "t", [exp], columns=["span"])
+
+
+# ------------------------------------------------------------------ row-level (quarantine) checks
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("expect_column_values_to_match_regex", {"column": "code", "regex": r"^ST-\d{3}$"}),
+        ("expect_column_values_to_match_regex", {"column": "n", "regex": "^1"}),
+        ("expect_column_values_to_match_regex", {"column": "flag", "regex": "^True$"}),
+        ("expect_column_values_to_be_in_set", {"column": "code", "value_set": ["ST-001", 1]}),
+        ("expect_column_values_to_be_in_set", {"column": "flag", "value_set": [1]}),
+        ("expect_column_values_to_not_be_in_set", {"column": "n", "value_set": ["1", 12.0]}),
+        ("expect_column_values_to_be_between", {"column": "flag", "min_value": 0.5}),
+        ("expect_column_values_to_be_between", {"column": "n", "max_value": "5"}),
+        ("expect_column_value_lengths_to_be_between", {"column": "code", "min_value": 6.9, "strict_min": True}),
+        ("expect_column_values_to_not_be_null", {"column": "code", "row_condition": "n == 1"}),
+        ("expect_column_values_to_not_be_null", {"column": "code", "row_condition": "code == 1"}),
+        ("expect_column_values_to_be_between", {"column": "n", "min_value": 2, "row_condition": "flag in [1]"}),
+        ("expect_column_values_to_be_between", {"column": "n", "min_value": 2, "row_condition": "flag == 2"}),
+    ],
+)
+def test_a_row_is_quarantined_exactly_when_gx_counts_its_value_unexpected(name: str, kwargs: dict[str, Any]) -> None:
+    """Row-level checks share the translation: RE2 as Python's re, pandas' comparisons, GX's coercions."""
+    from lockgate.checks import Params
+    from lockgate.row_checks import row_problem
+
+    columns = "code VARCHAR, n BIGINT, flag BOOLEAN"
+    rows = [("ST-001", 1, True), ("ST-001\n", 12, False), ("ST-٠٠٢", 3, None), ("X", None, True), (None, 1, False)]
+    con, frame = _table(columns, rows)
+    params = Params()
+    expression = row_problem(Expectation(name, "quarantine", kwargs), params, ["code", "n", "flag"])
+    flagged = con.execute(f"SELECT count(*) FROM t WHERE ({expression}) IS NOT NULL", params.values).fetchall()
+    (verdict,) = gx_runner().run(frame, [(name, kwargs)])
+    assert flagged == [(verdict["result"]["unexpected_count"],)]
