@@ -1,4 +1,4 @@
-"""The ``lockgate`` command: ``lockgate demo``, ``lockgate env``, ``lockgate airflow``.
+"""The ``lockgate`` command: ``lockgate demo``, ``lockgate env``, ``lockgate airflow``, ``lockgate curated``.
 
 Airflow reads its configuration when it is first imported, so this module sets the environment of
 the embedded defaults *before* importing anything from Airflow.
@@ -151,6 +151,39 @@ def cmd_new_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_curated(args: argparse.Namespace) -> int:
+    """Snapshots, time travel and rollback of a curated dataset (lockgate.curated)."""
+    _apply_environment(embedded_environment())
+    from lockgate import curated
+    from lockgate.hooks.iceberg import CatalogHook
+
+    catalog = CatalogHook(args.catalog_conn_id, args.lake_conn_id)
+    if args.action == "snapshots":
+        for entry in curated.snapshots(catalog, args.dataset):
+            print(json.dumps(entry))
+        return 0
+    if not args.ds:
+        print(f"lockgate curated {args.action}: --ds is required", file=sys.stderr)
+        return 2
+    if args.action == "rollback":
+        done = curated.rollback(catalog, args.dataset, args.ds, snapshot_id=args.snapshot, run_id=args.run)
+        print(f"{args.dataset} ds={args.ds}: {done.rows} rows restored in snapshot {done.snapshot_id}")
+        return 0
+    reader = curated.read_as_of(catalog, args.dataset, args.ds, snapshot_id=args.snapshot, run_id=args.run)
+    if args.out:
+        import pyarrow.parquet as pq
+
+        with pq.ParquetWriter(args.out, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        print(f"wrote {args.out}")
+        return 0
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(reader.read_all(), sys.stdout.buffer)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockgate", description="Lockgate: gated data pipelines for Airflow 3")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("--root", type=Path, help="project root (default: found from the working directory)")
     new.add_argument("--force", action="store_true", help="overwrite existing files")
     new.set_defaults(func=cmd_new_pipeline)
+    cur = sub.add_parser("curated", help="a curated dataset's snapshots; read a date as of a run; roll a date back")
+    cur.add_argument("action", choices=["snapshots", "read", "rollback"])
+    cur.add_argument("dataset", help="the curated dataset (its table is lockgate.<dataset>)")
+    cur.add_argument("--ds", help="the logical date (read, rollback)")
+    cur.add_argument("--snapshot", type=int, help="as of this snapshot id (default: the current one)")
+    cur.add_argument("--run", help="as of the snapshot this DAG run committed")
+    cur.add_argument("--out", type=Path, help="read: write Parquet here instead of CSV to stdout")
+    cur.add_argument("--catalog-conn-id", default="lockgate_catalog")
+    cur.add_argument("--lake-conn-id", default="lockgate_lake")
+    cur.set_defaults(func=cmd_curated)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

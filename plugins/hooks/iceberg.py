@@ -121,6 +121,9 @@ def table_properties(schema: Schema, keys: Sequence[str]) -> dict[str, str]:
     """
     return {
         "schema.name-mapping.default": schema.name_mapping.model_dump_json(),
+        # one metadata file per commit: keep the last 20 (readers in flight), delete older ones
+        "write.metadata.delete-after-commit.enabled": "true",
+        "write.metadata.previous-versions-max": "20",
         **{f"write.metadata.metrics.column.{name}": "full" for name in [DATE_PARTITION, *keys]},
     }
 
@@ -545,7 +548,8 @@ class CatalogHook(BaseHook):
                 manifests[manifest.manifest_path] = manifest
         for path, manifest in manifests.items():
             found.add(path)
-            entries = manifest.fetch_manifest_entry(io, discard_deleted=False)
+            # a DELETED entry names a file the snapshot no longer holds (older snapshots list it)
+            entries = manifest.fetch_manifest_entry(io, discard_deleted=True)
             found.update(entry.data_file.file_path for entry in entries)
         for statistics in metadata.statistics:
             found.add(statistics.statistics_path)

@@ -1,10 +1,15 @@
-"""Lake housekeeping: raw-zone retention.
+"""Lake housekeeping: raw-zone retention, and the curated tables' snapshots and orphan files.
 
 The raw zone keeps every file as received (replay, audits), personal data included, so it must
 not grow forever: :class:`RawRetentionOperator` deletes ``raw/<dataset>/ds=<date>/`` partitions
 older than a number of days before the run's logical date. Dates come from the keys (never the
 objects' modification times, which a copy or a restore resets) and from the logical date (never
 the clock), so a backfill or a rerun deletes exactly what it would have deleted on its day.
+
+:class:`CuratedRetentionOperator` keeps the curated zone's Iceberg tables from growing forever:
+it expires snapshots older than a number of days (time travel reaches back that far) and then
+removes the files no remaining snapshot refers to (older versions' data files, and files a
+publish killed before its commit uploaded), instead of walking folders by date.
 """
 
 from __future__ import annotations
@@ -169,3 +174,86 @@ class RawRetentionOperator(BaseOperator):
             "unrecognised_objects": len(plan.unrecognised),
             "partitions": [f"{d}/ds={p}" for d, p in sorted(plan.expired)],
         }
+
+
+class CuratedRetentionOperator(BaseOperator):
+    """Expire old snapshots of every curated table, then remove the files nothing refers to.
+
+    A snapshot is expired when it was committed more than ``snapshot_retention_days`` before now
+    (snapshot times are commit times); the newest ``retain_last`` snapshots and the current one
+    always stay. Then every file under the table's location that no remaining snapshot (nor the
+    table's metadata log) refers to and that is older than ``orphan_grace_hours`` is deleted: the
+    grace spares files a publish running right now has uploaded but not committed yet.
+
+    :param snapshot_retention_days: days of snapshots (time travel) to keep (templated; >= 1).
+    :param orphan_grace_hours: age below which an unreferenced file is left alone.
+    :param retain_last: snapshots always kept per table, whatever their age.
+    :param datasets: only these datasets (default: every table of the catalog's namespace).
+    :param report_only: log what would be expired or deleted; change nothing (templated).
+    """
+
+    template_fields: Sequence[str] = ("snapshot_retention_days", "report_only")
+    ui_color = "#f4e8e8"
+
+    def __init__(
+        self,
+        *,
+        snapshot_retention_days: int | str,
+        orphan_grace_hours: float = 24,
+        retain_last: int = 1,
+        datasets: Sequence[str] | None = None,
+        report_only: bool | str = False,
+        lake_conn_id: str = DEFAULT_LAKE_CONN_ID,
+        catalog_conn_id: str = "lockgate_catalog",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.snapshot_retention_days = snapshot_retention_days
+        self.orphan_grace_hours = orphan_grace_hours
+        self.retain_last = retain_last
+        self.datasets = list(datasets) if datasets is not None else None
+        self.report_only = report_only
+        self.lake_conn_id = lake_conn_id
+        self.catalog_conn_id = catalog_conn_id
+
+    def _days(self) -> int:
+        try:
+            days = int(str(self.snapshot_retention_days).strip())
+        except ValueError:
+            days = 0
+        if days < 1:
+            raise AirflowFailException(
+                f"{self.task_id}: snapshot_retention_days must be a whole number of days, at least 1, "
+                f"got {self.snapshot_retention_days!r}"
+            )
+        return days
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from lockgate.hooks.iceberg import CatalogHook
+
+        catalog = CatalogHook(self.catalog_conn_id, self.lake_conn_id)
+        dry_run = str(self.report_only).strip().lower() in ("1", "true", "yes", "on")
+        now = datetime.now(UTC)
+        expire_before = now - timedelta(days=self._days())
+        orphans_before = now - timedelta(hours=self.orphan_grace_hours)
+        report: dict[str, Any] = {"dry_run": dry_run, "expired_snapshots": {}, "deleted_files": {}}
+        for dataset in self.datasets if self.datasets is not None else catalog.datasets():
+            if dry_run:
+                table = catalog.table(dataset)
+                old = [s.snapshot_id for s in table.snapshots() if s.timestamp_ms < expire_before.timestamp() * 1000]
+                self.log.info("%s: %d snapshots are older than %s (dry run)", dataset, len(old), expire_before)
+                continue
+            expired = catalog.expire_snapshots(dataset, expire_before, self.retain_last)
+            deleted = catalog.remove_orphan_files(catalog.table(dataset), orphans_before)
+            report["expired_snapshots"][dataset] = len(expired)
+            report["deleted_files"][dataset] = len(deleted)
+            self.log.info(
+                "%s: expired %d snapshots committed before %s, deleted %d unreferenced files",
+                dataset,
+                len(expired),
+                expire_before,
+                len(deleted),
+            )
+        return report
