@@ -8,16 +8,14 @@ checks), so a delivery reads exactly what a pipeline run leaves behind.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import multiprocessing
+import multiprocessing.process
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from lockgate.operators.deliver import DeliverOperator
 
-REPO = Path(__file__).resolve().parents[2]
 DS = "2026-01-02"
 DAG_ID = "deliver_tests"
 CONTRACT = """\
@@ -38,11 +36,6 @@ partition_keys: [region]
 """
 CATEGORIES = ((50, "Good"), (120, "Unhealthy for Sensitive Groups"), (180, "Unhealthy"), (260, "Very Unhealthy"))
 PII_KEY = "test-pii-key-not-secret"
-#: run one delivery in a process of its own (so that a test can kill it); argv: ds, run id, operator JSON
-DELIVER_SCRIPT = (
-    "import json, sys\nfrom tests.deliver.kit import deliver\n"
-    "print(json.dumps(deliver(sys.argv[1], sys.argv[2], **json.loads(sys.argv[3]))))\n"
-)
 
 
 def contract_file(folder: Path) -> str:
@@ -129,16 +122,14 @@ def deliver(ds: str, run_id: str, **kwargs: Any) -> dict[str, Any]:
     return operator(**kwargs).execute(context(ds, run_id))  # type: ignore[arg-type]
 
 
-def start_delivery(ds: str, run_id: str, log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
-    """The same delivery in a child process (connections and $LOCKGATE_HOME inherited)."""
-    out = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-c", DELIVER_SCRIPT, ds, run_id, json.dumps(kwargs)],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdout=out,
-        stderr=out,
+def start_delivery(ds: str, run_id: str, **kwargs: Any) -> multiprocessing.process.BaseProcess:
+    """The same delivery in a child process, forked from the test's (connections, $LOCKGATE_HOME and
+    the imported Airflow inherited: no interpreter start-up to wait for), for a test to kill."""
+    process = multiprocessing.get_context("fork").Process(
+        target=deliver, args=(ds, run_id), kwargs=kwargs, name=f"deliver-{run_id}", daemon=True
     )
+    process.start()
+    return process
 
 
 def audit(warehouse: Any, target: str = "deliver_alerts") -> list[dict[str, Any]]:
