@@ -866,7 +866,7 @@ def _csv_rows(
                     positions,
                     columns,
                     builder,
-                    lines.take(start, line),
+                    lines.take(start, line) if lines.bad else None,
                     settings,
                     encoding,
                     delimiter,
@@ -896,7 +896,8 @@ def _csv_record(
         builder.rejects.append(Reject(name, row, f"expected {len(header)} fields, found {len(record)}", _truncate(raw)))
         return
     values = [record[p] if p is not None and record[p] != "" else None for p in positions]
-    big = _oversized(values, settings.max_field_bytes)
+    # a record whose fields together fit the limit (at 4 bytes a character) has no value over it
+    big = _oversized(values, settings.max_field_bytes) if sum(map(len, record)) * 4 > settings.max_field_bytes else None
     if big is not None:
         column, size = columns[big[0]], big[1]
         raw = delimiter.join(_kept(v) for v in record)
@@ -966,7 +967,9 @@ def _json_record(
         )
         return
     values = _json_values(obj, columns)
-    big = _oversized(values, settings.max_field_bytes)
+    # a value is made from the record's text: at most 6 characters per one (json.dumps of a nested
+    # "\u00e9" escape) and 4 bytes per character, so a short record needs no measuring
+    big = _oversized(values, settings.max_field_bytes) if len(text) * 24 > settings.max_field_bytes else None
     if big is not None:
         column, size = columns[big[0]], big[1]
         raw = json.dumps(
@@ -996,7 +999,7 @@ def _ndjson_rows(
         for line in lines:
             number = lines.number
             record = line.strip()
-            bad = lines.take(number, number)
+            bad = lines.take(number, number) if lines.bad else None
             if not record:
                 continue
             if bad is not None:
