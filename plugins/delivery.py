@@ -372,18 +372,22 @@ def plan(version: str, batches: Sequence[Batch], acks: Sequence[Ack]) -> Plan:
     total = len(batches)
     if not acks:
         return Plan(version, list(batches), f"first delivery: {total} batch(es), {_rows(batches)} row(s)")
-    versions = {a.version for a in acks}
-    if versions == {version}:
-        done = {a.batch for a in acks}
+    current = [a for a in acks if a.version == version]
+    stale = [a for a in acks if a.version != version]
+    if current:
+        # this version is (partly) out already; older acknowledgements left over only need superseding
+        done = {a.batch for a in current}
         todo = [b for b in batches if b.number not in done]
         if not todo:
-            run = max((a.run_id for a in acks), default="")
-            return Plan(version, [], f"unchanged since {run or 'the last delivery'}: nothing sent")
+            run = max((a.run_id for a in current), default="")
+            return Plan(version, [], f"unchanged since {run or 'the last delivery'}: nothing sent", bool(stale))
         last = max(done)
-        return Plan(version, todo, f"resumed after batch {last} of {total}: {len(todo)} batch(es) left")
-    before_rows = sum(a.rows for a in acks)
-    old = sorted(versions)[0]
-    changed = sum(1 for b in batches if (b.number, b.content_hash) not in {(a.batch, a.content_hash) for a in acks})
+        reason = f"resumed after batch {last} of {total}: {len(todo)} batch(es) left"
+        return Plan(version, todo, reason, bool(stale))
+    before_rows = sum(a.rows for a in stale)
+    old = sorted({a.version for a in stale})[0]
+    sent = {(a.batch, a.content_hash) for a in stale}
+    changed = sum(1 for b in batches if (b.number, b.content_hash) not in sent)
     reason = (
         f"content changed since the last delivery (version {old[:12]} -> {version[:12]}, rows {before_rows} -> "
         f"{_rows(batches)}, {changed} of {total} batch(es) differ): re-sending the date with new keys"

@@ -72,6 +72,10 @@ def test_the_plan_of_first_delivery_retry_unchanged_and_changed_reruns() -> None
     assert "rows 7 -> 8" in changed.reason
     assert "1 of 3 batch(es) differ" in changed.reason
     assert changed.reason.endswith("re-sending the date with new keys")
+    # the new version partly out while an old acknowledgement was left standing: resume, and supersede it
+    mixed = delivery.plan(new_version, new, acks(batches, version, [3]) + acks(new, new_version, [1]))
+    assert [b.number for b in mixed.send] == [2, 3]
+    assert mixed.supersede
 
 
 def test_rejected_rows_named_by_the_receiver_and_the_message() -> None:
