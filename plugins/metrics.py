@@ -83,10 +83,40 @@ def stat_name(dag_id: str, task_id: str, metric: str) -> str:
     return normalize_name_for_stats(f"{STAT_PREFIX}.{dag_id}.{task_id}.{metric}", log_warning=False)
 
 
+#: set once the missing statsd package has been reported, so a worker says it once, not per task
+_STATSD_REPORTED: list[str] = []
+
+
+def statsd_problem() -> str | None:
+    """What to install when ``[metrics] statsd_on`` is set but the ``statsd`` package is missing.
+
+    StatsD is optional (``lockgate[statsd]``). Without the package Airflow quietly falls back to a
+    logger that sends nothing; this names the fix instead. ``None`` when there is nothing to fix.
+    """
+    from airflow.sdk.configuration import conf
+
+    if not conf.getboolean("metrics", "statsd_on", fallback=False):
+        return None
+    try:
+        import statsd  # noqa: F401 - only whether it imports
+    except ImportError:
+        return (
+            "[metrics] statsd_on is True but the Python package 'statsd' is not installed, so no metric "
+            "is sent: install it with pip install 'lockgate[statsd]' (or apache-airflow-core[statsd])"
+        )
+    return None
+
+
 def emit(dag_id: str, task_id: str, metrics: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> None:
     """Send ``metrics`` through Airflow's metrics backend (a no-op when ``[metrics]`` enables none)."""
     from airflow.sdk.observability import stats
 
+    problem = statsd_problem()
+    if problem:
+        if not _STATSD_REPORTED:
+            log.warning("%s", problem)
+            _STATSD_REPORTED.append(problem)
+        return
     tag_dict = {"dag_id": dag_id, "task_id": task_id, **dict(tags or {})}
     for name in COUNTERS:
         if name in metrics:
