@@ -379,10 +379,13 @@ def _aggregate_refusals(name: str, kw: Mapping[str, Any], kind: str) -> list[Ref
 
 
 def _regex_refusals(kw: Mapping[str, Any], kind: str) -> list[Refusal]:
-    try:
-        re.compile(kw["regex"])
-    except re.error as exc:
-        return [Refusal("regex", f"{kw['regex']!r} is not a valid regular expression: {exc}")]
+    # GX matches with pandas' str.contains, which (pandas 3, Arrow strings) runs RE2 and falls back
+    # to Python's re only for what RE2 lacks or reads differently. A pattern Python's re cannot
+    # read, or one RE2 cannot compile and pandas would still give it (possessive or atomic groups,
+    # repeats over 1000, (?x)...), has no certain answer: GX raises or answers depending on the data
+    problem = regex_problem(kw["regex"])
+    if problem:
+        return [Refusal("regex", f"{kw['regex']!r}: {problem}", by_gx=False)]
     if kind not in ("string", "integer", "boolean"):
         return [Refusal("regex", f"a regex on a {_kind(kind)} column (GX matches its text form)", by_gx=False)]
     return []
@@ -466,6 +469,57 @@ def same_family(value: Any, kind: str | None) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # regexes: GX matches with Python's re.search; DuckDB runs RE2. Translate what reads the same.
+
+_RE2_LACKS = ("POSSESSIVE_REPEAT", "ATOMIC_GROUP", "GROUPREF_EXISTS")
+_FLAGS_RE2_READS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.UNICODE
+
+
+def regex_problem(regex: str) -> str | None:
+    """Why a regex has no certain GX answer (None: GX answers it, with Python's re semantics)."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+
+        parsed = sre_parse.parse(regex)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    except RecursionError:
+        return "nested too deeply"
+    from re import _constants as c  # type: ignore[attr-defined]  # Python's own regex parser
+
+    if parsed.state.flags & ~_FLAGS_RE2_READS:
+        return "uses a flag RE2 lacks (x, a or L): pandas would give it to RE2, which refuses it"
+    for op, av in _walk(list(parsed)):
+        if str(op) in _RE2_LACKS:
+            return f"uses {str(op).lower().replace('_', ' ')}, which RE2 lacks: pandas would give it to RE2"
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and max(av[0], 0 if av[1] is c.MAXREPEAT else av[1]) > _MAX_RE2_REPEAT:
+            return f"repeats more than {_MAX_RE2_REPEAT} times, which RE2 refuses"
+        if op is c.SUBPATTERN and av[1] & ~_FLAGS_RE2_READS:
+            return "uses a flag RE2 lacks (x, a or L): pandas would give it to RE2, which refuses it"
+    return None
+
+
+def _walk(items: list[Any]) -> Any:
+    """Every (op, argument) node of a parsed regex, nested ones included."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    for op, av in items:
+        yield op, av
+        if op is c.SUBPATTERN:
+            yield from _walk(list(av[3]))
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            yield from _walk(list(av[2]))
+        elif op is c.BRANCH:
+            for alternative in av[1]:
+                yield from _walk(list(alternative))
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            yield from _walk(list(av[1]))
+        elif op is c.ATOMIC_GROUP:
+            yield from _walk(list(av))
+        elif op is c.GROUPREF_EXISTS:
+            yield from _walk(list(av[1]))
+            if av[2] is not None:
+                yield from _walk(list(av[2]))
+
 
 _MAX_RE2_REPEAT = 1000
 

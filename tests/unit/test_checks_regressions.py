@@ -419,3 +419,14 @@ def test_a_row_is_quarantined_exactly_when_gx_counts_its_value_unexpected(name: 
     flagged = con.execute(f"SELECT count(*) FROM t WHERE ({expression}) IS NOT NULL", params.values).fetchall()
     (verdict,) = gx_runner().run(frame, [(name, kwargs)])
     assert flagged == [(verdict["result"]["unexpected_count"],)]
+
+
+@pytest.mark.parametrize("regex", [".$^*", "a*+", "(?>a)", "a{1001}", "(?x)a b", "(a)(?(1)b|c)"])
+def test_a_regex_gx_answers_only_sometimes_is_refused(regex: str) -> None:
+    """GX's pandas runs RE2 and falls back to Python's re for some features only: '.$^*' (RE2 reads it,
+    Python does not) was refused as GX-invalid although GX answered; 'a*+' (Python reads it, RE2
+    does not) would have gone to GX, which raised."""
+    found = validate(
+        Expectation("expect_column_values_to_match_regex", "fail", {"column": "s", "regex": regex}), {"s": "string"}
+    )
+    assert [(r.argument, r.by_gx) for r in found] == [("regex", False)]
