@@ -71,7 +71,9 @@ def warehouse(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: 
     return hook
 
 
-def test_two_days_and_a_rerun(warehouse: WarehouseHook, airflow_home: Path, lineage_file: Path, tmp_path: Path) -> None:
+def test_two_days_and_a_rerun(
+    warehouse: WarehouseHook, airflow_home: Path, lineage_file: Path, tmp_path: Path, lockgate_home: Path
+) -> None:
     assert run_dag(DAG_ID, DAY_1) == "success"
     assert run_dag(DAG_ID, DAY_2) == "success"
     before = {t: fingerprint(warehouse, t) for t in TABLES}
@@ -108,6 +110,26 @@ def test_two_days_and_a_rerun(warehouse: WarehouseHook, airflow_home: Path, line
     top = summary(DAY_1)["top_aqi"][0]
     assert (top["station_id"], top["dominant_pollutant"], top["category"]) == ("ST-019", "pm25", "Very Unhealthy")
     assert top["aqi"] > 200
+
+    # the stations Unhealthy or worse went to the notification API once (embedded default: the outbox),
+    # the rerun sent nothing again
+    unhealthy = warehouse.query(
+        f"SELECT station_id FROM {warehouse.table('agg_air_quality_daily')} WHERE ds = $1 "
+        "AND category IN ('Unhealthy', 'Very Unhealthy', 'Hazardous') ORDER BY station_id",
+        [ds_date(DAY_1)],
+    )
+    outbox = sorted((lockgate_home / "outbox" / "pollutrack_notify").rglob(f"*-{DAY_1}-batch-*.json"))
+    sent = [row["station_id"] for path in outbox for row in json.loads(path.read_text())["body"]["rows"]]
+    assert sent == [station for (station,) in unhealthy]
+    assert "ST-019" in sent
+    acknowledged = warehouse.query(
+        f"SELECT DISTINCT run_id FROM {warehouse.table('lockgate_delivery_audit')} "
+        "WHERE partition_ds = $1 AND status = 'acknowledged'",
+        [ds_date(DAY_1)],
+    )
+    assert len(acknowledged) == 1
+    (notified,) = summary(DAY_1)["deliveries"]
+    assert (notified["target"], notified["rows"]) == ("notify_unhealthy_stations", len(sent))
 
     if warehouse.dialect == "duckdb":
         _assert_lineage(lineage_file)

@@ -87,6 +87,39 @@ def assert_day(warehouse: WarehouseHook, ds: str, batch: SalesBatch) -> None:
     }
 
 
+def assert_delivered(home: Path, warehouse: WarehouseHook, ds: str, batch: SalesBatch) -> list[str]:
+    """The day's ledger dropped for the partner (Parquet + _SUCCESS) and its movements upserted back to
+    the point-of-sale table, on the embedded defaults; returns the runs that delivered them."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    folder = home / "partner_drops" / "sales_ledger_partner" / "ledger" / f"ds={ds}"
+    assert sorted(p.name for p in folder.iterdir()) == ["_SUCCESS", f"sales_accounting_{ds}.parquet"]
+    ledger = pq.read_table(folder / f"sales_accounting_{ds}.parquet")
+    assert ledger.num_rows == batch.accounting_loaded
+    assert set(ledger.column("record_type").to_pylist()) == set(ACCOUNTING_TYPES)
+    con = duckdb.connect(str(home / "origin" / "sales_pos_source.duckdb"), read_only=True)
+    try:
+        (moved,) = con.execute(
+            "SELECT count(*) FROM inventory_movements WHERE ds = ?", [date.fromisoformat(ds)]
+        ).fetchone()
+    finally:
+        con.close()
+    assert moved == batch.supply_loaded
+    summary = LakeHook().read_json(f"reports/{DAG_ID}/ds={ds}/summary.json")
+    assert {d["target"]: (d["rows"], d["rejected"]) for d in summary["deliveries"]} == {
+        "drop_ledger_for_partner": (batch.accounting_loaded, 0),
+        "upsert_movements_to_pos": (batch.supply_loaded, 0),
+    }
+    audit = warehouse.query(
+        f"SELECT target, run_id FROM {warehouse.table('lockgate_delivery_audit')} "
+        "WHERE partition_ds = $1 AND status = 'acknowledged' ORDER BY target",
+        [date.fromisoformat(ds)],
+    )
+    assert [t for t, _ in audit] == ["drop_ledger_for_partner", "upsert_movements_to_pos"]
+    return [str(r) for _, r in audit]
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: pytest.MonkeyPatch) -> WarehouseHook:
     if request.param == "postgres":
@@ -97,17 +130,20 @@ def warehouse(request: pytest.FixtureRequest, lockgate_home: Path, monkeypatch: 
 
 
 def test_a_day_routed_to_accounting_and_supply_chain_and_a_rerun(
-    warehouse: WarehouseHook, airflow_home: Path, tmp_path: Path
+    warehouse: WarehouseHook, airflow_home: Path, tmp_path: Path, lockgate_home: Path
 ) -> None:
     batch = expected(DAY, tmp_path)
     assert run_dag(DAG_ID, DAY) == "success"
     assert_day(warehouse, DAY, batch)
+    delivered_by = assert_delivered(lockgate_home, warehouse, DAY, batch)
     before = {t: fingerprint(warehouse, t) for t in (LEDGER, MOVEMENTS)}
 
     # the rerun replaces the day in the ledger and merges the same movements: nothing changes
     assert run_dag(DAG_ID, DAY) == "success"
     assert {t: fingerprint(warehouse, t) for t in (LEDGER, MOVEMENTS)} == before
     assert_day(warehouse, DAY, batch)
+    # and delivers nothing again: the acknowledgements are still the first run's
+    assert assert_delivered(lockgate_home, warehouse, DAY, batch) == delivered_by
 
 
 def test_a_big_day_fans_out_and_its_warning_reaches_the_alert_target(
