@@ -25,6 +25,35 @@ Sources of the breakpoint tables below
 * ``revision="1999"``: PM2.5 rows from 40 CFR Part 58 Appendix G as first
   published (64 FR 42530, 4 August 1999; table corrected at 74 FR 30469).
 
+Which revision is in force on a date (:func:`revision_in_force`)
+----------------------------------------------------------------
+The PM2.5 table is the one that changed with each revision, so the date of the observation picks
+the revision by PM2.5 (``first day in force -> revision``, :data:`PM25_REVISIONS`):
+
+* before 2012-12-14: ``"1999"``. The 1999 AQI rule (64 FR 42530, 4 August 1999) is the oldest
+  table held here, so earlier dates use it too.
+* 2012-12-14 to 2024-05-05: ``"2012"``. The final rule (78 FR 3086, published 15 January 2013)
+  was signed on 14 December 2012, the day the EPA began reporting PM2.5 with the new AQI table
+  (AirNow and AQS daily AQI values change on that date); the notice's formal effective date for
+  the rest of the rule is 18 March 2013. EPA AirData daily AQI values follow the reporting date,
+  which is why 14 December 2012 is the boundary here.
+* from 2024-05-06: ``"2024"``: the PM2.5 NAAQS reconsideration (89 FR 16202, published
+  6 March 2024, effective 6 May 2024).
+
+Other pollutants changed on other dates; their tables here are the current ones for every
+revision key (see the judgment calls below), so for dates before these revisions their sub-index
+is NOT the one then in force:
+
+* O3 (8-hour): 2015 ozone NAAQS, 80 FR 65292 (published 26 October 2015, effective
+  28 December 2015) moved "Good" to 0.000-0.054 ppm; before it the 2008 table
+  (73 FR 16436, effective 27 May 2008: 0.000-0.059 ppm Good) applied.
+* NO2 (1-hour, ppb): 2010 NO2 NAAQS, 75 FR 6474 (published 9 February 2010, effective
+  12 April 2010).
+* SO2 (1-hour, ppb): 2010 SO2 NAAQS, 75 FR 35520 (published 22 June 2010, effective
+  23 August 2010); before it the SO2 sub-index was on 24-hour ppm.
+
+An explicit ``revision=`` always wins over the date.
+
 Judgment calls (deliberate, so results are comparable across revisions):
 
 * ``revision`` selects the PM2.5 table and whether the hazardous band is split
@@ -55,16 +84,19 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, keeps parse time cheap
     import pyarrow as pa
 
 __all__ = [
+    "PM25_REVISIONS",
     "POLLUTANTS",
     "REVISIONS",
     "category",
     "dominant",
+    "revision_in_force",
     "sub_index",
     "sub_index_array",
 ]
@@ -235,6 +267,39 @@ POLLUTANTS: Final[tuple[str, ...]] = tuple(_DECIMALS)
 #: Breakpoint revisions accepted by the ``revision`` keyword.
 REVISIONS: Final[tuple[str, ...]] = tuple(_BREAKPOINTS)
 
+#: PM2.5 (first day in force, revision), oldest first: see "Which revision is in force on a date"
+#: in the module docstring for the Federal Register notices behind each date.
+PM25_REVISIONS: Final[tuple[tuple[date, str], ...]] = (
+    (date(1999, 8, 4), "1999"),
+    (date(2012, 12, 14), "2012"),
+    (date(2024, 5, 6), "2024"),
+)
+#: the revision used when neither a revision nor a date is given (the one in force today)
+CURRENT_REVISION: Final[str] = PM25_REVISIONS[-1][1]
+
+
+def revision_in_force(on: date | str) -> str:
+    """The breakpoint revision in force on an observation date (``date`` or ``YYYY-MM-DD``).
+
+    Dates before the oldest revision held (the 1999 table) use that table.
+    """
+    day = date.fromisoformat(on[:10]) if isinstance(on, str) else on
+    chosen = PM25_REVISIONS[0][1]
+    for first_day, revision in PM25_REVISIONS:
+        if day >= first_day:
+            chosen = revision
+    return chosen
+
+
+def _resolve(revision: str | None, on: date | str | None) -> str:
+    """An explicit revision wins; else the one in force on ``on``; else the current one."""
+    if revision is not None:
+        return revision
+    if on is not None:
+        return revision_in_force(on)
+    return CURRENT_REVISION
+
+
 # Truncation is floor(C * 10**decimals + _EPSILON). The epsilon (in units of
 # the last kept digit) absorbs binary float artefacts -- 35.4 is stored as
 # 35.39999999999999857891452847979962825775146484375, and values such as
@@ -308,7 +373,9 @@ def _lookup(pollutant: str, revision: str) -> _Compiled:
         raise ValueError(f"unknown AQI pollutant {pollutant!r}; expected one of {', '.join(POLLUTANTS)}") from None
 
 
-def sub_index(pollutant: str, concentration: float | None, *, revision: str = "2024") -> int | None:
+def sub_index(
+    pollutant: str, concentration: float | None, *, revision: str | None = None, on: date | str | None = None
+) -> int | None:
     """Return the EPA AQI sub-index of one pollutant concentration.
 
     Args:
@@ -317,7 +384,9 @@ def sub_index(pollutant: str, concentration: float | None, *, revision: str = "2
         concentration: in EPA units -- ug/m3 (PM2.5, PM10), ppm (O3, CO),
             ppb (SO2, NO2) -- already averaged over the pollutant's period.
         revision: breakpoint revision, ``"1999"``, ``"2012"`` or ``"2024"``
-            (see the module docstring for what each selects).
+            (see the module docstring for what each selects); wins over ``on``.
+        on: the observation date: the revision in force that day (:func:`revision_in_force`).
+            Neither given: the current revision (``"2024"``).
 
     Returns:
         The sub-index (0-500), or ``None`` when the concentration is missing
@@ -327,7 +396,7 @@ def sub_index(pollutant: str, concentration: float | None, *, revision: str = "2
     Raises:
         ValueError: unknown pollutant or revision.
     """
-    table = _lookup(pollutant, revision)
+    table = _lookup(pollutant, _resolve(revision, on))
     if concentration is None:
         return None
     value = float(concentration)
@@ -418,7 +487,9 @@ def _as_arrow(values: Any, arrow_type: pa.DataType) -> pa.Array:
     return values.cast(arrow_type)
 
 
-def sub_index_array(pollutants: Any, concentrations: Any, *, revision: str = "2024") -> pa.Array:
+def sub_index_array(
+    pollutants: Any, concentrations: Any, *, revision: str | None = None, on: date | str | None = None
+) -> pa.Array:
     """Vectorised :func:`sub_index` over two equal-length columns.
 
     Args:
@@ -426,7 +497,7 @@ def sub_index_array(pollutants: Any, concentrations: Any, *, revision: str = "20
             pandas Series, numpy array or list; nulls allowed).
         concentrations: concentration per element, same kinds of input;
             nulls and NaN allowed.
-        revision: as for :func:`sub_index`.
+        revision, on: as for :func:`sub_index` (one date for the whole array).
 
     Returns:
         A ``pyarrow.Array`` of int32, null wherever :func:`sub_index` would
@@ -440,6 +511,7 @@ def sub_index_array(pollutants: Any, concentrations: Any, *, revision: str = "20
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    revision = _resolve(revision, on)
     if revision not in _COMPILED:
         _lookup(POLLUTANTS[0], revision)  # raises the standard ValueError
     names_arr = _as_arrow(pollutants, pa.string())
