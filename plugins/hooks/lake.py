@@ -81,10 +81,11 @@ def dump_json(payload: Any) -> str:
 class LakeHook(BaseHook):
     """Read and write the lake.
 
-    The ``lockgate_lake`` connection's extra holds ``url`` (``s3://bucket/prefix`` or a folder) and,
-    for S3, ``aws_conn_id`` (default ``aws_default``) naming the Airflow aws connection with the
-    credentials. When the connection does not exist, the embedded default applies: the folder
-    ``$LOCKGATE_HOME/lake``.
+    The ``lockgate_lake`` connection (connection type ``lockgate_lake``, with a form in Admin ->
+    Connections; a ``generic`` connection with the same JSON extra works as well) holds ``url``
+    (``s3://bucket/prefix`` or a folder) and, for S3, ``aws_conn_id`` (default ``aws_default``)
+    naming the Airflow aws connection with the credentials. When the connection does not exist,
+    the embedded default applies: the folder ``$LOCKGATE_HOME/lake``.
 
     Encryption at rest (S3): every object this hook writes (uploads, multipart uploads, JSON
     documents, server-side copies) carries server-side encryption. The default is SSE-S3
@@ -113,7 +114,8 @@ class LakeHook(BaseHook):
             conn = self.get_connection(self.lake_conn_id)
         except AirflowNotFoundException:
             return {"url": str(lockgate_home() / "lake")}
-        extra = conn.extra_dejson
+        # a form (connection type lockgate_lake) may store an unset field as null or "": not a setting
+        extra = {k: v for k, v in conn.extra_dejson.items() if v not in (None, "")}
         url = extra.get("url") or conn.host
         if not url:
             raise ValueError(f"connection {self.lake_conn_id!r} has no extra 'url' (s3://bucket/prefix or a folder)")

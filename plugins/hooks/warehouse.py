@@ -50,7 +50,7 @@ _ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=.@_/-
 #: characters of AWS access key ids, secret keys and session tokens
 _AWS_KEY = re.compile(r"[A-Za-z0-9/+=]{16,2048}")
 #: extras of a redshift connection that are Lockgate's, not redshift_connector's
-REDSHIFT_LOCKGATE_EXTRAS = ("schema", "copy_iam_role", "copy_aws_conn_id")
+REDSHIFT_LOCKGATE_EXTRAS = ("schema", "copy_iam_role", "copy_aws_conn_id", "dialect", "path")
 
 
 def _strict_literal(value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -99,7 +99,7 @@ def redshift_connect_kwargs(hook: Any) -> dict[str, Any]:
     """redshift_connector.connect() arguments of a RedshiftSQLHook: the provider's own (user,
     password - or an IAM token when extra ``iam`` is set -, host, port, database) plus the extras
     that are redshift_connector's, without Lockgate's (:data:`REDSHIFT_LOCKGATE_EXTRAS`)."""
-    extras = {k: v for k, v in hook.conn.extra_dejson.items() if k not in REDSHIFT_LOCKGATE_EXTRAS}
+    extras = {k: v for k, v in hook.conn.extra_dejson.items() if k not in REDSHIFT_LOCKGATE_EXTRAS and v is not None}
     return {**hook._get_conn_params(), **extras}
 
 
@@ -240,6 +240,8 @@ class WarehouseHook(BaseHook):
     PostgreSQL, and what COPY reads S3 with: ``copy_iam_role`` = a role ARN the cluster may assume,
     or ``copy_aws_conn_id`` = an ``aws`` connection whose keys go into COPY's CREDENTIALS). When the
     connection does not exist, the embedded default applies: DuckDB at ``$LOCKGATE_HOME/warehouse.duckdb``.
+    Lockgate's own type ``lockgate_warehouse`` (a form in Admin -> Connections) is any of the three,
+    chosen by its ``dialect`` field (default ``postgres``), with the same fields and extras.
 
     :param warehouse_conn_id: the Airflow connection of the warehouse.
     """
@@ -265,6 +267,8 @@ class WarehouseHook(BaseHook):
         if self._conn is None:
             return "duckdb"
         conn_type = (self._conn.conn_type or "").lower()
+        if conn_type == "lockgate_warehouse":  # Lockgate's own connection type: the form's "dialect" field
+            conn_type = str(self._conn.extra_dejson.get("dialect") or "postgres").lower()
         if conn_type in ("postgres", "postgresql"):
             return "postgres"
         if conn_type == "duckdb":
@@ -286,7 +290,7 @@ class WarehouseHook(BaseHook):
     def schema(self) -> str:
         if self.dialect == "duckdb":
             return "main"
-        return str(self._conn.extra_dejson.get("schema", "public")) if self._conn else "public"
+        return str(self._conn.extra_dejson.get("schema") or "public") if self._conn else "public"
 
     def table(self, name: str) -> str:
         """A table name qualified with the warehouse schema and quoted."""
@@ -304,7 +308,7 @@ class WarehouseHook(BaseHook):
         host = conn.host or "localhost"
         port = conn.port or 5432
         database = quote(conn.schema or "postgres", safe="")
-        extras = {k: v for k, v in conn.extra_dejson.items() if k in _LIBPQ_EXTRAS}
+        extras = {k: v for k, v in conn.extra_dejson.items() if k in _LIBPQ_EXTRAS and v not in (None, "")}
         query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in sorted(extras.items()))
         return f"postgresql://{auth}{host}:{port}/{database}" + (f"?{query}" if query else "")
 
