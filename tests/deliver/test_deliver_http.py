@@ -108,7 +108,7 @@ def test_an_unchanged_rerun_sends_nothing_and_a_changed_one_resends_with_new_key
 
 
 def test_a_rejected_batch_is_recorded_and_fails_naming_it_without_leaking_secrets(
-    published: str, monkeypatch: pytest.MonkeyPatch
+    published: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     token, password = "Bearer tok-9f8e7d6c5b4a", "pw-0a1b2c3d4e"
     rejected = Answer(422, body={"error": "unknown station", "rejected": [1]}, echo_headers=True)
@@ -134,10 +134,15 @@ def test_a_rejected_batch_is_recorded_and_fails_naming_it_without_leaking_secret
         (2, "rejected", 422),
     ]
     assert "unknown station" in audit[1]["response"]
-    for text in (message, audit[1]["response"]):
+    logs = capfd.readouterr()
+    assert "batch 1 of 3 (5 rows, key" in logs.out
+    for text in (message, audit[1]["response"], logs.out + logs.err):
         assert "tok-9f8e7d6c5b4a" not in text
         assert password not in text
-        assert "***" in text
+        assert basic not in text
+    assert "***" in message
+    assert "***" in audit[1]["response"]
+    assert "ST-000" not in logs.out + logs.err  # payloads are never logged
     # a retry (the receiver fixed) resends from the rejected batch, not batch 1
     with DeliveryReceiver() as receiver:
         monkeypatch.setenv(
