@@ -412,7 +412,7 @@ class CatalogHook(BaseHook):
         rows = sum(f.record_count for f in added)
         properties = {**summary, LOGICAL_DATE: ds, ROWS: str(rows)}
         with table.transaction() as txn:
-            snapshot = txn.update_snapshot(snapshot_properties=properties).overwrite()
+            snapshot = _live_overwrite(txn, properties)
             scan = table.scan(row_filter=EqualTo(DATE_PARTITION, ds))
             for task in scan.plan_files() if table.current_snapshot() else []:
                 snapshot.delete_data_file(task.file)
@@ -536,8 +536,12 @@ class CatalogHook(BaseHook):
 
     # -- retention --------------------------------------------------------------------------
 
-    def referenced_files(self, table: Table) -> set[str]:
-        """Every file a snapshot or the metadata log of ``table`` refers to (data and metadata)."""
+    def referenced_files(self, table: Table, ds: str | None = None) -> set[str]:
+        """Every file a snapshot or the metadata log of ``table`` refers to (data and metadata).
+
+        With ``ds``, the data files only of manifests whose partition bounds can hold that date
+        (what a cleanup of one date's folder needs; the others are not read).
+        """
         metadata = table.metadata
         io = table.io
         found = {table.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
@@ -548,9 +552,8 @@ class CatalogHook(BaseHook):
                 manifests[manifest.manifest_path] = manifest
         for path, manifest in manifests.items():
             found.add(path)
-            # a DELETED entry names a file the snapshot no longer holds (older snapshots list it)
-            entries = manifest.fetch_manifest_entry(io, discard_deleted=True)
-            found.update(entry.data_file.file_path for entry in entries)
+            if ds is None or _may_hold_date(manifest, ds):
+                found.update(_live_files(io, manifest))
         for statistics in metadata.statistics:
             found.add(statistics.statistics_path)
         return found
@@ -562,7 +565,8 @@ class CatalogHook(BaseHook):
         commit; ``folder`` (below ``data/``) limits the walk to one partition folder.
         """
         table = table.refresh()
-        referenced = {self._lake_key(location) for location in self.referenced_files(table)}
+        ds = folder.split("/")[0].removeprefix(f"{DATE_PARTITION}=") if folder else None
+        referenced = {self._lake_key(location) for location in self.referenced_files(table, ds)}
         prefix = safe_key(self._dataset_key(table), "data", folder) if folder else self._dataset_key(table)
         cutoff = older_than.timestamp() if older_than else None
         orphans = [
@@ -593,6 +597,60 @@ class CatalogHook(BaseHook):
     def datasets(self) -> list[str]:
         """The curated datasets the catalog has a table for."""
         return sorted(identifier[-1] for identifier in self.catalog.list_tables(self.namespace))
+
+
+def _live_overwrite(txn: Any, properties: dict[str, str]) -> Any:
+    """``txn.update_snapshot(...).overwrite()``, but the new snapshot drops manifests that hold no
+    live file any more.
+
+    pyiceberg 0.12 carries every earlier overwrite's delete-only manifest into each new snapshot,
+    so a date republished n times gives snapshots of n manifests and commits that slow down with
+    every rerun (measured: 0.24 s at 10 publishes, 1.0 s at 40). Iceberg only needs a delete
+    entry in the snapshot that deleted the file, as Java's manifest filtering does.
+    """
+    from pyiceberg.table.snapshots import Operation
+    from pyiceberg.table.update.snapshot import _OverwriteFiles
+
+    class LiveOverwrite(_OverwriteFiles):
+        def _existing_manifests(self) -> list[Any]:
+            return [
+                m
+                for m in super()._existing_manifests()
+                if not (m.added_files_count == 0 and m.existing_files_count == 0 and m.deleted_files_count)
+            ]
+
+    current = txn.table_metadata.current_snapshot()
+    return LiveOverwrite(
+        operation=Operation.OVERWRITE if current is not None else Operation.APPEND,
+        transaction=txn,
+        io=txn._table.io,
+        snapshot_properties=properties,
+    )
+
+
+#: manifest path -> its live data files (a manifest file never changes once written)
+_MANIFEST_FILES: dict[str, frozenset[str]] = {}
+
+
+def _live_files(io: Any, manifest: Any) -> frozenset[str]:
+    """The data files a manifest holds live (a DELETED entry names a file its snapshot dropped)."""
+    if manifest.manifest_path not in _MANIFEST_FILES:
+        entries = manifest.fetch_manifest_entry(io, discard_deleted=True)
+        _MANIFEST_FILES[manifest.manifest_path] = frozenset(e.data_file.file_path for e in entries)
+    return _MANIFEST_FILES[manifest.manifest_path]
+
+
+def _may_hold_date(manifest: Any, ds: str) -> bool:
+    """Whether a manifest's bounds of its first partition field (``ds``) include ``ds``."""
+    from pyiceberg.conversions import from_bytes
+    from pyiceberg.types import DateType
+
+    summaries = manifest.partitions or []
+    if not summaries or summaries[0].lower_bound is None or summaries[0].upper_bound is None:
+        return True
+    day = (date.fromisoformat(ds) - date(1970, 1, 1)).days
+    low, high = from_bytes(DateType(), summaries[0].lower_bound), from_bytes(DateType(), summaries[0].upper_bound)
+    return bool(low <= day <= high)
 
 
 def snapshot_summary(run_id: str, dag_id: str | None = None) -> dict[str, str]:
