@@ -5,6 +5,8 @@ Routes (relative to the mount):
 * ``GET /data-health`` -- the page (HTML with inline SVG charts), shown in the UI in an iframe;
   ``?dataset=`` filters, ``?start=&end=`` (or ``?days=``) choose the date range;
 * ``GET /data-health.json`` -- the same numbers as JSON, for scripts and dashboards;
+* ``GET /section?dataset=&start=&end=`` -- one dataset's charts and check history, an HTML fragment
+  the page fetches when a section is opened (a year of 50 datasets would be tens of megabytes);
 * ``GET /day?dataset=&ds=[&check=]`` (and ``/day.json``) -- one dataset on
   one day: reasons, checks with arguments and observed values, up to 20 sample quarantined rows
   (PII masked), the files, a link to the Airflow run and a re-run button;
@@ -40,7 +42,7 @@ from lockgate.config import DEFAULT_LAKE_CONN_ID
 from lockgate.hooks.lake import LakeHook
 from lockgate.ui import drilldown
 from lockgate.ui.health import DEFAULT_DAYS, DataHealth, DayHealth, _day, _loads, lake_health, read_lake_documents
-from lockgate.ui.render import render_day, render_page
+from lockgate.ui.render import dataset_details, render_day, render_page
 
 #: the resource name the auth manager is asked about (``is_authorized_custom_view``)
 RESOURCE_NAME = "Data health"
@@ -202,6 +204,18 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
     ) -> HTMLResponse:
         health, lake_url = current_health(days, start, end)
         return HTMLResponse(render_page(health, lake_url=lake_url, dataset_filter=dataset), headers=_NO_CACHE)
+
+    @app.get("/section", response_class=HTMLResponse)
+    def section(
+        dataset: str, days: int = Query(DEFAULT_DAYS, ge=1, le=731), start: str | None = None, end: str | None = None
+    ) -> HTMLResponse:
+        """One dataset's charts and check history (an HTML fragment the page loads when a section opens)."""
+        health, _ = current_health(days, start, end)
+        try:
+            item = health.dataset(dataset)
+        except KeyError:
+            raise HTTPException(status_code=404, detail=f"no dataset {dataset!r} in the range") from None
+        return HTMLResponse(dataset_details(item), headers=_NO_CACHE)
 
     @app.get("/data-health.json")
     def data_health_json(

@@ -59,6 +59,16 @@ _SCRIPT = """
   theme();
   try { new MutationObserver(theme).observe(window.parent.document.documentElement, {attributes: true}); }
   catch (e) {}
+  function load(d) {
+    var slot = d.querySelector('.details[data-src]');
+    if (!d.open || !slot || slot.getAttribute('data-loaded')) return;
+    slot.setAttribute('data-loaded', '1');
+    fetch(slot.getAttribute('data-src'), {credentials: 'same-origin'}).then(function (r) { return r.text(); })
+      .then(function (html) { slot.innerHTML = html; });
+  }
+  document.querySelectorAll('details.dataset').forEach(function (d) {
+    d.addEventListener('toggle', function () { load(d); }); load(d);
+  });
   var box = document.getElementById('filter');
   if (box) box.addEventListener('input', function () {
     var q = box.value.toLowerCase();
@@ -129,6 +139,8 @@ button.rerun { font: inherit; padding: 4px 10px; border-radius: 4px; border: 1px
 """
 
 _BUILTIN = ' <span class="badge builtin">built-in</span>'
+#: up to this many dataset-days, every section's charts and check history are in the page itself
+INLINE_DATASET_DAYS = 5 * 92
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -456,23 +468,26 @@ def partition_grid(item: DatasetHealth) -> str:
     parts += [f'<div class="month">{_month_label(month)}</div>'] + ["<div></div>"] * first.weekday()
     by_ds = {d.ds: d for d in item.days}
     name = escape(item.dataset)
-    for ds, state in item.calendar:
-        weekday = date.fromisoformat(ds).weekday()
-        if weekday == 0 and ds != item.calendar[0][0]:
+    base = f"day?dataset={quote(item.dataset, safe='')}&amp;ds="
+    labels = {state: escape(label) for state, label in STATE_LABELS.items()}
+    for offset, (ds, state) in enumerate(item.calendar):  # consecutive days: the weekday follows
+        if offset and (first.weekday() + offset) % 7 == 0:
             # a week column carries the name of the month that starts in it
             week_end = (date.fromisoformat(ds) + timedelta(days=6)).isoformat()[:7]
             label = _month_label(week_end) if week_end != month else ""
             month = week_end
             parts.append(f'<div class="month">{label}</div>')
         day = by_ds.get(ds)
-        title = f"{ds}: {STATE_LABELS[state]}"
+        title = f"{ds}: {labels[state]}"
         if day is not None:
             title += f" · {day.rows_in:,} in, {_fmt_int(day.rows_loaded)} loaded, {day.rows_quarantined:,} quarantined"
         parts.append(
-            f'<a class="cell {state}" data-dataset="{name}" data-ds="{ds}" data-state="{state}" '
-            f'href="{escape(day_href(item.dataset, ds))}" title="{escape(title)}"></a>'
+            f'<a class="cell {state}" data-ds="{ds}" data-state="{state}" href="{base}{ds}" title="{title}"></a>'
         )
-    return f'<div class="calendar" aria-label="Partitions of {name}">{"".join(parts)}</div>' + _state_legend()
+    return (
+        f'<div class="calendar" data-dataset="{name}" aria-label="Partitions of {name}">{"".join(parts)}</div>'
+        + _state_legend()
+    )
 
 
 def _month_label(month: str) -> str:
@@ -489,27 +504,30 @@ def check_grid(dataset: str, history: Sequence[CheckHistory], days: Sequence[Day
     head = "".join(
         f'<th class="day" title="{ds}"><span>{escape(day_label(ds, with_year=False))}</span></th>' for ds in columns
     )
+    base = f"day?dataset={quote(dataset, safe='')}&amp;ds="
     rows = []
     for item in history:
+        suffix = f"&amp;check={quote(item.check, safe='')}"
+        name = escape(item.check)
         cells = []
         for ds in columns:
             outcome = item.outcomes.get(ds) or "none"
             check = counts[ds].get(item.check)
-            detail = ""
-            if check is not None:
-                detail = f": {outcome}, {_fmt_int(check.unexpected_count)} rows"
+            if check is None:
+                title = f"{ds} · {name}: not run"
+            else:
+                title = f"{ds} · {name}: {outcome}, {_fmt_int(check.unexpected_count)} rows"
                 if check.observed_value is not None:
-                    detail += f", observed {check.observed_value}"
+                    title += f", observed {escape(str(check.observed_value))}"
                 if check.threshold:
-                    detail += f" ({check.threshold})"
-            title = f"{ds} · {item.check}{detail if check else ': not run'}"
+                    title += f" ({escape(check.threshold)})"
             cells.append(
                 f'<td class="day"><a class="cell {outcome}" data-ds="{ds}" data-outcome="{outcome}" '
-                f'href="{escape(day_href(dataset, ds, item.check))}" title="{escape(title)}"></a></td>'
+                f'href="{base}{ds}{suffix}" title="{title}"></a></td>'
             )
-        kind = ' <span class="badge builtin">built-in</span>' if item.builtin else ""
+        kind = _BUILTIN if item.builtin else ""
         rows.append(
-            f'<tr data-dataset="{escape(dataset)}" data-check="{escape(item.check)}"><td><code>{escape(item.check)}'
+            f'<tr data-dataset="{escape(dataset)}" data-check="{name}"><td><code>{name}'
             f"</code>{kind}</td><td>{escape(item.severity)}</td>{''.join(cells)}</tr>"
         )
     return (
@@ -519,25 +537,12 @@ def check_grid(dataset: str, history: Sequence[CheckHistory], days: Sequence[Day
     )
 
 
-def _dataset_section(item: DatasetHealth, *, open_: bool) -> str:
-    name = escape(item.dataset)
-    newest = f"newest loaded ds <b>{escape(item.newest_loaded_ds)}</b>" if item.newest_loaded_ds else item.freshness
+def dataset_details(item: DatasetHealth) -> str:
+    """The heavy part of a dataset's section: the charts and the check history (loaded on demand)."""
     dates = [ds for ds, _ in item.calendar]
     by_ds = {d.ds: d for d in item.days}
-    kind = (
-        ' <span class="badge intermediate">intermediate: gated, routed on, not loaded</span>'
-        if item.intermediate
-        else ""
-    )
     return (
-        f'<details class="dataset" id="ds-{name}" data-dataset="{name}" data-filter="{name.lower()} '
-        f'{escape((item.dag_id or "").lower())}"{" open" if open_ else ""}><summary><h2>{name}</h2>{kind}'
-        f"{_freshness_badge(item)}<span class=sub>pipeline <b>{escape(item.dag_id or '-')}</b> · schedule "
-        f"<code>{escape(item.schedule or '-')}</code> · {newest} · {len(item.days)} reported date(s) in range</span>"
-        "</summary><h3>Partitions</h3>"
-        + partition_grid(item)
-        + '<details class="block" open><summary>Rows and quarantine rate</summary>'
-        + '<div class="charts"><div class="chart">'
+        '<div class="charts"><div class="chart">'
         + rows_chart(item.dataset, dates, by_ds)
         + _legend(
             [
@@ -549,8 +554,7 @@ def _dataset_section(item: DatasetHealth, *, open_: bool) -> str:
         )
         + '</div><div class="chart">'
         + rate_chart(item.dataset, dates, by_ds)
-        + "</div></div></details>"
-        + '<details class="block"><summary>Data-quality checks per day (built-in quarantine checks included)</summary>'
+        + "</div></div><h3>Data-quality checks per day (the gate's built-in quarantine checks included)</h3>"
         + check_grid(item.dataset, item.check_history, item.days)
         + _legend(
             [
@@ -561,7 +565,32 @@ def _dataset_section(item: DatasetHealth, *, open_: bool) -> str:
                 (MISSING, "not run"),
             ]
         )
-        + "</details></details>"
+    )
+
+
+def _dataset_section(item: DatasetHealth, *, open_: bool, inline: bool, window: str) -> str:
+    """A collapsible section: header, partition grid, and the details inline or fetched when opened."""
+    name = escape(item.dataset)
+    newest = f"newest loaded ds <b>{escape(item.newest_loaded_ds)}</b>" if item.newest_loaded_ds else item.freshness
+    kind = (
+        ' <span class="badge intermediate">intermediate: gated, routed on, not loaded</span>'
+        if item.intermediate
+        else ""
+    )
+    if inline:
+        details = f'<div class="details">{dataset_details(item)}</div>'
+    else:
+        src = f"section?dataset={quote(item.dataset, safe='')}&amp;{window}"
+        details = (
+            f'<div class="details" data-src="{src}"><a href="data-health?dataset={quote(item.dataset, safe="")}'
+            f'&amp;{window}">Charts and check history</a></div>'
+        )
+    return (
+        f'<details class="dataset" id="ds-{name}" data-dataset="{name}" data-filter="{name.lower()} '
+        f'{escape((item.dag_id or "").lower())}"{" open" if open_ else ""}><summary><h2>{name}</h2>{kind}'
+        f"{_freshness_badge(item)}<span class=sub>pipeline <b>{escape(item.dag_id or '-')}</b> · schedule "
+        f"<code>{escape(item.schedule or '-')}</code> · {newest} · {len(item.days)} reported date(s) in range</span>"
+        "</summary><h3>Partitions</h3>" + partition_grid(item) + details + "</details>"
     )
 
 
@@ -597,6 +626,10 @@ def render_page(health: DataHealth, *, lake_url: str, dataset_filter: str = "") 
         if not wanted or wanted in item.dataset.lower() or wanted in (item.dag_id or "").lower()
     ]
     view = DataHealth(health.today, health.start, health.end, tuple(shown))
+    # charts and check history inline for a few datasets over a few months; else fetched per section
+    days = (date.fromisoformat(health.end) - date.fromisoformat(health.start)).days + 1
+    inline = len(shown) * days <= INLINE_DATASET_DAYS
+    window = f"start={health.start}&amp;end={health.end}"
     if shown:
         body = (
             '<details class="block" open><summary>Latest run per dataset</summary>'
@@ -605,7 +638,7 @@ def render_page(health: DataHealth, *, lake_url: str, dataset_filter: str = "") 
             + '<details class="block" open><summary>Failing checks and quarantine of the latest runs</summary>'
             + _failing_checks(view)
             + "</details>"
-            + "".join(_dataset_section(item, open_=len(shown) <= 5) for item in shown)
+            + "".join(_dataset_section(item, open_=len(shown) <= 5, inline=inline, window=window) for item in shown)
         )
     elif health.datasets:
         body = f'<p class="empty" id="no-match">No dataset matches “{escape(dataset_filter)}”.</p>'

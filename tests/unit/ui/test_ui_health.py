@@ -331,3 +331,20 @@ def test_the_document_cache_sees_a_rewritten_report(lockgate_home: Path) -> None
     assert lake_health(lake, today=TODAY).dataset("readings").days[0].rows_quarantined == 1
     lake.write_json("quality/readings/ds=2026-01-04/report.json", report("readings", "2026-01-04", quarantined=2))
     assert lake_health(lake, today=TODAY).dataset("readings").days[0].rows_quarantined == 2
+
+
+def test_the_latest_run_outside_the_range_is_still_the_overview_s_latest(lockgate_home: Path) -> None:
+    lake = LakeHook()
+    old = report("readings", "2025-11-02", checks=[check("max(value)", "warn", False)])
+    lake.write_json("quality/readings/ds=2025-11-02/report.json", old)
+    rerun = {**daily("2025-11-02", {"readings": 100}), "written_at": "2026-01-05T09:00:00+00:00", "run_id": "rerun"}
+    lake.write_json("reports/air_quality_daily/ds=2025-11-02/summary.json", rerun)
+    lake.write_json("quality/readings/ds=2026-01-04/report.json", report("readings", "2026-01-04"))
+    lake.write_json(
+        "reports/air_quality_daily/ds=2026-01-04/summary.json",
+        {**daily("2026-01-04", {"readings": 100}), "written_at": "2026-01-05T01:00:00+00:00"},
+    )
+    item = lake_health(lake, today=TODAY, days=7).dataset("readings")
+    assert [d.ds for d in item.days] == ["2026-01-04"]
+    assert item.latest is not None
+    assert (item.latest.ds, item.latest.run_id, item.latest.state) == ("2025-11-02", "rerun", "warned")

@@ -137,7 +137,9 @@ def test_axis_ticks_are_round_and_cover_the_maximum(value: float, ticks: list[fl
 def test_the_grid_and_charts_have_a_calendar_axis_with_the_year() -> None:
     html, _ = _page(start=date(2025, 12, 20))
     # 16 days from 2025-12-20 to 2026-01-04, one grid cell each, data or not
-    cells = re.findall(r'<a class="cell ([a-z-]+)" data-dataset="readings" data-ds="([0-9-]+)"', html)
+    start = html.index('<div class="calendar" data-dataset="readings"')
+    calendar = html[start : html.index('<div class="legend">', start)]
+    cells = re.findall(r'<a class="cell ([a-z-]+)" data-ds="([0-9-]+)"', calendar)
     assert len(cells) == 16
     assert cells[0] == ("none", "2025-12-20")
     assert ("warned", "2026-01-04") in cells
