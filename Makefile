@@ -48,6 +48,7 @@ BENCH_ARGS ?=
 bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (quick: BENCH_ROWS=1000000 BENCH_RUNS=1)
 	$(UV) sync --frozen --quiet --group bench
 	$(UV) run --frozen --no-sync python -m bench.run --rows $(BENCH_ROWS) --runs $(BENCH_RUNS) $(BENCH_ARGS)
+	$(UV) run --frozen --no-sync python -m bench.health_page  # the Data health page, 50 datasets x 365 days
 
 clean:  ## remove the embedded defaults (.lockgate) and caches
 	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache
