@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.pii import hmac_hex, mask
@@ -151,6 +151,20 @@ def test_a_rejected_batch_is_recorded_and_fails_naming_it_without_leaking_secret
         result = kit.deliver(kit.DS, "run-2", contract=published, **http(batch_size=5))
         assert [r.body["batch"] for r in receiver.received] == [2, 3]
     assert result["reason"] == "resumed after batch 1 of 3: 2 batch(es) left"
+
+
+def test_a_receiver_still_failing_after_the_retries_fails_the_task_for_a_later_retry(
+    published: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DeliveryReceiver([Answer(200)], default=Answer(503)) as receiver:
+        monkeypatch.setenv("AIRFLOW_CONN_NOTIFY_API", receiver.connection())
+        with pytest.raises(AirflowException) as failure:
+            kit.deliver(kit.DS, "run-1", contract=published, **http(batch_size=5, max_retries=2, backoff_seconds=0.01))
+    assert not isinstance(failure.value, AirflowFailException)  # retryable: Airflow's own retry may cure it
+    assert "batch 2 of 3 still answered HTTP 503 after 2 retries" in str(failure.value)
+    assert [r.status for r in receiver.received] == [200, 503, 503, 503]
+    # only what was acknowledged is on record: the task's retry starts at batch 2
+    assert [(a["batch_no"], a["status"]) for a in kit.audit(WarehouseHook())] == [(1, "acknowledged")]
 
 
 def test_where_columns_and_personal_data(published: str, monkeypatch: pytest.MonkeyPatch) -> None:
