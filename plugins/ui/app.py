@@ -13,7 +13,9 @@ Routes (relative to the mount):
 * ``POST /rerun`` (form ``dag_id``, ``ds``) -- clears the date's run (or triggers it when there is
   none) through Airflow's REST API *with the caller's own token*, so Airflow's permission checks
   decide, exactly as if the user had clicked "Clear" in the UI;
-* ``GET /catalog`` (and ``/catalog.json``) -- every dataset's contract, pipeline, tables and freshness.
+* ``GET /catalog`` (and ``/catalog.json``) -- every dataset's contract, pipeline, tables and freshness;
+* ``GET /lineage`` (and ``/lineage.json``) -- the graph of jobs and datasets from the OpenLineage
+  file transport's events, column lineage on demand, each dataset's last quality status.
 
 All need a logged-in user allowed to see the custom view "Data health" (the auth manager decides;
 the simple auth manager lets viewers in). Plugin apps get no authentication from Airflow by
@@ -271,6 +273,28 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         health, _ = current_health(DEFAULT_DAYS, None, None)
         _, summaries = read_lake_documents(LakeHook(lake_conn_id=conn_id), reports=False)
         return build_catalog(health, summaries)
+
+    def current_lineage() -> tuple[Any, list[Any]]:
+        from lockgate.ui import lineage_view
+
+        health, _ = current_health(DEFAULT_DAYS, None, None)
+        statuses = {item.dataset: item.latest.state for item in health.datasets if item.latest}
+        files = lineage_view.events_files()
+        return lineage_view.build_graph(lineage_view.read_events(files), statuses), files
+
+    @app.get("/lineage", response_class=HTMLResponse)
+    def lineage_page() -> HTMLResponse:
+        from lockgate.ui.lineage_view import render_lineage
+
+        nodes, files = current_lineage()
+        return HTMLResponse(render_lineage(nodes, files=files), headers=_NO_CACHE)
+
+    @app.get("/lineage.json")
+    def lineage_json() -> dict[str, Any]:
+        from lockgate.ui.lineage_view import graph_as_dict
+
+        nodes, files = current_lineage()
+        return {"files": [str(f) for f in files], **graph_as_dict(nodes)}
 
     @app.get("/catalog", response_class=HTMLResponse)
     def catalog_page(q: str = "") -> HTMLResponse:

@@ -602,7 +602,7 @@ def _controls(health: DataHealth, dataset_filter: str) -> str:
         f'<label>From<input type="date" name="start" value="{health.start}"></label>'
         f'<label>To<input type="date" name="end" value="{health.end}"></label>'
         '<button type="submit">Show</button>'
-        '<a href="data-health.json">JSON</a> · <a href="catalog">Catalog</a></form>'
+        '<a href="data-health.json">JSON</a> · <a href="catalog">Catalog</a> · <a href="lineage">Lineage</a></form>'
     )
 
 
