@@ -108,9 +108,9 @@ def build_graph(events: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]
     for event in events:
         if event.get("eventType") != "COMPLETE":
             continue
-        job = f"{event.get('job', {}).get('namespace')}::{event.get('job', {}).get('name')}"
-        if job not in newest or str(event.get("eventTime")) >= str(newest[job].get("eventTime")):
-            newest[job] = event
+        key = f"{event.get('job', {}).get('namespace')}::{event.get('job', {}).get('name')}"
+        if key not in newest or str(event.get("eventTime")) >= str(newest[key].get("eventTime")):
+            newest[key] = event
     nodes: dict[str, Node] = {}
 
     def dataset(raw: Mapping[str, Any]) -> Node:
