@@ -117,7 +117,8 @@ def one_latin1_byte_among_many_utf8_rows() -> Case:
     text = csv_text(*good(20), row(21, station_id="ST-Zürich"), *good(19, 22))
     data = text.encode("utf-8").replace("ü".encode(), "ü".encode("latin-1"))
     offset = data.index(b"\xfc")
-    return Case("enc.csv", data, 40, 1, f"undecodable byte(s) \\xfc at byte offset {offset} (line 22, byte 5 of the line)")
+    reason = f"undecodable byte(s) \\xfc at byte offset {offset} (line 22, byte 5 of the line)"
+    return Case("enc.csv", data, 40, 1, reason)
 
 
 @case
