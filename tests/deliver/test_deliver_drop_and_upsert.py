@@ -67,6 +67,8 @@ def test_a_drop_on_s3_is_encrypted_and_whole_or_absent(
         ack["content_hash"],
     )
     assert result["location"] == f"s3://{s3_bucket}/in/{FOLDER}"
+    # lineage: the naming spec's s3 form, namespace s3://bucket and the key prefix as the name
+    assert kit.operator(contract=published, **drop()).lineage_output(kit.DS) == (f"s3://{s3_bucket}", f"in/{FOLDER}")
 
     # a changed date dropped again fails half-way: the stale file stays, but without _SUCCESS
     kit.publish_and_load(published, kit.DS, kit.rows(12, version=1), tmp_path / "v1")
