@@ -120,7 +120,7 @@ def test_airflow_components_run_on_celery_with_two_workers(services: dict[str, A
     )
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "FROM apache/airflow:3.3." in dockerfile
-    assert "pip install --no-cache-dir -e /opt/lockgate" in dockerfile
+    assert "pip install --no-cache-dir --no-deps -e /opt/lockgate" in dockerfile
 
 
 def _target(volume: Any) -> str:
@@ -134,6 +134,7 @@ def test_connections_point_at_services_that_exist(services: dict[str, Any]) -> N
     lake = json.loads(variables["AIRFLOW_CONN_LOCKGATE_LAKE"])
     bucket = lake["extra"]["url"].removeprefix("s3://").split("/")[0]
     assert lake["extra"]["aws_conn_id"] == "lockgate_aws"
+    assert lake["conn_type"] == "lockgate_lake"  # Lockgate's own connection type (a form in the UI)
     # the bucket the lake uses is the one s3-init creates at start
     assert f"s3 mb s3://{bucket}" in " ".join(services["s3-init"]["command"])
     assert services["s3-init"]["depends_on"]["s3"]["condition"] == "service_healthy"
@@ -178,3 +179,124 @@ def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
     )
     assert scheduler["AIRFLOW__API_AUTH__JWT_SECRET"] == "jwt-from-env"
     assert env(resolved["postgres"])["LOCKGATE_WAREHOUSE_PASSWORD"] == "s3cr3t-from-env"
+
+
+# -- pins, health checks, workers' shutdown, the image's dependencies --------------------------------
+
+#: the health check each Airflow component gets in Airflow's official docker-compose.yaml
+HEALTH_CHECKS = {
+    "airflow-apiserver": "curl --fail http://localhost:8080/api/v2/monitor/health",
+    "airflow-scheduler": "curl --fail http://localhost:8974/health",
+    "airflow-dag-processor": "airflow jobs check --job-type DagProcessorJob",
+    "airflow-triggerer": "airflow jobs check --job-type TriggererJob",
+    "airflow-worker-1": "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping",
+    "airflow-worker-2": "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping",
+}
+WORKERS = ("airflow-worker-1", "airflow-worker-2")
+
+
+def _pinned(image: str) -> bool:
+    """``name:tag`` whose tag is a version (has a digit), not ``latest``; a digest pins too."""
+    if "@sha256:" in image:
+        return True
+    name, _, tag = image.rpartition(":")
+    return bool(name) and "/" not in tag and tag != "latest" and any(c.isdigit() for c in tag)
+
+
+def test_every_image_is_pinned_to_a_version(services: dict[str, Any]) -> None:
+    images = {name: service["image"] for name, service in services.items()}
+    assert set(images) == set(services), "every service names its image"
+    unpinned = {name: image for name, image in images.items() if not _pinned(image)}
+    assert unpinned == {}
+    base = re.findall(r"^FROM\s+(\S+)", (REPO / "deploy" / "Dockerfile").read_text(), re.MULTILINE)
+    assert base
+    assert all(_pinned(image) for image in base), base
+    # the pin check itself: what it must refuse
+    assert not any(_pinned(i) for i in ("redis", "redis:latest", "redis:alpine", "localhost:5000/redis"))
+
+
+def test_airflow_components_have_the_official_health_checks(services: dict[str, Any]) -> None:
+    for name, command in HEALTH_CHECKS.items():
+        check = services[name]["healthcheck"]
+        test = check["test"]
+        text = " ".join(test[1:]) if isinstance(test, list) else str(test)
+        assert command in text, name
+        assert check["retries"] >= 3
+        assert check["interval"]
+        assert check["timeout"]
+    for name in ("airflow-dag-processor", "airflow-triggerer", *WORKERS):
+        # the job (or celery node) of this container, not any of them
+        assert "HOSTNAME" in " ".join(services[name]["healthcheck"]["test"]), name
+    # the scheduler answers /health only with its health server on
+    assert env(services["airflow-scheduler"])["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"].lower() == "true"
+
+
+def test_components_start_once_the_api_server_is_healthy(services: dict[str, Any]) -> None:
+    for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", *WORKERS):
+        depends = services[name]["depends_on"]
+        assert depends["airflow-apiserver"]["condition"] == "service_healthy", name
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+    assert "airflow-apiserver" not in services["airflow-apiserver"]["depends_on"]
+
+
+def test_celery_workers_shut_down_warm(services: dict[str, Any]) -> None:
+    for name in WORKERS:
+        variables = env(services[name])
+        assert variables["DUMB_INIT_SETSID"] == "0", name
+        # the worker keeps every setting the other components have
+        assert variables["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert (
+            variables["AIRFLOW_CONN_LOCKGATE_WAREHOUSE"]
+            == env(services["airflow-scheduler"])["AIRFLOW_CONN_LOCKGATE_WAREHOUSE"]
+        )
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert "DUMB_INIT_SETSID" not in env(services[name]), name
+
+
+def test_the_image_installs_the_locked_versions_the_tests_ran() -> None:
+    """The Dockerfile's own ``uv export`` command, run here: every package it installs is the version
+    installed in this test environment (which ``uv sync --frozen`` made from the same uv.lock)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.markers import Marker
+
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    command = re.search(r"^\s*(?:RUN|&&)\s+uv export ([^\n&]*)", dockerfile, re.MULTILINE)
+    assert command, "the Dockerfile exports uv.lock"
+    args = command.group(1).split()
+    assert "--frozen" in args
+    assert "--extra" in args
+    assert args[args.index("--extra") + 1] == "celery"
+    args = [a for a in args if a not in ("--output-file", "/tmp/requirements.txt", "\\")]
+    uv = [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]  # as the Makefile runs it
+    exported = subprocess.run(
+        [*uv, "export", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    pins: dict[str, str] = {}
+    for name, pinned, marker in re.findall(
+        r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^ ;\\]+)(?: ; ([^\\\n]+))?", exported.stdout, re.MULTILINE
+    ):
+        if not marker or Marker(marker.strip()).evaluate():  # what pip installs on this Python/platform
+            pins[name] = pinned
+    assert len(pins) > 100, exported.stdout[:2000]  # the whole dependency tree, not a parse of nothing
+    assert pins["apache-airflow"] == re.search(r"apache/airflow:([0-9.]+)-", dockerfile).group(1)
+    assert "apache-airflow-providers-celery" in pins
+    assert "celery" in pins
+    assert "pytest" not in pins  # no dev group in the image
+    assert "lockgate" not in pins  # the project: installed editable from the mount
+    different: dict[str, tuple[str, str | None]] = {}
+    for name, pinned in pins.items():
+        try:
+            installed: str | None = version(name)
+        except PackageNotFoundError:
+            installed = None
+        if installed != pinned:
+            different[name] = (pinned, installed)
+    assert different == {}
+    assert "--require-hashes -r /tmp/requirements.txt" in dockerfile
