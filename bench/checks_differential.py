@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{tally.cases} cases in {elapsed:.0f} s (seed {args.seed}): {tally.compared} compared, "
         f"{tally.refused_by_both} refused by both, {tally.vacuous} refused (GX had no value to fail on), "
-        f"{tally.refused_by_lockgate_only} refused by Lockgate only, {tally.routed_to_gx} routed to GX, "
+        f"{tally.refused_by_lockgate_only} refused by Lockgate only, {tally.routed_to_gx} routed to GX "
+        f"({tally.row_level} also compared row by row as quarantine checks), "
         f"{len(tally.failures)} disagreements"
     )
     for failure in tally.failures:

@@ -26,6 +26,12 @@ def refusals(exp: Expectation) -> list[Refusal]:
     return row_level_refusals(exp.expectation, exp.kwargs)
 
 
+def _missing(col: str) -> str:
+    """Missing as GX sees it: NULL, or NaN in a floating-point column (whatever the column's type)."""
+    nan = f"isnan(TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE))"  # binds for every type; used for doubles only
+    return f"({col} IS NULL OR (typeof({col}) IN ('DOUBLE', 'FLOAT') AND {nan}))"
+
+
 def _number(col: str) -> str:
     # pandas compares booleans with numbers as 0/1; DuckDB would cast the number to a boolean
     return f"TRY_CAST({col} AS DOUBLE)"
@@ -70,7 +76,7 @@ def row_problem(
     kind = kinds.get(column) if kinds else None
     text = f"CAST({col} AS VARCHAR)"  # the value as the reason shows it, whatever the column's type
     if name == "expect_column_values_to_not_be_null":
-        cond, reason = f"{col} IS NULL", literal(f"column {column}: missing value ({name})")
+        cond, reason = _missing(col), literal(f"column {column}: missing value ({name})")
     elif name == "expect_column_values_to_be_between":
         cond = _outside(col, kw, params)
         reason = (
@@ -88,7 +94,7 @@ def row_problem(
         cond = _outside(f"length({col})", kw, params)  # GX's length bounds are whole numbers
         reason = f"format({literal(f'column {column}: length {{}} is out of range ({name})')}, length({col}))"
     if "not_be_null" not in name:
-        cond = f"{col} IS NOT NULL AND ({cond})"
+        cond = f"NOT {_missing(col)} AND ({cond})"
     if kw.get("row_condition"):
         cond = f"({row_condition_sql(kw['row_condition'], params, columns, kinds)}) AND ({cond})"
     return problem(exp.label, column, cond, reason)

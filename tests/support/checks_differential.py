@@ -27,9 +27,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from lockgate.check_rules import ARGUMENTS
-from lockgate.checks import TRANSLATED, evaluate, supported, validate
+from lockgate.check_rules import ARGUMENTS, ROW_LEVEL_EXPECTATIONS, row_level_refusals
+from lockgate.checks import TRANSLATED, Params, evaluate, supported, validate
 from lockgate.contracts import Expectation
+from lockgate.row_checks import row_problem
 
 #: the generated table: one column of each kind Lockgate tells apart
 COLUMNS = {
@@ -287,6 +288,8 @@ class Tally:
     refused_by_lockgate_only: int = 0
     vacuous: int = 0
     routed_to_gx: int = 0
+    #: compared cases also checked row by row as severity quarantine (a subset of ``compared``)
+    row_level: int = 0
     failures: list[str] = field(default_factory=list)
     lockgate_reasons: list[str] = field(default_factory=list)
 
@@ -385,3 +388,21 @@ def compare_example(
                 break
         else:
             tally.compared += 1
+            _compare_row_level(con, exp, theirs, rows, tally)
+
+
+def _compare_row_level(con: Any, exp: Expectation, theirs: dict[str, Any], rows: Any, tally: Tally) -> None:
+    """As severity ``quarantine``, the check must flag exactly the rows GX counts unexpected."""
+    quarantine = Expectation(exp.expectation, "quarantine", exp.kwargs)
+    if exp.expectation not in ROW_LEVEL_EXPECTATIONS or row_level_refusals(exp.expectation, exp.kwargs):
+        return
+    params = Params()
+    problem = row_problem(quarantine, params, list(COLUMNS))  # without kinds, as the gate calls it
+    ((flagged,),) = con.execute(f"SELECT count(*) FROM t WHERE ({problem}) IS NOT NULL", params.values).fetchall()
+    if flagged != theirs.get("unexpected_count"):
+        tally.failures.append(
+            f"row-level: quarantined {flagged} rows, gx unexpected={theirs.get('unexpected_count')!r}: "
+            f"{exp.expectation}({exp.kwargs!r}) on {rows!r}"
+        )
+    else:
+        tally.row_level += 1

@@ -49,9 +49,11 @@ def test_checks_give_gx_results_or_refuse_where_gx_refuses() -> None:
     print(
         f"\n{_tally.cases} differential cases in {elapsed:.1f} s: {_tally.compared} compared, "
         f"{_tally.refused_by_both} refused by both, {_tally.vacuous} refused (GX had no value to fail on), "
-        f"{_tally.refused_by_lockgate_only} refused by Lockgate only, {_tally.routed_to_gx} routed to GX"
+        f"{_tally.refused_by_lockgate_only} refused by Lockgate only, {_tally.routed_to_gx} routed to GX; "
+        f"{_tally.row_level} compared row by row as quarantine checks too"
     )
     assert _tally.failures == []
     assert _tally.cases >= MIN_CASES
     # the generator keeps its spread: every outcome happens
-    assert min(_tally.compared, _tally.refused_by_both, _tally.refused_by_lockgate_only, _tally.routed_to_gx) > 0
+    outcomes = (_tally.compared, _tally.refused_by_both, _tally.refused_by_lockgate_only, _tally.routed_to_gx)
+    assert min(*outcomes, _tally.row_level) > 0

@@ -430,3 +430,24 @@ def test_a_regex_gx_answers_only_sometimes_is_refused(regex: str) -> None:
         Expectation("expect_column_values_to_match_regex", "fail", {"column": "s", "regex": regex}), {"s": "string"}
     )
     assert [(r.argument, r.by_gx) for r in found] == [("regex", False)]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("expect_column_values_to_be_in_set", {"column": "d", "value_set": [False]}),
+        ("expect_column_values_to_not_be_null", {"column": "d"}),
+        ("expect_column_values_to_be_between", {"column": "d", "max_value": 0}),
+    ],
+)
+def test_a_row_level_check_treats_nan_as_missing_like_gx(name: str, kwargs: dict[str, Any]) -> None:
+    """Was: a NaN was 'not in the set' (flagged) while GX counts it missing (the differential found it)."""
+    from lockgate.checks import Params
+    from lockgate.row_checks import row_problem
+
+    con, frame = _table("d DOUBLE", [(0.0,), (float("nan"),), (None,), (2.0,)])
+    params = Params()
+    expression = row_problem(Expectation(name, "quarantine", kwargs), params, ["d"])
+    flagged = con.execute(f"SELECT count(*) FROM t WHERE ({expression}) IS NOT NULL", params.values).fetchall()
+    (verdict,) = gx_runner().run(frame, [(name, kwargs)])
+    assert flagged == [(verdict["result"]["unexpected_count"],)]
