@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
 from lockgate import delivery
 from lockgate.checks import Params
+from lockgate.config import dags_dir
 from lockgate.delivery import Ack, RateLimiter
-from lockgate.pipelines.spec import contract_for
+from lockgate.pipelines.spec import PipelineSpecError, contract_for, load_spec
 
 ROWS = [{"id": f"k{i}", "n": i} for i in range(7)]
 
@@ -171,3 +174,25 @@ def test_lineage_names() -> None:
         "postgres://db:5432",
         "pos.public.stations",
     )
+
+
+def test_a_broken_deliver_entry_names_file_line_and_field(tmp_path: Path) -> None:
+    text = (dags_dir() / "pipelines" / "sales_distribution.yaml").read_text()
+    assert "    format: parquet\n" in text
+    broken = text.replace("    format: parquet\n", "    format: xlsx\n")
+    path = tmp_path / "sales.yaml"
+    path.write_text(broken)
+    with pytest.raises(PipelineSpecError) as schema_error:
+        load_spec(path)
+    ((where, message, line),) = schema_error.value.problems
+    assert (where, line) == ("deliver.0.format", broken.splitlines().index("    format: xlsx") + 1)
+    assert "xlsx" in message
+
+    broken = text.replace("    table: inventory_movements\n", "    table: inventory_movements\n    columns: [sku]\n")
+    path.write_text(broken)
+    with pytest.raises(PipelineSpecError) as semantic_error:
+        load_spec(path)
+    assert [(w, m) for w, m, _ in semantic_error.value.problems] == [
+        ("deliver.1.columns", "an upsert needs the primary key: add event_id")
+    ]
+    assert semantic_error.value.problems[0][2] == broken.splitlines().index("    columns: [sku]") + 1
