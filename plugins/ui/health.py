@@ -126,6 +126,8 @@ class DayHealth:
     loaded_at: str | None = None
     written_at: str | None = None
     intermediate: bool = False
+    #: the run summary's deliveries of the dataset on the date (target, kind, location, rows, batches, rejected)
+    deliveries: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def quarantine_rate(self) -> float:
@@ -339,7 +341,9 @@ def _loads(summaries: Iterable[Mapping[str, Any]]) -> tuple[dict[tuple[str, str]
         }
         facts = {"dag_id": summary.get("dag_id"), **(summary.get("pipeline") or {})}
         for entry in summary.get("datasets", []):
-            loaded[(str(entry["dataset"]), str(summary["ds"]))] = {**run, **entry}
+            # what the date's deliveries of this dataset got acknowledged where (lockgate.operators.deliver)
+            sent = tuple(d for d in summary.get("deliveries", ()) if d.get("dataset") == entry["dataset"])
+            loaded[(str(entry["dataset"]), str(summary["ds"]))] = {**run, **entry, "deliveries": sent}
             pipelines[str(entry["dataset"])] = facts
         for name in facts.get("gated") or ():
             pipelines.setdefault(str(name), facts)
@@ -383,6 +387,7 @@ def _new_day(report: Mapping[str, Any], entry: Mapping[str, Any] | None) -> DayH
         loaded_at=entry.get("loaded_at"),
         written_at=entry.get("written_at"),
         intermediate=intermediate,
+        deliveries=tuple(entry.get("deliveries") or ()),
     )
 
 

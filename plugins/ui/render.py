@@ -721,6 +721,23 @@ def _samples_table(samples: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def _deliveries_table(deliveries: Sequence[Mapping[str, Any]]) -> str:
+    """What the day's deliveries of the dataset got acknowledged, where (lockgate.operators.deliver)."""
+    if not deliveries:
+        return ""
+    rows = "".join(
+        f'<tr data-target="{escape(str(d["target"]))}"><td><code>{escape(str(d["target"]))}</code></td>'
+        f'<td>{escape(str(d["kind"]))}</td><td class="num" data-field="rows">{_fmt_int(int(d["rows"]))}</td>'
+        f'<td class="num">{_fmt_int(int(d["batches"]))}</td><td class="num">{_fmt_int(int(d["rejected"]))}</td>'
+        f"<td><code>{escape(str(d['location']))}</code></td></tr>"
+        for d in deliveries
+    )
+    return (
+        '<h3>Delivered</h3><table id="deliveries"><thead><tr><th>Delivery</th><th>To</th><th>Rows</th>'
+        "<th>Batches</th><th>Rejected batches</th><th>Where</th></tr></thead><tbody>" + rows + "</tbody></table>"
+    )
+
+
 def render_day(
     dataset: str,
     day: DayHealth | None,
@@ -774,6 +791,7 @@ def render_day(
             + _counts_table("by-column", "Column", day.quarantine_by_column)
             + "</div></div><h3>Checks</h3>"
             + _check_rows(dataset, day, check)
+            + _deliveries_table(day.deliveries)
         )
     body += (
         f"<h3>Sample quarantined rows{' of ' + escape(check) if check else ''} (up to 20)</h3>"
