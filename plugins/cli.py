@@ -1,4 +1,4 @@
-"""The ``lockgate`` command: ``lockgate demo``, ``lockgate env``, ``lockgate airflow``, ``lockgate curated``.
+"""The ``lockgate`` command: ``lockgate demo``, ``env``, ``airflow``, ``curated``, ``contract``.
 
 Airflow reads its configuration when it is first imported, so this module sets the environment of
 the embedded defaults *before* importing anything from Airflow.
@@ -184,6 +184,29 @@ def cmd_curated(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contract(args: argparse.Namespace) -> int:
+    """``lockgate contract export|import --format odcs``: a contract to or from the Open Data Contract Standard."""
+    import yaml
+
+    from lockgate.contracts import ContractError
+    from lockgate.odcs import export_file, import_file
+
+    try:
+        if args.action == "export":
+            text = yaml.safe_dump(export_file(args.source), sort_keys=False, allow_unicode=True, width=120)
+        else:
+            text = import_file(args.source, args.dataset)
+    except ContractError as exc:
+        print(f"lockgate contract {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockgate", description="Lockgate: gated data pipelines for Airflow 3")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cur.add_argument("--catalog-conn-id", default="lockgate_catalog")
     cur.add_argument("--lake-conn-id", default="lockgate_lake")
     cur.set_defaults(func=cmd_curated)
+    con = sub.add_parser("contract", help="a contract to or from the Open Data Contract Standard (ODCS v3.1.0)")
+    con.add_argument("action", choices=["export", "import"])
+    con.add_argument("source", help="export: a dataset or contract file; import: an ODCS YAML file")
+    con.add_argument("--format", required=True, choices=["odcs"], help="the other side's format")
+    con.add_argument("--dataset", help="import: the ODCS schema object to take (when it has several)")
+    con.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    con.set_defaults(func=cmd_contract)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
