@@ -3,7 +3,8 @@
 Where things live:
 
 * **Catalog**: the ``lockgate_catalog`` connection, or, when it does not exist, the embedded
-  default: a SQLite ``SqlCatalog`` in ``$LOCKGATE_HOME/catalog.db`` (no server). The connection
+  default: a SQLite ``SqlCatalog`` in ``$LOCKGATE_HOME/catalog.db`` (no server; a lake other than
+  the embedded one gets its own file, see :func:`embedded_catalog_path`). The connection
   may be a ``postgres`` connection (a PostgreSQL-backed ``SqlCatalog``), or carry an extra ``uri``
   (any SQLAlchemy URL; with ``"type": "rest"`` a REST catalog URI) plus any other pyiceberg
   catalog property. Extra ``namespace`` names the namespace (default ``lockgate``).
@@ -218,6 +219,19 @@ class CuratedDate:
         }
 
 
+def embedded_catalog_path(lake_url: str) -> Path:
+    """The embedded SQLite catalog of a lake with no catalog connection.
+
+    ``$LOCKGATE_HOME/catalog.db`` for the embedded lake (``$LOCKGATE_HOME/lake``); any other lake
+    gets ``$LOCKGATE_HOME/catalog-<8 hex of its URL>.db``, so two lakes never share table entries
+    (a table's entry names where its files are).
+    """
+    home = lockgate_home()
+    if Path(lake_url.removeprefix("file://")).resolve() == (home / "lake").resolve():
+        return home / "catalog.db"
+    return home / f"catalog-{hashlib.sha256(lake_url.encode()).hexdigest()[:8]}.db"
+
+
 # -- the hook -----------------------------------------------------------------------------------
 
 
@@ -251,7 +265,7 @@ class CatalogHook(BaseHook):
         try:
             conn = self.get_connection(self.catalog_conn_id)
         except AirflowNotFoundException:
-            path = lockgate_home() / "catalog.db"
+            path = embedded_catalog_path(self.lake.url)
             path.parent.mkdir(parents=True, exist_ok=True)
             return {"type": "sql", "uri": f"sqlite:///{path}"}
         extra = {k: str(v) for k, v in conn.extra_dejson.items()}

@@ -217,12 +217,10 @@ def test_a_date_never_published_is_reported_as_missing(catalog: CatalogHook, tmp
         catalog.table("aqi")
 
 
-def test_plain_pyiceberg_and_duckdb_read_the_table_without_lockgate(
-    lockgate_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_plain_pyiceberg_and_duckdb_read_the_table_without_lockgate(lockgate_home: Path, tmp_path: Path) -> None:
     """What README's "Reading the lake" shows, run in a process that imports no Lockgate module."""
-    monkeypatch.setenv(*lake_conn_env(str(tmp_path / "lake")))
-    catalog = CatalogHook()
+    catalog = CatalogHook()  # the embedded defaults: lake and catalog under LOCKGATE_HOME
+    assert catalog.lake.url == str(lockgate_home / "lake")
     catalog.create_table("readings", COLUMNS, ["region"])
     publish(catalog, tmp_path, DS, 3, "run-3")
     script = textwrap.dedent(

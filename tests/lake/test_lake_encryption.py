@@ -1,18 +1,21 @@
 """Encryption at rest on every lake write to S3: SSE-S3 by default, SSE-KMS with the lake's key.
 
 The headers are read back from the S3 API (``HeadObject`` on the moto server) for every object
-under the lake prefix, independently of LakeHook.
+under the lake prefix, independently of LakeHook: the curated zone's Iceberg objects (data files,
+table metadata, manifests, manifest lists) included.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from lockgate.contracts import Column
+from lockgate.hooks.iceberg import CatalogHook, snapshot_summary
 from lockgate.hooks.lake import LakeHook
 from lockgate.sample_data import generate
 from tests.support.pipeline import run_chain
@@ -50,6 +53,7 @@ def _assert_encrypted(objects: dict[str, dict[str, str | None]], want: dict[str,
 
 def test_every_lake_write_method_encrypts(
     encryption: tuple[dict[str, str], dict[str, object]],
+    lockgate_home: Path,
     s3_bucket: str,
     aws_conn_id: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -65,21 +69,32 @@ def test_every_lake_write_method_encrypts(
     lake.put_file(big, "raw/x/big.bin")
     lake.put_stream(io.BytesIO(b"streamed" * 1000), "raw/x/stream.bin", tmp_path)
     lake.write_json("quality/x/report.json", {"ok": True})
-    tree = tmp_path / "tree"
-    (tree / "region=n").mkdir(parents=True)
-    (tree / "region=n" / "part-1.parquet").write_bytes(b"PAR1")
-    (tree / "_manifest.json").write_text(json.dumps({"files": [{"key": "curated/x/ds=1/region=n/part-1.parquet"}]}))
-    lake.replace_prefix(tree, "curated/x/ds=1")  # staged upload + server-side copy + manifest
+    # a curated table: its data files and every metadata object Iceberg writes (table metadata
+    # JSON, manifests, manifest lists) on create, on a publish and on a republish
+    catalog = CatalogHook(lake=lake)
+    table = catalog.create_table("x", [Column("n", "integer"), Column("ds", "date")], [])
+    for version in (1, 2):
+        out = tmp_path / f"out{version}"
+        duckdb.connect().execute(
+            f"COPY (SELECT range::BIGINT AS n, DATE '2026-01-02' AS ds FROM range({version})) TO '{out}' "
+            "(FORMAT parquet, PARTITION_BY (ds), WRITE_PARTITION_COLUMNS true)"
+        )
+        catalog.publish_date(catalog.table("x"), "2026-01-02", out, snapshot_summary(f"run-{version}"))
+    assert table.location().endswith("/lake/curated/x")
 
     objects = stored_objects(aws_conn_id, s3_bucket, "lake/")
-    assert set(objects) == {
+    assert {k for k in objects if not k.startswith("lake/curated/")} == {
         "lake/raw/x/small.csv",
         "lake/raw/x/big.bin",
         "lake/raw/x/stream.bin",
         "lake/quality/x/report.json",
-        "lake/curated/x/ds=1/region=n/part-1.parquet",
-        "lake/curated/x/ds=1/_manifest.json",
     }
+    curated = sorted(k for k in objects if k.startswith("lake/curated/x/"))
+    kinds = {k.split("/")[3] for k in curated}
+    assert kinds == {"data", "metadata"}
+    assert len([k for k in curated if k.endswith(".metadata.json")]) == 3  # create + two publishes
+    assert len([k for k in curated if k.endswith(".parquet")]) == 2
+    assert any(k.split("/")[-1].startswith("snap-") for k in curated)  # manifest lists
     _assert_encrypted(objects, want)
 
 
