@@ -329,6 +329,13 @@ def keyed(batches: Sequence[Batch], *, pipeline: str, dataset: str, ds: str) -> 
     ]
 
 
+def http_body(dataset: str, ds: str, batch: Batch, total: int, version: str) -> bytes:
+    """The JSON an HTTP target receives for one batch: where it belongs, and its rows."""
+    return canonical(
+        {"dataset": dataset, "ds": ds, "batch": batch.number, "batches": total, "version": version, "rows": batch.rows}
+    )
+
+
 # ------------------------------------------------------------------------------------- the plan
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -26,7 +26,7 @@ from lockgate.sql import SQL_TYPES, ident, literal, render
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from lockgate.hooks.partner import ApiDeliveryHook, PartnerDropHook, TableUpsertHook
+    from lockgate.hooks.partner import ApiDeliveryHook, ApiResponse, PartnerDropHook, TableUpsertHook
 
 
 @dataclass(frozen=True)
@@ -342,70 +342,74 @@ class DeliverOperator(LakeOperator):
     # -- the targets ------------------------------------------------------------------------------
 
     def _send_http(self, context: Context, ds: str, plan: delivery.Plan, total: int, names: list[str]) -> None:
+        """POST the plan's batches in order, each acknowledged in the audit as soon as it is."""
         endpoint = str(self.options.get("endpoint", ""))
         limiter = delivery.RateLimiter(self.options.get("rate_limit"))
-        secrets = self.api.secrets()
         for batch in plan.send:
-            body = delivery.canonical(
-                {
-                    "dataset": self.dataset,
-                    "ds": ds,
-                    "batch": batch.number,
-                    "batches": total,
-                    "version": plan.version,
-                    "rows": batch.rows,
-                }
-            )
+            body = delivery.http_body(self.dataset, ds, batch, total, plan.version)
             limiter.wait()
-            response = self.api.post(
-                endpoint, body, {"Idempotency-Key": batch.key}, name=f"{self.dataset}-{ds}-batch-{batch.number:05d}"
-            )
-            text = delivery.redact(response.text, secrets)[: delivery.RESPONSE_KEPT]
-            if response.ok:
-                self._record(
-                    context,
-                    ds,
-                    plan.version,
-                    batch,
-                    total,
-                    delivery.ACKNOWLEDGED,
-                    plan.reason,
-                    http_status=response.status,
-                    retried=response.retried,
-                )
-                self.log.info(
-                    "%s: batch %d of %d (%d rows, key %s) acknowledged with HTTP %d%s",
-                    self.target_name,
-                    batch.number,
-                    total,
-                    len(batch.rows),
-                    batch.key,
-                    response.status,
-                    f" after retries on {list(response.retried)}" if response.retried else "",
-                )
-                continue
-            where = f"delivery {self.target_name} of {self.dataset} ds={ds} to {self.location(ds)}"
-            if response.status in RETRY_STATUSES:  # urllib3 retried it already; a task retry may cure it
-                raise AirflowException(
-                    f"{where}: batch {batch.number} of {total} still answered HTTP {response.status} after "
-                    f"{len(response.retried)} retries: {text}; a retry of the task resumes from this batch"
-                )
+            name = f"{self.dataset}-{ds}-batch-{batch.number:05d}"
+            response = self.api.post(endpoint, body, {"Idempotency-Key": batch.key}, name=name)
+            if not response.ok:
+                self._refused(context, ds, plan, batch, total, names, response)
             self._record(
                 context,
                 ds,
                 plan.version,
                 batch,
                 total,
-                delivery.REJECTED,
+                delivery.ACKNOWLEDGED,
                 plan.reason,
                 http_status=response.status,
                 retried=response.retried,
-                response=text,
             )
-            indexes = delivery.rejected_indexes(response.json(), len(batch.rows))
-            raise AirflowFailException(
-                delivery.rejection_message(where, batch, total, response.status, text, indexes, names)
+            retried = f" after retries on {list(response.retried)}" if response.retried else ""
+            self.log.info(
+                "%s: batch %d of %d (%d rows, key %s) acknowledged with HTTP %d%s",
+                self.target_name,
+                batch.number,
+                total,
+                len(batch.rows),
+                batch.key,
+                response.status,
+                retried,
             )
+
+    def _refused(
+        self,
+        context: Context,
+        ds: str,
+        plan: delivery.Plan,
+        batch: Batch,
+        total: int,
+        names: list[str],
+        response: ApiResponse,
+    ) -> NoReturn:
+        """A batch the receiver did not take: still failing after urllib3's retries (429, 5xx: a task
+        retry may cure it), or rejected (any other status: recorded with the response, not retried)."""
+        text = delivery.redact(response.text, self.api.secrets())[: delivery.RESPONSE_KEPT]
+        where = f"delivery {self.target_name} of {self.dataset} ds={ds} to {self.location(ds)}"
+        if response.status in RETRY_STATUSES:
+            raise AirflowException(
+                f"{where}: batch {batch.number} of {total} still answered HTTP {response.status} after "
+                f"{len(response.retried)} retries: {text}; a retry of the task resumes from this batch"
+            )
+        self._record(
+            context,
+            ds,
+            plan.version,
+            batch,
+            total,
+            delivery.REJECTED,
+            plan.reason,
+            http_status=response.status,
+            retried=response.retried,
+            response=text,
+        )
+        indexes = delivery.rejected_indexes(response.json(), len(batch.rows))
+        raise AirflowFailException(
+            delivery.rejection_message(where, batch, total, response.status, text, indexes, names)
+        )
 
     def _send_drop(
         self, context: Context, ds: str, plan: delivery.Plan, con: Any, selection: Selection, work: Path
