@@ -162,7 +162,8 @@ def run_case(
 
 
 def assert_inside_lake(home: Path) -> None:
-    """Every file under the test's folder is in the lake root, the sources or the warehouse file.
+    """Every file under the test's folder is in the lake root, the sources, the warehouse file or the
+    Iceberg catalog (the embedded SQLite ``catalog.db``: table metadata, not a lake object).
 
     ``home`` is ``$LOCKGATE_HOME`` (lake root ``home/lake``); its parent, the test's own temp folder,
     is walked too, so a key that climbed out of the lake would be found next to it.
@@ -172,7 +173,7 @@ def assert_inside_lake(home: Path) -> None:
     for dirpath, _dirs, files in os.walk(home.parent):
         for name in files:
             real = Path(os.path.realpath(os.path.join(dirpath, name)))
-            if real.name.startswith("warehouse.duckdb") and real.parent == home.resolve():
+            if real.name.startswith(("warehouse.duckdb", "catalog.db")) and real.parent == home.resolve():
                 continue
             assert any(base in real.parents for base in allowed), f"{real} is outside the lake root {root}"
 
