@@ -278,7 +278,7 @@ def _argument_refusals(name: str, kwargs: Mapping[str, Any]) -> list[Refusal]:
     ):
         found.append(Refusal("row_condition", "must be a string in pandas query syntax", by_gx=False))
     parser = kwargs.get("condition_parser")
-    if "condition_parser" in kwargs and parser not in CONDITION_PARSERS:
+    if parser is not None and parser not in CONDITION_PARSERS:
         found.append(Refusal("condition_parser", f"{parser!r}: use 'pandas' (GX knows {', '.join(CONDITION_PARSERS)})"))
     if name == "expect_compound_columns_to_be_unique":
         columns = kwargs.get("column_list")

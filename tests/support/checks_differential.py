@@ -193,7 +193,7 @@ def expectations(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     if draw(st.integers(0, 3)) == 0:
         kwargs["row_condition"] = draw(row_conditions())
         if draw(st.integers(0, 3)):
-            kwargs["condition_parser"] = _pick(draw, ["pandas"] * 6 + ["great_expectations", "sql"])
+            kwargs["condition_parser"] = _pick(draw, ["pandas"] * 6 + [None, "great_expectations", "sql"])
     if draw(st.integers(0, 30)) == 0:
         kwargs[_pick(draw, ["bogus", "mostly", "ignore_row_if", "result_format"])] = 0.5
     return name, kwargs

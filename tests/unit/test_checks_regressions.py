@@ -451,3 +451,10 @@ def test_a_row_level_check_treats_nan_as_missing_like_gx(name: str, kwargs: dict
     flagged = con.execute(f"SELECT count(*) FROM t WHERE ({expression}) IS NOT NULL", params.values).fetchall()
     (verdict,) = gx_runner().run(frame, [(name, kwargs)])
     assert flagged == [(verdict["result"]["unexpected_count"],)]
+
+
+def test_a_null_condition_parser_is_accepted_like_gx() -> None:
+    """GX accepts condition_parser: null (the differential's pool lacked it at first)."""
+    kwargs = {"column": "n", "row_condition": "n == 1", "condition_parser": None}
+    (result,) = _both("n BIGINT", [(1,), (2,)], [("expect_column_values_to_not_be_null", kwargs)])
+    assert result["element_count"] == 1
