@@ -45,8 +45,14 @@ def _text(label: str, description: str, default: str | None = None, **schema: An
     return {"label": label, "description": description, "schema": field_schema}
 
 
+#: a field the form requires: its schema type does not admit null (Airflow's form marks it required)
+_REQUIRED = {"type": "string", "minLength": 1}
+
 LAKE_FIELDS = {
-    "url": _text("Lake URL", "s3://bucket/prefix for an S3 lake, or an absolute folder for a local one"),
+    "url": {
+        **_text("Lake URL", "s3://bucket/prefix for an S3 lake, or an absolute folder for a local one"),
+        "schema": _REQUIRED,
+    },
     "aws_conn_id": _text("AWS connection", "the aws connection with the S3 credentials (S3 lakes)", "aws_default"),
     "sse": _text(
         "Server-side encryption",
@@ -80,7 +86,7 @@ CATALOG_FIELDS = {
     "uri": {
         # a SQL catalog's URL carries the database password: masked like a password field
         **_text("Catalog URI", "postgresql+psycopg://user:password@host:5432/db, or the REST catalog's URL"),
-        "schema": {"type": ["string", "null"], "format": "password"},
+        "schema": {**_REQUIRED, "format": "password"},
     },
     "namespace": _text("Namespace", "the Iceberg namespace of Lockgate's tables", "lockgate"),
 }

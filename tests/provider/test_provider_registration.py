@@ -105,9 +105,15 @@ def test_the_connection_form_api_serves_each_types_fields(airflow_answers: dict[
         assert hidden == expected
     lake = forms["lockgate_lake"]["extra_fields"]
     assert lake["url"]["schema"]["title"] == "Lake URL"
+    assert lake["url"]["schema"]["type"] == "string"  # no null: the form requires it
     assert lake["aws_conn_id"]["value"] == "aws_default"
     warehouse = forms["lockgate_warehouse"]
     assert warehouse["extra_fields"]["dialect"]["schema"]["enum"] == ["duckdb", "postgres", "redshift"]
     assert warehouse["standard_fields"]["url_schema"]["title"] == "Database"
     # a SQL catalog's URI carries the database password: the form masks it
-    assert forms["lockgate_catalog"]["extra_fields"]["uri"]["schema"]["format"] == "password"
+    assert forms["lockgate_catalog"]["extra_fields"]["uri"]["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "format": "password",
+        "title": "Catalog URI",
+    }
