@@ -48,6 +48,20 @@ def find_root(start: Path | None = None) -> Path:
     raise ScaffoldError(f"no Lockgate project (a folder with dags/ and include/) at or above {here}")
 
 
+#: what a project must hold before anything is written into it (the spec is validated against the schema)
+PROJECT_PARTS = ("dags", "include", "include/pipeline.schema.json")
+
+
+def check_project(root: Path) -> None:
+    """Raise :class:`ScaffoldError` naming what ``root`` lacks of a Lockgate project; write nothing."""
+    missing = [part for part in PROJECT_PARTS if not (root / part).exists()]
+    if missing:
+        raise ScaffoldError(
+            f"{root} is not a Lockgate project: no {', '.join(missing)} "
+            "(run from the project or pass --root <the folder with dags/ and include/>)"
+        )
+
+
 SPEC = """\
 # {name}: scaffolded by `lockgate new-pipeline`. Field reference: include/pipeline.schema.json.
 # Change one thing at a time and keep tests/pipelines/test_{name}.py green.
@@ -197,6 +211,7 @@ def scaffold(
                 f"{label} {value!r}: use lower-case letters, digits and underscores, starting with a letter"
             )
     root = (root or find_root()).resolve()
+    check_project(root)
     made = Scaffold(
         root=root,
         spec=Path("dags/pipelines") / f"{name}.yaml",

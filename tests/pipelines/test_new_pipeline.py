@@ -120,3 +120,24 @@ def test_the_scaffolded_test_passes_in_a_fresh_copy(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "1 passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("made", "missing"),
+    [
+        ([], "no dags, include, include/pipeline.schema.json"),
+        (["dags", "include"], "no include/pipeline.schema.json"),
+    ],
+)
+def test_a_folder_that_is_not_a_project_is_refused_before_anything_is_written(
+    tmp_path: Path, made: list[str], missing: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "not-a-project"
+    for folder in made:
+        (root / folder).mkdir(parents=True)
+    root.mkdir(exist_ok=True)
+    before = sorted(root.rglob("*"))
+    assert main(["new-pipeline", "orders_daily", "--root", str(root)]) == 2
+    error = capsys.readouterr().err
+    assert "is not a Lockgate project" in error and missing in error
+    assert sorted(root.rglob("*")) == before  # nothing written (it used to write four files, then crash)
