@@ -49,11 +49,22 @@ STATE_LABELS = {
 _SCRIPT = """
 (function () {
   function theme() {
-    var dark = false;
-    try { dark = window.parent.document.documentElement.classList.contains('dark'); } catch (e) {}
-    try { dark = dark || (localStorage.getItem('chakra-ui-color-mode') === 'dark'); } catch (e) {}
-    if (!dark && window.matchMedia) { dark = window.matchMedia('(prefers-color-scheme: dark)').matches
-      && !(window.parent !== window); }
+    // Airflow's UI (next-themes) puts "dark" or "light" on its <html> and keeps the choice in
+    // localStorage "theme" ("system" follows the OS)
+    var dark = false, known = false;
+    try {
+      var c = window.parent.document.documentElement.classList;
+      if (window.parent !== window && (c.contains('dark') || c.contains('light'))) {
+        dark = c.contains('dark'); known = true;
+      }
+    } catch (e) {}
+    if (!known) {
+      try {
+        var t = localStorage.getItem('theme');
+        if (t === 'dark' || t === 'light') { dark = t === 'dark'; known = true; }
+      } catch (e) {}
+    }
+    if (!known && window.matchMedia) dark = window.matchMedia('(prefers-color-scheme: dark)').matches;
     document.documentElement.classList.toggle('dark', dark);
   }
   theme();
@@ -84,7 +95,6 @@ _CSS = """
         --link: #2b6cb0; --none: #edf2f7; }
 :root.dark { color-scheme: dark; --fg: #e2e8f0; --muted: #a0aec0; --bg: #1a202c; --line: #2d3748;
              --head: #2d3748; --link: #90cdf4; --none: #2d3748; }
-@media (prefers-color-scheme: dark) { :root:not(.light) { } }
 * { box-sizing: border-box; }
 body { margin: 0; padding: 16px 24px 40px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto,
        "Helvetica Neue", Arial, sans-serif; color: var(--fg); background: var(--bg); }
