@@ -17,8 +17,9 @@ Every day, for the logical date:
 4. **load** into the warehouse star schema: `dim_station` (slowly changing, scd2), `fact_air_quality_hourly` and
    `agg_air_quality_daily` (replace the date's partition; a delivery under half of what a date
    already holds, or empty, is refused unless the run is triggered with the param `allow_shrink`);
-5. compute the **daily AQI** per station (highest pollutant sub-index, EPA 2024 breakpoints by
-   default), **notify** the notification API (connection `pollutrack_notify`) of the stations whose
+5. compute the **daily AQI** per station, a SQL model (`include/sql/models/agg_air_quality_daily.sql`:
+   highest pollutant sub-index, with the EPA breakpoints in force on the date), **notify** the
+   notification API (connection `pollutrack_notify`) of the stations whose
    day is "Unhealthy" or worse, exactly once per content version (without the connection: JSON
    files under `$LOCKGATE_HOME/outbox/`), and **summarise** the run.
 
@@ -194,9 +195,8 @@ def air_quality_daily() -> None:
         outlets=[warehouse_asset("fact_air_quality_hourly")],
     )
 
-    compute_daily_aqi = DailyAqiOperator(
-        task_id="compute_daily_aqi", dataset="agg_air_quality_daily", source_dataset="readings", revision="2024"
-    )
+    # a SQL model (include/sql/models/agg_air_quality_daily.sql): the breakpoints in force on the date
+    compute_daily_aqi = DailyAqiOperator(task_id="compute_daily_aqi", dataset="agg_air_quality_daily")
     gate_daily_aqi = QualityGateOperator(
         task_id="gate_daily_aqi", dataset="agg_air_quality_daily", warning_notifiers=DQ_WARNINGS
     )

@@ -39,8 +39,9 @@ class LineageDataset:
     quality_report: dict[str, Any] | None = None
     #: the partitions an output wrote, e.g. [{"ds": "2026-01-02", "region": "north"}]
     partitions: list[dict[str, str]] = field(default_factory=list)
-    #: derived columns: output column -> (input dataset, input columns, subtype, description)
-    column_lineage: dict[str, ColumnSource] = field(default_factory=dict)
+    #: derived columns: output column -> (input dataset, input columns, subtype, description), or a
+    #: list of them for a column computed from several datasets (a join)
+    column_lineage: dict[str, ColumnSource | list[ColumnSource]] = field(default_factory=dict)
     #: the version written (a curated table's Iceberg snapshot id), for the DatasetVersionDatasetFacet
     version: str | None = None
 
@@ -86,7 +87,7 @@ def _facets(ds: LineageDataset) -> dict[str, Any]:
     return facets
 
 
-def _column_lineage(sources: dict[str, ColumnSource]) -> Any:
+def _column_lineage(sources: dict[str, ColumnSource | list[ColumnSource]]) -> Any:
     from openlineage.client.generated.column_lineage_dataset import (
         ColumnLineageDatasetFacet,
         Fields,
@@ -108,10 +109,11 @@ def _column_lineage(sources: dict[str, ColumnSource]) -> Any:
                             )
                         ],
                     )
+                    for src in (srcs if isinstance(srcs, list) else [srcs])
                     for f in src.fields
                 ]
             )
-            for column, src in sources.items()
+            for column, srcs in sources.items()
         }
     )
 

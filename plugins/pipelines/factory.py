@@ -69,6 +69,8 @@ def _doc_md(spec: PipelineSpec) -> str:
         if f.wait_timeout_minutes is not None:
             how += f" after `wait_{f.id}` (up to {f.wait_timeout_minutes:g} min for late files)"
         lines.append(f"| `ingest_{f.id}` | `{f.path}` -> raw/{f.dataset}{how} |")
+    for model in spec.models:
+        lines.append(f"| `model_{model.name}` | SQL over {', '.join(model.reads)} -> raw/{model.name} |")
     for name, ds in spec.datasets.items():
         lines.append(f"| `gate_{name}` | contract `{ds.contract_ref}` |")
     from lockgate.pipelines.predicates import describe
@@ -282,6 +284,24 @@ def build_dag(spec: PipelineSpec) -> DAG:
             loads.append(warehouse_load)
             partitions[load.dataset] = partition
             loaded[load.dataset] = warehouse_load
+
+        # models: after the partition of each dataset of this pipeline their SQL reads; then their gate
+        from lockgate.operators.model import ModelOperator
+
+        for model in spec.models:
+            run_model = ModelOperator(
+                task_id=f"model_{model.name}",
+                dataset=model.name,
+                contract=model.contract_ref,
+                sql=model.sql,
+                reads=model.reads,
+                aqi_revision=model.aqi_revision,
+                **lake,
+            )
+            for read in model.reads:
+                if read in partitions:
+                    partitions[read] >> run_model
+            run_model >> gates[model.name]
 
         # deliveries: after their dataset's load, so only a date that loaded goes out (lockgate.delivery)
         deliveries = []

@@ -148,6 +148,8 @@ class PipelineSpec:
     summary: bool = True
     #: ``deliver:`` entries (:class:`lockgate.delivery.DeliverySpec`), each after its dataset's load
     deliveries: tuple[Any, ...] = ()
+    #: ``models:`` entries (:class:`lockgate.models.ModelSpec`); each model's dataset is in ``datasets`` too
+    models: tuple[Any, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -345,6 +347,7 @@ class _Builder:
     def build(self) -> PipelineSpec | None:
         raw = self.raw
         datasets = self._datasets()
+        models = self._models(datasets)
         files = self._files(datasets)
         routes = self._routes(datasets)
         loads = self._loads(datasets)
@@ -382,6 +385,7 @@ class _Builder:
             source_aws_conn_id=connections.get("source_aws", "aws_default"),
             summary=raw.get("summary", True),
             deliveries=tuple(deliveries),
+            models=tuple(models),
             raw=raw,
         )
 
@@ -527,8 +531,8 @@ class _Builder:
         seen_tables: set[str] = set()
         for i, spec in enumerate(self.raw["loads"]):
             name, table, mode = spec["dataset"], spec["table"], spec.get("mode", "replace_partition")
-            if name not in self.raw["datasets"]:
-                self.fail(["loads", i, "dataset"], f"dataset {name!r} is not declared in datasets")
+            if name not in self.raw["datasets"] and name not in self._model_names:
+                self.fail(["loads", i, "dataset"], f"dataset {name!r} is not declared in datasets or models")
             if name in seen_datasets:
                 self.fail(["loads", i, "dataset"], f"dataset {name!r} is loaded twice")
             if table in seen_tables:
@@ -539,6 +543,16 @@ class _Builder:
                 self.fail(["loads", i, "mode"], f"merge needs a primary_key in contract {name}")
             loads.append(LoadSpec(name, table, mode))
         return loads
+
+    @property
+    def _model_names(self) -> set[str]:
+        return {model["name"] for model in self.raw.get("models", [])}
+
+    def _models(self, datasets: dict[str, DatasetSpec]) -> list[Any]:
+        """``models:`` entries, checked by :func:`lockgate.models.parse_models` (adds their datasets)."""
+        from lockgate.models import parse_models
+
+        return parse_models(self.raw, datasets, self.fail)
 
     def _deliveries(self, datasets: Mapping[str, DatasetSpec]) -> list[Any]:
         """``deliver:`` entries, checked by :func:`lockgate.delivery.parse_deliveries`."""
