@@ -107,3 +107,16 @@ def test_an_unknown_warehouse_dialect_is_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_WAREHOUSE", json.dumps(conn))
     with pytest.raises(ValueError, match="has type 'oracle'; Lockgate warehouses are duckdb, postgres or redshift"):
         _ = WarehouseHook().dialect
+
+
+def test_a_catalog_form_connection_opens_its_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lockgate.hooks.iceberg import CatalogHook
+
+    monkeypatch.setenv("LOCKGATE_HOME", str(tmp_path / "home"))
+    extra = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}", "namespace": "analytics"}
+    monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_CATALOG", json.dumps({"conn_type": "lockgate_catalog", "extra": extra}))
+    hook = CatalogHook()
+    assert hook.namespace == "analytics"
+    assert ("analytics",) in hook.catalog.list_namespaces()  # created on first use, in that database
+    assert (tmp_path / "catalog.db").is_file()
+    assert not (tmp_path / "home" / "catalog.db").exists()  # not the embedded default
