@@ -20,6 +20,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.contracts import load_contract
+from lockgate.hooks.iceberg import CatalogHook
 from lockgate.hooks.lake import LakeHook
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.operators.aqi import DailyAqiOperator
@@ -351,27 +352,31 @@ def test_curated_readings_are_hive_partitioned_by_date_and_region(pipeline: Pipe
     import csv
 
     import duckdb
-    import pyarrow.dataset as pads
 
     base = pipeline.lake_root / "curated/readings"
     files = sorted(p.relative_to(pipeline.lake_root).as_posix() for p in base.rglob("*") if p.is_file())
-    layout = re.compile(rf"curated/readings/ds={DS}/region=({'|'.join(REGIONS)})/part-\d+\.parquet")
-    parquet = [f for f in files if f.endswith(".parquet")]
-    assert files == sorted([*parquet, f"curated/readings/ds={DS}/_manifest.json"])
+    # an Iceberg table: data files below data/ds=<date>/region=<region>/, metadata below metadata/
+    layout = re.compile(rf"curated/readings/data/ds={DS}/region=({'|'.join(REGIONS)})/[0-9a-f]{{12}}-part-\d+\.parquet")
+    catalog = CatalogHook()
+    current = catalog.local_date("readings", DS, pipeline.lake_root / "unused")
+    parquet = list(current.keys)
+    assert all(f.startswith(("curated/readings/data/", "curated/readings/metadata/")) for f in files), files
     assert all(layout.fullmatch(f) for f in parquet), parquet
     assert {layout.fullmatch(f).group(1) for f in parquet} == set(REGIONS)  # type: ignore[union-attr]
-
-    manifest = json.loads((base / f"ds={DS}/_manifest.json").read_text())
-    assert manifest["partition_keys"] == ["ds", "region"]
-    assert sorted(f["key"] for f in manifest["files"]) == parquet
-    for f in manifest["files"]:
-        path = pipeline.lake_root / f["key"]
-        assert (f["bytes"], f["sha256"]) == (path.stat().st_size, sha256(path))
+    table = catalog.table("readings")
+    assert [f.name for f in table.spec().fields] == ["ds", "region"]
+    manifest = {
+        "rows": current.rows,
+        "files": [
+            {"key": key, "rows": f.record_count}
+            for key, f in zip(current.keys, catalog.date_files("readings", DS), strict=True)
+        ],
+    }
+    glob = [str(pipeline.lake_root / key) for key in parquet]  # the current snapshot's files
 
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
-        glob = str(base / "**" / "*.parquet")
         by_region = dict(
             con.execute(
                 "SELECT region, count(*) FROM read_parquet($1, hive_partitioning = true) GROUP BY region", [glob]
@@ -395,15 +400,17 @@ def test_curated_readings_are_hive_partitioned_by_date_and_region(pipeline: Pipe
         registry = {r["station_id"]: r["region"] for r in csv.DictReader(fh)}
     assert pairs == set(registry.items())
 
-    table = pads.dataset(base, format="parquet", partitioning="hive").to_table()
-    assert table.num_rows == manifest["rows"]
-    assert set(table.column_names) == {c.name for c in load_contract("readings").storage_columns}
+    rows = catalog.read_date("readings", DS).read_all()
+    assert rows.num_rows == manifest["rows"]
+    assert set(rows.column_names) == {c.name for c in load_contract("readings").storage_columns}
     assert set(table.column("region").to_pylist()) == set(REGIONS)
 
 
 def test_rerun_publishes_byte_identical_curated_files(pipeline: Pipeline) -> None:
     for task_id in ("partition_readings", "partition_stations", "partition_daily_aqi"):
-        assert pipeline.first.results[task_id] == pipeline.rerun.results[task_id]
+        first, rerun = dict(pipeline.first.results[task_id]), dict(pipeline.rerun.results[task_id])
+        assert first.pop("snapshot_id") != rerun.pop("snapshot_id")  # each publish is a snapshot of its own
+        assert first == rerun  # same rows, same files, same checksum
 
 
 # ------------------------------------------------------------------------------------------ load
@@ -464,10 +471,8 @@ def test_audit_has_one_row_per_table_and_date_from_the_latest_run(pipeline: Pipe
         f'SELECT table_name, partition_ds, dag_id, run_id, dataset, mode, rows_loaded, checksum FROM "{AUDIT_TABLE}" '
         "ORDER BY table_name"
     )
-    curated = {
-        d: json.loads((pipeline.lake_root / f"curated/{d}/ds={DS}/_manifest.json").read_text())["checksum"]
-        for d in TABLES
-    }
+    catalog = CatalogHook()
+    curated = {d: catalog.local_date(d, DS, pipeline.lake_root / "unused").checksum for d in TABLES}
     agg = "agg_air_quality_daily"
     assert rows == [
         (agg, day, DAG_ID, RUN_2, agg, "replace_partition", 50, curated[agg]),
