@@ -1,15 +1,16 @@
-"""Run Airflow's components locally on the embedded defaults: ``lockgate airflow`` / ``make airflow``.
+"""``lockgate airflow`` / ``make airflow``: Airflow's own ``airflow standalone`` on the embedded defaults.
 
-Four processes, as in a real deployment: ``api-server`` (UI, REST and execution API), ``scheduler``
-(LocalExecutor: tasks run as its subprocesses), ``dag-processor`` and ``triggerer``. Each runs in its
-own session so that Ctrl-C reaches only this launcher, which then stops the components in order
-(SIGTERM to each process group, SIGKILL after a grace period, at once on a second Ctrl-C).
+``airflow standalone`` migrates the metadata database and runs the api-server, scheduler
+(LocalExecutor), dag-processor and triggerer, and stops them on Ctrl-C. This module keeps only what
+is ours: the environment (the embedded defaults, ``[api] base_url`` from the chosen port, the simple
+auth manager with a kept admin password), the banner (URL, login, the Data health page) and the
+forwarding of Ctrl-C / SIGTERM to standalone.
 
-Airflow 3.3 accepts the LocalExecutor on SQLite (``airflow standalone`` runs exactly that): tasks
-reach the metadata database through the api-server's execution API, not directly, so SQLite's one
-writer at a time is enough for a local instance. Servers listen on 127.0.0.1 only; the log servers
-of the scheduler and triggerer are not started (``--skip-serve-logs``) because the api-server reads
-task logs from the shared local log folder.
+Two things standalone cannot be told, so they are set through the environment here: the api-server
+listens on ``[api] host``/``[api] port`` (loopback and ``--port``), and the scheduler's and
+triggerer's log servers, which standalone always starts on all interfaces, get a free port each
+(``0``) so that two local instances (``make airflow`` beside the test suite) never collide; the
+api-server reads task logs from the shared local log folder anyway.
 """
 
 from __future__ import annotations
@@ -22,13 +23,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ADMIN_USER = "admin"
 PASSWORDS_FILE_NAME = "simple_auth_manager_passwords.json"
@@ -36,24 +35,14 @@ SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_mana
 DATA_HEALTH_ROUTE = "plugin/data-health"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-#: seconds the components get to stop after SIGTERM before they are killed
+#: seconds standalone gets to stop its components after Ctrl-C before the whole group is killed
 STOP_GRACE_SECONDS = 30.0
-#: seconds from start until every component reports healthy
+#: seconds from start until every component reports healthy (the banner waits for it)
 READY_TIMEOUT_SECONDS = 240.0
 
 
 def _echo(message: str) -> None:
     print(message, flush=True)  # shown at once even when stdout is a pipe or a file
-
-
-def component_commands(host: str, port: int) -> dict[str, list[str]]:
-    """The ``airflow`` sub-commands of the four components, in start order."""
-    return {
-        "api-server": ["api-server", "--host", host, "--port", str(port)],
-        "scheduler": ["scheduler", "--skip-serve-logs"],
-        "dag-processor": ["dag-processor"],
-        "triggerer": ["triggerer", "--skip-serve-logs"],
-    }
 
 
 def passwords_file(airflow_home: str | Path) -> Path:
@@ -81,12 +70,12 @@ def ensure_admin_password(path: Path, user: str = ADMIN_USER) -> str:
 
 
 def server_environment(embedded: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
-    """``embedded`` (the embedded defaults) plus what a local multi-process Airflow needs.
+    """``embedded`` (the embedded defaults) plus what ``airflow standalone`` needs to be told.
 
-    The executor, the auth manager and the addresses are set here, whatever the shell says: the
-    launcher starts no Celery workers, and the execution API must be the api-server it starts.
-    ``[api] base_url`` (what alert links and the UI's own links start with) is this host and port
-    unless the shell sets it (a reverse proxy in front of the api-server knows its public URL).
+    The executor and the auth manager are set here whatever the shell says (standalone would
+    otherwise switch them itself, with a warning), and the execution API must be the api-server it
+    starts. ``[api] base_url`` (what alert links and the UI's own links start with) is this host and
+    port unless the shell sets it (a reverse proxy in front of the api-server knows its public URL).
     """
     airflow_home = embedded["AIRFLOW_HOME"]
     base_url = os.environ.get("AIRFLOW__API__BASE_URL") or f"http://{host}:{port}/"
@@ -101,6 +90,9 @@ def server_environment(embedded: Mapping[str, str], *, host: str, port: int) -> 
         "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
+        # standalone starts the log servers on every interface: a free port each, never a clash
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "0",
     }
 
 
@@ -130,180 +122,125 @@ def all_healthy(status: Mapping[str, Any] | None) -> bool:
     return all((status.get(part) or {}).get("status") == "healthy" for part in parts)
 
 
-@dataclass
-class _Stop:
-    """Counts stop requests (Ctrl-C, SIGTERM); a second one a second after the first forces a kill."""
+def banner(env: Mapping[str, str], password: str) -> str:
+    """Where to log in once Airflow is up (standalone never echoes a password it did not generate)."""
+    base_url = f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}"
+    return "\n".join(
+        [
+            "",
+            "Airflow is up.",
+            f"  URL          {base_url}/",
+            f"  login        {ADMIN_USER} / {password}",
+            f"               (kept in {env['AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE']})",
+            f"  Data health  {base_url}/{DATA_HEALTH_ROUTE}",
+            f"  lake         {env['LOCKGATE_HOME']}/lake",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+    )
 
-    event: threading.Event = field(default_factory=threading.Event)
-    first_at: float | None = None
-    forced: bool = False
 
-    def request(self, signum: int, frame: object) -> None:
-        now = time.monotonic()
-        if self.first_at is None:
-            self.first_at = now
-        elif now - self.first_at > 1.0:  # make and uv may pass the same Ctrl-C on twice at once
-            self.forced = True
-        self.event.set()
+def standalone_command() -> list[str]:
+    """``airflow standalone`` with this interpreter (standalone starts ``airflow`` from PATH)."""
+    return [sys.executable, "-m", "airflow", "standalone"]
 
 
-class LocalAirflow:
-    """The four Airflow components as child processes, each in its own session and log file.
+def _announce_when_ready(
+    process: subprocess.Popen[bytes], base_url: str, text: str, echo: Callable[[str], None], stop: threading.Event
+) -> None:
+    """Print ``text`` once every component reports healthy (standalone's own banner has no login)."""
+    waited = 0.0
+    while not stop.wait(1.0) and process.poll() is None:
+        waited += 1.0
+        if all_healthy(health(base_url)):
+            echo(text)
+            return
+        if waited >= READY_TIMEOUT_SECONDS:
+            echo(f"Airflow did not become healthy within {READY_TIMEOUT_SECONDS:.0f}s: {health(base_url)}")
+            return
 
-    :param env: the complete environment of the components (see :func:`server_environment`).
-    :param log_dir: where ``<component>.log`` files go.
-    :param echo: where progress messages go (stdout by default).
+
+def _tail(path: Path, lines: int = 30) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def run(env: Mapping[str, str], *, echo: Callable[[str], None] = _echo) -> int:
+    """Run ``airflow standalone`` with ``env``, print where to log in, stop it on Ctrl-C; the exit status.
+
+    ``env`` comes from :func:`server_environment`; the admin password file is created when missing.
+    Standalone runs in its own session, so a Ctrl-C reaches this process only: it passes one SIGINT
+    on (standalone then stops its components) and kills the whole session after the grace period or
+    on a second Ctrl-C.
     """
+    airflow_home = Path(env["AIRFLOW_HOME"])
+    log = airflow_home / "logs" / "standalone.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    password = ensure_admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
+    echo(f"Metadata database: {describe_metadata_db(env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}")
+    echo(f"airflow standalone's output: {log}")
+    # standalone starts its components as `airflow ...` from PATH: this interpreter's airflow
+    path = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    stopping = threading.Event()
+    signals: list[int] = []
 
-    def __init__(self, env: Mapping[str, str], *, log_dir: Path, echo: Callable[[str], None] = _echo) -> None:
-        self.env = dict(env)
-        self.host = self.env["AIRFLOW__API__HOST"]
-        self.port = int(self.env["AIRFLOW__API__PORT"])
-        self.base_url = f"http://{self.host}:{self.port}"
-        self.log_dir = log_dir
-        self.echo = echo
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._logs: list[IO[bytes]] = []
-        self.stop = _Stop()
+    def request_stop(signum: int, frame: object) -> None:
+        signals.append(signum)
+        stopping.set()
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 -- closed in shutdown()
-        self._logs.append(log)
-        return subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args],
-            env=self.env,
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            standalone_command(),
+            env={**env, "PATH": path},
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             # not the repository: its setuptools metadata (lockgate.egg-info) on sys.path would make
             # Airflow see the package, and so the plugin, twice
-            cwd=self.env["AIRFLOW_HOME"],
-            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the components in order
+            cwd=airflow_home,
+            start_new_session=True,
         )
-
-    def log_tail(self, name: str, lines: int = 25) -> str:
-        try:
-            text = (self.log_dir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def migrate(self) -> bool:
-        """``airflow db migrate`` (idempotent); False if it failed or a stop was requested."""
-        process = self._spawn("db-migrate", ["db", "migrate"])
-        while process.poll() is None:
-            if self.stop.event.wait(0.5):
-                self._terminate({"db-migrate": process})
-                return False
-        if process.returncode != 0:
-            self.echo(f"airflow db migrate failed (exit {process.returncode}):\n{self.log_tail('db-migrate')}")
-            return False
-        return True
-
-    def start(self) -> None:
-        for name, args in component_commands(self.host, self.port).items():
-            self.processes[name] = self._spawn(name, args)
-
-    def _exited(self) -> dict[str, int]:
-        return {name: code for name, p in self.processes.items() if (code := p.poll()) is not None}
-
-    def wait_until_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> bool:
-        """Block until every component reports healthy; False on timeout, a crash or a stop request."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.stop.event.is_set():
-                return False
-            if exited := self._exited():
-                self._report_exits(exited)
-                return False
-            if all_healthy(health(self.base_url)):
-                return True
-            self.stop.event.wait(1.0)
-        self.echo(f"Airflow did not become healthy within {timeout:.0f}s: {health(self.base_url)}")
-        return False
-
-    def _report_exits(self, exited: Mapping[str, int]) -> None:
-        for name, code in exited.items():
-            self.echo(f"{name} exited with {code}; the end of {self.log_dir / (name + '.log')}:\n{self.log_tail(name)}")
-
-    def wait(self) -> int:
-        """Run until a stop request (0) or until a component exits on its own (1)."""
-        while not self.stop.event.wait(1.0):
-            if exited := self._exited():
-                self._report_exits(exited)
-                return 1
+    base_url = f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}"
+    announcer = threading.Thread(
+        target=_announce_when_ready, args=(process, base_url, banner(env, password), echo, stopping), daemon=True
+    )
+    announcer.start()
+    try:
+        while process.poll() is None and not stopping.wait(0.5):
+            pass
+        if process.poll() is not None:
+            echo(f"airflow standalone exited with {process.returncode}; the end of {log}:\n{_tail(log)}")
+            return process.returncode or 1
+        echo("Stopping Airflow ...")
+        _stop(process, signals)
         return 0
+    finally:
+        _signal_group(process, signal.SIGKILL)  # anything left in the session (task processes)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        echo("Airflow stopped.")
 
-    def _terminate(self, processes: Mapping[str, subprocess.Popen[bytes]]) -> None:
-        running = {name: p for name, p in processes.items() if p.poll() is None}
-        for process in running.values():
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while any(p.poll() is None for p in running.values()):
-            if time.monotonic() > deadline or self.stop.forced:
-                break
-            time.sleep(0.2)
-        for name, process in running.items():
-            # the group also holds the task processes the executor started
-            _signal_group(process, signal.SIGKILL)
-            if process.poll() is None:
-                self.echo(f"{name} did not stop within {STOP_GRACE_SECONDS:.0f}s: killed")
-            process.wait()
 
-    def shutdown(self) -> None:
-        """Stop every component (SIGTERM, then SIGKILL after the grace period) and close the logs."""
-        if self.processes:
-            self.echo("Stopping Airflow: " + ", ".join(self.processes))
-            self._terminate(self.processes)
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+def _stop(process: subprocess.Popen[bytes], signals: list[int]) -> None:
+    """SIGINT to standalone (its Ctrl-C path); wait for it, or for a second Ctrl-C, then give up."""
+    seen = len(signals)
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGINT)
+    waited = 0.0
+    while process.poll() is None and waited < STOP_GRACE_SECONDS:
+        # make and uv may pass the same Ctrl-C on twice at once: only a later one forces the kill
+        if len(signals) > seen + 1 or (len(signals) > seen and waited > 1.0):
+            break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.2)
+        waited += 0.2
+    if process.poll() is None:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)
-
-
-def run(env: Mapping[str, str], *, echo: Callable[[str], None] = _echo) -> int:
-    """Start the components with ``env``, print where to log in, run until Ctrl-C; the exit status.
-
-    ``env`` comes from :func:`server_environment`; the admin password file is created when missing.
-    """
-    airflow_home = Path(env["AIRFLOW_HOME"])
-    log_dir = airflow_home / "logs" / "components"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    password = ensure_admin_password(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
-    airflow = LocalAirflow(env, log_dir=log_dir, echo=echo)
-    previous = {sig: signal.signal(sig, airflow.stop.request) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        echo(f"Metadata database: {describe_metadata_db(env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}")
-        echo(f"Component logs: {log_dir}/<component>.log")
-        echo("Migrating the metadata database ...")
-        if not airflow.migrate():
-            return 0 if airflow.stop.event.is_set() else 1
-        echo("Starting " + ", ".join(component_commands(airflow.host, airflow.port)) + " (LocalExecutor) ...")
-        airflow.start()
-        if not airflow.wait_until_ready():
-            return 0 if airflow.stop.event.is_set() else 1
-        echo(
-            "\n".join(
-                [
-                    "",
-                    "Airflow is up.",
-                    f"  URL          {airflow.base_url}/",
-                    f"  login        {ADMIN_USER} / {password}",
-                    f"               (kept in {env['AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE']})",
-                    f"  Data health  {airflow.base_url}/{DATA_HEALTH_ROUTE}",
-                    f"  lake         {env['LOCKGATE_HOME']}/lake",
-                    "Press Ctrl-C to stop.",
-                    "",
-                ]
-            )
-        )
-        return airflow.wait()
-    finally:
-        airflow.shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        echo("Airflow stopped.")

@@ -143,6 +143,9 @@ i.cell, a.cell { display: inline-block; width: 14px; height: 14px; border-radius
             overflow-x: auto; padding-bottom: 4px; }
 .calendar .month { font-size: 11px; color: var(--muted); white-space: nowrap; overflow: visible; }
 .calendar .wd { font-size: 10px; color: var(--muted); width: 24px; }
+td[data-field="last_run_id"] code, .reason code, td.file code { display: inline-block; max-width: 16em;
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
+.reason { display: block; white-space: nowrap; }
 pre.record { margin: 0; white-space: pre-wrap; font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
 button.rerun { font: inherit; padding: 4px 10px; border-radius: 4px; border: 1px solid #2b6cb0; background: #2b6cb0;
                color: #fff; cursor: pointer; }
@@ -357,7 +360,9 @@ def _reasons(counts: Mapping[str, int], builtin: set[str] | None = None) -> str:
     if not counts:
         return "-"
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return " · ".join(f"<code>{escape(k)}</code> {v:,}" for k, v in ordered)
+    return "".join(
+        f'<span class="reason"><code title="{escape(k)}">{escape(k)}</code> {v:,}</span>' for k, v in ordered
+    )
 
 
 # ----------------------------------------------------------------------------------- overview
@@ -673,7 +678,10 @@ def _check_rows(dataset: str, day: DayHealth, only: str | None) -> str:
         if only and check.check != only:
             continue
         observed = "" if check.observed_value is None else str(check.observed_value)
-        examples = "<br>".join(f"<code>{escape(e)}</code>" for e in check.examples[:5]) or "-"
+        examples = "<br>".join(
+            f'<code title="{escape(e)}">{escape(short_example(e))}</code>' for e in check.examples[:5]
+        )
+        examples = examples or "-"
         kind = ' <span class="badge builtin">built-in</span>' if check.builtin else ""
         rows.append(
             f'<tr data-check="{escape(check.check)}"><td><a href="{escape(day_href(dataset, day.ds, check.check))}">'
@@ -691,6 +699,12 @@ def _check_rows(dataset: str, day: DayHealth, only: str | None) -> str:
         "<th>Threshold</th><th class=num>Observed</th><th class=num>Rows</th><th class=num>Of</th><th>Examples</th>"
         "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
     )
+
+
+def short_example(example: str) -> str:
+    """``raw/readings/ds=.../run=.../gateway/readings.ndjson: row 4: ...`` -> ``readings.ndjson: row 4: ...``."""
+    head, sep, rest = example.partition(": ")
+    return f"{head.rsplit('/', 1)[-1]}{sep}{rest}" if sep and "/" in head and " " not in head else example
 
 
 def _args(check: CheckOutcome) -> str:
@@ -717,7 +731,8 @@ def _samples_table(samples: Sequence[Mapping[str, Any]]) -> str:
         return '<p class="empty" id="samples">No quarantined rows to show.</p>'
     rows = "".join(
         f'<tr class="sample" data-check="{escape(str(s.get("check_name")))}">'
-        f"<td><code>{escape(str(s.get('source_file')))}</code></td>"
+        f'<td class="file"><code title="{escape(str(s.get("source_file")))}">'
+        f"{escape(str(s.get('source_file')).rsplit('/', 1)[-1])}</code></td>"
         f'<td class="num">{escape(str(s.get("source_row")))}</td>'
         f"<td><code>{escape(str(s.get('column_name') or '-'))}</code></td>"
         f"<td><code>{escape(str(s.get('check_name')))}</code></td><td>{escape(str(s.get('reason')))}</td>"

@@ -54,13 +54,22 @@ def test_a_base_url_set_in_the_shell_wins(tmp_path: Path, monkeypatch: pytest.Mo
     assert env["AIRFLOW__API__BASE_URL"] == "https://airflow.example.com/"
 
 
-def test_components_listen_on_loopback_only() -> None:
-    commands = launcher.component_commands("127.0.0.1", 18080)
-    assert list(commands) == ["api-server", "scheduler", "dag-processor", "triggerer"]
-    assert commands["api-server"] == ["api-server", "--host", "127.0.0.1", "--port", "18080"]
-    # no log servers on all interfaces: the api-server reads task logs from the shared folder
-    assert "--skip-serve-logs" in commands["scheduler"]
-    assert "--skip-serve-logs" in commands["triggerer"]
+def test_standalone_is_told_the_loopback_address_and_gets_free_log_server_ports(tmp_path: Path) -> None:
+    env = launcher.server_environment(embedded_environment(tmp_path / "home"), host="127.0.0.1", port=18080)
+    # airflow standalone has no --host/--port: the api-server reads them from [api]
+    assert (env["AIRFLOW__API__HOST"], env["AIRFLOW__API__PORT"]) == ("127.0.0.1", "18080")
+    # standalone always starts the log servers; port 0 keeps two local instances from clashing
+    assert env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "0"
+    assert env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "0"
+    assert launcher.standalone_command()[-3:] == ["-m", "airflow", "standalone"]
+
+
+def test_the_banner_names_the_url_the_login_and_data_health(tmp_path: Path) -> None:
+    env = launcher.server_environment(embedded_environment(tmp_path / "home"), host="127.0.0.1", port=18080)
+    text = launcher.banner(env, "s3cret")
+    assert "http://127.0.0.1:18080/" in text
+    assert "admin / s3cret" in text
+    assert "http://127.0.0.1:18080/plugin/data-health" in text
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lockgate.ui.health import build_health
-from lockgate.ui.render import _ticks, render_page
+from lockgate.ui.render import _ticks, render_page, short_example
 
 TODAY = date(2026, 1, 5)
 
@@ -165,3 +165,9 @@ def test_the_dataset_filter_keeps_matching_datasets() -> None:
     assert 'id="ds-sales"' in html
     assert 'id="ds-readings"' not in html
     assert 'id="no-match"' in render_page(health, lake_url="/lake", dataset_filter="nope")
+
+
+def test_examples_show_the_file_name_not_its_whole_lake_path() -> None:
+    long = "raw/readings/ds=2026-01-02/run=manual__x/gateway/readings.ndjson: row 4: column value: 'x' is not a double"
+    assert short_example(long) == "readings.ndjson: row 4: column value: 'x' is not a double"
+    assert short_example("row 4: invalid JSON: a/b") == "row 4: invalid JSON: a/b"
