@@ -139,5 +139,6 @@ def test_a_folder_that_is_not_a_project_is_refused_before_anything_is_written(
     before = sorted(root.rglob("*"))
     assert main(["new-pipeline", "orders_daily", "--root", str(root)]) == 2
     error = capsys.readouterr().err
-    assert "is not a Lockgate project" in error and missing in error
+    assert "is not a Lockgate project" in error
+    assert missing in error
     assert sorted(root.rglob("*")) == before  # nothing written (it used to write four files, then crash)
