@@ -42,6 +42,17 @@ def test_the_app_mount_does_not_clash_with_airflow_routes() -> None:
 
 def test_the_page_and_its_json_need_a_logged_in_user() -> None:
     client = TestClient(DataHealthApp())  # the object the api-server mounts
-    for path in ("/data-health", "/data-health.json"):
+    for path in (
+        "/data-health",
+        "/data-health.json",
+        "/day?dataset=readings&ds=2026-01-02",
+        "/day.json?dataset=readings&ds=2026-01-02",
+        "/section?dataset=readings",
+        "/catalog",
+        "/catalog.json",
+        "/lineage",
+        "/lineage.json",
+    ):
         response = client.get(path)
         assert response.status_code == 401, path
+    assert client.post("/rerun", data={"dag_id": "d", "ds": "2026-01-02"}).status_code == 401
