@@ -27,7 +27,7 @@ def _context() -> dict[str, object]:
 
 
 def test_statsd_on_without_the_package_names_the_extra_and_keeps_the_counts(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, reported: list[str]
+    monkeypatch: pytest.MonkeyPatch, reported: list[str]
 ) -> None:
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
     monkeypatch.setitem(sys.modules, "statsd", None)  # what an environment without the package sees
@@ -37,15 +37,20 @@ def test_statsd_on_without_the_package_names_the_extra_and_keeps_the_counts(
     assert "statsd_on" in problem
 
     hook = metrics.TaskMetricsHook(clock=iter([0.0, 2.0, 10.0, 12.0]).__next__)
-    # Airflow's logging set-up may stop propagation: listen on the module's logger itself
-    monkeypatch.setattr(metrics.log, "handlers", [caplog.handler])
-    with caplog.at_level(logging.WARNING, logger="lockgate.metrics"):
-        for _ in range(2):  # two tasks in one worker: one warning
-            result = {"rows": 10, "bytes": 100}
-            hook.started(_context())
-            hook.finished(_context(), result)
-            assert result["metrics"]["rows_in"] == 10  # the counts still reach XCom
-    warnings = [r.getMessage() for r in caplog.records if "lockgate[statsd]" in r.getMessage()]
+    # listen on the module's logger alone: Airflow's logging set-up may or may not propagate it
+    heard: list[logging.LogRecord] = []
+    listener = logging.Handler(level=logging.WARNING)
+    listener.emit = heard.append  # type: ignore[method-assign]
+    monkeypatch.setattr(metrics.log, "handlers", [listener])
+    monkeypatch.setattr(metrics.log, "propagate", False)
+    monkeypatch.setattr(metrics.log, "disabled", False)
+    monkeypatch.setattr(metrics.log, "level", logging.WARNING)
+    for _ in range(2):  # two tasks in one worker: one warning
+        result = {"rows": 10, "bytes": 100}
+        hook.started(_context())
+        hook.finished(_context(), result)
+        assert result["metrics"]["rows_in"] == 10  # the counts still reach XCom
+    warnings = [r.getMessage() for r in heard if "lockgate[statsd]" in r.getMessage()]
     assert len(warnings) == 1
     assert reported == [problem]
 
