@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,35 @@ if TYPE_CHECKING:
 #: when the run has a logical date (manual runs may not), hence ``default(run_id)``.  ``ti.state``
 #: is a ``TaskInstanceState`` str-enum whose ``str()`` is ``TaskInstanceState.FAILED`` on Python
 #: 3.11, hence ``.value``.  ``default`` works with the DAG's ``StrictUndefined`` too.
+#: the alert connections a pipeline uses unless its spec names others; none defined = alerting off
+ALERT_CONN_IDS = ("lockgate_alerts", "lockgate_slack", "lockgate_smtp")
+_alerting_off_logged = False
+
+
+def alerting_configured(conn_ids: Sequence[str] = ALERT_CONN_IDS) -> bool:
+    """True when at least one of the alert connections is defined (a missing one is then an error)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    for conn_id in conn_ids:
+        if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
+            return True  # defined, even if broken: that is a mistake to warn of
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            continue
+        return True
+    return False
+
+
+def _log_alerting_off_once(log: logging.Logger) -> None:
+    """One info line per process when no alert connection exists at all (``make demo``), not one per alert."""
+    global _alerting_off_logged
+    if not _alerting_off_logged:
+        _alerting_off_logged = True
+        log.info("lockgate alerts are off: none of the connections %s is defined", ", ".join(ALERT_CONN_IDS))
+
+
 DEFAULT_MESSAGE = (
     "{{ dag.dag_id }}.{{ ti.task_id }} {{ ti.state.value | default(ti.state) }} for {{ ds | default(run_id) }}"
 )
@@ -185,6 +215,9 @@ class LockgateNotifier(BaseNotifier):
         try:
             connection = self.get_connection()
         except AirflowNotFoundException:
+            if not alerting_configured():
+                _log_alerting_off_once(self._alert_log)
+                return False
             self._alert_log.warning(
                 "lockgate alert not sent: connection %r is not defined; event=%s message=%s",
                 self.conn_id,

@@ -14,7 +14,7 @@ import pytest
 import structlog.testing
 from airflow.sdk import DAG, TaskInstanceState
 
-from lockgate.notifiers import DEFAULT_MESSAGE, WebhookNotifier
+from lockgate.notifiers import DEFAULT_MESSAGE, WebhookNotifier, base
 from tests.support.http_recorder import RecordingHTTPServer
 from tests.support.net import free_port
 
@@ -263,6 +263,11 @@ def test_missing_connection_logs_one_warning_and_does_not_raise(
     monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all
 ) -> None:
     monkeypatch.delenv(CONN_ENV, raising=False)
+    # another alert connection exists, so alerting is on and this missing one is a mistake to warn of
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LOCKGATE_SLACK",
+        json.dumps({"conn_type": "slackwebhook", "password": "T000/B000/not-a-real-token"}),
+    )
     notifier = WebhookNotifier()
     # Airflow's own loggers are structlog loggers, not captured by caplog.
     with structlog.testing.capture_logs() as airflow_logs:
@@ -281,6 +286,24 @@ def test_missing_connection_logs_one_warning_and_does_not_raise(
     [warning] = _warnings(caplog_all)
     assert "task_failure" in warning.getMessage()
     assert "lockgate_demo.load_partition failed for 2024-01-01" in warning.getMessage()
+
+
+def test_no_alert_connection_at_all_is_one_info_line_not_a_warning_per_alert(
+    monkeypatch: pytest.MonkeyPatch, context: dict, caplog_all
+) -> None:
+    # make demo: the embedded defaults define no alert connection, so alerting is simply off
+    for conn_id in base.ALERT_CONN_IDS:
+        monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id.upper()}", raising=False)
+    monkeypatch.setattr(base, "_alerting_off_logged", False)
+    notifier = WebhookNotifier()
+    assert notifier.notify_event(context, event="dq_warning", message="2 rows failed") is False
+    assert notifier.notify_event(context, event="run_summary", message="done") is False
+    notifier(context)
+    assert _warnings(caplog_all) == []
+    infos = [r.getMessage() for r in caplog_all.records if "alerts are off" in r.getMessage()]
+    assert infos == [
+        "lockgate alerts are off: none of the connections lockgate_alerts, lockgate_slack, lockgate_smtp is defined"
+    ]
 
 
 def test_notify_never_raises_even_on_a_broken_connection_definition(
