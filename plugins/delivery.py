@@ -29,8 +29,8 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -292,13 +292,63 @@ def idempotency_key(pipeline: str, dataset: str, ds: str, batch: int, content: s
 
 @dataclass(frozen=True)
 class Batch:
-    """One unit a target acknowledges: rows ``first``..``first + len(rows) - 1`` of the selection."""
+    """One unit a target acknowledges: rows ``first``..``first + count - 1`` of the selection.
+
+    ``rows`` holds the JSON rows while the batch is being sent; a batch planned from a streamed
+    digest (:func:`digest_batches`, :func:`digest_whole`) holds none and says its ``size`` instead:
+    memory holds one batch at a time, never a whole date.
+    """
 
     number: int
     first: int
     rows: list[dict[str, Any]]
     content_hash: str
     key: str = ""
+    size: int | None = None
+
+    @property
+    def count(self) -> int:
+        """Rows in the batch (whether or not they are held)."""
+        return len(self.rows) if self.size is None else self.size
+
+
+class StreamHash:
+    """:func:`content_hash` of rows fed in chunks: the same sha256 over the same bytes (the canonical
+    JSON of a list is ``[`` + the rows' canonical JSON joined by ``,`` + ``]``), with no list held."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256(b"[")
+        self.rows = 0
+
+    def update(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._sha.update((b"," if self.rows else b"") + canonical(row))
+            self.rows += 1
+
+    def hexdigest(self) -> str:
+        sha = self._sha.copy()
+        sha.update(b"]")
+        return sha.hexdigest()
+
+
+def digest_batches(names: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]]) -> list[Batch]:
+    """One batch per chunk of rows (each chunk a batch, numbered from 1), with its content hash and
+    size but without its rows: what :func:`keyed` and :func:`plan` need, one chunk in memory at a time."""
+    out: list[Batch] = []
+    first = 1
+    for number, chunk in enumerate(chunks, 1):
+        out.append(Batch(number, first, [], content_hash(json_rows(names, chunk)), size=len(chunk)))
+        first += len(chunk)
+    return out
+
+
+def digest_whole(names: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]]) -> Batch:
+    """The whole selection as one batch (a drop file, an upsert transaction; an empty date too),
+    hashed chunk by chunk: the same hash :func:`content_hash` gives over all rows at once."""
+    sha = StreamHash()
+    for chunk in chunks:
+        sha.update(json_rows(names, chunk))
+    return Batch(1, 1, [], sha.hexdigest(), size=sha.rows)
 
 
 def split(rows: Sequence[Mapping[str, Any]], size: int) -> list[Batch]:
@@ -318,14 +368,7 @@ def keyed(batches: Sequence[Batch], *, pipeline: str, dataset: str, ds: str) -> 
     """The delivery's version and its batches with their idempotency keys."""
     version = version_of([b.content_hash for b in batches])
     return version, [
-        Batch(
-            b.number,
-            b.first,
-            b.rows,
-            b.content_hash,
-            idempotency_key(pipeline, dataset, ds, b.number, f"{version}:{b.content_hash}"),
-        )
-        for b in batches
+        replace(b, key=idempotency_key(pipeline, dataset, ds, b.number, f"{version}:{b.content_hash}")) for b in batches
     ]
 
 
@@ -403,7 +446,7 @@ def plan(version: str, batches: Sequence[Batch], acks: Sequence[Ack]) -> Plan:
 
 
 def _rows(batches: Sequence[Batch]) -> int:
-    return sum(len(b.rows) for b in batches)
+    return sum(b.count for b in batches)
 
 
 # ------------------------------------------------------------------------------------ rejections

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -276,37 +276,51 @@ class TableUpsertHook(BaseHook):
         self,
         table: str,
         columns: Sequence[str],
-        rows: Sequence[Sequence[Any]],
+        chunks: Iterable[Sequence[Sequence[Any]]],
         key: Sequence[str],
         *,
-        create: Any = None,
+        create: Callable[[], str] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> int:
-        """Insert or update ``rows`` by ``key``, all in one transaction; returns the rows written.
+        """Insert or update the rows by ``key``, all in one transaction; returns the rows written.
 
-        ``create``: for the embedded default, a callable returning the CREATE TABLE statement.
+        ``chunks``: the rows a chunk at a time (one ``executemany`` each: memory holds one chunk,
+        the transaction holds them all). ``before_commit``: called after the last chunk, inside the
+        transaction; raising rolls everything back. ``create``: for the embedded default, a callable
+        returning the CREATE TABLE statement.
         """
         if self.connection is None:
-            return self._upsert_duckdb(table, columns, rows, key, create)
+            return self._upsert_duckdb(table, columns, chunks, key, create, before_commit)
         hook = self.connection.get_hook()
-        if not rows:
-            return 0
-        sql = hook.dialect.generate_replace_sql(table, list(rows[0]), list(columns), replace_index=list(key))
+        written = 0
         db = hook.get_conn()
         try:
             if hasattr(db, "autocommit"):
                 db.autocommit = False
             cursor = db.cursor()
-            cursor.executemany(sql, [tuple(r) for r in rows])
+            sql = hook.dialect.generate_replace_sql(table, list(columns), list(columns), replace_index=list(key))
+            for chunk in chunks:
+                if chunk:
+                    cursor.executemany(sql, [tuple(r) for r in chunk])
+                    written += len(chunk)
+            if before_commit is not None:
+                before_commit()
             db.commit()
         except BaseException:
             db.rollback()
             raise
         finally:
             db.close()
-        return len(rows)
+        return written
 
     def _upsert_duckdb(
-        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: Sequence[str], create: Any
+        self,
+        table: str,
+        columns: Sequence[str],
+        chunks: Iterable[Sequence[Sequence[Any]]],
+        key: Sequence[str],
+        create: Callable[[], str] | None,
+        before_commit: Callable[[], None] | None,
     ) -> int:
         import duckdb
 
@@ -319,20 +333,25 @@ class TableUpsertHook(BaseHook):
             con.begin()
             if create is not None:
                 con.execute(create())
-            if rows:
-                names = ", ".join(ident(c) for c in columns)
-                marks = ", ".join("?" for _ in columns)
-                updates = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in columns if c not in key)
-                action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-                con.executemany(
-                    f"INSERT INTO {ident(table)} ({names}) VALUES ({marks}) "
-                    f"ON CONFLICT ({', '.join(ident(k) for k in key)}) {action}",
-                    [list(r) for r in rows],
-                )
+            names = ", ".join(ident(c) for c in columns)
+            marks = ", ".join("?" for _ in columns)
+            updates = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in columns if c not in key)
+            action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+            sql = (
+                f"INSERT INTO {ident(table)} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(ident(k) for k in key)}) {action}"
+            )
+            written = 0
+            for chunk in chunks:
+                if chunk:
+                    con.executemany(sql, [list(r) for r in chunk])
+                    written += len(chunk)
+            if before_commit is not None:
+                before_commit()
             con.commit()
         except BaseException:
             con.rollback()
             raise
         finally:
             con.close()
-        return len(rows)
+        return written

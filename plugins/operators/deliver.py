@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -39,15 +39,25 @@ class Curated:
     source: str
 
 
+#: rows fetched at a time where the target takes the date as one unit (a drop's hash, an upsert)
+CHUNK_ROWS = 10_000
+#: DuckDB's own memory for the selection's sort; beyond it the sort spills to the task's workdir
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+
 @dataclass(frozen=True)
 class Selection:
-    """The rows a delivery sends: column names, typed rows (for an upsert) and the SQL that chose them."""
+    """What a delivery sends: its column names and the SQL that chooses the rows (never the rows:
+    they are streamed from DuckDB a chunk at a time, see :meth:`DeliverOperator._chunks`)."""
 
     names: list[str]
-    rows: list[tuple[Any, ...]]
     sql: str
     params: list[Any]
     source: str
+
+
+class ChangedUnderneath(AirflowFailException):
+    """The selection read again to send it is not what was hashed to plan the delivery."""
 
 
 class DeliverOperator(LakeOperator):
@@ -265,18 +275,31 @@ class DeliverOperator(LakeOperator):
             where=self.where,
             columns=self.columns,
         )
-        cursor = con.execute(sql, params.values)
-        names = [d[0] for d in cursor.description]
-        return Selection(names, [tuple(r) for r in cursor.fetchall()], sql, params.values, source)
+        return Selection(list(self.columns or types), sql, params.values, source)
 
-    def _batches(self, selection: Selection, ds: str, pipeline: str) -> tuple[str, list[Batch]]:
-        rows = delivery.json_rows(selection.names, selection.rows)
+    @staticmethod
+    def _chunks(con: Any, selection: Selection, size: int, *, skip: int = 0) -> Iterator[list[tuple[Any, ...]]]:
+        """The selection's rows, ``size`` at a time (the last chunk may be shorter), after the first
+        ``skip``: DuckDB streams them, Python never holds more than one chunk."""
+        sql = f"{selection.sql} OFFSET {int(skip)}" if skip else selection.sql
+        cursor = con.execute(sql, selection.params)
+        while chunk := cursor.fetchmany(size):
+            yield chunk
+
+    def _digest(self, con: Any, selection: Selection, ds: str, pipeline: str) -> tuple[str, list[Batch]]:
+        """Pass one: the version and keyed batches of the date, hashed as they stream by (no rows kept)."""
         if self.kind == "http":
-            batches = delivery.split(rows, self.target.batch_size)
+            batches = delivery.digest_batches(selection.names, self._chunks(con, selection, self.target.batch_size))
         else:
             # a drop file and an upsert transaction are one unit each, an empty date included
-            batches = [Batch(1, 1, rows, delivery.content_hash(rows))]
+            batches = [delivery.digest_whole(selection.names, self._chunks(con, selection, CHUNK_ROWS))]
         return delivery.keyed(batches, pipeline=pipeline, dataset=self.dataset, ds=ds)
+
+    def _changed(self, ds: str, what: str) -> ChangedUnderneath:
+        return ChangedUnderneath(
+            f"{self.dataset} ds={ds}: {what} while it was being delivered (the rows read to send differ from "
+            "the rows hashed to plan the delivery); nothing more was sent, run the delivery again"
+        )
 
     # -- the audit --------------------------------------------------------------------------------
 
@@ -327,7 +350,7 @@ class DeliverOperator(LakeOperator):
                     batch.number,
                     total,
                     batch.key,
-                    len(batch.rows),
+                    batch.count,
                     batch.content_hash,
                     status,
                     http_status,
@@ -341,11 +364,33 @@ class DeliverOperator(LakeOperator):
 
     # -- the targets ------------------------------------------------------------------------------
 
-    def _send_http(self, context: Context, ds: str, plan: delivery.Plan, total: int, names: list[str]) -> None:
+    def _filled(self, con: Any, ds: str, plan: delivery.Plan, selection: Selection) -> Iterator[Batch]:
+        """Pass two: the plan's batches with their rows, read again from the selection one batch at a
+        time, starting at the first batch to send (earlier ones are not read into Python), each
+        checked against pass one's hash: changed rows fail loudly instead of going out under old keys."""
+        todo = {b.number: b for b in plan.send}
+        start = plan.send[0]
+        chunks = self._chunks(con, selection, self.target.batch_size, skip=start.first - 1)
+        for number, chunk in enumerate(chunks, start.number):
+            if not todo:
+                return
+            planned = todo.pop(number, None)
+            if planned is None:
+                continue  # acknowledged out of order already
+            rows = delivery.json_rows(selection.names, chunk)
+            if len(rows) != planned.count or delivery.content_hash(rows) != planned.content_hash:
+                raise self._changed(ds, f"batch {number} changed")
+            yield replace(planned, rows=rows, size=None)
+        if todo:
+            raise self._changed(ds, f"the selection ended before batch {min(todo)}")
+
+    def _send_http(
+        self, context: Context, ds: str, plan: delivery.Plan, total: int, names: list[str], batches: Iterator[Batch]
+    ) -> None:
         """POST the plan's batches in order, each acknowledged in the audit as soon as it is."""
         endpoint = str(self.options.get("endpoint", ""))
         limiter = delivery.RateLimiter(self.options.get("rate_limit"))
-        for batch in plan.send:
+        for batch in batches:
             body = delivery.http_body(self.dataset, ds, batch, total, plan.version)
             limiter.wait()
             name = f"{self.dataset}-{ds}-batch-{batch.number:05d}"
@@ -414,6 +459,8 @@ class DeliverOperator(LakeOperator):
     def _send_drop(
         self, context: Context, ds: str, plan: delivery.Plan, con: Any, selection: Selection, work: Path
     ) -> None:
+        """DuckDB writes the selection straight to the file (its own streaming writer, no row in
+        Python), which is then published whole or not at all."""
         fmt = str(self.options.get("format", "parquet"))
         (batch,) = plan.send
         name = f"{self.dataset}_{ds}.{fmt}"
@@ -422,13 +469,17 @@ class DeliverOperator(LakeOperator):
         options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
         # the selection again, written by DuckDB with its types (one thread: the same rows give the same file)
         con.execute("SET threads = 1")
-        con.execute(f"COPY ({selection.sql}) TO {literal(str(local))} ({options})", selection.params)
+        (written,) = con.execute(
+            f"COPY ({selection.sql}) TO {literal(str(local))} ({options})", selection.params
+        ).fetchone()
+        if written != batch.count:
+            raise self._changed(ds, f"the selection held {batch.count} rows when hashed but {written} when written")
         marker = {
             "dataset": self.dataset,
             "ds": ds,
             "file": name,
             "format": fmt,
-            "rows": len(batch.rows),
+            "rows": batch.count,
             "content_hash": batch.content_hash,
             "idempotency_key": batch.key,
             "version": plan.version,
@@ -439,13 +490,15 @@ class DeliverOperator(LakeOperator):
         self.log.info(
             "%s: %d rows of %s ds=%s dropped as %s",
             self.target_name,
-            len(batch.rows),
+            batch.count,
             self.dataset,
             ds,
             self.drop_zone.uri(key),
         )
 
-    def _send_table(self, context: Context, ds: str, plan: delivery.Plan, selection: Selection) -> None:
+    def _send_table(self, context: Context, ds: str, plan: delivery.Plan, con: Any, selection: Selection) -> None:
+        """Upsert the selection chunk by chunk inside one transaction; before it commits, the rows
+        written must hash to what pass one planned (else it rolls back and fails)."""
         (batch,) = plan.send
         table = str(self.options["table"])
         key = list(self.contract.primary_key)
@@ -455,7 +508,18 @@ class DeliverOperator(LakeOperator):
         def create() -> str:
             return render("duckdb", "delivery_upsert_table.sql", table=ident(table), columns=columns, primary_key=key)
 
-        written = self.database.upsert(table, selection.names, selection.rows, key, create=create)
+        sha = delivery.StreamHash()
+
+        def chunks() -> Iterator[list[tuple[Any, ...]]]:
+            for chunk in self._chunks(con, selection, CHUNK_ROWS):
+                sha.update(delivery.json_rows(selection.names, chunk))
+                yield chunk
+
+        def verify() -> None:
+            if (sha.rows, sha.hexdigest()) != (batch.count, batch.content_hash):
+                raise self._changed(ds, f"the selection ({sha.rows} rows) changed")
+
+        written = self.database.upsert(table, selection.names, chunks(), key, create=create, before_commit=verify)
         self._record(context, ds, plan.version, batch, 1, delivery.ACKNOWLEDGED, plan.reason)
         self.log.info(
             "%s: %d rows of %s ds=%s upserted into %s on (%s)",
@@ -480,8 +544,11 @@ class DeliverOperator(LakeOperator):
             con = duckdb.connect()
             try:
                 con.execute("SET TimeZone='UTC'")
+                # the ORDER BY's sort is DuckDB's: bounded, spilling to the workdir beyond the limit
+                con.execute(f"SET memory_limit = {literal(DUCKDB_MEMORY_LIMIT)}")
+                con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
                 selection = self._select(con, ds, curated, work)
-                version, batches = self._batches(selection, ds, pipeline)
+                version, batches = self._digest(con, selection, ds, pipeline)
                 plan = delivery.plan(version, batches, self._acks(ds))
                 self.log.info(
                     "%s: %s ds=%s -> %s: %s", self.target_name, self.dataset, ds, self.location(ds), plan.reason
@@ -489,37 +556,38 @@ class DeliverOperator(LakeOperator):
                 if plan.supersede:
                     self._supersede(ds, version)
                 if plan.send and self.kind == "http":
-                    self._send_http(context, ds, plan, len(batches), selection.names)
+                    self._send_http(
+                        context, ds, plan, len(batches), selection.names, self._filled(con, ds, plan, selection)
+                    )
                 elif plan.send and self.kind == "partner_drop":
                     self._send_drop(context, ds, plan, con, selection, work)
                 elif plan.send:
-                    self._send_table(context, ds, plan, selection)
+                    self._send_table(context, ds, plan, con, selection)
             finally:
                 con.close()
-        self._lineage(ds, selection)
+        rows = sum(b.count for b in batches)
+        self._lineage(ds, selection, rows)
         return {
             "target": self.target_name,
             "kind": self.kind,
             "location": self.location(ds),
             "dataset": self.dataset,
             "ds": ds,
-            "rows": len(selection.rows),
-            "rows_sent": sum(len(b.rows) for b in plan.send),
+            "rows": rows,
+            "rows_sent": sum(b.count for b in plan.send),
             "batches": len(batches),
             "batches_sent": len(plan.send),
             "version": version,
             "reason": plan.reason,
         }
 
-    def _lineage(self, ds: str, selection: Selection) -> None:
+    def _lineage(self, ds: str, selection: Selection, rows: int) -> None:
         by_name = {c.name: c for c in self.contract.storage_columns}
         columns = [by_name[n] for n in selection.names]
         zone = "staged" if self.pii == "clear" else "curated"
         self.lineage.inputs.append(self.lake_dataset(f"{zone}/{self.dataset}", self.contract.storage_columns))
         namespace, name = self.lineage_output(ds)
-        self.lineage.outputs.append(
-            LineageDataset(namespace, name, columns, row_count=len(selection.rows), partitions=[{"ds": ds}])
-        )
+        self.lineage.outputs.append(LineageDataset(namespace, name, columns, row_count=rows, partitions=[{"ds": ds}]))
 
 
 def delivered(warehouse: WarehouseHook, dag_id: str, ds: str) -> list[dict[str, Any]]:

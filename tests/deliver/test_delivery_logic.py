@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,28 @@ def test_batches_are_numbered_cover_every_row_once_and_hash_their_content() -> N
     assert delivery.split([], 3) == []
     with pytest.raises(ValueError, match="at least 1"):
         delivery.split(ROWS, 0)
+
+
+def test_streamed_digests_equal_the_hashes_of_whole_batches_without_holding_rows() -> None:
+    names = ["id", "n", "at", "x"]
+    tuples = [(f"k{i}", i, date(2026, 1, 2), float("nan") if i == 4 else i / 3) for i in range(7)]
+    rows = delivery.json_rows(names, tuples)
+    chunks = [tuples[0:3], tuples[3:6], tuples[6:7]]
+    streamed = delivery.digest_batches(names, iter(chunks))
+    held = delivery.split(rows, 3)
+    # the same batches, hashes and so keys as batches built in memory: existing audits stay valid
+    assert [(b.number, b.first, b.count, b.content_hash) for b in streamed] == [
+        (b.number, b.first, b.count, b.content_hash) for b in held
+    ]
+    assert all(b.rows == [] for b in streamed)
+    assert delivery.keyed(streamed, pipeline="p", dataset="d", ds="x") == delivery.keyed(
+        [replace(b, rows=[], size=b.count) for b in held], pipeline="p", dataset="d", ds="x"
+    )
+    # the whole date as one unit, hashed chunk by chunk: the hash of all rows at once
+    whole = delivery.digest_whole(names, iter(chunks))
+    assert (whole.count, whole.content_hash) == (7, delivery.content_hash(rows))
+    assert delivery.digest_whole(names, iter([])).content_hash == delivery.content_hash([])
+    assert delivery.digest_whole(names, iter([])).count == 0
 
 
 def test_keys_derive_from_pipeline_dataset_date_batch_and_content() -> None:
