@@ -246,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     con.add_argument("--dataset", help="import: the ODCS schema object to take (when it has several)")
     con.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     con.set_defaults(func=cmd_contract)
+    from lockgate.sql_cli import add_parser as add_sql_parser
+
+    add_sql_parser(sub, lambda: _apply_environment(embedded_environment()))
     args = parser.parse_args(argv)
     return int(args.func(args))
 
