@@ -421,13 +421,11 @@ class CatalogHook(BaseHook):
         self, table: Table, ds: str, added: Sequence[DataFile], summary: Mapping[str, str]
     ) -> PublishedDate:
         """One overwrite snapshot: the date's current data files out, ``added`` in."""
-        from pyiceberg.expressions import EqualTo
-
         rows = sum(f.record_count for f in added)
         properties = {**summary, LOGICAL_DATE: ds, ROWS: str(rows)}
         with table.transaction() as txn:
             snapshot = _live_overwrite(txn, properties)
-            scan = table.scan(row_filter=EqualTo(DATE_PARTITION, ds))
+            scan = table.scan(row_filter=_date_filter(ds))
             for task in scan.plan_files() if table.current_snapshot() else []:
                 snapshot.delete_data_file(task.file)
             for added_file in added:
@@ -459,13 +457,11 @@ class CatalogHook(BaseHook):
         :class:`CuratedDataMissing` when the table does not exist or the date has no snapshot
         entry at all (a published date without rows has a snapshot and no files).
         """
-        from pyiceberg.expressions import EqualTo
-
         table = self.table(dataset)
         snapshot = self.snapshot(table, snapshot_id)
         if snapshot is None or ds not in self.published_dates(dataset, table=table, snapshot_id=snapshot_id):
             raise CuratedDataMissing(f"{dataset} ds={ds} has not been published to the curated zone")
-        scan = table.scan(row_filter=EqualTo(DATE_PARTITION, ds), snapshot_id=snapshot.snapshot_id)
+        scan = table.scan(row_filter=_date_filter(ds), snapshot_id=snapshot.snapshot_id)
         return sorted((task.file for task in scan.plan_files()), key=lambda f: f.file_path)
 
     def read_date(self, dataset: str, ds: str, snapshot_id: int | None = None) -> pa.RecordBatchReader:
@@ -475,13 +471,9 @@ class CatalogHook(BaseHook):
         does not change what it gets (the files a snapshot refers to are never rewritten, only
         removed by retention after the snapshot expires).
         """
-        from pyiceberg.expressions import EqualTo
-
         table = self.table(dataset)
         snapshot = self.snapshot(table, snapshot_id)
-        scan = table.scan(
-            row_filter=EqualTo(DATE_PARTITION, ds), snapshot_id=snapshot.snapshot_id if snapshot else None
-        )
+        scan = table.scan(row_filter=_date_filter(ds), snapshot_id=snapshot.snapshot_id if snapshot else None)
         return scan.to_arrow_batch_reader()
 
     def published_dates(self, dataset: str, table: Table | None = None, snapshot_id: int | None = None) -> list[str]:
@@ -654,6 +646,14 @@ def _live_files(io: Any, manifest: Any) -> frozenset[str]:
     return _MANIFEST_FILES[manifest.manifest_path]
 
 
+def _date_filter(ds: str) -> Any:
+    """The row filter ``ds = <date>`` (the date checked first: it comes from a caller)."""
+    from pyiceberg.expressions import EqualTo
+
+    equal_to: Any = EqualTo  # a pydantic model: mypy does not see its positional constructor
+    return equal_to(DATE_PARTITION, date.fromisoformat(ds).isoformat())
+
+
 def _may_hold_date(manifest: Any, ds: str) -> bool:
     """Whether a manifest's bounds of its first partition field (``ds``) include ``ds``."""
     from pyiceberg.conversions import from_bytes
@@ -664,7 +664,7 @@ def _may_hold_date(manifest: Any, ds: str) -> bool:
         return True
     day = (date.fromisoformat(ds) - date(1970, 1, 1)).days
     low, high = from_bytes(DateType(), summaries[0].lower_bound), from_bytes(DateType(), summaries[0].upper_bound)
-    return bool(low <= day <= high)
+    return bool(int(low) <= day <= int(high))
 
 
 def snapshot_summary(run_id: str, dag_id: str | None = None) -> dict[str, str]:

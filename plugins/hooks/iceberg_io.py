@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyiceberg.io.pyarrow import PyArrowFile, PyArrowFileIO
 
@@ -41,6 +41,9 @@ class _EncryptedUpload:
     def write(self, data: bytes) -> int:
         return self._spool.write(data)
 
+    def tell(self) -> int:
+        return self._spool.tell()
+
     def close(self) -> None:
         if self._spool.closed:
             return
@@ -70,7 +73,8 @@ class _EncryptedOutputFile(PyArrowFile):
         if not overwrite and self.exists():
             raise FileExistsError(f"Cannot create file, already exists: {self.location}")
         bucket, _, key = self.location.split("://", 1)[1].partition("/")
-        return _EncryptedUpload(self._io.s3_client, bucket, key, self._io.sse_args)
+        stream: Any = _EncryptedUpload(self._io.s3_client, bucket, key, self._io.sse_args)
+        return cast("OutputStream", stream)
 
 
 class LakeFileIO(PyArrowFileIO):
