@@ -201,6 +201,8 @@ class CuratedDate:
     locations: tuple[str, ...]
     #: local copies (the files themselves on a local lake), in the same order
     files: tuple[Path, ...]
+    #: the data files' sizes in bytes, in the same order
+    sizes: tuple[int, ...]
     rows: int
     bytes: int
     #: sha256 over the files' sha256s, in order: the same rows written the same way, the same checksum
@@ -215,7 +217,10 @@ class CuratedDate:
             "rows": self.rows,
             "bytes": self.bytes,
             "checksum": self.checksum,
-            "files": [{"key": key, "location": loc} for key, loc in zip(self.keys, self.locations, strict=True)],
+            "files": [
+                {"key": key, "location": loc, "bytes": size}
+                for key, loc, size in zip(self.keys, self.locations, self.sizes, strict=True)
+            ],
         }
 
 
@@ -535,6 +540,7 @@ class CatalogHook(BaseHook):
             keys=tuple(keys),
             locations=tuple(f.file_path for f in files),
             files=tuple(local),
+            sizes=tuple(f.file_size_in_bytes for f in files),
             rows=sum(f.record_count for f in files),
             bytes=sum(f.file_size_in_bytes for f in files),
             checksum=checksum,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -96,24 +95,26 @@ def date_partition_name(table: str, day: date) -> str:
     return f"{prefix}_{digest}{suffix}"
 
 
-def curated_locations(keys: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
-    """Curated file keys grouped for Redshift COPY: (key prefix, its hive partition values).
+def copy_manifest(locations: Sequence[str], sizes: Sequence[int]) -> dict[str, Any]:
+    """A Redshift COPY manifest listing exactly these data files (``s3://`` URIs and byte sizes).
 
-    A folder below the date (``.../ds=<date>/region=north/``) holds only data files and is copied
-    whole; files directly in the date folder (no partition keys) sit beside ``_manifest.json`` and
-    are copied one by one (a COPY location is a key prefix).
+    COPY from Parquet needs each entry's ``content_length``; ``mandatory`` makes a missing file
+    fail the COPY instead of loading less.
     """
-    locations: dict[str, dict[str, str]] = {}
-    for key in sorted(keys):
-        folder, _, _ = key.rpartition("/")
-        values = {unquote(k): unquote(v) for k, v in (seg.split("=", 1) for seg in folder.split("/") if "=" in seg)}
-        location = key if list(values) == [DATE_PARTITION] else folder + "/"
-        locations.setdefault(location, values)
-    return list(locations.items())
+    return {
+        "entries": [
+            {"url": url, "mandatory": True, "meta": {"content_length": int(size)}}
+            for url, size in zip(locations, sizes, strict=True)
+        ]
+    }
 
 
 def redshift_stage_sql(
-    staging: str, columns: Sequence[Column], locations: Sequence[tuple[str, dict[str, str]]], authorization: str
+    staging: str,
+    columns: Sequence[Column],
+    locations: Sequence[tuple[str, dict[str, str]]],
+    authorization: str,
+    template: str = "copy_parquet.sql",
 ) -> list[tuple[str, list[Any]]]:
     """Every statement (text, bound values) that stages curated Parquet on S3 into ``staging`` on Redshift.
 
@@ -129,7 +130,7 @@ def redshift_stage_sql(
         names = [c.name for c in columns if c.name in values]
         rendered = render(
             "redshift",
-            "copy_parquet.sql",
+            template,
             part=ident(f"{base}_part_{number}"),
             staging=staging,
             location=s3_literal(uri),
@@ -343,11 +344,16 @@ class WarehouseLoadOperator(LakeOperator):
             if not self.lake.is_s3:
                 raise AirflowFailException(f"a redshift warehouse COPYs from an S3 lake, not {self.lake.url}")
             staging = ident(f"lockgate_stage_{self.task_id}_{day:%Y%m%d}"[:127])
-            locations = [
-                (self.lake.uri(loc), values) for loc, values in curated_locations(f["key"] for f in manifest["files"])
-            ]
+            # a COPY manifest listing exactly the snapshot's data files of the date (the table's
+            # folder also holds other versions' files, kept for time travel)
+            key = f"curated/{self.dataset}/copy-manifests/ds={day.isoformat()}/snapshot-{manifest['snapshot_id']}.json"
+            self.lake.write_json(
+                key,
+                copy_manifest([f["location"] for f in manifest["files"]], [f["bytes"] for f in manifest["files"]]),
+            )
+            locations = [(self.lake.uri(key), {})]
             for statement, params in redshift_stage_sql(
-                staging, columns, locations, self.warehouse.copy_authorization()
+                staging, columns, locations, self.warehouse.copy_authorization(), "copy_parquet_manifest.sql"
             ):
                 session.execute(statement, params)
         else:

@@ -111,7 +111,11 @@ class PartitionOperator(LakeOperator):
                     select = pii.select_list(self.contract, con)
                 except pii.PiiKeyMissing as exc:
                     raise AirflowFailException(f"{self.contract.path}: {exc}") from None
-                write_partitioned(con, f"SELECT {select} FROM {_contract_rows(con, staged)}", order, keys, out)
+                # the storage columns in contract order: readers that map columns by position
+                # (Redshift's COPY from Parquet) get the table's order
+                columns = ", ".join(ident(c.name) for c in self.contract.storage_columns)
+                rows_sql = f"SELECT {columns} FROM (SELECT {select} FROM {_contract_rows(con, staged)})"
+                write_partitioned(con, rows_sql, order, keys, out)
             return rows
         finally:
             con.close()

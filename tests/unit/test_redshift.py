@@ -24,7 +24,7 @@ from lockgate.hooks.warehouse import (
     redshift_connect_kwargs,
     s3_literal,
 )
-from lockgate.operators.load import SCD2_COLUMNS, WarehouseLoadOperator, curated_locations, redshift_stage_sql
+from lockgate.operators.load import SCD2_COLUMNS, WarehouseLoadOperator, copy_manifest, redshift_stage_sql
 from lockgate.reconcile import fingerprint_sql
 from lockgate.schema_evolution import contract_type
 from lockgate.sql import ident, qualified, render, render_statement, split_statements
@@ -228,20 +228,10 @@ def test_create_lock_and_audit_tables() -> None:
 
 
 def test_staging_copies_each_curated_folder_and_binds_partition_values() -> None:
-    keys = [
-        "curated/weird/ds=2026-01-02/Region=north/data_0.parquet",
-        "curated/weird/ds=2026-01-02/Region=north/data_1.parquet",
-        "curated/weird/ds=2026-01-02/Region=s%C3%BCd/data_0.parquet",
-    ]
-    locations = curated_locations(keys)
-    assert locations == [
+    """The per-folder COPY (partition values bound, not read from the files) stays available."""
+    locations = [
         ("curated/weird/ds=2026-01-02/Region=north/", {"ds": "2026-01-02", "Region": "north"}),
         ("curated/weird/ds=2026-01-02/Region=s%C3%BCd/", {"ds": "2026-01-02", "Region": "süd"}),
-    ]
-    # no partition key below the date: files one by one (the folder also holds _manifest.json)
-    assert curated_locations(["curated/d/ds=2026-01-02/data_0.parquet", "curated/d/ds=2026-01-02/data_1.parquet"]) == [
-        ("curated/d/ds=2026-01-02/data_0.parquet", {"ds": "2026-01-02"}),
-        ("curated/d/ds=2026-01-02/data_1.parquet", {"ds": "2026-01-02"}),
     ]
     lake = "s3://lake-bucket/pollutrack/"
     plan = redshift_stage_sql(STAGE, COLUMNS, [(lake + k, v) for k, v in locations], f"IAM_ROLE '{ROLE}'")
@@ -276,6 +266,30 @@ def test_staging_copies_each_curated_folder_and_binds_partition_values() -> None
             bound = [values["Region"], values["ds"]] if params == "values" else []
             expected.append((text.format(part=part.format(number), key=key), bound))
     assert plan == expected
+
+
+def test_a_curated_snapshot_is_copied_through_a_manifest_listing_exactly_its_files() -> None:
+    files = ["s3://lake/p/curated/d/data/ds=2026-01-02/Region=north/a-part-0.parquet", "s3://lake/p/x.parquet"]
+    assert copy_manifest(files, [10, 20]) == {
+        "entries": [
+            {"url": files[0], "mandatory": True, "meta": {"content_length": 10}},
+            {"url": files[1], "mandatory": True, "meta": {"content_length": 20}},
+        ]
+    }
+    manifest = "s3://lake/p/curated/d/copy-manifests/ds=2026-01-02/snapshot-7.json"
+    plan = redshift_stage_sql(STAGE, COLUMNS, [(manifest, {})], f"IAM_ROLE '{ROLE}'", "copy_parquet_manifest.sql")
+    part = '"lockgate_stage_load_20260102_part_1"'
+    every = f'{Q}, "Mixed Case", "Region", "ds"'
+    assert plan[1:] == [
+        (
+            f'CREATE TEMP TABLE {part} (\n    {Q} VARCHAR(65535),\n    "Mixed Case" BIGINT,\n'
+            '    "Region" VARCHAR(65535),\n    "ds" DATE\n)',
+            [],
+        ),
+        (f"COPY {part} FROM '{manifest}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST", []),
+        (f"INSERT INTO {S} ({INSERT_COLUMNS})\nSELECT {every}\nFROM {part}", []),
+        (f"DROP TABLE {part}", []),
+    ]
 
 
 def test_replace_partition_and_append() -> None:
