@@ -1,10 +1,12 @@
-"""HTTP JSON APIs through Airflow's HttpHook: paginated, retried with backoff, spooled as NDJSON."""
+"""HTTP JSON APIs through Airflow's HttpHook: paginated, retried by tenacity (the hook's
+``run_with_advanced_retry``) with backoff and ``Retry-After``, spooled as NDJSON."""
 
 from __future__ import annotations
 
 import email.utils
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,27 @@ def json_path(document: Any, path: str | None) -> Any:
         else:
             raise KeyError(step)
     return node
+
+
+def _transient(response: Any) -> bool:
+    """429 and 5xx may get better by asking again; other answers will not."""
+    return bool(response.status_code == 429 or response.status_code >= 500)
+
+
+def _problem(outcome: Any) -> str:
+    """What went wrong in one attempt (a tenacity outcome), for logs and errors."""
+    if outcome is None:
+        return "no answer"
+    if outcome.failed:
+        return f"connection failed ({type(outcome.exception()).__name__})"
+    return f"HTTP {outcome.result().status_code}"
+
+
+@dataclass(frozen=True)
+class _GaveUp:
+    """Every attempt got a transient problem; ``problem`` is the last one."""
+
+    problem: str
 
 
 class HttpSource(Source):
@@ -161,34 +184,46 @@ class HttpSource(Source):
         return min(wanted, self.max_backoff)
 
     def _get(self, hook: Any, endpoint: str, params: dict[str, Any] | None, page: int, log: Any) -> Any:
+        """One page through ``HttpHook.run_with_advanced_retry`` (tenacity): 429, 5xx and refused
+        connections are retried after :meth:`delay`; other client errors fail at once."""
         import requests
+        import tenacity
 
         url = display_url(hook.url_from_endpoint(endpoint) + (f"?{urlencode(params)}" if params else ""))
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = hook.run(
-                    endpoint, data=params, extra_options={"check_response": False, "timeout": self.timeout}
-                )
-            except requests.ConnectionError as exc:
-                problem, retry_after = f"connection failed ({type(exc).__name__})", None
-            else:
-                status = response.status_code
-                if status == 429 or status >= 500:
-                    problem, retry_after = f"HTTP {status}", response.headers.get("Retry-After")
-                elif status >= 400:
-                    # other client errors do not get better by asking again
-                    raise AirflowFailException(f"{url} (page {page}): HTTP {status} {response.reason}")
-                else:
-                    return response
-            if attempt == self.max_attempts:
-                # retryable by Airflow's own task retries: the API may recover later
-                raise AirflowException(f"{url} (page {page}): {problem} after {attempt} attempts")
-            wait = self.delay(attempt, retry_after)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            outcome = state.outcome
+            retry_after = None if outcome is None or outcome.failed else outcome.result().headers.get("Retry-After")
+            return self.delay(state.attempt_number, retry_after)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            wait_s = state.next_action.sleep if state.next_action else 0.0
             log.warning(
-                "%s (page %d): %s; attempt %d of %d in %.1f s", url, page, problem, attempt + 1, self.max_attempts, wait
-            )
-            self.sleep(wait)
-        raise AssertionError("unreachable")
+                "%s (page %d): %s; attempt %d of %d in %.1f s",
+                url, page, _problem(state.outcome), state.attempt_number + 1, self.max_attempts, wait_s,
+            )  # fmt: skip
+
+        answer = hook.run_with_advanced_retry(
+            _retry_args={
+                "stop": tenacity.stop_after_attempt(self.max_attempts),
+                "wait": wait,
+                "retry": tenacity.retry_if_exception_type(requests.ConnectionError)
+                | tenacity.retry_if_result(_transient),
+                "sleep": self.sleep,
+                "before_sleep": before_sleep,
+                "retry_error_callback": lambda state: _GaveUp(_problem(state.outcome)),
+            },
+            endpoint=endpoint,
+            data=params,
+            extra_options={"check_response": False, "timeout": self.timeout},
+        )
+        if isinstance(answer, _GaveUp):
+            # retryable by Airflow's own task retries: the API may recover later
+            raise AirflowException(f"{url} (page {page}): {answer.problem} after {self.max_attempts} attempts")
+        if answer.status_code >= 400:
+            # other client errors do not get better by asking again
+            raise AirflowFailException(f"{url} (page {page}): HTTP {answer.status_code} {answer.reason}")
+        return answer
 
     def _records(self, response: Any, url: str, page: int) -> tuple[Any, list[Any]]:
         try:

@@ -255,6 +255,22 @@ def test_a_server_that_keeps_failing_gives_up_after_max_attempts_with_a_retryabl
     assert len(server.requests) == 4
 
 
+def test_a_refused_connection_is_retried_then_a_retryable_error(
+    lockgate_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.net import free_port
+
+    # nothing listens on this port: every attempt is refused
+    conn = {"conn_type": "http", "host": LOOPBACK, "port": free_port()}
+    monkeypatch.setenv("AIRFLOW_CONN_API_DOWN", json.dumps(conn))
+    delays: list[float] = []
+    source = HttpSource(http_conn_id="api_down", endpoint="v1/r", max_attempts=3, backoff=0.25, sleep=delays.append)
+    with pytest.raises(AirflowException, match=r"connection failed \(ConnectionError\) after 3 attempts") as info:
+        ingest(source)
+    assert not isinstance(info.value, AirflowFailException)
+    assert delays == [0.25, 0.5]
+
+
 def test_a_client_error_fails_at_once(api: Any) -> None:
     server = api(lambda path, q: (404, {}, b"no such thing"))
     with pytest.raises(AirflowFailException, match=r"v1/missing \(page 1\): HTTP 404"):
