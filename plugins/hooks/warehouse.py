@@ -348,10 +348,10 @@ class WarehouseHook(BaseHook):
         if self.dialect == "redshift":
             conn = self._conn
             assert conn is not None
-            return (
-                f"redshift://{conn.host or 'localhost'}:{conn.port or 5439}",
-                f"{conn.schema or 'dev'}.{self.schema}.{table}",
-            )
+            # the amazon provider's namespace (redshift://<cluster>.<region>:<port>), as its own
+            # operators name the same tables
+            info = self.redshift_sql_hook().get_openlineage_database_info(conn)
+            return f"{info.scheme}://{info.authority}", f"{info.database or 'dev'}.{self.schema}.{table}"
         if self.dialect == "postgres":
             conn = self._conn
             assert conn is not None

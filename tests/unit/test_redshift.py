@@ -90,9 +90,10 @@ def test_the_dialect_comes_from_the_connection_type(redshift_conn: str) -> None:
     assert hook.schema == "Ana lytics"
     assert hook.table('Fact "Hourly"; DROP') == T
     assert hook.copy_authorization() == f"IAM_ROLE '{ROLE}'"
-    assert hook.openlineage_dataset("fact") == (
-        "redshift://lake-cluster.abc123.eu-west-1.redshift.amazonaws.com:5439",
-        "analytics.Ana lytics.fact",
+    # the amazon provider's namespace: cluster identifier and region from the endpoint, then the port
+    assert hook.openlineage_dataset("fact") == ("redshift://lake-cluster.eu-west-1:5439", "analytics.Ana lytics.fact")
+    assert hook.openlineage_dataset("fact")[0] == "redshift://" + (
+        hook.redshift_sql_hook().get_openlineage_database_info(hook._conn).authority
     )
 
 
