@@ -249,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lockgate.sql_cli import add_parser as add_sql_parser
 
     add_sql_parser(sub, lambda: _apply_environment(embedded_environment()))
+    from lockgate.backfill import add_parsers
+
+    add_parsers(sub)  # run, backfill
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -54,6 +54,8 @@ class ModelAnalysis:
     columns: tuple[str, ...]
     #: output column -> ((dataset, column), ...) it is computed from, sorted
     lineage: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    #: output column -> OpenLineage subtype: IDENTITY (passed through), AGGREGATION or TRANSFORMATION
+    subtypes: dict[str, str] = field(default_factory=dict)
 
 
 def schema_of(columns: Sequence[Any]) -> dict[str, str]:
@@ -131,25 +133,39 @@ def analyse(sql: str, *, schemas: Mapping[str, Mapping[str, str]], contract_colu
         problems.append("the SQL gives a column name twice")
     if problems:
         raise ModelSqlError("; ".join(problems))
-    return ModelAnalysis(tuple(sorted(reads)), columns, _lineage(qualified, used, columns))
+    lineage, subtypes = _lineage(qualified, used, columns)
+    return ModelAnalysis(tuple(sorted(reads)), columns, lineage, subtypes)
 
 
-def _lineage(qualified: Any, schemas: Mapping[str, Mapping[str, str]], columns: Sequence[str]) -> dict[str, Any]:
-    """Output column -> the dataset columns it derives from (sqlglot's column lineage)."""
+def _lineage(
+    qualified: Any, schemas: Mapping[str, Mapping[str, str]], columns: Sequence[str]
+) -> tuple[dict[str, tuple[tuple[str, str], ...]], dict[str, str]]:
+    """Output column -> the dataset columns it derives from (sqlglot's column lineage), and the
+    OpenLineage subtype of the derivation."""
     from sqlglot import exp
     from sqlglot.lineage import lineage
 
     derived: dict[str, tuple[tuple[str, str], ...]] = {}
+    subtypes: dict[str, str] = {}
     for column in columns:
         node = lineage(column, qualified, schema=dict(schemas), dialect=DIALECT, copy=True)
         sources = set()
+        plain, aggregated = True, False
         for step in node.walk():
+            expression = step.expression.unalias() if isinstance(step.expression, exp.Alias) else step.expression
+            if step.downstream:
+                # every step between the output and its inputs is a bare column: an identity
+                plain = plain and isinstance(expression, exp.Column)
+                aggregated = aggregated or expression.find(exp.AggFunc) is not None
             if step.downstream or not isinstance(step.source, exp.Table):
                 continue
             # a leaf is "<table alias>.<column>"; its source is the dataset's table
             sources.add((step.source.name, step.name.split(".")[-1].strip('"')))
         derived[column] = tuple(sorted(sources))
-    return derived
+        subtypes[column] = (
+            "IDENTITY" if plain and len(sources) == 1 else "AGGREGATION" if aggregated else "TRANSFORMATION"
+        )
+    return derived, subtypes
 
 
 def read_model_sql(ref: str) -> str:

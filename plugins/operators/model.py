@@ -184,14 +184,17 @@ class ModelOperator(LakeOperator):
         output = self.lake_dataset(
             f"raw/{self.dataset}", self.contract.columns, row_count=rows, partitions=[{"ds": ds}]
         )
-        output.column_lineage = column_sources(analysis.lineage, self.lake.openlineage_dataset)
+        output.column_lineage = column_sources(analysis.lineage, self.lake.openlineage_dataset, analysis.subtypes)
         self.lineage.outputs.append(output)
 
 
-def column_sources(lineage: dict[str, Any], name_of: Any) -> dict[str, ColumnSource | list[ColumnSource]]:
+def column_sources(
+    lineage: dict[str, Any], name_of: Any, subtypes: dict[str, str] | None = None
+) -> dict[str, ColumnSource | list[ColumnSource]]:
     """``{column: ((dataset, column), ...)}`` as the ColumnSource entries of the lineage facet.
 
     :param name_of: ``curated/<dataset>`` -> (OpenLineage namespace, name), the lake's naming.
+    :param subtypes: column -> OpenLineage subtype (:attr:`lockgate.models.ModelAnalysis.subtypes`).
     """
     found: dict[str, ColumnSource | list[ColumnSource]] = {}
     for column, inputs in lineage.items():
@@ -201,16 +204,8 @@ def column_sources(lineage: dict[str, Any], name_of: Any) -> dict[str, ColumnSou
         sources = []
         for dataset, fields in by_dataset.items():
             namespace, name = name_of(f"curated/{dataset}")
-            identity = len(inputs) == 1 and fields == [column]
-            sources.append(
-                ColumnSource(
-                    namespace,
-                    name,
-                    tuple(fields),
-                    "IDENTITY" if identity else "TRANSFORMATION",
-                    "derived from the model's SQL",
-                )
-            )
+            subtype = (subtypes or {}).get(column, "TRANSFORMATION")
+            sources.append(ColumnSource(namespace, name, tuple(fields), subtype, "derived from the model's SQL"))
         if sources:
             found[column] = sources if len(sources) > 1 else sources[0]
     return found

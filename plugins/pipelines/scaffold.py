@@ -116,6 +116,8 @@ columns:
   category: {{type: string, nullable: false}}
   amount: {{type: double, nullable: false}}
   recorded_at: {{type: timestamp, nullable: false, description: "When it happened, UTC"}}
+  # dates or times not in ISO 8601 declare their format (strptime-style), e.g. EPA AirData's 1/3/11:
+  # day: {{type: date, format: "%m/%d/%y"}}    (what each type accepts: include/contracts/README.md)
 primary_key: [id]
 partition_keys: [category]        # below ds=<logical date> in the lake
 event_time: recorded_at           # rows of another date are quarantined

@@ -146,11 +146,11 @@ def assert_model_lineage(lineage_file: Path) -> None:
     (output,) = completes[f"{DAG_ID}.model_epa_county_daily_aqi"]["outputs"]
     lineage = output["facets"]["columnLineage"]["fields"]
     subtypes = {c: {f["transformations"][0]["subtype"] for f in e["inputFields"]} for c, e in lineage.items()}
-    # a column passed through unchanged is an identity; a computed one a transformation
+    # a column passed through unchanged is an identity; one computed by an aggregate an aggregation
     assert subtypes == {
         "state": {"IDENTITY"},
         "county": {"IDENTITY"},
-        "aqi": {"TRANSFORMATION"},
-        "category": {"TRANSFORMATION"},
-        "worst_site_id": {"TRANSFORMATION"},
+        "aqi": {"AGGREGATION"},
+        "category": {"AGGREGATION"},
+        "worst_site_id": {"AGGREGATION"},
     }
