@@ -189,6 +189,7 @@ class IngestOperator(LakeOperator):
         self.log.info("ingested %s -> %s (%d rows, %d bytes)", unit.source, self.lake.uri(key), rows, obj.size)
         if unit.lineage is not None:
             self.lineage.inputs.append(unit.lineage)
+        self.lineage.inputs.extend(unit.more_lineage)
         return entry
 
     @cached_property

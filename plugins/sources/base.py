@@ -34,6 +34,7 @@ class Unit:
     :param sha256: digest when the source computed it while streaming (else computed).
     :param extra: source-specific facts for the manifest entry (pages, watermark range, ...).
     :param lineage: the OpenLineage input dataset this unit was read from.
+    :param more_lineage: further input datasets (a query joining several tables).
     """
 
     name: str
@@ -44,6 +45,7 @@ class Unit:
     sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     lineage: LineageDataset | None = None
+    more_lineage: list[LineageDataset] = field(default_factory=list)
 
 
 class Source:

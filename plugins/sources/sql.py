@@ -220,7 +220,7 @@ class SqlSource(Source):
             source=self.describe(),
             rows=spool.rows,
             extra=extra,
-            lineage=self._lineage(hook),
+            **self._lineage(hook),
         )
 
     def _watermark_facts(self) -> dict[str, Any]:
@@ -235,14 +235,26 @@ class SqlSource(Source):
             "rerun_of_recorded_range": self._rerun,
         }
 
-    def _lineage(self, hook: Any) -> LineageDataset | None:
+    def lineage_inputs(self, hook: Any) -> list[LineageDataset]:
+        """The tables this source reads, named as the OpenLineage provider names them: its SQL parser
+        reads the query (or ``SELECT * FROM <table>``) and the hook's ``get_openlineage_database_info``
+        gives the namespace (``postgres://host:port``, ``redshift://cluster.region:port``) and the
+        database; the schema is the parsed one or the connection's current schema. Empty when the
+        provider cannot tell (no database info for this hook, a parse failure): lineage never fails
+        an ingestion."""
+        sql = self.query if self.query is not None else f"SELECT * FROM {self._from(hook)}"
         try:
-            conn = hook.get_connection(self.conn_id)
+            from airflow.providers.openlineage.sqlparser import get_openlineage_facets_with_sql
+
+            parsed = get_openlineage_facets_with_sql(hook, sql, self.conn_id, None, use_connection=False)
         except Exception:  # noqa: BLE001 - lineage must never fail an ingestion
-            return None
-        namespace = f"{conn.conn_type}://{conn.host or 'localhost'}" + (f":{conn.port}" if conn.port else "")
-        name = f"{conn.schema or ''}.{self.table}" if self.table else f"{conn.schema or ''}.query"
-        return LineageDataset(namespace, name)
+            return []
+        return [LineageDataset(dataset.namespace, dataset.name) for dataset in (parsed.inputs if parsed else [])]
+
+    def _lineage(self, hook: Any) -> dict[str, Any]:
+        """``Unit`` keyword arguments for :meth:`lineage_inputs`."""
+        inputs = self.lineage_inputs(hook)
+        return {"lineage": inputs[0], "more_lineage": inputs[1:]} if inputs else {}
 
     def manifest_extra(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sql": {"mode": self.mode, "table": self.table}}

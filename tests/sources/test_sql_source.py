@@ -273,3 +273,35 @@ def test_chain_into_postgres_with_a_failed_load_loses_and_duplicates_nothing(
     assert by_date == {date(2026, 1, 1): [1, 2, 3, 4, 5], date(2026, 1, 2): [6, 7, 8, 9], date(2026, 1, 3): [10, 11]}
     assert marks == [(date(2026, 1, 1), True), (date(2026, 1, 2), True), (date(2026, 1, 3), True)]
     assert json.dumps(r3["commit"])  # the result is XCom-able
+
+
+def test_lineage_names_the_real_input_tables_as_the_openlineage_provider_does(source_db: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(source_db)
+    namespace, database = f"postgres://{parts.hostname}:{parts.port or 5432}", parts.path.lstrip("/")
+    with psycopg.connect(source_db) as conn:
+        conn.execute("CREATE SCHEMA shop")
+        conn.execute("CREATE TABLE shop.customers (customer text PRIMARY KEY, region text)")
+    table = SqlSource(conn_id="src_pg", table="orders")
+    # the schema is there even when the table is named without one (it used to be `{db}.orders`)
+    assert [(d.namespace, d.name) for d in table.lineage_inputs(table._hook())] == [
+        (namespace, f"{database}.public.orders")
+    ]
+    query = SqlSource(
+        conn_id="src_pg",
+        query="SELECT o.order_id, c.region FROM orders o JOIN shop.customers c ON c.customer = o.customer",
+    )
+    # every table the query reads (it used to be one `{db}.query`)
+    assert sorted((d.namespace, d.name) for d in query.lineage_inputs(query._hook())) == [
+        (namespace, f"{database}.public.orders"),
+        (namespace, f"{database}.shop.customers"),
+    ]
+
+
+def test_an_ingested_query_reports_each_input_table_in_lineage(source_db: str) -> None:
+    add_orders(source_db, range(1, 4))
+    source = SqlSource(conn_id="src_pg", query="SELECT * FROM orders WHERE order_id > 1")
+    op = ingest_op(source)
+    op.execute(ctx(D1, "manual__lineage"))
+    assert [d.name.rsplit(".", 2)[-2:] for d in op.lineage.inputs] == [["public", "orders"]]
