@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.hooks.lake import safe_key, sha256_file
 from lockgate.layout import MANIFEST, raw_prefix
@@ -103,7 +103,7 @@ class ModelOperator(LakeOperator):
             from lockgate.transforms.aqi import REVISIONS
 
             if self.aqi_revision not in REVISIONS:
-                raise AirflowException(f"aqi_revision {self.aqi_revision!r} is not one of {', '.join(REVISIONS)}")
+                raise AirflowFailException(f"aqi_revision {self.aqi_revision!r} is not one of {', '.join(REVISIONS)}")
             con.execute(f"CREATE OR REPLACE MACRO aqi_revision_on(d) AS '{self.aqi_revision}'")
         return con
 

@@ -145,3 +145,14 @@ def test_epa_worked_example_per_era() -> None:
     assert sub_index("pm25", 54.4, on="2013-06-01") == 148  # 2012 table: 35.5-55.4 -> 101-150
     assert sub_index("pm25", 54.4, on="2024-06-01") == 148  # 2024: same row
     assert sub_index("pm25", 35.9, on="2024-06-01") == 102
+
+
+def test_a_model_connection_pins_an_explicit_revision() -> None:
+    """``aqi_revision`` on a model overrides the table in force on the date (every *_on function)."""
+    from lockgate.operators.model import ModelOperator
+
+    by_date = ModelOperator(task_id="m", dataset="x", sql="SELECT 1")._connect("2011-01-03")
+    pinned = ModelOperator(task_id="m", dataset="x", sql="SELECT 1", aqi_revision="2024")._connect("2011-01-03")
+    sql = "SELECT aqi_sub_index_on('pm25', 12.1, logical_date()), aqi_revision_on(logical_date()), logical_date()"
+    assert by_date.execute(sql).fetchone() == (39, "1999", date(2011, 1, 3))
+    assert pinned.execute(sql).fetchone() == (57, "2024", date(2011, 1, 3))
