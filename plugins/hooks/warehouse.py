@@ -103,6 +103,23 @@ def redshift_connect_kwargs(hook: Any) -> dict[str, Any]:
     return {**hook._get_conn_params(), **extras}
 
 
+def postgres_uri(conn: Any) -> str:
+    """A libpq URI (what ADBC's PostgreSQL driver takes) of an Airflow connection: credentials,
+    host, port, database (``schema``) and the extras that are libpq settings (TLS and the like)."""
+    auth = ""
+    if conn.login:
+        auth = quote(conn.login, safe="")
+        if conn.password:
+            auth += ":" + quote(conn.password, safe="")
+        auth += "@"
+    host = conn.host or "localhost"
+    port = conn.port or 5432
+    database = quote(conn.schema or "postgres", safe="")
+    extras = {k: v for k, v in conn.extra_dejson.items() if k in _LIBPQ_EXTRAS and v not in (None, "")}
+    query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in sorted(extras.items()))
+    return f"postgresql://{auth}{host}:{port}/{database}" + (f"?{query}" if query else "")
+
+
 def numeric_placeholders(sql: str) -> str:
     """``$n`` placeholders as redshift_connector's ``numeric`` style (``:n``), outside quotes only."""
     return _QUOTED_OR_PLACEHOLDER.sub(lambda m: f":{m.group(1)}" if m.group(1) else m.group(0), sql)
@@ -297,20 +314,8 @@ class WarehouseHook(BaseHook):
         return qualified(self.schema, name)
 
     def _postgres_uri(self) -> str:
-        conn = self._conn
-        assert conn is not None
-        auth = ""
-        if conn.login:
-            auth = quote(conn.login, safe="")
-            if conn.password:
-                auth += ":" + quote(conn.password, safe="")
-            auth += "@"
-        host = conn.host or "localhost"
-        port = conn.port or 5432
-        database = quote(conn.schema or "postgres", safe="")
-        extras = {k: v for k, v in conn.extra_dejson.items() if k in _LIBPQ_EXTRAS and v not in (None, "")}
-        query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in sorted(extras.items()))
-        return f"postgresql://{auth}{host}:{port}/{database}" + (f"?{query}" if query else "")
+        assert self._conn is not None
+        return postgres_uri(self._conn)
 
     def copy_authorization(self) -> str:
         """Redshift COPY's authorization clause, from the connection's extra (validated; a secret)."""

@@ -150,6 +150,64 @@ class SqlSource(Source):
             return plan.low, plan.low, True  # nothing new: the range is empty and ends where it starts
         return plan.low, high, False
 
+    def _adbc_uri(self, hook: Any) -> str | None:
+        """The libpq URI to read through ADBC when the source is PostgreSQL; None for DB-API."""
+        if getattr(hook, "conn_type", None) != "postgres":
+            return None
+        from lockgate.hooks.warehouse import postgres_uri
+
+        return postgres_uri(hook.get_connection(self.conn_id))
+
+    def _read_sql(self, hook: Any, low: Any, high: Any, numbered: bool) -> tuple[str, list[Any]]:
+        """The SELECT of this read and its parameters: everything, or the watermark range
+        ``(low, high]`` in watermark order. ``numbered``: ``$1``-style placeholders (ADBC)."""
+        sql = f"SELECT * FROM {self._from(hook)}"
+        if self.mode != "incremental":
+            return sql, []
+        assert self.watermark_column is not None
+        col = quote_identifier(hook, self.watermark_column)
+        params = [high] if low is None else [low, high]
+        marks = [f"${n}" for n in range(1, len(params) + 1)] if numbered else [hook.placeholder] * len(params)
+        where = [f"{col} <= {marks[-1]}"] if low is None else [f"{col} > {marks[0]}", f"{col} <= {marks[1]}"]
+        return f"{sql} WHERE {' AND '.join(where)} ORDER BY {col}", params
+
+    def _spool_dbapi(
+        self, hook: Any, sql: str, params: list[Any], spool: ParquetSpool, progress: Progress
+    ) -> list[str]:
+        """Rows through the hook's DB-API cursor, ``batch_rows`` at a time; returns the column names."""
+        columns: list[str] = []
+        connection = hook.get_conn()
+        try:
+            cursor = self._cursor(connection)
+            try:
+                cursor.execute(sql, params or None)
+                while rows := cursor.fetchmany(self.batch_rows):
+                    columns = columns or [d[0] for d in cursor.description]
+                    spool.write_rows(columns, rows)
+                    progress.advance(len(rows))
+                return columns or [d[0] for d in (cursor.description or [])]
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    def _spool_adbc(self, uri: str, sql: str, params: list[Any], spool: ParquetSpool, progress: Progress) -> list[str]:
+        """PostgreSQL's result as Arrow batches through ADBC (no Python object per value)."""
+        import pyarrow as pa
+
+        from lockgate.sources.postgres_arrow import query_batches
+
+        with query_batches(uri, sql, params, self.batch_rows) as (columns, batches):
+            for batch in batches:
+                try:
+                    spool.write_batch(batch)
+                except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                    raise ValueError(
+                        f"{self.describe()}: a value does not fit its column's type (set by the first rows): {exc}"
+                    ) from None
+                progress.advance(batch.num_rows)
+        return columns
+
     def _dag_id(self, context: Context) -> str:
         return str(context["dag"].dag_id)
 
@@ -160,21 +218,14 @@ class SqlSource(Source):
         self._range, self._rerun = None, False  # this execution's own state, whatever ran before
         hook = self._hook()
         ds = str(context.get("ds") or context["dag_run"].run_after.date().isoformat())
-        ph = hook.placeholder
-        sql = f"SELECT * FROM {self._from(hook)}"
-        params: list[Any] = []
+        adbc_uri = self._adbc_uri(hook)
         extra: dict[str, Any] = {}
+        low: Any = None
+        high: Any = None
         empty = False
         if self.mode == "incremental":
             assert self.watermark_column is not None
             low, high, empty = self._plan(hook, context, ds)
-            col = quote_identifier(hook, self.watermark_column)
-            where = [f"{col} <= {ph}"]
-            params = [high]
-            if low is not None:
-                where.insert(0, f"{col} > {ph}")
-                params.insert(0, low)
-            sql += f" WHERE {' AND '.join(where)} ORDER BY {col}"
             self._range = WatermarkRange(ds=ds, low=low, high=high, run_id=str(context["run_id"]))
             extra["watermark"] = self._watermark_facts()
             log.info(
@@ -185,29 +236,19 @@ class SqlSource(Source):
                 high,
                 " (the range this date recorded before)" if self._rerun else "",
             )
-        path = workdir / f"{self.name}.parquet"
-        spool = ParquetSpool(path, description=self.describe())
-        columns: list[str] = []
+        sql, params = self._read_sql(hook, low, high, numbered=adbc_uri is not None)
         if empty:
             # nothing to read, but the file still gets the columns, so the gate can check them
             sql, params = f"SELECT * FROM {self._from(hook)} WHERE 1 = 0", []
-        connection = hook.get_conn()
+        path = workdir / f"{self.name}.parquet"
+        spool = ParquetSpool(path, description=self.describe())
         try:
-            cursor = self._cursor(connection)
-            try:
-                cursor.execute(sql, params or None)
-                while rows := cursor.fetchmany(self.batch_rows):
-                    columns = columns or [d[0] for d in cursor.description]
-                    try:
-                        spool.write_rows(columns, rows)
-                    except ValueError as exc:
-                        raise AirflowFailException(str(exc)) from None
-                    progress.advance(len(rows))
-                columns = columns or [d[0] for d in (cursor.description or [])]
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
+            if adbc_uri is not None:
+                columns = self._spool_adbc(adbc_uri, sql, params, spool, progress)
+            else:
+                columns = self._spool_dbapi(hook, sql, params, spool, progress)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
         spool.close(empty_columns=columns)
         if self._range is not None:
             self._range = WatermarkRange(

@@ -305,3 +305,36 @@ def test_an_ingested_query_reports_each_input_table_in_lineage(source_db: str) -
     op = ingest_op(source)
     op.execute(ctx(D1, "manual__lineage"))
     assert [d.name.rsplit(".", 2)[-2:] for d in op.lineage.inputs] == [["public", "orders"]]
+
+
+def test_postgresql_is_read_as_arrow_through_adbc_typed_like_the_dbapi_path(
+    source_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate.sources import postgres_arrow
+
+    statements: list[str] = []
+    real = postgres_arrow.query_batches
+
+    def recording(uri: str, sql: str, *args: Any) -> Any:
+        statements.append(sql)
+        return real(uri, sql, *args)
+
+    monkeypatch.setattr(postgres_arrow, "query_batches", recording)
+    with psycopg.connect(source_db) as conn:
+        conn.execute("CREATE TABLE odd (k int, id uuid, doc jsonb, n numeric, p numeric(12, 4))")
+        conn.execute(
+            "INSERT INTO odd VALUES (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": 1}', 1.5, 2.25),"
+            " (2, NULL, NULL, 10.125, NULL)"
+        )
+    op = ingest_op(SqlSource(conn_id="src_pg", query="SELECT * FROM odd ORDER BY k"))
+    manifest = LakeHook().read_json(op.execute(ctx(D1, "manual__adbc"))["manifest_key"])
+    assert statements == ["SELECT * FROM (SELECT * FROM odd ORDER BY k) AS lockgate_src"]
+    table = landed(manifest)
+    assert manifest["rows"] == 2
+    # numeric: decimal128(38, scale) -- the declared scale, else the widest in the first rows
+    assert str(table.schema.field("p").type) == "decimal128(38, 4)"
+    assert str(table.schema.field("n").type) == "decimal128(38, 3)"
+    assert table.column("n").to_pylist() == [Decimal("1.500"), Decimal("10.125")]
+    # types only PostgreSQL has arrive as their text
+    assert table.column("id").to_pylist() == ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None]
+    assert str(table.schema.field("doc").type) == "string"
