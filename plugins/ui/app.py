@@ -118,7 +118,7 @@ def _airflow_api(base: str, token: str, method: str, path: str, body: Any = None
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
             return json.load(response)
     except urllib.error.HTTPError as error:
         detail = error.read().decode("utf-8", "replace")[:500]
