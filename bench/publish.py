@@ -9,6 +9,8 @@ Measures, on the same staged Parquet of ``--rows`` readings (one date, five regi
   defaults: DuckDB's partitioned write (one thread, sorted by the primary key, 1 GB memory limit),
   the data files placed in the table's ``data/``, and ONE Iceberg commit (an overwrite snapshot);
   a first publish of the date and a rerun (which also replaces the first one's files);
+* **sorted write** - the DuckDB write the publish makes, alone (one thread, ``ORDER BY`` the primary
+  key, ``WRITE_PARTITION_COLUMNS``): what the publish costs before Iceberg adds anything;
 * **commit** - the Iceberg commit alone inside each publish (``CatalogHook.commit_date``).
 
 After an untimed warm-up publish (imports), runs alternate (floor, first publish, rerun) ``--runs``
@@ -76,6 +78,28 @@ def floor(staged: Path, work: Path) -> float:
     return seconds
 
 
+def sorted_write(staged: Path, work: Path) -> float:
+    """The write the publish makes, alone: one thread, sorted by the primary key, 1 GB memory."""
+    import duckdb
+
+    out = work / "sorted"
+    shutil.rmtree(out, ignore_errors=True)
+    con = duckdb.connect()
+    started = time.perf_counter()
+    con.execute("SET threads = 1")
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET memory_limit = '1GB'")
+    con.execute(f"SET temp_directory = '{work / 'spill'}'")
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{staged}') ORDER BY station_id, observed_at, pollutant) TO '{out}' "
+        "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (ds, region), WRITE_PARTITION_COLUMNS true)"
+    )
+    seconds = time.perf_counter() - started
+    con.close()
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
+
+
 def publish(staged: Path, home: Path, commits: list[float]) -> float:
     """The partition_readings task on the embedded defaults under ``home``; returns its seconds."""
     from lockgate.hooks.lake import LakeHook
@@ -120,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         # warm-up, untimed: imports (pyiceberg, DuckDB, the DAG file) happen once per process
         publish(staged_readings(1000, root / "warm.parquet"), root / "warm", [])
         _timed_commits(commits)
-        floors, firsts, reruns = [], [], []
+        floors, writes, firsts, reruns = [], [], [], []
         for run in range(args.runs):
             home = root / f"home{run}"
             floors.append(floor(staged, root))
+            writes.append(sorted_write(staged, root))
             firsts.append(publish(staged, home, commits))
             reruns.append(publish(staged, home, commits))
         median_floor = statistics.median(floors)
@@ -131,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": args.rows,
             "runs": args.runs,
             "floor_seconds": round(median_floor, 2),
+            "sorted_single_thread_write_seconds": round(statistics.median(writes), 2),
             "publish_first_seconds": round(statistics.median(firsts), 2),
             "publish_rerun_seconds": round(statistics.median(reruns), 2),
             "publish_over_floor": round(statistics.median(firsts) / median_floor, 2),
@@ -138,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "commit_seconds_max": round(max(commits), 3),
             "commit_seconds_median": round(statistics.median(commits), 3),
             "floors": [round(s, 2) for s in floors],
+            "sorted_writes": [round(s, 2) for s in writes],
             "firsts": [round(s, 2) for s in firsts],
             "reruns": [round(s, 2) for s in reruns],
         }

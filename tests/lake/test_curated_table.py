@@ -239,3 +239,11 @@ def test_plain_pyiceberg_and_duckdb_read_the_table_without_lockgate(lockgate_hom
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(150, 3, 3)"
+
+
+def test_lineage_names_the_snapshot_as_the_dataset_version() -> None:
+    from lockgate.lineage import LineageDataset, _facets
+
+    facets = _facets(LineageDataset("file", "/lake/curated/readings", version="5454133379514404577"))
+    assert facets["version"].datasetVersion == "5454133379514404577"
+    assert "version" not in _facets(LineageDataset("file", "/lake/raw/readings"))
