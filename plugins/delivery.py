@@ -320,10 +320,11 @@ class StreamHash:
         self._sha = hashlib.sha256(b"[")
         self.rows = 0
 
-    def update(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        for row in rows:
-            self._sha.update((b"," if self.rows else b"") + canonical(row))
-            self.rows += 1
+    def update(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Feed the next rows (one ``json.dumps`` per chunk: its list's bytes without the brackets)."""
+        if rows:
+            self._sha.update((b"," if self.rows else b"") + canonical(list(rows))[1:-1])
+            self.rows += len(rows)
 
     def hexdigest(self) -> str:
         sha = self._sha.copy()

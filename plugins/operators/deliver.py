@@ -41,8 +41,11 @@ class Curated:
 
 #: rows fetched at a time where the target takes the date as one unit (a drop's hash, an upsert)
 CHUNK_ROWS = 10_000
-#: DuckDB's own memory for the selection's sort; beyond it the sort spills to the task's workdir
-DUCKDB_MEMORY_LIMIT = "512MB"
+#: DuckDB's own memory for the selection's sort; beyond it the sort spills to the task's workdir.
+#: With one thread, a delivery's peak stays near this (plus one batch) whatever the date's size.
+DUCKDB_MEMORY_LIMIT = "64MB"
+#: the same for a drop's COPY (its writer's buffers need more; still independent of the date's size)
+COPY_MEMORY_LIMIT = "128MB"
 
 
 @dataclass(frozen=True)
@@ -469,6 +472,8 @@ class DeliverOperator(LakeOperator):
         options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
         # the selection again, written by DuckDB with its types (one thread: the same rows give the same file)
         con.execute("SET threads = 1")
+        # the Parquet writer buffers a row group per column on top of the sort's memory
+        con.execute(f"SET memory_limit = {literal(COPY_MEMORY_LIMIT)}")
         (written,) = con.execute(
             f"COPY ({selection.sql}) TO {literal(str(local))} ({options})", selection.params
         ).fetchone()
@@ -545,6 +550,9 @@ class DeliverOperator(LakeOperator):
             try:
                 con.execute("SET TimeZone='UTC'")
                 # the ORDER BY's sort is DuckDB's: bounded, spilling to the workdir beyond the limit
+                # (one thread: more threads each want their own buffers under the same small limit,
+                # and a query result DuckDB cannot spill is what made it run out of memory)
+                con.execute("SET threads = 1")
                 con.execute(f"SET memory_limit = {literal(DUCKDB_MEMORY_LIMIT)}")
                 con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
                 selection = self._select(con, ds, curated, work)

@@ -124,3 +124,67 @@ class DeliveryReceiver:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class TallyingReceiver:
+    """A receiver for large deliveries: answers 200 and keeps only a tally of what it accepted
+    (batches, rows, the sum of ``aqi``, each idempotency key and each ``station_id`` once), never
+    the bodies, so the test process stays small however many rows arrive."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.rows = 0
+        self.aqi_sum = 0
+        self.keys: Counter[str] = Counter()
+        self.stations: set[str] = set()
+        self.duplicate_stations = 0
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    def _tally(self, key: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.batches += 1
+            self.keys[key] += 1
+            for row in body["rows"]:
+                self.rows += 1
+                self.aqi_sum += int(row["aqi"])
+                if row["station_id"] in self.stations:
+                    self.duplicate_stations += 1
+                self.stations.add(row["station_id"])
+
+    def start(self) -> Self:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver._tally(self.headers.get("Idempotency-Key", ""), json.loads(raw))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def connection(self) -> str:
+        return json.dumps({"conn_type": "http", "host": LOOPBACK, "port": self.port, "schema": "http"})
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
