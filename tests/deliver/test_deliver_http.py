@@ -12,11 +12,13 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.hooks.warehouse import WarehouseHook
+from lockgate.operators.deliver import DeliverOperator
 from lockgate.pii import hmac_hex, mask
 from tests.deliver import kit
 from tests.deliver.receiver import Answer, DeliveryReceiver
@@ -273,3 +275,30 @@ def test_sigkill_mid_delivery_then_the_retry_resumes_and_no_batch_arrives_twice(
         (4, "run-2", "acknowledged"),
     ]
     assert json.dumps(receiver.rows()).count("keeper") == 0  # personal data never in clear
+
+
+class ChangingUnderneath(DeliverOperator):
+    """A delivery whose rows change between its two passes (as if the date's files were rewritten
+    while it ran): station ST-0006's AQI, in batch 2 of 3, is one higher when the batches are sent."""
+
+    def _digest(self, con: Any, selection: Any, ds: str, pipeline: str) -> Any:
+        planned = super()._digest(con, selection, ds, pipeline)
+        con.execute(
+            "CREATE TEMP TABLE changed AS SELECT * REPLACE "
+            "(CASE WHEN station_id = 'ST-0006' THEN aqi + 1 ELSE aqi END AS aqi) FROM rows_of_date"
+        )
+        con.execute("CREATE OR REPLACE TEMP VIEW rows_of_date AS SELECT * FROM changed")
+        return planned
+
+
+def test_rows_changed_between_the_hash_and_the_send_fail_loudly_and_send_nothing_more(
+    published: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DeliveryReceiver() as receiver:
+        monkeypatch.setenv("AIRFLOW_CONN_NOTIFY_API", receiver.connection())
+        task = ChangingUnderneath(task_id="deliver_alerts", dataset="alerts", contract=published, **http(batch_size=5))
+        with pytest.raises(AirflowFailException, match=r"alerts ds=2026-01-02: batch 2 changed while it was being"):
+            task.execute(kit.context(kit.DS, "run-1"))  # type: ignore[arg-type]
+    # batch 1 was what had been hashed: it went out and is acknowledged; nothing after it was sent
+    assert [r.body["batch"] for r in receiver.received] == [1]
+    assert [(a["batch_no"], a["status"]) for a in kit.audit(WarehouseHook())] == [(1, "acknowledged")]
