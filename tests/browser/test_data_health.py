@@ -1,15 +1,23 @@
-"""The web UI end to end, in headless Chromium: log in, trigger air_quality_daily, read the Data health page.
+"""The web UI end to end, in headless Chromium: log in, trigger air_quality_daily, debug it on the Data health page.
 
 Airflow is started exactly as ``make airflow`` starts it (``lockgate airflow``: api-server, scheduler
 with the LocalExecutor, dag-processor and triggerer on the embedded defaults: SQLite metadata,
-local lake, DuckDB warehouse) in a temporary LOCKGATE_HOME on a free 127.0.0.1 port, and stopped
-the way a user stops it: SIGINT, as Ctrl-C sends. The only difference from ``make airflow`` is
-``[scheduler] use_job_schedule = False``: unpausing the DAG must not start a scheduled run for
-today next to the one the test triggers.
+local lake, DuckDB warehouse) in a temporary LOCKGATE_HOME on a free 127.0.0.1 port, with the
+scheduler on, as a user has it, and stopped the way a user stops it: SIGINT, as Ctrl-C sends.
+
+Triggering from the UI with "Unpause" ticked (Airflow's default) also makes the scheduler create
+the DAG's latest scheduled run, which would run first (``max_active_runs=1``): the test marks it
+failed through the REST API (the UI's "Mark as failed"), as the README tells users who want just
+their date, and its own run starts at once.
+
+The alert connection ``lockgate_alerts`` is created through the REST API (so it lives in the
+metadata database) and points at a local HTTP receiver: ``late_batch`` (the 2026-01-02 run is past
+its deadline when it starts) must reach it through the real scheduler and triggerer, ``run_summary``
+and ``dq_warning`` too, with links built from ``[api] base_url``.
 
 The browser is Debian's ``chromium`` driven by its ``chromium-driver`` through Selenium. The page's
-numbers are compared with what the run wrote to the lake (``summary.json``, the gate reports).
-Screenshots go to ``tests/artifacts/browser/``; the components' logs are copied there too.
+numbers are compared with what the run wrote to the lake and the warehouse. Screenshots and the
+components' logs go to a pytest temporary folder (printed at the end of the module).
 """
 
 from __future__ import annotations
@@ -17,28 +25,31 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from lockgate.ui import launcher
+from tests.support.http_recorder import RecordingHTTPServer
 from tests.support.net import LOOPBACK, free_port, port_open, request_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(720)]
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts" / "browser"
+ARTIFACTS = Path(tempfile.gettempdir())  # replaced by the module's pytest tmp folder (the artifacts fixture)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = (
@@ -52,8 +63,10 @@ CHROMIUM_FLAGS = (
 )
 DAG_ID = "air_quality_daily"
 LOGICAL_DATE = "2026-01-02"
-START_TIMEOUT = 180.0
+START_TIMEOUT = 300.0  # the launcher itself waits up to 240 s for healthy components
 RUN_TIMEOUT = 360.0
+#: what the scheduler needs to notice a missed deadline and the triggerer to run its callback
+ALERT_TIMEOUT = 120.0
 
 T = TypeVar("T")
 
@@ -72,7 +85,14 @@ class RunningAirflow:
     def api(self, path: str, *, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
         """JSON from the api-server (``path`` below the root), as ``token``'s user when given."""
         method = "GET" if body is None else "POST"
-        return request_json(f"{self.base_url}{path}", method=method, token=token, body=body)[1]
+        for attempt in range(3):
+            try:
+                return request_json(f"{self.base_url}{path}", method=method, token=token, body=body)[1]
+            except TimeoutError:
+                # SQLite has one writer: while tasks run, the api-server can be slow to answer
+                if method != "GET" or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def token(self) -> str:
         answer = self.api("/auth/token", body={"username": launcher.ADMIN_USER, "password": self.password})
@@ -90,10 +110,12 @@ def _wait(what: str, probe: Callable[[], T | None], timeout: float, interval: fl
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """The child processes of ``pid``, whichever of its threads started them."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return sorted(set(found))
 
 
 def _alive(pid: int) -> bool:
@@ -115,7 +137,23 @@ def _save_logs(home: Path, output: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow]:
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Screenshots and component logs: a pytest temporary folder."""
+    global ARTIFACTS
+    ARTIFACTS = tmp_path_factory.mktemp("browser-artifacts")
+    yield ARTIFACTS
+    print(f"\nbrowser test artefacts: {ARTIFACTS}")
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[RecordingHTTPServer]:
+    """The HTTP endpoint the ``lockgate_alerts`` webhook connection points at."""
+    with RecordingHTTPServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[RunningAirflow]:
     """``lockgate airflow`` in a fresh LOCKGATE_HOME; stopped with SIGINT, which must stop everything."""
     root = tmp_path_factory.mktemp("browser")
     home = root / "lockgate"
@@ -123,7 +161,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow
     port = free_port()
     # nothing of the test session's own Airflow settings: the command sets up its embedded defaults
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOCKGATE_"))}
-    env |= {"LOCKGATE_HOME": str(home), "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+    env |= {"LOCKGATE_HOME": str(home)}
     output = root / "lockgate-airflow.out"
     with open(output, "wb") as out:
         process = subprocess.Popen(
@@ -145,8 +183,10 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow
             return "Airflow is up." in output.read_text()
 
         _wait("lockgate airflow prints its banner", started, START_TIMEOUT)
-        components = _children(process.pid)
-        assert len(components) == 4, f"expected 4 components, got {components}"
+        # lockgate airflow -> airflow standalone -> its four components
+        standalone = _children(process.pid)
+        components = [*standalone, *(c for s in standalone for c in _children(s))]
+        assert len(components) == 5, f"expected standalone and 4 components, got {components}"
         yield running
     finally:
         components = components or _children(process.pid)
@@ -169,7 +209,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAirflow
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def browser(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Any]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         message = f"{CHROMIUM} / {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver"
         if os.environ.get("CI"):
@@ -186,7 +226,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options.add_argument("--window-size=1440,1000")
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         yield driver
     finally:
@@ -250,13 +289,15 @@ def _trigger_from_ui(driver: Any, airflow: RunningAirflow) -> None:
     _clickable(driver, "[data-testid=trigger-dag-submit]").click()
 
 
+def _runs(airflow: RunningAirflow, token: str) -> list[dict[str, Any]]:
+    return list(airflow.api(f"/api/v2/dags/{DAG_ID}/dagRuns", token=token)["dag_runs"])
+
+
 def _the_ui_run(airflow: RunningAirflow, token: str) -> dict[str, Any]:
     def run() -> dict[str, Any] | None:
-        runs = airflow.api(f"/api/v2/dags/{DAG_ID}/dagRuns", token=token)["dag_runs"]
-        return runs[0] if runs else None
+        return next((r for r in _runs(airflow, token) if r["run_type"] == "manual"), None)
 
-    found = _wait("the run triggered from the UI appears", run, 60)
-    return found
+    return _wait("the run triggered from the UI appears", run, 60)
 
 
 def _wait_for_success(airflow: RunningAirflow, token: str, run_id: str) -> dict[str, Any]:
@@ -280,12 +321,64 @@ def _cell(frame: Any, dataset: str, field: str) -> Any:
     return frame.find_element(By.CSS_SELECTOR, f"#overview td[data-dataset='{dataset}'][data-field='{field}']")
 
 
-# ----------------------------------------------------------------------------------------- test
+# ----------------------------------------------------------------------------------------- tests
 
 
-def test_trigger_from_the_ui_and_see_the_run_on_the_data_health_page(airflow: RunningAirflow, browser: Any) -> None:
-    from selenium.webdriver.common.by import By
+def _events(receiver: RecordingHTTPServer, event: str, run_id: str) -> list[dict[str, Any]]:
+    bodies = [r.json() for r in list(receiver.requests) if r.method == "POST"]
+    return [b for b in bodies if b.get("event") == event and b.get("run_id") == run_id]
 
+
+def _patch(url: str, token: str, body: dict[str, Any]) -> None:
+    """PATCH as the user; SQLite's one writer may keep the api-server busy while tasks run: a long wait, a retry."""
+
+    request = urllib.request.Request(  # noqa: S310 -- 127.0.0.1 only
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="PATCH",
+    )
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 -- 127.0.0.1 only
+                response.read()
+                return
+        except TimeoutError:
+            if attempt == 2:
+                raise
+
+
+def _alert_connection(airflow: RunningAirflow, token: str, receiver: RecordingHTTPServer) -> None:
+    """``lockgate_alerts`` in the metadata database, as Admin -> Connections would store it."""
+    body = {"connection_id": "lockgate_alerts", "conn_type": "http", "host": LOOPBACK, "port": receiver.port}
+    airflow.api("/api/v2/connections", token=token, body=body | {"schema": "http"})
+
+
+def _warehouse(home: Path, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def _quarantine_counts(lake: Path, dataset: str, ds: str, column: str) -> dict[str, int]:
+    import duckdb
+
+    path = lake / "quarantine" / dataset / f"ds={ds}" / "quarantine.parquet"
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT {column}, count(*) FROM read_parquet(?) GROUP BY 1", [str(path)]).fetchall()
+    finally:
+        con.close()
+    return {("(record)" if key is None else str(key)): int(n) for key, n in rows}
+
+
+@pytest.fixture(scope="module")
+def runs(airflow: RunningAirflow, browser: Any, receiver: RecordingHTTPServer) -> dict[str, Any]:
+    """Log in, trigger 2026-01-02 from the UI (unpausing the DAG), skip the scheduled run, wait for ours."""
     token = airflow.token()
 
     def parsed() -> bool:
@@ -297,64 +390,96 @@ def test_trigger_from_the_ui_and_see_the_run_on_the_data_health_page(airflow: Ru
             return False
 
     _wait("the DAG is parsed", parsed, 120)
-
+    _alert_connection(airflow, token, receiver)
     _log_in(browser, airflow)
     _trigger_from_ui(browser, airflow)
+    ui_run = _the_ui_run(airflow, token)
+    assert ui_run["triggered_by"] == "ui", ui_run
+    assert ui_run["logical_date"][:10] == LOGICAL_DATE
+    # the first unpause made the scheduler create the latest scheduled run too, which would run
+    # first (max_active_runs=1); to run just the chosen date, mark it failed, as the README says
+    scheduled = _wait(
+        "the scheduled run the unpause creates",
+        lambda: next((r for r in _runs(airflow, token) if r["run_type"] == "scheduled"), None),
+        60,
+    )
+    quoted = urllib.parse.quote(scheduled["dag_run_id"], safe="")
+    _patch(f"{airflow.base_url}/api/v2/dags/{DAG_ID}/dagRuns/{quoted}", token, {"state": "failed"})
+    done = _wait_for_success(airflow, token, ui_run["dag_run_id"])
+    return {"token": token, "ui": done, "scheduled": scheduled}
 
-    run = _the_ui_run(airflow, token)
-    assert run["triggered_by"] == "ui", run
-    ds = run["logical_date"][:10]
-    assert ds == LOGICAL_DATE, f"the run's logical date is {run['logical_date']}"
-    run = _wait_for_success(airflow, token, run["dag_run_id"])
 
-    browser.get(f"{airflow.base_url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run['dag_run_id'], safe='')}")
-    time.sleep(2)  # let the grid draw its states
-    _shot(browser, "04-run-succeeded")
+def test_alerts_reach_a_metadata_db_connection_with_links_from_the_base_url(
+    airflow: RunningAirflow, runs: dict[str, Any], receiver: RecordingHTTPServer
+) -> None:
+    run_id = runs["ui"]["dag_run_id"]
+    # the run started after its deadline (logical date + 30 h): the scheduler fires late_batch,
+    # the triggerer runs the callback, which reads lockgate_alerts from the metadata database
+    late = _wait("late_batch reaches the receiver", lambda: _events(receiver, "late_batch", run_id), ALERT_TIMEOUT)
+    assert late[0]["message"].startswith(
+        f"{DAG_ID}: the data for {LOGICAL_DATE} was not loaded by 2026-01-03 06:00 UTC"
+    )
+    run_url = f"{airflow.base_url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id)}"
+    assert late[0]["url"] == run_url  # [api] base_url, as make airflow sets it from its port
+    [summary] = _wait("run_summary arrives", lambda: _events(receiver, "run_summary", run_id), ALERT_TIMEOUT)
+    assert summary["url"] == run_url
+    assert summary["details"]["state"] == "success"
+    assert _events(receiver, "dq_warning", run_id), "the 2026-01-02 smoke event warns"
+    # the run-summary callback (in the dag-processor) asked only for XComs that exist
+    logs = airflow.home / "airflow" / "logs"
+    noisy = [p for p in logs.rglob("*") if p.is_file() and "XCom not found" in p.read_text(errors="replace")]
+    assert noisy == [], noisy
 
-    # what the run wrote to the lake: the truth the page must show
+
+def test_the_page_shows_the_run_with_its_reasons_and_matches_lake_and_warehouse(
+    airflow: RunningAirflow, browser: Any, runs: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    token, ds = runs["token"], LOGICAL_DATE
     lake = airflow.home / "lake"
     summary = json.loads((lake / "reports" / DAG_ID / f"ds={ds}" / "summary.json").read_text())
     reports = {
         d["dataset"]: json.loads((lake / "quality" / d["dataset"] / f"ds={ds}" / "report.json").read_text())
         for d in summary["datasets"]
     }
-    failing = {(name, c["check"]) for name, r in reports.items() for c in r["checks"] if not c["success"]}
-    assert failing, "the sample for 2026-01-02 has a smoke event: at least the readings' max-value warning fails"
+    readings = reports["readings"]
+    assert readings["quarantine_by_check"], "the 2026-01-02 sample quarantines readings"
 
-    # the page, through the UI's navigation: an iframe at /plugin/data-health
-    _clickable(browser, "a[href$='plugin/data-health']").click()
-    frame = _visible(browser, "iframe[title='Data health']")
+    # the page, through the UI's navigation: an iframe at /plugin/data-health. The UI run finished
+    # last, so it is every dataset's latest run although its date is eleven months older
+    browser.get(f"{airflow.base_url}/{launcher.DATA_HEALTH_ROUTE}")  # where the nav bar's entry leads
+    try:
+        frame = _visible(browser, "iframe[title='Data health']", timeout=90)
+    except Exception:
+        _shot(browser, "05-data-health-not-shown")
+        raise
     browser.switch_to.frame(frame)
     try:
         _visible(browser, "#overview")
         for entry in summary["datasets"]:
             name = entry["dataset"]
             assert _cell(browser, name, "latest_ds").get_attribute("data-value") == ds
+            assert _cell(browser, name, "last_run_id").get_attribute("data-value") == runs["ui"]["dag_run_id"]
+            assert _cell(browser, name, "pipeline").get_attribute("data-value") == DAG_ID
             for field in ("rows_in", "rows_loaded", "rows_quarantined", "duplicates_removed"):
                 shown = _cell(browser, name, field)
                 assert int(shown.get_attribute("data-value")) == entry[field], (name, field)
                 assert shown.text == f"{entry[field]:,}", (name, field, shown.text)
-            rate = float(_cell(browser, name, "quarantine_rate").get_attribute("data-value"))
-            assert rate == pytest.approx(entry["rows_quarantined"] / entry["rows_in"], abs=1e-6)
-            assert _cell(browser, name, "newest_loaded_ds").get_attribute("data-value") == ds
-            lag = (datetime.now(UTC).date() - date.fromisoformat(ds)).days
-            badge = browser.find_element(By.CSS_SELECTOR, f"#overview [data-dataset='{name}'][data-field='freshness']")
-            assert int(badge.get_attribute("data-value")) == lag
-        readings = next(d for d in summary["datasets"] if d["dataset"] == "readings")
-        assert _cell(browser, "readings", "rows_loaded").text == f"{readings['rows_loaded']:,}"
-
-        listed = {
-            (row.get_attribute("data-dataset"), row.get_attribute("data-check"))
-            for row in browser.find_elements(By.CSS_SELECTOR, "#failing-checks tbody tr")
+        # every reason is on the page, the gate's built-in ones included
+        reasons = _cell(browser, "readings", "quarantine_by_check").get_attribute("textContent")
+        for check in readings["quarantine_by_check"]:
+            assert check in reasons, (check, reasons)
+        shown_checks = {
+            row.get_attribute("data-check")
+            for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-dataset='readings'][data-check]")
         }
-        assert listed == failing
+        assert set(readings["quarantine_by_check"]) <= shown_checks
         warned = browser.find_element(
             By.CSS_SELECTOR,
-            f"tr[data-dataset='readings'][data-check='expect_column_max_to_be_between(value)'] i.cell[data-ds='{ds}']",
+            f"tr[data-dataset='readings'][data-check='expect_column_max_to_be_between(value)'] a.cell[data-ds='{ds}']",
         )
         assert warned.get_attribute("data-outcome") == "warned"
-        assert len(browser.find_elements(By.CSS_SELECTOR, "section.dataset svg")) == 2 * len(summary["datasets"])
-        # readable in the UI's frame: nothing wider than the frame
         assert browser.execute_script(
             "return document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"
         )
@@ -362,18 +487,172 @@ def test_trigger_from_the_ui_and_see_the_run_on_the_data_health_page(airflow: Ru
         browser.switch_to.default_content()
     _shot(browser, "05-data-health-in-the-ui")
 
-    # the page on its own, full height, for the artefacts
-    browser.get(f"{airflow.base_url}/lockgate/data-health")
-    _visible(browser, "#overview")
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1440, min(int(height) + 120, 6000))
-    _shot(browser, "06-data-health-page")
-    browser.set_window_size(1440, 1000)
-
-    # the same numbers as JSON, for the logged-in user only
-    health = airflow.api("/lockgate/data-health.json", token=token)
-    loaded = {d["dataset"]: d["latest"]["rows_loaded"] for d in health["datasets"]}
-    assert loaded == {d["dataset"]: d["rows_loaded"] for d in summary["datasets"]}
+    # the JSON endpoint, number by number against the lake (reports, quarantine files) and the warehouse
+    health = airflow.api(f"/lockgate/data-health.json?start={ds}&end={ds}", token=token)
+    by_name = {d["dataset"]: d for d in health["datasets"]}
+    for entry in summary["datasets"]:
+        name, report = entry["dataset"], reports[entry["dataset"]]
+        [day] = by_name[name]["days"]
+        for field in ("rows_in", "rows_passed", "rows_quarantined", "duplicates_removed"):
+            assert day[field] == report[field], (name, field)
+        assert day["quarantine_by_check"] == report["quarantine_by_check"]
+        assert day["quarantine_by_column"] == report["quarantine_by_column"]
+        if report["rows_quarantined"]:
+            assert day["quarantine_by_check"] == _quarantine_counts(lake, name, ds, "check_name")
+            assert sum(day["quarantine_by_check"].values()) == report["rows_quarantined"]
+        [(audit_rows, audit_run)] = _warehouse(
+            airflow.home,
+            "SELECT rows_loaded, run_id FROM lockgate_load_audit WHERE table_name = ? AND partition_ds = ?",
+            [entry["table"], ds],
+        )
+        assert day["rows_loaded"] == audit_rows == entry["rows_loaded"], name
+        assert day["load_run_id"] == audit_run == runs["ui"]["dag_run_id"]
+        if name != "stations":  # dim_station is scd2: its rows are versions, not one date's rows
+            [(in_table,)] = _warehouse(airflow.home, f"SELECT count(*) FROM {entry['table']} WHERE ds = ?", [ds])
+            assert in_table == day["rows_loaded"], name
+        assert day["rows_in"] == day["rows_passed"] + day["rows_quarantined"] + day["duplicates_removed"]
     with pytest.raises(urllib.error.HTTPError) as refused:
         airflow.api("/lockgate/data-health.json")
     assert refused.value.code == 401
+
+
+def test_drill_into_a_quarantined_day_see_missing_days_and_the_catalog(
+    airflow: RunningAirflow, browser: Any, runs: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    ds, today = LOGICAL_DATE, datetime.now(UTC).date()
+    lake = airflow.home / "lake"
+    readings = json.loads((lake / "quality" / "readings" / f"ds={ds}" / "report.json").read_text())
+
+    # the calendar from New Year to today: the run's day, then every scheduled day since missing
+    # (a daily pipeline; due 30 h after its date), the year shown
+    browser.get(f"{airflow.base_url}/lockgate/data-health?dataset=readings&start=2026-01-01&end={today}")
+    grid = _visible(browser, "details#ds-readings .calendar")
+    cells = {
+        c.get_attribute("data-ds"): c.get_attribute("data-state") for c in grid.find_elements(By.CSS_SELECTOR, "a.cell")
+    }
+    assert len(cells) == (today - date(2026, 1, 1)).days + 1
+    assert cells[ds] in ("warned", "quarantine-heavy")  # the smoke event's warning
+    assert cells["2026-01-01"] == "none"  # before the first run
+    assert cells["2026-01-03"] == "missing"
+    assert cells[(today - timedelta(days=3)).isoformat()] == "missing"
+    assert "Jan 2026" in grid.text
+    _shot(browser, "06-partition-grid")
+
+    # drill down: the day's cell, then the reasons, the checks and sample rows
+    grid.find_element(By.CSS_SELECTOR, f"a.cell[data-ds='{ds}']").click()
+    _visible(browser, "#by-check")
+    by_check = {
+        row.get_attribute("data-key"): int(row.find_element(By.CSS_SELECTOR, "td.num").get_attribute("data-value"))
+        for row in browser.find_elements(By.CSS_SELECTOR, "#by-check tbody tr")
+    }
+    assert by_check == readings["quarantine_by_check"]
+    samples = browser.find_elements(By.CSS_SELECTOR, "#samples tr.sample")
+    assert len(samples) == min(20, readings["rows_quarantined"])
+    assert all(re.search(r"\w", s.find_elements(By.TAG_NAME, "td")[4].text) for s in samples)  # every row has a reason
+    assert (
+        browser.find_element(By.ID, "run-link")
+        .get_attribute("href")
+        .endswith(f"/dags/{DAG_ID}/runs/{urllib.parse.quote(runs['ui']['dag_run_id'], safe='')}")
+    )
+    assert (
+        str(lake / "quarantine" / "readings" / f"ds={ds}" / "quarantine.parquet")
+        in browser.find_element(By.ID, "locations").text
+    )
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1440, min(int(height) + 120, 6000))
+    _shot(browser, "07-day-drill-down")
+    browser.set_window_size(1440, 1000)
+
+    # one check of the day: its threshold and only its rows
+    check = "not_null"
+    browser.get(f"{airflow.base_url}/lockgate/day?dataset=readings&ds={ds}&check={check}")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#samples tr.sample")
+    assert {r.get_attribute("data-check") for r in rows} == {check}
+    assert len(rows) == min(20, readings["quarantine_by_check"][check])
+
+    # Airflow's dark theme (the UI keeps the choice in localStorage "theme"): the page follows it
+    browser.execute_script("localStorage.setItem('theme', 'dark')")
+    browser.get(f"{airflow.base_url}/lockgate/data-health")
+    _visible(browser, "#overview")
+    assert browser.execute_script("return document.documentElement.classList.contains('dark')")
+    assert browser.execute_script("return getComputedStyle(document.body).backgroundColor") == "rgb(26, 32, 44)"
+    _shot(browser, "07b-dark-theme")
+    browser.execute_script("localStorage.removeItem('theme')")
+
+    # the catalog: searchable by column
+    browser.get(f"{airflow.base_url}/lockgate/catalog?q=latitude")
+    found = {
+        e.get_attribute("data-dataset"): {
+            c.get_attribute("data-column") for c in e.find_elements(By.CSS_SELECTOR, "tr")
+        }
+        for e in browser.find_elements(By.CSS_SELECTOR, "details.dataset")
+    }
+    assert "stations" in found
+    assert all("latitude" in columns for columns in found.values()), found
+    _shot(browser, "08-catalog")
+
+
+def _post_form(airflow: RunningAirflow, path: str, form: dict[str, str], token: str | None) -> tuple[int, str]:
+    """(status, Location) of a form POST to the api-server, redirects not followed."""
+    import http.client
+
+    connection = http.client.HTTPConnection(LOOPBACK, int(airflow.base_url.rsplit(":", 1)[1]), timeout=60)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        connection.request("POST", path, body=urllib.parse.urlencode(form), headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheader("Location") or ""
+    finally:
+        connection.close()
+
+
+def test_rerun_goes_through_the_rest_api_as_the_user(airflow: RunningAirflow, runs: dict[str, Any]) -> None:
+    """The page's re-run button: a date without a run is triggered, one with a run is cleared; as the caller.
+
+    On ``lake_maintenance`` (paused: nothing actually runs) so the test stays fast.
+    """
+    token, day = runs["token"], "2026-01-10"
+    status, location = _post_form(airflow, "/lockgate/rerun", {"dag_id": "lake_maintenance", "ds": day}, token)
+    assert status == 303, (status, location)
+    made = [
+        r
+        for r in airflow.api("/api/v2/dags/lake_maintenance/dagRuns", token=token)["dag_runs"]
+        if r["logical_date"][:10] == day
+    ]
+    assert len(made) == 1
+    assert (
+        location
+        == f"{airflow.base_url}/dags/lake_maintenance/runs/{urllib.parse.quote(made[0]['dag_run_id'], safe='')}"
+    )
+    # again: the run exists now, so it is cleared (no second run)
+    status, again = _post_form(airflow, "/lockgate/rerun", {"dag_id": "lake_maintenance", "ds": day}, token)
+    assert (status, again) == (303, location)
+    runs_now = airflow.api("/api/v2/dags/lake_maintenance/dagRuns", token=token)["dag_runs"]
+    assert len([r for r in runs_now if r["logical_date"][:10] == day]) == 1
+    # without a login nothing happens; with a token Airflow does not accept, Airflow's answer is passed on
+    assert _post_form(airflow, "/lockgate/rerun", {"dag_id": "lake_maintenance", "ds": day}, None)[0] == 401
+    assert _post_form(airflow, "/lockgate/rerun", {"dag_id": "lake_maintenance", "ds": day}, "not-a-token")[0] == 401
+
+
+def test_the_lineage_graph_shows_the_run(airflow: RunningAirflow, browser: Any, runs: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{airflow.base_url}/lockgate/lineage")
+    graph = _visible(browser, "#lineage-graph svg")
+    labels = {
+        g.get_attribute("data-label"): g.get_attribute("data-status")
+        for g in graph.find_elements(By.CSS_SELECTOR, "g.node")
+    }
+    assert "air_quality_daily.gate_readings" in labels
+    assert labels["curated/readings"] == "warned"  # its last quality status
+    assert "warehouse.main.fact_air_quality_hourly" in labels
+    browser.find_element(By.CSS_SELECTOR, "details[data-dataset='raw/agg_air_quality_daily'] summary").click()
+    assert (
+        "curated/readings.value"
+        in browser.find_element(By.CSS_SELECTOR, "details[data-dataset='raw/agg_air_quality_daily'] table").text
+    )
+    _shot(browser, "09-lineage")
