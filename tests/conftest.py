@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,13 +75,58 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: modules that start servers or whole pipelines (minutes each; `--durations=30`), slowest first.
+#: `make test` hands whole files to two workers in collection order: starting these first keeps one
+#: worker from meeting two of them at the end while the other idles.
+SLOW_FIRST = (
+    "tests/browser/",
+    "tests/distributed/",
+    "tests/repo/",
+    "tests/security/test_airflow_roles.py",
+    "tests/pipelines/test_new_pipeline.py",
+    "tests/e2e/",
+    "tests/faults/",
+    "tests/provider/",
+)
+
+
+def slow_rank(path: str) -> int:
+    """Where a test file goes in the run: its place in :data:`SLOW_FIRST`, else after them all."""
+    return next((rank for rank, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # a stable sort: the order inside a file, and of the other files, is unchanged
+    root = str(config.rootpath) + os.sep
+    items.sort(key=lambda item: slow_rank(str(item.path).removeprefix(root).replace(os.sep, "/")))
+
+
+def _stop_openlineage_pool(listener: object, grace: float = 2.0) -> None:
+    """Stop the listener's process pool at once: the provider's ``before_stopping`` waits (up to
+    30 s) for queued events, and xdist interrupts a worker that is not gone 5 s after the session,
+    which printed a KeyboardInterrupt at the end of a green run. The session's events were read by
+    the tests that wanted them; what is still queued is dropped."""
+    executor = getattr(listener, "_executor", None)
+    if executor is None:
+        return
+    listener._executor = None  # type: ignore[attr-defined]  # a later event would build a new pool
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()  # blocked on its queue: nothing left for it to do
+            process.join(1.0)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # dag.test() sends DAG-run events through the OpenLineage listener's process pool; an xdist
     # worker ends without running atexit handlers, so the pool's forked worker would outlive the
     # session, blocked on its queue. The provider's own shutdown hook stops it.
     listener = sys.modules.get("airflow.providers.openlineage.plugins.listener")
     if listener is not None:
-        listener.get_openlineage_listener().before_stopping(component=None)
+        _stop_openlineage_pool(listener.get_openlineage_listener())
     # every pytest process (each xdist worker too) made its own Airflow home at import: remove it
     # whether or not a test asked for it
     shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
