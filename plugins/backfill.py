@@ -103,6 +103,9 @@ def _prepare(args: Any) -> Callable[[str], str]:
         # dag.test() runs only DAGs of a configured bundle: the folder becomes the DAGs folder
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(args.dags_folder).resolve())
     _apply_environment(env)
+    if args.dags_folder and "airflow.settings" in sys.modules:
+        # Airflow already imported (e.g. by a test session) read DAGS_FOLDER once: the local bundle uses it
+        sys.modules["airflow.settings"].DAGS_FOLDER = env["AIRFLOW__CORE__DAGS_FOLDER"]
     if not args.verbose:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]

@@ -42,6 +42,10 @@ def dags_folder(tmp_path: Path, lockgate_home: Path, airflow_home: Path, monkeyp
             monkeypatch.setenv(name, os.environ[name])
         else:
             monkeypatch.delenv(name, raising=False)
+    import airflow.settings
+
+    # the CLI points Airflow's (already imported) settings at the folder: put them back afterwards
+    monkeypatch.setattr(airflow.settings, "DAGS_FOLDER", airflow.settings.DAGS_FOLDER)
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "backfill_probe.py").write_text(DAG_FILE, encoding="utf-8")
