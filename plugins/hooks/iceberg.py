@@ -477,8 +477,10 @@ class CatalogHook(BaseHook):
         removed by retention after the snapshot expires).
         """
         table = self.table(dataset)
-        snapshot = self.snapshot(table, snapshot_id)
-        scan = table.scan(row_filter=_date_filter(ds), snapshot_id=snapshot.snapshot_id if snapshot else None)
+        self.snapshot(table, snapshot_id)  # an unknown snapshot id fails here, naming the table
+        # no snapshot id for the current one: a scan as of a snapshot id reads with that snapshot's
+        # schema, the current scan with the table's (columns an evolve added read as null)
+        scan = table.scan(row_filter=_date_filter(ds), snapshot_id=snapshot_id)
         return scan.to_arrow_batch_reader()
 
     def published_dates(self, dataset: str, table: Table | None = None, snapshot_id: int | None = None) -> list[str]:

@@ -247,3 +247,32 @@ def test_lineage_names_the_snapshot_as_the_dataset_version() -> None:
     facets = _facets(LineageDataset("file", "/lake/curated/readings", version="5454133379514404577"))
     assert facets["version"].datasetVersion == "5454133379514404577"
     assert "version" not in _facets(LineageDataset("file", "/lake/raw/readings"))
+
+
+@pytest.mark.parametrize("catalog", [BACKENDS[0]], indirect=True)
+def test_schema_drift_freeze_refuses_and_evolve_adds_the_column(catalog: CatalogHook, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from lockgate.schema_evolution import CuratedSchemaFrozen, IncompatibleSchemaError, evolve_iceberg_table
+
+    first = publish(catalog, tmp_path, DS, 1, "run-1")
+    added = [*COLUMNS[:4], Column("unit", "string"), COLUMNS[4]]
+
+    def contract(columns: list[Column], policy: str) -> SimpleNamespace:
+        return SimpleNamespace(storage_columns=columns, schema_drift={"curated": policy}, path="readings.yaml")
+
+    log = SimpleNamespace(warning=lambda *args: None)
+    with pytest.raises(CuratedSchemaFrozen, match=r"frozen but the contract changed it: added \['unit'\]"):
+        evolve_iceberg_table(catalog.table("readings"), contract(added, "freeze"), log)
+    assert [f.name for f in catalog.table("readings").schema().fields] == [c.name for c in COLUMNS]
+
+    retyped = [Column(c.name, "string") if c.name == "version" else c for c in COLUMNS]
+    with pytest.raises(IncompatibleSchemaError, match=r"column version: old type integer, new type string"):
+        evolve_iceberg_table(catalog.table("readings"), contract(retyped, "evolve"), log)
+
+    table = evolve_iceberg_table(catalog.table("readings"), contract(added, "evolve"), log)
+    assert [f.name for f in table.schema().fields] == [c.name for c in COLUMNS] + ["unit"]
+    # the older files read the new column as null, through the current snapshot and the first one
+    rows = catalog.read_date("readings", DS).read_all()
+    assert rows["unit"].null_count == rows.num_rows == 150
+    assert catalog.read_date("readings", DS, first).read_all().num_rows == 150
