@@ -49,6 +49,7 @@ bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (q
 	$(UV) sync --frozen --quiet --group bench
 	$(UV) run --frozen --no-sync python -m bench.run --rows $(BENCH_ROWS) --runs $(BENCH_RUNS) $(BENCH_ARGS)
 	$(UV) run --frozen --no-sync python -m bench.health_page  # the Data health page, 50 datasets x 365 days
+	$(UV) run --frozen --no-sync python -m bench.publish --rows $(lastword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # curated publish vs COPY PARTITION_BY
 	$(UV) run --frozen --no-sync python -m bench.sql_source --rows $(firstword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # PostgreSQL source: ADBC vs DB-API
 
 clean:  ## remove the embedded defaults (.lockgate) and caches
