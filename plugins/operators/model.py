@@ -140,7 +140,13 @@ class ModelOperator(LakeOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         import pyarrow.parquet as pq
 
-        analysis = self._analysis()
+        from lockgate.models import ModelSqlError
+
+        try:
+            analysis = self._analysis()
+        except ModelSqlError as exc:
+            # the SQL or a contract is wrong: a retry cannot help
+            raise AirflowFailException(f"model {self.dataset}: {exc}") from None
         ds = self.logical_ds(context)
         prefix = safe_key(raw_prefix(self.dataset, ds, str(context["run_id"])), self.task_id)
         self.lake.delete_prefix(prefix)

@@ -149,3 +149,14 @@ def test_analyse_alone() -> None:
         analyse("SELECT 1 AS a; SELECT 2 AS a", schemas=schemas, contract_columns=["a"])
     with pytest.raises(ModelSqlError, match="table functions"):
         analyse("SELECT * FROM read_csv('x.csv')", schemas=schemas, contract_columns=["a"])
+
+
+def test_a_model_whose_sql_went_wrong_fails_its_task_without_retrying() -> None:
+    """A Python DAG's model is checked when it runs: an unknown column fails at once, naming it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lockgate.operators.model import ModelOperator
+
+    op = ModelOperator(task_id="m", dataset="agg_air_quality_daily", sql="SELECT station_idd FROM readings")
+    with pytest.raises(AirflowFailException, match="model agg_air_quality_daily: Column 'station_idd' could not be"):
+        op.execute({"ds": "2026-01-02", "run_id": "r"})
