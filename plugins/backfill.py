@@ -105,7 +105,7 @@ def _prepare(args: Any) -> Callable[[str], str]:
     _apply_environment(env)
     if args.dags_folder and "airflow.settings" in sys.modules:
         # Airflow already imported (e.g. by a test session) read DAGS_FOLDER once: the local bundle uses it
-        sys.modules["airflow.settings"].DAGS_FOLDER = env["AIRFLOW__CORE__DAGS_FOLDER"]
+        setattr(sys.modules["airflow.settings"], "DAGS_FOLDER", env["AIRFLOW__CORE__DAGS_FOLDER"])  # noqa: B010
     if not args.verbose:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
