@@ -36,7 +36,7 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
 
 @pytest.mark.integration
 def test_an_end_to_end_test_passes_from_a_copy_without_shared_beside_it(tmp_path: Path) -> None:
-    # tmp_path/clone/repo: its parent holds nothing else, so `../shared` cannot resolve
+    # tmp_path/clone/repo: its parent holds nothing else, so no shared folder can be found beside it
     root = tmp_path / "clone" / "repo"
     for name in tracked_files():
         source = REPO / name
