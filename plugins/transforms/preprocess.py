@@ -276,8 +276,9 @@ class EnrichStep:
 class Reference:
     """A reference dataset's curated data as the gate gets it: local Parquet files of one date.
 
-    ``files`` keep their hive path (``.../ds=<date>/<key>=<value>/part-*.parquet``): partition
-    columns live in the path, not in the files.
+    The quality gate writes the date's rows, read through the reference's Iceberg table, to one
+    file holding every column, the partition columns included (hive path segments, if any, are
+    read too: ``hive_partitioning``).
     """
 
     dataset: str
