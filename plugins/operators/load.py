@@ -351,7 +351,7 @@ class WarehouseLoadOperator(LakeOperator):
                 key,
                 copy_manifest([f["location"] for f in manifest["files"]], [f["bytes"] for f in manifest["files"]]),
             )
-            locations = [(self.lake.uri(key), {})]
+            locations: list[tuple[str, dict[str, str]]] = [(self.lake.uri(key), {})]
             for statement, params in redshift_stage_sql(
                 staging, columns, locations, self.warehouse.copy_authorization(), "copy_parquet_manifest.sql"
             ):
