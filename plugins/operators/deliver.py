@@ -367,16 +367,17 @@ class DeliverOperator(LakeOperator):
 
     # -- the targets ------------------------------------------------------------------------------
 
-    def _filled(self, con: Any, ds: str, plan: delivery.Plan, selection: Selection) -> Iterator[Batch]:
+    def _filled(self, con: Any, ds: str, plan: delivery.Plan, total: int, selection: Selection) -> Iterator[Batch]:
         """Pass two: the plan's batches with their rows, read again from the selection one batch at a
         time, starting at the first batch to send (earlier ones are not read into Python), each
-        checked against pass one's hash: changed rows fail loudly instead of going out under old keys."""
+        checked against pass one's hash: changed rows fail loudly instead of going out under old keys,
+        and so do rows beyond pass one's last batch."""
         todo = {b.number: b for b in plan.send}
         start = plan.send[0]
         chunks = self._chunks(con, selection, self.target.batch_size, skip=start.first - 1)
         for number, chunk in enumerate(chunks, start.number):
-            if not todo:
-                return
+            if number > total:
+                raise self._changed(ds, f"the selection grew beyond its {total} batch(es)")
             planned = todo.pop(number, None)
             if planned is None:
                 continue  # acknowledged out of order already
@@ -565,7 +566,12 @@ class DeliverOperator(LakeOperator):
                     self._supersede(ds, version)
                 if plan.send and self.kind == "http":
                     self._send_http(
-                        context, ds, plan, len(batches), selection.names, self._filled(con, ds, plan, selection)
+                        context,
+                        ds,
+                        plan,
+                        len(batches),
+                        selection.names,
+                        self._filled(con, ds, plan, len(batches), selection),
                     )
                 elif plan.send and self.kind == "partner_drop":
                     self._send_drop(context, ds, plan, con, selection, work)
