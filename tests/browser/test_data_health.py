@@ -47,7 +47,7 @@ from lockgate.ui import launcher
 from tests.support.http_recorder import RecordingHTTPServer
 from tests.support.net import LOOPBACK, free_port, port_open, request_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(720)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 ARTIFACTS = Path(tempfile.gettempdir())  # replaced by the module's pytest tmp folder (the artifacts fixture)
 CHROMIUM = Path("/usr/bin/chromium")
