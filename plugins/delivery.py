@@ -262,9 +262,14 @@ def json_value(value: Any) -> Any:
     return value
 
 
+#: values JSON carries as they are (most of a row): no call to :func:`json_value` for them
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def json_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     """Rows as JSON objects (column -> JSON value)."""
-    return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in rows]
+    plain = _PLAIN
+    return [{n: v if type(v) in plain else json_value(v) for n, v in zip(names, row, strict=True)} for row in rows]
 
 
 def canonical(payload: Any) -> bytes:
