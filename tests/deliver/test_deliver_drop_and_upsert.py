@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from lockgate.hooks.partner import PartnerDropHook
 from lockgate.hooks.warehouse import WarehouseHook
+from lockgate.operators.deliver import DeliverOperator
 from tests.deliver import kit
 from tests.support.pg import airflow_conn_env
 
@@ -153,3 +156,34 @@ def test_the_upsert_back_to_a_postgres_source_table_is_idempotent_across_three_r
     namespace, name = kit.operator(contract=published, columns=columns, **options).lineage_output(kit.DS)
     info = psycopg.conninfo.conninfo_to_dict(pg_dsn)
     assert (namespace, name) == (f"postgres://{info['host']}:{info['port']}", f"{info['dbname']}.pos.stations")
+
+
+class ChangingUnderneath(DeliverOperator):
+    """An upsert whose rows change after they were hashed (station ST-0006's AQI one higher)."""
+
+    def _digest(self, con: Any, selection: Any, ds: str, pipeline: str) -> Any:
+        planned = super()._digest(con, selection, ds, pipeline)
+        con.execute(
+            "CREATE TEMP TABLE changed AS SELECT * REPLACE "
+            "(CASE WHEN station_id = 'ST-0006' THEN aqi + 1 ELSE aqi END AS aqi) FROM rows_of_date"
+        )
+        con.execute("CREATE OR REPLACE TEMP VIEW rows_of_date AS SELECT * FROM changed")
+        return planned
+
+
+def test_an_upsert_whose_rows_changed_after_the_hash_rolls_back_and_fails(published: str, lockgate_home: Path) -> None:
+    import duckdb
+
+    options = {"kind": "table", "conn_id": "origin_db", "options": {"table": "stations"}}
+    task = ChangingUnderneath(task_id="deliver_alerts", dataset="alerts", contract=published, **options)
+    with pytest.raises(AirflowFailException, match=r"alerts ds=2026-01-02: the selection \(12 rows\) changed"):
+        task.execute(kit.context(kit.DS, "run-1"))  # type: ignore[arg-type]
+    # the one transaction rolled back: the table it would have created holds nothing, nothing is acknowledged
+    with duckdb.connect(str(lockgate_home / "origin" / "origin_db.duckdb")) as con:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    assert tables == []
+    assert kit.audit(WarehouseHook()) == []
+    # the same delivery, nothing changing underneath: all 12 rows, once
+    kit.deliver(kit.DS, "run-2", contract=published, **options)
+    with duckdb.connect(str(lockgate_home / "origin" / "origin_db.duckdb")) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT station_id) FROM stations").fetchone() == (12, 12)
