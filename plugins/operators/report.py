@@ -60,12 +60,13 @@ def pipeline_facts(dag: Any, *, loaded: dict[str, str]) -> dict[str, Any]:
     but loaded by nobody: a routed feed whose rows go on to other datasets).
     """
     schedule = getattr(dag, "schedule", None)
-    gated = sorted({str(t.dataset) for t in dag.tasks if type(t).__name__ == "QualityGateOperator"})
+    tasks = list(getattr(dag, "tasks", None) or [])  # a summary run outside a DAG knows no tasks
+    gated = sorted({str(t.dataset) for t in tasks if type(t).__name__ == "QualityGateOperator"})
     deadlines = getattr(dag, "deadline", None) or []
     deadlines = deadlines if isinstance(deadlines, list) else [deadlines]
     after = [d.interval.total_seconds() / 3600 for d in deadlines if getattr(d, "interval", None) is not None]
     return {
-        "owners": sorted({str(t.owner) for t in dag.tasks if getattr(t, "owner", None)}),
+        "owners": sorted({str(t.owner) for t in tasks if getattr(t, "owner", None)}),
         "schedule": schedule if isinstance(schedule, str) else None,
         "late_batch_after_hours": min(after) if after else None,
         "gated": gated,
