@@ -179,7 +179,13 @@ def test_dirty_files_every_quarantined_row(dirty_outcome: GateOutcome) -> None:
         (G, 2, "value", "not_null", "row 2: column value: missing value in a non-nullable column"),
         (G, 3, None, "parse", "row 3: invalid JSON at column 55: Unterminated string starting at"),
         (G, 5, None, "parse", "row 5: expected a JSON object, found list"),
-        (G, 7, "value", "type", "row 7: column value: cannot read true as double (expected a number like 1.5, -2 or 6.02e23)"),
+        (
+            G,
+            7,
+            "value",
+            "type",
+            "row 7: column value: cannot read true as double (expected a number like 1.5, -2 or 6.02e23)",
+        ),
         (
             G,
             9,
@@ -195,7 +201,13 @@ def test_dirty_files_every_quarantined_row(dirty_outcome: GateOutcome) -> None:
             # a value that does not type is NULL for the checks after typing: one reason, not two
             "row 11: column value: Infinity is not a finite number",
         ),
-        (P, 5, "value", "type", "row 5: column value: cannot read abc as double (expected a number like 1.5, -2 or 6.02e23)"),
+        (
+            P,
+            5,
+            "value",
+            "type",
+            "row 5: column value: cannot read abc as double (expected a number like 1.5, -2 or 6.02e23)",
+        ),
         (P, 6, "value", "not_null", "row 6: column value: missing value in a non-nullable column"),
         (P, 7, None, "parse", "row 7: expected 6 fields, found 7"),
         (
@@ -221,7 +233,14 @@ def test_dirty_files_every_quarantined_row(dirty_outcome: GateOutcome) -> None:
             "row 10: column observed_at: 2026-01-03T02:00:00Z is not on the logical date 2026-01-02",
         ),
         (P, 11, "unit", "unit", "row 11: column unit: cannot convert furlongs to ug/m3"),
-        (P, 14, "observed_at", "type", "row 14: column observed_at: cannot read not-a-time as timestamp (expected ISO 8601 YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|±HH:MM]])"),
+        (
+            P,
+            14,
+            "observed_at",
+            "type",
+            "row 14: column observed_at: cannot read not-a-time as timestamp "
+            "(expected ISO 8601 YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|±HH:MM]])",
+        ),
         # 20 mg/m3 is 20000 ug/m3: the range is checked after the unit conversion
         (
             P,
@@ -359,7 +378,13 @@ def test_every_type_is_cast_or_quarantined(tmp_path: Path) -> None:
         (6, "d", "finite", "row 6: column d: NaN is not a finite number"),
         (7, "b", "type", "row 7: column b: cannot read maybe as boolean (expected true, false, t, f, 1 or 0)"),
         (8, "day", "type", "row 8: column day: cannot read 2026-02-30 as date (expected YYYY-MM-DD)"),
-        (9, "ts", "type", "row 9: column ts: cannot read yesterday as timestamp (expected ISO 8601 YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|±HH:MM]])"),
+        (
+            9,
+            "ts",
+            "type",
+            "row 9: column ts: cannot read yesterday as timestamp "
+            "(expected ISO 8601 YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|±HH:MM]])",
+        ),
         (10, "key", "not_null", "row 10: column key: missing value in a non-nullable column"),
         (
             11,
