@@ -23,15 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.sql import SQL_TYPES
+
 #: contract column type -> the DuckDB type the curated view has
-DUCKDB_TYPES = {
-    "string": "VARCHAR",
-    "integer": "BIGINT",
-    "double": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMPTZ",
-}
+DUCKDB_TYPES = SQL_TYPES["duckdb"]
 DIALECT = "duckdb"
 
 

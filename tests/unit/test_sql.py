@@ -121,7 +121,6 @@ def test_every_template_is_covered() -> None:
         "audit_table.sql",
         "audit_upsert.sql",
         "create_table.sql",
-        "daily_concentrations.sql",
         # the delivery audit (tests/deliver runs it on DuckDB and PostgreSQL warehouses)
         "delivery_audit_acks.sql",
         "delivery_audit_insert.sql",
@@ -147,7 +146,7 @@ def test_every_template_is_covered() -> None:
     # the load modes and schema evolution run in tests/unit/test_load_modes.py on DuckDB and
     # tests/integration/test_load_modes_postgres.py on PostgreSQL
     assert templates("postgres") == sorted(
-        [t for t in templates("duckdb") if t not in ("daily_concentrations.sql", "delivery_upsert_table.sql")]
+        [t for t in templates("duckdb") if t != "delivery_upsert_table.sql"]
         # PostgreSQL's own: the per-date lock, and the date partitions of replace_partition/append tables
         + ["create_date_partition.sql", "lock_partition.sql", "lock_table_ddl.sql", "table_kind.sql"]
         + ["truncate_partition.sql"]
@@ -277,26 +276,6 @@ def test_duckdb_top_daily_aqi(con: Any) -> None:
     assert sql.rstrip().endswith("LIMIT 2;")
     (statement,) = split_statements(sql)
     assert [r[0] for r in con.execute(statement, [DAY]).fetchall()] == ["ST-002", "ST-003"]
-
-
-def test_duckdb_daily_concentrations(con: Any) -> None:
-    create_readings(con, ident("readings"))
-    rows = []
-    for hour in range(24):
-        rows.append(readings_row("ST-001", hour, "pm25", 10.0 if hour < 12 else 20.0))
-        rows.append(readings_row("ST-001", hour, "o3", 0.010 + 0.001 * hour))
-        rows.append(readings_row("ST-001", hour, "no2", float(hour)))
-    for hour in range(10):  # too few hours for a 24-hour PM2.5 mean
-        rows.append(readings_row("ST-002", hour, "pm25", 5.0))
-    con.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    result = con.execute(render("duckdb", "daily_concentrations.sql")).fetchall()
-    assert len(result) == 2
-    st1, st2 = result
-    assert st1[:4] == ("ST-001", "north", 24, 15.0)
-    assert st1[5] == pytest.approx(0.010 + 0.001 * 19.5)  # o3_8h_max: mean of hours 16..23
-    assert st1[6] == pytest.approx(0.033)  # o3_1h_max
-    assert st1[9] == 23.0  # no2_1h_max
-    assert st2[:4] == ("ST-002", "north", 10, None)
 
 
 @pytest.mark.parametrize("template", templates("postgres"))
