@@ -43,6 +43,7 @@ CHAIN = (
     "gate_daily_aqi",
     "partition_daily_aqi",
     "load_agg_air_quality_daily",
+    "notify_unhealthy_stations",
     "summarize",
 )
 #: the readings' tasks of CHAIN up to (and with) their partition write into the curated zone

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +339,11 @@ def test_later_steps_without_their_input_fail_clearly(lockgate_home: Path) -> No
     ctx = context(DS, RUN_1)
     with pytest.raises(AirflowException, match=r"nothing staged at .*did the quality gate run"):
         PartitionOperator(task_id="p", dataset="readings").execute(ctx)
-    with pytest.raises(AirflowException, match=r"no curated manifest at .*did partitioning run"):
+    with pytest.raises(
+        AirflowException,
+        match=r"no curated table lockgate\.readings in the catalog .*"
+        r"nothing of .readings. has been published: did partitioning run",
+    ):
         WarehouseLoadOperator(task_id="l", dataset="readings", table="fact").execute(ctx)
     with pytest.raises(AirflowException, match="no curated readings for ds=2026-01-02"):
         DailyAqiOperator(task_id="a", dataset="agg_air_quality_daily").execute(ctx)
@@ -403,7 +407,7 @@ def test_curated_readings_are_hive_partitioned_by_date_and_region(pipeline: Pipe
     rows = catalog.read_date("readings", DS).read_all()
     assert rows.num_rows == manifest["rows"]
     assert set(rows.column_names) == {c.name for c in load_contract("readings").storage_columns}
-    assert set(table.column("region").to_pylist()) == set(REGIONS)
+    assert set(rows.column("region").to_pylist()) == set(REGIONS)
 
 
 def test_rerun_publishes_byte_identical_curated_files(pipeline: Pipeline) -> None:
@@ -432,11 +436,15 @@ def test_warehouse_rows_are_rows_in_minus_quarantined_minus_duplicates(pipeline:
 def test_warehouse_holds_exactly_the_curated_rows(pipeline: Pipeline) -> None:
     import duckdb
 
+    # the curated rows as the table holds them now: the current snapshot's files of the date (the
+    # first run's files stay in the folder for time travel until retention removes them)
+    current = CatalogHook().local_date("readings", DS, pipeline.lake_root / "unused")
+    files = ", ".join(f"'{f}'" for f in current.files)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
         con.execute(f"ATTACH '{pipeline.home / 'warehouse.duckdb'}' AS wh (READ_ONLY)")
-        curated = f"read_parquet('{pipeline.lake_root}/curated/readings/**/*.parquet', hive_partitioning = true)"
+        curated = f"read_parquet([{files}], hive_partitioning = true)"
         cols = "station_id, region, observed_at, pollutant, value, unit, CAST(ds AS DATE)"
         lake_rows, warehouse_rows = f"SELECT {cols} FROM {curated}", f"SELECT {cols} FROM wh.fact_air_quality_hourly"
         assert con.execute(f"SELECT count(*) FROM ({lake_rows})").fetchone() == (7129,)
@@ -532,7 +540,14 @@ def test_run_summary_balances_every_dataset(pipeline: Pipeline) -> None:
         "duplicates_removed": want["duplicates_removed"],
         "rows_loaded": want["rows_passed"],
         "balanced": True,
+        "load_run_id": RUN_2,  # the rerun's load is the one the warehouse holds
+        "loaded_at": by_dataset["readings"]["loaded_at"],
     }
+    for dataset in by_dataset.values():
+        assert dataset["load_run_id"] == RUN_2, dataset
+        loaded_at = datetime.fromisoformat(dataset["loaded_at"])
+        assert loaded_at.utcoffset() == timedelta(0), dataset  # an aware UTC time (naive: None)
+        assert datetime.now(UTC) - timedelta(hours=1) < loaded_at <= datetime.now(UTC), dataset
     assert all(d["balanced"] for d in summary["datasets"])
     assert summary["run_id"] == RUN_2
     assert summary["locations"] == {
