@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException
@@ -20,6 +19,7 @@ from lockgate import pii
 from lockgate.contracts import ContractError, load_contract, parse_contract
 from lockgate.formats import count_records
 from lockgate.gate import RawFile, run_gate
+from lockgate.hooks.iceberg import CatalogHook
 from lockgate.hooks.lake import LakeHook
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.operators.load import WarehouseLoadOperator
@@ -90,11 +90,24 @@ def set_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_LOCKGATE_PII_KEY", json.dumps({"conn_type": "generic", "password": KEY}))
 
 
-def curated_rows(home: Path) -> dict[str, dict[str, Any]]:
-    files = sorted((home / "lake" / "curated" / "customers").rglob("*.parquet"))
-    assert files
-    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
-    return {r["customer_id"]: r for r in rows}
+def curated_rows() -> dict[str, dict[str, Any]]:
+    """The date's rows as the curated table holds them now (its current snapshot, read through the
+    catalog: the folder also keeps the files of earlier snapshots)."""
+    rows = CatalogHook().read_date("customers", DS).read_all().to_pylist()
+    by_id = {r["customer_id"]: r for r in rows}
+    assert len(by_id) == len(rows), rows  # one row per customer, none twice
+    return by_id
+
+
+def curated_metadata_bounds() -> list[bytes]:
+    """The column statistics (lower/upper bounds) the table's manifests record for the date's files:
+    Iceberg keeps a min and max per column, which would leak a clear value if one reached it."""
+    return [
+        bound
+        for f in CatalogHook().date_files("customers", DS)
+        for bounds in (f.lower_bounds, f.upper_bounds)
+        for bound in (bounds or {}).values()
+    ]
 
 
 def expected(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -114,7 +127,7 @@ def test_pii_is_hashed_and_masked_in_curated_parquet_and_the_warehouse(
     set_key(monkeypatch)
     monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", pg_dsn))
     PartitionOperator(task_id="p", dataset="customers").execute(ctx())
-    curated = curated_rows(env.home)
+    curated = curated_rows()
     assert set(curated) == {"C1", "C2", "C3", "C4"}
     for row in ROWS:
         got = curated[row[0]]
@@ -131,12 +144,18 @@ def test_pii_is_hashed_and_masked_in_curated_parquet_and_the_warehouse(
     # no raw value anywhere in the curated zone's bytes or in the warehouse's rows
     secrets = [v for row in ROWS for v in row[1:4] if v]
     # (decoded: the files are zstd-compressed, so their bytes would hide a clear value anyway)
-    curated_text = (
-        repr(curated_rows(env.home))
-        + (env.home / "lake" / "curated" / "customers").joinpath(f"ds={DS}", "_manifest.json").read_text()
-    )
+    curated_text = repr(curated_rows())
     for value in secrets:
         assert value not in curated_text, value
+    # nor in the table's metadata: the column bounds (decoded) and the metadata files' bytes
+    bounds = curated_metadata_bounds()
+    assert bounds  # the manifests do keep statistics, so this looks at something
+    folder = env.home / "lake" / "curated" / "customers" / "metadata"
+    metadata = [p.read_bytes() for p in folder.rglob("*") if p.is_file()]
+    assert metadata
+    for value in secrets:
+        assert not any(value.encode() in b for b in bounds), value
+        assert not any(value.encode() in b for b in metadata), value
     text = repr(WarehouseHook().query("SELECT * FROM dim_customer"))
     for value in secrets:
         assert value not in text, value
@@ -146,10 +165,10 @@ def test_same_value_gives_the_same_hash_so_joins_still_work(env: Any, monkeypatc
     set_key(monkeypatch)
     op = PartitionOperator(task_id="p", dataset="customers")
     op.execute(ctx())
-    first = curated_rows(env.home)
+    first = curated_rows()
     op2 = PartitionOperator(task_id="p", dataset="customers")
     op2.execute(ctx())
-    assert curated_rows(env.home) == first
+    assert curated_rows() == first
     assert first["C1"]["email"] == hmac_of("ada@example.org")
 
 
@@ -159,7 +178,10 @@ def test_a_hashed_column_without_the_key_connection_fails_clearly(env: Any, monk
         AirflowFailException, match=r"customers.yaml: customers has columns with pii: hash.*lockgate_pii_key"
     ):
         PartitionOperator(task_id="p", dataset="customers").execute(ctx())
-    assert not (env.home / "lake" / "curated" / "customers").exists()
+    # nothing of the date reached the curated zone: no snapshot publishes it, no data file was written
+    catalog = CatalogHook()
+    assert (catalog.published_dates("customers") if catalog.exists("customers") else []) == []
+    assert not list((env.home / "lake" / "curated" / "customers").rglob("*.parquet"))
 
 
 def test_pii_flag_is_validated() -> None:
