@@ -11,11 +11,12 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate.contracts import load_contract
 from lockgate.formats import count_records
 from lockgate.gate import RawFile, run_gate
+from lockgate.hooks.iceberg import CatalogHook
 from lockgate.hooks.lake import LakeHook
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.operators.load import LoadConflictError, WarehouseLoadOperator
@@ -134,20 +135,33 @@ def test_scd2_keeps_history_and_reruns_change_nothing(env: Any) -> None:
 def test_schema_evolves_with_the_contract_or_fails_naming_the_column(env: Any) -> None:
     publish(env, D1, ["S1,north,10"])
     load(D1, "replace_partition")
+    before = rows("SELECT ds, capacity FROM dim_site ORDER BY ds")
+    assert before == [(date(2026, 1, 1), 10)]
+    # integer -> double: the warehouse could widen it, but the curated Iceberg table cannot (it
+    # promotes only int -> long, float -> double): the partition step refuses, naming the column
+    widened = copy.deepcopy(SITES)
+    widened["columns"]["capacity"] = {"type": "double"}
+    with pytest.raises(AirflowFailException, match="column capacity: old type integer, new type double"):
+        publish(env, D2, ["S1,north,10.5"], widened)
+    assert CatalogHook().published_dates("sites") == [D1]  # nothing of D2 reached the curated zone
+    with pytest.raises(AirflowException, match="has not been published"):
+        load(D2, "replace_partition")
+    assert rows("SELECT ds, capacity FROM dim_site ORDER BY ds") == before  # nor the warehouse
+
     grown = copy.deepcopy(SITES)
-    grown["columns"]["capacity"] = {"type": "double"}  # integer -> double: a safe widening
-    grown["columns"]["operator"] = {"type": "string"}  # a new nullable column
-    publish(env, D2, ["S1,north,10.5,acme"], grown)
+    grown["columns"]["operator"] = {"type": "string"}  # a new nullable column evolves both
+    publish(env, D2, ["S1,north,11,acme"], grown)
     load(D2, "replace_partition")
     assert rows("SELECT ds, capacity, operator FROM dim_site ORDER BY ds") == [
-        (date(2026, 1, 1), 10.0, None),
-        (date(2026, 1, 2), 10.5, "acme"),
+        (date(2026, 1, 1), 10, None),
+        (date(2026, 1, 2), 11, "acme"),
     ]
     broken = copy.deepcopy(grown)
     broken["columns"]["region"] = {"type": "integer", "nullable": False}
-    publish(env, D3, ["S1,7,10.5,acme"], broken)
     with pytest.raises(AirflowFailException, match="column region: old type string, new type integer"):
-        load(D3, "replace_partition")
+        publish(env, D3, ["S1,7,10,acme"], broken)
+    assert CatalogHook().published_dates("sites") == [D1, D2]
+    assert rows("SELECT count(*) FROM dim_site WHERE ds = '2026-01-03'") == [(0,)]
 
 
 # an embedded DuckDB file has one writer at a time by construction: the lock is PostgreSQL's
@@ -215,16 +229,20 @@ def test_a_load_waits_for_the_same_date_and_goes_on_when_it_is_free(env: Any) ->
 def test_a_new_not_null_column_is_refused_naming_it(env: Any) -> None:
     publish(env, D1, ["S1,north,10"])
     load(D1, "replace_partition")
+    # the curated table takes the new column (optional there: its older files have no value for
+    # it); the warehouse refuses it, its existing rows would break NOT NULL
     grown = copy.deepcopy(SITES)
     grown["columns"]["owner"] = {"type": "string", "nullable": False}
-    grown["columns"]["capacity"] = {"type": "boolean"}
-    publish(env, D2, ["S1,north,true,acme"], grown)
-    with pytest.raises(AirflowFailException) as failed:
+    publish(env, D2, ["S1,north,10,acme"], grown)
+    with pytest.raises(AirflowFailException, match="column owner: new and NOT NULL"):
         load(D2, "replace_partition")
-    message = str(failed.value)
-    assert "column owner: new and NOT NULL" in message
-    assert "column capacity: old type integer, new type boolean is not a safe widening" in message
-    assert rows("SELECT count(*) FROM dim_site") == [(1,)]  # nothing changed
+    assert rows("SELECT site_id, ds, capacity FROM dim_site") == [("S1", date(2026, 1, 1), 10)]  # nothing changed
+    # a retype neither can follow is refused earlier, by the partition step, naming the column
+    retyped = copy.deepcopy(grown)
+    retyped["columns"]["capacity"] = {"type": "boolean"}
+    with pytest.raises(AirflowFailException, match="column capacity: old type integer, new type boolean"):
+        publish(env, D3, ["S1,north,true,acme"], retyped)
+    assert rows("SELECT site_id, ds, capacity FROM dim_site") == [("S1", date(2026, 1, 1), 10)]
 
 
 @pytest.mark.parametrize(
