@@ -19,6 +19,7 @@ import pytest
 from lockgate.contracts import load_contract
 from lockgate.operators.load import AUDIT_TABLE
 from lockgate.sample_data import REGIONS, SampleBatch, generate
+from tests.deliver.receiver import DeliveryReceiver
 from tests.support.pg import airflow_conn_env
 from tests.support.pipeline import DAG_ID, TABLES, ChainRun, content_checksum_sql, run_chain
 from tests.support.s3 import lake_conn_env
@@ -44,6 +45,9 @@ class RemotePipeline:
     audit_rerun: list[tuple[Any, ...]]
     keys: list[str]
     s3: Any
+    #: the rows the notification receiver accepted after the first run, and after the rerun
+    notified_first: list[dict[str, Any]]
+    notified: list[dict[str, Any]]
 
     def pg(self, sql: str) -> list[tuple[Any, ...]]:
         import psycopg
@@ -96,12 +100,20 @@ def remote(
 
     monkeypatch.setenv(*lake_conn_env(f"s3://{s3_bucket}/lake", aws_conn_id))
     monkeypatch.setenv(*airflow_conn_env("lockgate_warehouse", pg_dsn))
+    # everything remote: the curated tables' catalog in PostgreSQL too, and the notification API a
+    # real HTTP receiver (without these connections both would use their embedded defaults under
+    # $LOCKGATE_HOME: the SQLite catalog file and the outbox folder)
+    monkeypatch.setenv(*airflow_conn_env("lockgate_catalog", pg_dsn))
 
     sources = f"s3://{s3_bucket}/in"
-    first = run_chain(sources, DS, RUN_1, source_aws_conn_id=aws_conn_id)
-    keys_first = sorted(s3.list_keys(bucket_name=s3_bucket, prefix="lake/") or [])
-    checksums_first, audit_first = pg_checksums(pg_dsn), pg_audit(pg_dsn)
-    rerun = run_chain(sources, DS, RUN_2, source_aws_conn_id=aws_conn_id)
+    with DeliveryReceiver() as receiver:
+        monkeypatch.setenv("AIRFLOW_CONN_POLLUTRACK_NOTIFY", receiver.connection())
+        first = run_chain(sources, DS, RUN_1, source_aws_conn_id=aws_conn_id)
+        keys_first = sorted(s3.list_keys(bucket_name=s3_bucket, prefix="lake/") or [])
+        checksums_first, audit_first = pg_checksums(pg_dsn), pg_audit(pg_dsn)
+        notified_first = receiver.rows()
+        rerun = run_chain(sources, DS, RUN_2, source_aws_conn_id=aws_conn_id)
+        notified = receiver.rows()
     return RemotePipeline(
         bucket=s3_bucket,
         dsn=pg_dsn,
@@ -116,6 +128,8 @@ def remote(
         audit_rerun=pg_audit(pg_dsn),
         keys=sorted(s3.list_keys(bucket_name=s3_bucket, prefix="lake/") or []),
         s3=s3,
+        notified_first=notified_first,
+        notified=notified,
     )
 
 
@@ -151,8 +165,19 @@ def test_pipeline_on_s3_and_postgres(remote: RemotePipeline) -> None:
         assert under(f"lake/curated/{dataset}/data/ds={DS}/"), dataset
         assert f"lake/staged/{dataset}/ds={DS}/part-0.parquet" in remote.keys_first
     assert all(k.startswith("lake/") for k in remote.keys)
-    # nothing fell back to the embedded lake or DuckDB warehouse
+    # nothing fell back to the embedded lake, catalog, outbox or DuckDB warehouse
     assert list(remote.home.iterdir()) == []
+
+    # --- the stations Unhealthy or worse went to the notification API, once -----------------------
+    unhealthy = remote.pg(
+        "SELECT station_id, aqi, category FROM agg_air_quality_daily "
+        "WHERE category IN ('Unhealthy', 'Very Unhealthy', 'Hazardous') ORDER BY station_id"
+    )
+    assert batch.smoke_event is not None
+    assert batch.smoke_event.station_id in {r[0] for r in unhealthy}
+    sent = sorted((r["station_id"], r["aqi"], r["category"]) for r in remote.notified_first)
+    assert sent == unhealthy
+    assert remote.notified == remote.notified_first  # the rerun's content is the same: nothing resent
 
     # --- raw objects are the source files, byte for byte, described by their manifest -------------
     import hashlib
