@@ -979,7 +979,28 @@ def _json_record(
             Reject(name, row, _oversized_reason(column, size, settings.max_field_bytes), raw, column)
         )
         return
+    lone = _lone_surrogate(values)
+    if lone is not None:
+        column = columns[lone]
+        reason = (
+            f"column {column}: the escape of a lone UTF-16 surrogate (\\ud800-\\udfff) is not a character, "
+            "so the value cannot be stored as text"
+        )
+        builder.rejects.append(Reject(name, row, reason, _truncate(_shown(text)), column))
+        return
     builder.add(row, values)
+
+
+def _lone_surrogate(values: list[str | None]) -> int | None:
+    """Position of the first value holding a lone surrogate (JSON's ``"\\ud800"`` decodes to one,
+    and no UTF-8 writer can store it), or None."""
+    for i, value in enumerate(values):
+        if value is not None and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return i
+    return None
 
 
 def _ndjson_rows(

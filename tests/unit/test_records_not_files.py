@@ -123,6 +123,24 @@ def test_one_bad_byte_in_10000_ndjson_records_quarantines_that_record_only(tmp_p
     assert sorted(r["id"] for r in staged) == [i for i in range(1, 10_001) if i != 7000]
 
 
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_a_lone_surrogate_escape_quarantines_its_record_naming_the_column(tmp_path: Path, fmt: str) -> None:
+    # valid JSON text whose string decodes to a lone surrogate: no UTF-8 writer can store it (it used
+    # to fail the whole gate with a UnicodeEncodeError naming no file or row)
+    records = ['{"id": 1, "name": "ok", "value": 1}', '{"id": 2, "name": "bad \\ud800 here", "value": 2}']
+    records.append('{"id": 3, "name": "pair \\ud83d\\ude00 is fine", "value": 3}')
+    text = "\n".join(records) + "\n" if fmt == "ndjson" else "[" + ",\n".join(records) + "]"
+    path = tmp_path / f"s.{fmt}"
+    path.write_text(text, encoding="utf-8")
+    report, staged, quarantined = gate(tmp_path, path, fmt)
+    assert (report["rows_in"], report["rows_passed"], report["rows_quarantined"]) == (3, 2, 1)
+    [q] = quarantined
+    assert (q["source_row"], q["column_name"]) == (2, "name")
+    assert "column name: the escape of a lone UTF-16 surrogate" in q["reason"]
+    assert "\\ud800" in q["record"]
+    assert sorted((r["id"], r["name"]) for r in staged) == [(1, "ok"), (3, "pair \U0001f600 is fine")]
+
+
 def test_bad_bytes_in_a_json_array_element_and_a_gzip_csv(tmp_path: Path) -> None:
     elements = [json.dumps({"id": i, "name": f"n{i}", "value": i}).encode() for i in range(1, 21)]
     elements[4] = b'{"id": 5, "name": "\xff\xfe", "value": 5}'
