@@ -625,6 +625,21 @@ class WarehouseLoadOperator(LakeOperator):
             raise AirflowException(f"{exc}: did partitioning run?") from None
         return curated.manifest(), list(curated.files)
 
+    def _emit_partition(self, context: Context, ds: str) -> None:
+        """Tag this load's asset events with ``partition_key`` = the date (quality-gated partitions).
+
+        Only reached once the date passed its gate and loaded: a failed or skipped load emits no event
+        at all, so a consumer on a ``PartitionedAssetTimetable`` runs for exactly the dates that passed.
+        """
+        from airflow.sdk import Asset
+
+        outlet_events = context.get("outlet_events")
+        if outlet_events is None:
+            return  # executed outside a task runner (unit tests call execute() directly)
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].add_partitions(ds)
+
     def execute(self, context: Context) -> dict[str, Any]:
         ds = self.logical_ds(context)
         contract = self.contract
@@ -648,6 +663,7 @@ class WarehouseLoadOperator(LakeOperator):
         self.lineage.outputs.append(
             LineageDataset(namespace, name, self.table_columns, row_count=manifest["rows"], partitions=[{"ds": ds}])
         )
+        self._emit_partition(context, ds)
         if skipped:
             self.log.info("%s ds=%s was already appended with the same data: nothing to do", table, ds)
         else:
