@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # most tests wait on servers and subprocesses, so two workers pay off even on two cores
 TEST_WORKERS ?= 2
 
-.PHONY: help setup demo test lint airflow clean
+.PHONY: help setup demo test test-python lint airflow clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,14 @@ demo: setup  ## run air_quality_daily for one date on the embedded defaults (DS=
 
 test: setup  ## run the test suite (unit, integration against PostgreSQL and the S3 API, end to end)
 	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# another interpreter in its own environment, .venv-<major.minor>, from the same uv.lock
+PY ?= python3.12
+PY_ENV = .venv-$(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo missing)
+test-python:  ## the suite on another Python (PY=/path/to/python3.13), in .venv-<version> from uv.lock
+	@$(PY) --version >/dev/null 2>&1 || { echo "no interpreter '$(PY)': PY=/path/to/python3.X"; exit 2; }
+	UV_PROJECT_ENVIRONMENT=$(PY_ENV) $(UV) sync --frozen --quiet --python $(PY)
+	UV_PROJECT_ENVIRONMENT=$(PY_ENV) $(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup  ## ruff and mypy
 	$(UV) run --frozen --no-sync ruff check .
@@ -53,4 +61,4 @@ bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (q
 	$(UV) run --frozen --no-sync python -m bench.sql_source --rows $(firstword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # PostgreSQL source: ADBC vs DB-API
 
 clean:  ## remove the embedded defaults (.lockgate) and caches
-	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache .venv-3.*
