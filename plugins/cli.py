@@ -1,4 +1,4 @@
-"""The ``lockgate`` command: ``lockgate demo``, ``env``, ``airflow``, ``curated``, ``contract``.
+"""The ``lockgate`` command: ``lockgate demo``, ``env``, ``airflow``, ``curated``, ``contract``, ``replay``.
 
 Airflow reads its configuration when it is first imported, so this module sets the environment of
 the embedded defaults *before* importing anything from Airflow.
@@ -207,6 +207,37 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``lockgate replay``: the quarantine replay DAG for one dataset and date range, in this process."""
+    env = embedded_environment()
+    _apply_environment(env)
+    from lockgate.replay import REPLAY_DAG_ID, ReplayError, replay_conf
+
+    try:
+        conf = replay_conf(args.dataset, args.start, args.end, dag_id=args.dag_id, run_id=args.run)
+    except ReplayError as exc:
+        print(f"lockgate replay: {exc}", file=sys.stderr)
+        return 2
+    run_conf: dict[str, object] = {**conf, "allow_shrink": bool(args.allow_shrink)}
+    if not args.verbose:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    migrate_metadata_db()
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(dags_dir()))
+    dag = bag.get_dag(REPLAY_DAG_ID)
+    if dag is None:
+        print(f"lockgate replay: no DAG {REPLAY_DAG_ID!r} in {dags_dir()}", file=sys.stderr)
+        return 2
+    for task in dag.tasks:
+        task.retries = 0  # in process, a failure shows at once (as `lockgate run`)
+    run = dag.test(logical_date=pendulum.now("UTC"), run_conf=run_conf)
+    state = str(getattr(run, "state", "unknown"))
+    print(f"replay of {args.dataset} {conf['start']}..{conf['end']}: {state} (run {getattr(run, 'run_id', '?')})")
+    return 0 if state == "success" else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockgate", description="Lockgate: gated data pipelines for Airflow 3")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +277,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     con.add_argument("--dataset", help="import: the ODCS schema object to take (when it has several)")
     con.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     con.set_defaults(func=cmd_contract)
+    rep = sub.add_parser("replay", help="re-gate quarantined rows of a date range with the current contract")
+    rep.add_argument("--dataset", required=True, help="the dataset whose quarantined rows to replay")
+    rep.add_argument("--from", dest="start", required=True, help="first logical date (YYYY-MM-DD)")
+    rep.add_argument("--to", dest="end", help="last logical date (default: --from)")
+    rep.add_argument("--dag-id", help="the pipeline DAG (default: from the date's run summary)")
+    rep.add_argument("--run", help="replay this run's raw input (when a date has several runs)")
+    rep.add_argument("--allow-shrink", action="store_true", help="let a load replace a date with far fewer rows")
+    rep.add_argument("-v", "--verbose", action="store_true", help="show Airflow's task logs")
+    rep.set_defaults(func=cmd_replay)
     from lockgate.sql_cli import add_parser as add_sql_parser
 
     add_sql_parser(sub, lambda: _apply_environment(embedded_environment()))
