@@ -1,21 +1,26 @@
 """The quality gate's engine: raw files in, staged and quarantined rows out, one report.
 
-No Airflow here, so it is testable as plain functions. The work happens in an embedded DuckDB
-database on local disk (bounded memory, spills to disk):
+No Airflow here, so it is testable as plain functions. The work happens in an embedded in-memory
+DuckDB database with a memory limit (blocks beyond it spill to the work folder):
 
-1. every raw file is read as strings in record batches (:mod:`lockgate.formats`); records that
-   cannot be read at all become quarantine rows right away;
-2. each column is typed from the contract (timestamps to UTC, using the source's zone for naive
-   values); a value that does not parse, a missing value in a non-nullable column, a non-finite
-   number or a string with a NUL character gives the row a problem naming the column and the value
-   (quoted up to :data:`lockgate.coerce.REASON_VALUE_CHARS` characters);
+1. every raw file is read as strings (:mod:`lockgate.formats`) into one Arrow stream that DuckDB
+   scans once (:mod:`lockgate.gate_source`); records that cannot be read at all become quarantine
+   rows right away;
+2. in that same scan each column is typed from the contract (timestamps to UTC, using the source's
+   zone for naive values); a value that does not parse, a missing value in a non-nullable column, a
+   non-finite number or a string with a NUL character gives the row a problem naming the column and
+   the value (quoted up to :data:`lockgate.coerce.REASON_VALUE_CHARS` characters);
 3. preprocessing from the pipeline config (enrichment by a LEFT JOIN with reference data, unit
    conversion, scaling; :mod:`lockgate.transforms.preprocess`) and row-level checks (the contract's
-   ``quarantine`` expectations and the event-time rule) add problems;
+   ``quarantine`` expectations and the event-time rule) add problems; the one table this builds
+   (``checked``) is the only full copy of the data, and only rows with a problem get a JSON record
+   of their raw values;
 4. rows with problems go to quarantine with every reason; the others are de-duplicated (exact
-   duplicates) and staged;
-5. the contract's ``fail`` and ``warn`` expectations are validated with Great Expectations Core on
-   the staged rows; a failed uniqueness check names the files and rows of the repeated keys.
+   duplicates; the window runs only when some key repeats) and written to staged Parquet sorted by
+   the key;
+5. the contract's ``fail`` and ``warn`` expectations are validated (in SQL, or with Great
+   Expectations Core) on the passing rows; a failed uniqueness check names the files and rows of the
+   repeated keys.
 
 Every input row is accounted for: ``rows_in = rows_passed + rows_quarantined + duplicates_removed``.
 """
@@ -38,14 +43,13 @@ from lockgate.coerce import typed_column
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Contract, Expectation
 from lockgate.formats import (
     DEFAULT_SETTINGS,
-    ROW_COLUMN,
     DuplicateColumnError,
     ReadSettings,
     SourceFileError,
     column_drift,
-    read_batches,
     source_columns,
 )
+from lockgate.gate_source import GateSource, RejectSink
 from lockgate.progress import Progress
 from lockgate.row_checks import row_problem
 from lockgate.sql import ident, literal
@@ -421,10 +425,9 @@ def run_gate(
     # the steps' columns against the contract before anything is read (errors name step and column)
     check_columns(config, {c.name: (c.type, c.nullable) for c in contract.columns})
     workdir.mkdir(parents=True, exist_ok=True)
-    database = workdir / "gate.duckdb"
-    for stale in (database, database.with_name(database.name + ".wal")):
-        stale.unlink(missing_ok=True)  # a rerun in the same workdir must not find the last run's tables
-    con = duckdb.connect(str(database))
+    # an in-memory database: nothing of a last run is found, no table is written twice (WAL and
+    # checkpoint); under memory_limit DuckDB moves blocks to the spill folder, so memory stays bounded
+    con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET memory_limit={literal(memory_limit)}")
         con.execute(f"SET temp_directory={literal(str(workdir / 'spill'))}")
@@ -456,9 +459,6 @@ def _gate(
     history: Sequence[int],
     references: Mapping[str, Reference],
 ) -> GateOutcome:
-    import duckdb
-    import pyarrow as pa
-
     names = contract.column_names
     # columns an enrich step fills come from the reference, never from the source files
     derived = set(enriched_columns(config))
@@ -467,82 +467,89 @@ def _gate(
     # each reference as a table of unique typed keys, before any raw file is read: a reference
     # with a repeated key fails the gate at once (a join must not multiply rows)
     prepare_references(con, config, references, {c.name: c.type for c in contract.columns})
-    enrich = enrich_sql(config, {c.name: c.nullable for c in contract.columns})
-    enrich_select = "".join(f", {e}" for e in enrich.selects)
-    enrich_problems = ", ".join(_problem(*p) for p in enrich.problems) or "NULL"
-    raw_cols = ", ".join(f"{ident(n)} VARCHAR" for n in source_names)
-    con.execute(f"CREATE TABLE candidates (_file VARCHAR, _row BIGINT, _tz VARCHAR, {raw_cols})")
-    con.execute(
-        "CREATE TABLE rejects (source_file VARCHAR, source_row BIGINT, column_name VARCHAR, "
-        "check_name VARCHAR, reason VARCHAR, record VARCHAR)"
-    )
-    per_file: list[dict[str, Any]] = []
-    select_raw = ", ".join(ident(n) for n in source_names)
+    _check_timezones(con, files)
     drifts: list[dict[str, Any]] = []
-    nullable = {c.name for c in contract.columns if c.nullable}
+
+    def drift(raw: RawFile) -> None:
+        found = _drift(raw, source_names, gate_made)
+        if found and contract.schema_drift["raw"] == "fail":
+            raise SchemaDriftError(
+                f"{raw.key}: schema drift (added {found['added']}, missing {found['missing']}"
+                + (f", retyped {found['retyped']}" if found.get("retyped") else "")
+                + ") and the contract's schema_drift.raw policy is 'fail'"
+            )
+        if found:
+            drifts.append(found)
+
     # reading and typing is the gate's long part: a line every few seconds with rate and time left
     progress = Progress(f"gate {contract.dataset}", total=sum(f.rows for f in files), unit="rows")
+    source = GateSource(
+        files,
+        source_names,
+        {c.name for c in contract.columns if c.nullable},
+        drift,
+        RejectSink(workdir / "rejects.parquet"),
+        progress,
+    )
+    _read_and_type(con, contract, source, config=config, ds=ds, derived=derived)
+    rows_in = sum(f["rows"] for f in source.per_file)
+    evaluated, good = con.execute("SELECT count(*), count(*) FILTER (WHERE len(_problems) = 0) FROM checked").fetchone()
+
+    staged_path = workdir / "staged.parquet"
+    quarantine_path = workdir / "quarantine.parquet"
+    rows_passed = _stage(con, contract, config, ds, staged_path)
+    rows_quarantined = _quarantine(con, ds, quarantine_path)
+    duplicates = good - rows_passed
+    if rows_in != rows_passed + rows_quarantined + duplicates or evaluated + source.rejects.count != rows_in:
+        raise AccountingError(
+            f"{contract.dataset} ds={ds}: rows in {rows_in} != passed {rows_passed} + quarantined "
+            f"{rows_quarantined} + duplicates {duplicates}"
+        )
+    reasons, by_column, reason_examples = _quarantine_summary(con)
+    row_level = _row_level_results(con, contract, evaluated)
+    report = {
+        "column_metrics": _column_metrics(con, contract),
+        "dataset": contract.dataset,
+        "contract": os.path.basename(contract.path),
+        "ds": ds,
+        "files": source.per_file,
+        "rows_in": rows_in,
+        "rows_passed": rows_passed,
+        "rows_quarantined": rows_quarantined,
+        "duplicates_removed": duplicates,
+        "quarantine_by_check": reasons,
+        "quarantine_by_column": by_column,
+        "quarantine_examples": reason_examples,
+        "schema_drift": drifts,
+    }
+    return _table_checks(con, contract, report, row_level, ds, check_engine, history, staged_path, quarantine_path)
+
+
+def _check_timezones(con: Any, files: Sequence[RawFile]) -> None:
+    """Every file's declared source zone must be one DuckDB knows (checked before anything is read)."""
+    import duckdb
+
     for raw in files:
         if raw.source_timezone is not None:
             try:
                 con.execute("SELECT timezone($1, TIMESTAMP '2000-01-01')", [raw.source_timezone]).fetchall()
             except duckdb.Error:
                 raise ValueError(f"{raw.key}: unknown source_timezone {raw.source_timezone!r}") from None
-        drift = _drift(raw, source_names, gate_made)
-        if drift:
-            if contract.schema_drift["raw"] == "fail":
-                raise SchemaDriftError(
-                    f"{raw.key}: schema drift (added {drift['added']}, missing {drift['missing']}"
-                    + (f", retyped {drift['retyped']}" if drift.get("retyped") else "")
-                    + ") and the contract's schema_drift.raw policy is 'fail'"
-                )
-            drifts.append(drift)
-        seen = 0
-        for batch, rejects in read_batches(
-            raw.local_path,
-            source_names,
-            fmt=raw.format,
-            delimiter=raw.delimiter,
-            encoding=raw.encoding,
-            display_name=raw.key,
-            optional=nullable,
-            settings=raw.read,
-        ):
-            seen += batch.num_rows + len(rejects)
-            progress.advance(batch.num_rows + len(rejects))
-            if batch.num_rows:
-                con.register("_batch", batch)
-                con.execute(
-                    f"INSERT INTO candidates SELECT $1, {ROW_COLUMN}, $2, {select_raw} FROM _batch",
-                    [raw.key, raw.source_timezone],
-                )
-                con.unregister("_batch")
-            if rejects:
-                table = pa.table(
-                    {
-                        "source_file": [r.file for r in rejects],
-                        "source_row": pa.array([r.row for r in rejects], pa.int64()),
-                        "column_name": pa.array([r.column for r in rejects], pa.string()),
-                        "check_name": ["parse"] * len(rejects),
-                        "reason": [f"row {r.row}: {r.reason}" for r in rejects],
-                        "record": [r.raw for r in rejects],
-                    }
-                )
-                con.register("_rejects", table)
-                con.execute("INSERT INTO rejects SELECT * FROM _rejects")
-                con.unregister("_rejects")
-        if seen != raw.rows:
-            raise AccountingError(f"{raw.key}: the manifest says {raw.rows} rows but the gate read {seen}")
-        per_file.append({"key": raw.key, "rows": seen})
 
-    params = Params()
-    typed_exprs, type_problems = [], []
-    # preprocessing from the pipeline's config (lockgate.transforms.preprocess), columns checked in run_gate
+
+#: prefix of the columns that carry each raw value through typing, for the record of a quarantined row
+_RAW = "__lockgate_raw_"
+
+
+def _typing_sql(contract: Contract, config: dict[str, Any], derived: Collection[str]) -> tuple[list[str], list[str]]:
+    """The typed expression and the problems of every source column (preprocessing's missing policy applied)."""
+    typed_exprs: list[str] = []
+    type_problems: list[str] = []
     missing = {c: missing_policy(p) for c, p in (config.get("missing") or {}).items()}
     flags = {f"{c}_missing": c for c, p in missing.items() if p == "flag"}
     for col in contract.columns:
         if col.name in derived:
-            continue  # typed by prepare_references, added by the enrich join below
+            continue  # typed by prepare_references, added by the enrich join
         # typing gives the not_null problem of a missing value, unless the drop policy below names it
         expr, problems = typed_column(col, required=not col.nullable and missing.get(col.name) != "drop")
         if col.name in flags:
@@ -560,23 +567,15 @@ def _gate(
                     literal(f"column {col.name}: {MISSING_REASON}"),
                 )
             )
-    record_json = "CAST(to_json({" + ", ".join(f"{literal(n)}: {ident(n)}" for n in source_names) + "}) AS VARCHAR)"
-    fills = fill_sql(config)
-    fill_select = "* REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in fills.items()) + ")" if fills else "*"
-    scales = scale_sql(config)
-    scale_select = "* REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in scales.items()) + ")" if scales else "*"
+    return typed_exprs, type_problems
 
-    convert_select, convert_problem = "*", "NULL"
-    if config.get("convert_units"):
-        value_sql, unit_sql, problem_sql = unit_conversion_sql(config["convert_units"])
-        units = config["convert_units"]
-        convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
-        convert_problem = _problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)
 
-    row_problems = [row_problem(e, params, names) for e in contract.expectations_with("quarantine")]
+def _row_problems(contract: Contract, params: Params, ds: str) -> list[str]:
+    """The problems of the contract's ``quarantine`` expectations and of its event-time rule."""
+    problems = [row_problem(e, params, contract.column_names) for e in contract.expectations_with("quarantine")]
     if contract.event_time:
         et = ident(contract.event_time)
-        row_problems.append(
+        problems.append(
             _problem(
                 "event_time",
                 contract.event_time,
@@ -585,13 +584,48 @@ def _gate(
                 f"strftime({et}, '%Y-%m-%dT%H:%M:%SZ'), {params(ds)})",
             )
         )
-    con.execute(
-        f"""
+    return problems
+
+
+def _replace(exprs: Mapping[str, str]) -> str:
+    return "* REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in exprs.items()) + ")" if exprs else "*"
+
+
+def _read_and_type(
+    con: Any, contract: Contract, source: GateSource, *, config: dict[str, Any], ds: str, derived: Collection[str]
+) -> None:
+    """Table ``checked``: every readable row typed, preprocessed and checked, in one scan of the files.
+
+    DuckDB scans the files' Arrow stream once (:class:`lockgate.gate_source.GateSource`); nothing is
+    stored as strings. Each row keeps its problems; the JSON record of its raw values is built only
+    for rows with a problem (the CASE evaluates it for those rows alone), since only quarantined
+    rows keep one.
+    """
+    import duckdb
+
+    params = Params()
+    raw_names = source.columns
+    typed_exprs, type_problems = _typing_sql(contract, config, derived)
+    enrich = enrich_sql(config, {c.name: c.nullable for c in contract.columns})
+    enrich_select = "".join(f", {e}" for e in enrich.selects)
+    enrich_problems = ", ".join(_problem(*p) for p in enrich.problems) or "NULL"
+    convert_select, convert_problem = "*", "NULL"
+    if config.get("convert_units"):
+        value_sql, unit_sql, problem_sql = unit_conversion_sql(config["convert_units"])
+        units = config["convert_units"]
+        convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
+        convert_problem = _problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)
+    row_problems = _row_problems(contract, params, ds)
+    # the raw values as read (before fills), carried under their own names to the record of a bad row
+    carried = [f"{ident(n)} AS {ident(f'{_RAW}{i}')}" for i, n in enumerate(raw_names)]
+    carried_refs = [ident(f"{_RAW}{i}") for i in range(len(raw_names))]
+    record = "{" + ", ".join(f"{literal(n)}: {r}" for n, r in zip(raw_names, carried_refs, strict=True)) + "}"
+    sql = f"""
         CREATE TABLE checked AS
         WITH filled AS (
-            SELECT {fill_select}, {record_json} AS _record FROM candidates
+            SELECT {_replace(fill_sql(config))}{"".join(", " + c for c in carried)} FROM _candidates
         ), typed AS (
-            SELECT _file, _row, _record, {", ".join(typed_exprs)},
+            SELECT _file, _row{"".join(", " + r for r in carried_refs)}, {", ".join(typed_exprs)},
                    [{", ".join(type_problems)}] AS _p1
             FROM filled
         ), enriched AS (
@@ -599,41 +633,95 @@ def _gate(
         ), converted AS (
             SELECT {convert_select}, {convert_problem} AS _p2 FROM enriched
         ), scaled AS (
-            SELECT {scale_select} FROM converted
+            SELECT {_replace(scale_sql(config))} FROM converted
         ), checked AS (
             SELECT *, [{", ".join(row_problems) or "NULL"}] AS _p3 FROM scaled
+        ), flagged AS (
+            SELECT * EXCLUDE (_p1, _pe, _p2, _p3),
+                   list_filter(list_concat(_p1, _pe, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
+            FROM checked
         )
-        SELECT * EXCLUDE (_p1, _pe, _p2, _p3),
-               list_filter(list_concat(_p1, _pe, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
-        FROM checked
-        """,
-        params.values,
-    )
+        SELECT * EXCLUDE ({", ".join(carried_refs)}),
+               CASE WHEN len(_problems) > 0 THEN CAST(to_json({record}) AS VARCHAR) END AS _record
+        FROM flagged
+        """
+    reader = source.reader()
+    con.register("_candidates", reader)
+    try:
+        con.execute(sql, params.values)
+    except duckdb.Error:
+        if source.error is not None:
+            # the reader's own error (a file that cannot be read, drift, accounting), with its type
+            raise source.error from None
+        raise
+    finally:
+        con.unregister("_candidates")
+    if len(source.per_file) != len(source.files):
+        raise AccountingError(f"{contract.dataset}: {len(source.files)} raw files, but {len(source.per_file)} read")
+    rejects = source.rejects.close()
+    if rejects is not None:
+        con.execute(f"CREATE TABLE rejects AS SELECT * FROM read_parquet({literal(str(rejects))})")
+    else:
+        con.execute(
+            "CREATE TABLE rejects (source_file VARCHAR, source_row BIGINT, column_name VARCHAR, "
+            "check_name VARCHAR, reason VARCHAR, record VARCHAR)"
+        )
 
+
+def _dedupe_needed(con: Any, contract: Contract, config: dict[str, Any]) -> bool:
+    """Whether any two passing rows can be in one de-duplication group (else the window is skipped).
+
+    Rows whose primary key differs are in different groups whenever the groups include the key
+    (``drop_exact_duplicates`` groups by every column), so one GROUP BY of the key decides; a
+    de-duplication key is grouped by itself.
+    """
+    dedupe = config.get("deduplicate")
+    group = list(dedupe["key"]) if dedupe else list(contract.column_names)
+    key = list(contract.primary_key)
+    if key and set(key) <= set(group):
+        group = key
+    cols = ", ".join(ident(c) for c in group)
+    found = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM checked WHERE len(_problems) = 0 GROUP BY {cols} HAVING count(*) > 1)"
+    ).fetchone()[0]
+    return bool(found)
+
+
+def _stage(con: Any, contract: Contract, config: dict[str, Any], ds: str, staged_path: Path) -> int:
+    """The passing rows (de-duplicated) to staged Parquet sorted by the key; relation ``passed``; their count."""
+    names = contract.column_names
     cols = ", ".join(ident(n) for n in names)
     # each staged row keeps where it was read, so a later failure (a load the warehouse refuses)
     # can name the raw file and row; the partition step drops these columns
     origin = f"_file AS {ident(ORIGIN_COLUMNS[0])}, _row AS {ident(ORIGIN_COLUMNS[1])}"
+    day = f"CAST({literal(ds)} AS DATE) AS {ident(DATE_PARTITION)}"
     window = dedupe_window(config, list(names))
-    if window:
+    if window and _dedupe_needed(con, contract, config):
         # rows the window drops are counted as duplicates (rows in = passed + quarantined + duplicates)
-        passed_sql = f"""
-            SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)}, {origin} FROM (
-                SELECT *, {window} AS _copy
-                FROM checked WHERE len(_problems) = 0
-            ) WHERE _copy = 1"""
-    else:
-        passed_sql = (
-            f"SELECT {cols}, CAST($1 AS DATE) AS {ident(DATE_PARTITION)}, {origin} "
-            "FROM checked WHERE len(_problems) = 0"
+        con.execute(
+            f"""CREATE TABLE passed AS SELECT {cols}, {day}, {origin} FROM (
+                    SELECT *, {window} AS _copy FROM checked WHERE len(_problems) = 0
+                ) WHERE _copy = 1"""
         )
-    con.execute(f"CREATE TABLE passed AS {passed_sql}", [ds])
+    else:
+        # no row can be a duplicate of another: the checks read the passing rows where they are
+        con.execute(f"CREATE VIEW passed AS SELECT {cols}, {day}, {origin} FROM checked WHERE len(_problems) = 0")
+    key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
+    order = ", ".join(ident(c) for c in key_first)
+    copied = con.execute(
+        f"COPY (SELECT * FROM passed ORDER BY {order}, {', '.join(ORIGIN_COLUMNS)}) TO {literal(str(staged_path))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    ).fetchone()
+    return int(copied[0])
 
+
+def _quarantine(con: Any, ds: str, quarantine_path: Path) -> int:
+    """Rows with problems and unreadable records to quarantine Parquet; relation ``quarantined``; their count."""
     con.execute(
         f"""
         CREATE TABLE quarantined AS
         SELECT source_file, source_row, column_name, check_name, reason, record,
-               CAST($1 AS DATE) AS {ident(DATE_PARTITION)}
+               CAST({literal(ds)} AS DATE) AS {ident(DATE_PARTITION)}
         FROM (
             SELECT _file AS source_file, _row AS source_row,
                    _problems[1]."column" AS column_name, _problems[1]."check" AS check_name,
@@ -643,21 +731,17 @@ def _gate(
             FROM checked WHERE len(_problems) > 0
             UNION ALL SELECT * FROM rejects
         )
-        """,
-        [ds],
+        """
     )
+    copied = con.execute(
+        f"COPY (SELECT * FROM quarantined ORDER BY source_file, source_row) TO {literal(str(quarantine_path))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    ).fetchone()
+    return int(copied[0])
 
-    rows_in = sum(f["rows"] for f in per_file)
-    good = con.execute("SELECT count(*) FROM checked WHERE len(_problems) = 0").fetchone()[0]
-    rows_passed = con.execute("SELECT count(*) FROM passed").fetchone()[0]
-    rows_quarantined = con.execute("SELECT count(*) FROM quarantined").fetchone()[0]
-    duplicates = good - rows_passed
-    if rows_in != rows_passed + rows_quarantined + duplicates:
-        raise AccountingError(
-            f"{contract.dataset} ds={ds}: rows in {rows_in} != passed {rows_passed} + quarantined "
-            f"{rows_quarantined} + duplicates {duplicates}"
-        )
 
+def _quarantine_summary(con: Any) -> tuple[dict[str, int], dict[str, int], dict[str, list[str]]]:
+    """Quarantined rows by check and by column, and a few example reasons per check."""
     reasons = dict(
         con.execute("SELECT coalesce(check_name, 'parse'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1").fetchall()
     )
@@ -666,21 +750,26 @@ def _gate(
             "SELECT coalesce(column_name, '(record)'), count(*) FROM quarantined GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
-    reason_examples = {
+    examples = {
         check: [_shown_reason(r, file) for r, file in found]
         for check, found in con.execute(
             f"SELECT coalesce(check_name, 'parse'), list((reason, source_file) ORDER BY source_file, source_row)"
             f"[1:{EXAMPLES_PER_CHECK}] FROM quarantined GROUP BY 1 ORDER BY 1"
         ).fetchall()
     }
+    return reasons, by_column, examples
+
+
+def _row_level_results(con: Any, contract: Contract, evaluated: int) -> list[dict[str, Any]]:
+    """The ``quarantine`` expectations as check results (a ``mostly`` share fails the run)."""
     flagged = dict(
         con.execute(
-            'SELECT p."check", count(*) FROM (SELECT unnest(_problems) AS p FROM checked) GROUP BY 1'
+            'SELECT p."check", count(*) FROM (SELECT unnest(_problems) AS p FROM checked WHERE len(_problems) > 0) '
+            "GROUP BY 1"
         ).fetchall()
     )
     # a quarantine check moves its rows aside and the run goes on; with an explicit `mostly`, too
     # large a share of flagged rows fails the run (the source is broken, not a few readings)
-    evaluated = con.execute("SELECT count(*) FROM checked").fetchone()[0]
     row_level = []
     for e in contract.expectations_with("quarantine"):
         count = flagged.get(e.label, 0)
@@ -698,20 +787,22 @@ def _gate(
                 "engine": "duckdb",
             }
         )
+    return row_level
 
-    key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
-    order = ", ".join(ident(c) for c in key_first)
-    staged_path = workdir / "staged.parquet"
-    quarantine_path = workdir / "quarantine.parquet"
-    con.execute(
-        f"COPY (SELECT * FROM passed ORDER BY {order}, {', '.join(ORIGIN_COLUMNS)}) TO {literal(str(staged_path))} "
-        "(FORMAT parquet, COMPRESSION zstd)"
-    )
-    con.execute(
-        f"COPY (SELECT * FROM quarantined ORDER BY source_file, source_row) TO {literal(str(quarantine_path))} "
-        "(FORMAT parquet, COMPRESSION zstd)"
-    )
 
+def _table_checks(
+    con: Any,
+    contract: Contract,
+    report: dict[str, Any],
+    row_level: list[dict[str, Any]],
+    ds: str,
+    check_engine: str,
+    history: Sequence[int],
+    staged_path: Path,
+    quarantine_path: Path,
+) -> GateOutcome:
+    """The ``fail``/``warn`` expectations and the key check on ``passed``; the outcome, or QualityGateFailed."""
+    names = contract.column_names
     table_checks = contract.expectations_with("fail", "warn")
     # Lockgate's own checks always run here; GX's run here too unless GX was asked for
     in_sql = [e for e in table_checks if e.expectation in EXTENSIONS or (check_engine == "duckdb" and sql_supported(e))]
@@ -720,7 +811,9 @@ def _gate(
     by_label = {r["check"]: r for r in evaluate_in_sql(con, "passed", in_sql, columns=names, context=context)}
     if in_gx:
         # GX needs the rows in memory: only for expectations the SQL engine does not translate
-        frame = con.sql(f"SELECT {cols} FROM passed ORDER BY {order}").df()
+        key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
+        cols = ", ".join(ident(n) for n in names)
+        frame = con.sql(f"SELECT {cols} FROM passed ORDER BY {', '.join(ident(c) for c in key_first)}").df()
         by_label.update({r["check"]: r for r in run_gx(contract, frame, in_gx)})
     gx_results = [_jsonable(by_label[e.label]) for e in table_checks]
     key_check = primary_key_check(con, contract)
@@ -733,26 +826,14 @@ def _gate(
         if located:
             check["locations"] = located
     warnings = [c for c in gx_results if not c["success"] and c["severity"] == "warn"]
-
-    report = {
-        "column_metrics": _column_metrics(con, contract),
-        "dataset": contract.dataset,
-        "contract": os.path.basename(contract.path),
-        "ds": ds,
-        "files": per_file,
-        "rows_in": rows_in,
-        "rows_passed": rows_passed,
-        "rows_quarantined": rows_quarantined,
-        "duplicates_removed": duplicates,
-        "quarantine_by_check": reasons,
-        "quarantine_by_column": by_column,
-        "quarantine_examples": reason_examples,
-        "schema_drift": drifts,
-        "checks": builtin + row_level + gx_results,
-        "failed": [c["check"] for c in failed],
-        "warnings": [c["check"] for c in warnings],
-        "success": not failed,
-    }
+    report.update(
+        {
+            "checks": builtin + row_level + gx_results,
+            "failed": [c["check"] for c in failed],
+            "warnings": [c["check"] for c in warnings],
+            "success": not failed,
+        }
+    )
     outcome = GateOutcome(report, staged_path, quarantine_path, failed, warnings)
     if failed:
         raise QualityGateFailed(format_failures(contract.dataset, ds, failed, report), report, failed)
