@@ -22,7 +22,11 @@ HEAVY_MODULES = (
     "numpy",
     "adbc_driver_postgresql",
     "pyiceberg",
+    "pyspark",
 )
+#: lockgate modules that exist to hold a heavy import, only ever imported from inside a task (the
+#: pyiceberg FileIO over the lake hook; the data-health web app, FastAPI, in the API server): not probed
+HEAVY_BY_DESIGN = ("lockgate.hooks.iceberg_io", "lockgate.ui.app")
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +101,26 @@ def test_dag_file_imports_no_heavy_module(dag_file: Path) -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"{dag_file.name} imports {loaded} at parse time"
+
+
+def test_lockgate_modules_import_no_heavy_module() -> None:
+    """A task's start-up (the DAG file, its operators, hooks, notifiers, sources) imports no data
+    library: each is imported inside the function that needs it, when a task runs it."""
+    probe = (
+        "import importlib, json, pkgutil, sys\n"
+        "import lockgate\n"
+        f"heavy, skip = {HEAVY_MODULES!r}, {HEAVY_BY_DESIGN!r}\n"
+        "found = {}\n"
+        "for info in sorted(pkgutil.walk_packages(lockgate.__path__, 'lockgate.'), key=lambda i: i.name):\n"
+        "    if info.name in skip:\n"
+        "        continue\n"
+        "    before = {m for m in heavy if m in sys.modules}\n"
+        "    importlib.import_module(info.name)\n"
+        "    new = sorted({m for m in heavy if m in sys.modules} - before)\n"
+        "    if new:\n"
+        "        found[info.name] = new\n"
+        "print(json.dumps(found))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {}, f"imported at module level (move the import into the function using it): {found}"
