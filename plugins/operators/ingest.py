@@ -270,3 +270,124 @@ class IngestOperator(LakeOperator):
             "rows": manifest["rows"],
             "bytes": manifest["bytes"],
         }
+
+
+#: ``dag_run.conf`` key of an event run's objects (:func:`lockgate.events.run_conf`)
+EVENTS_CONF = "lockgate_events"
+
+
+def ledger_key(dataset: str, ds: str, source_name: str) -> str:
+    """``raw/<dataset>/ds=<date>/ledger/<source>.json``: what the date ingested from a source, per object
+    key (ETag and its manifest entry). Beside the run folders, so raw retention removes it with them."""
+    from lockgate.layout import zone_prefix
+
+    return safe_key(zone_prefix("raw", dataset, ds), "ledger", f"{source_name.replace('/', '_')}.json")
+
+
+class EventIngestOperator(IngestOperator):
+    """An :class:`IngestOperator` of an event-driven pipeline: lands what its run's events name.
+
+    In an event run (``dag_run.conf["lockgate_events"]`` from the dispatcher, :mod:`lockgate.events`) it
+    lands only the objects of this source the date has not ingested yet (object key + ETag in the
+    date's ledger: a redelivered message lands nothing), and its manifest also lists the files the
+    date ingested before (their raw keys in earlier runs' folders: the lake keeps them), so the gate,
+    the publish and the load see the whole date, as after a scheduled run. A scheduled or manual run
+    ingests ``source`` as usual and resets the ledger to what it landed.
+
+    :param on_bad_event: ``skip`` (log an object that no longer exists with its message id) or ``fail``.
+    """
+
+    def __init__(self, *, on_bad_event: str = "skip", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_bad_event = on_bad_event
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        events = conf.get(EVENTS_CONF)
+        ds = self.logical_ds(context)
+        source_name = self.source_name or self.task_id
+        key = ledger_key(self.dataset, ds, source_name)
+        ledger: dict[str, Any] = self.lake.read_json(key) if self.lake.exists(key) else {}
+        objects = (events or {}).get(source_name)
+        if events is None or (not objects and not ledger):
+            # a scheduled/manual run, or an event run that names nothing of a source the date never had
+            result = super().execute(context)
+            self._write_ledger(key, {}, result["manifest_key"], events is not None)
+            return result
+        return self._execute_events(context, key, ledger, objects or [])
+
+    def _execute_events(
+        self, context: Context, key: str, ledger: dict[str, Any], objects: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        from lockgate.events import plan_ledger
+        from lockgate.sources.files import ObjectsSource
+
+        plan = plan_ledger(ledger, objects)
+        for dup in plan.duplicates:
+            self.log.info(
+                "message %s: s3://%s/%s (ETag %s) was already ingested for this date: not landed again",
+                dup.get("message_id"), dup["bucket"], dup["key"], dup["etag"],
+            )  # fmt: skip
+        for removed in plan.removed:
+            self.log.info("%s was removed from the bucket: dropped from the date", removed)
+        self.log.info(
+            "%d object(s) to land, %d carried from earlier runs of the date, %d duplicate(s)",
+            len(plan.land), len(plan.carry), len(plan.duplicates),
+        )  # fmt: skip
+        source = ObjectsSource(
+            plan.land, format=self.format, aws_conn_id=self.source_aws_conn_id, on_missing=self.on_bad_event
+        )
+        self.source = source
+        # the carried files are the date's too: a run that lands nothing new still has a manifest
+        self.allow_empty = self.allow_empty or not plan.land
+        result = super().execute(context)
+        carried = {c["key"]: ledger[c["key"]] for c in plan.carry}
+        # what the events named but this run did not land stays on record in the manifest, with message ids
+        trace = {"duplicates": plan.duplicates, "missing": source.skipped, "removed": plan.removed}
+        return self._merge_manifest(result, carried, key, trace)
+
+    def _merge_manifest(
+        self, result: dict[str, Any], carried: dict[str, Any], key: str, trace: dict[str, Any]
+    ) -> dict[str, Any]:
+        manifest = self.lake.read_json(result["manifest_key"])
+        new = manifest["files"]
+        manifest["files"] = [entry["entry"] for entry in carried.values()] + new
+        manifest["rows"] = sum(e["rows"] for e in manifest["files"])
+        manifest["bytes"] = sum(e["bytes"] for e in manifest["files"])
+        manifest["carried"] = len(carried)
+        manifest["events"] = trace
+        if "drift" in manifest:
+            drifted = [e["drift"] for e in manifest["files"] if e.get("drift")]
+            for part in ("added", "missing", "retyped"):
+                manifest["drift"][part] = sorted({c for d in drifted for c in d[part]})
+            manifest["drift"]["files"] = len(drifted)
+        self.lake.write_json(result["manifest_key"], manifest)
+        self._write_ledger(key, carried, result["manifest_key"], True, new)
+        return {**result, "files": len(manifest["files"]), "rows": manifest["rows"], "bytes": manifest["bytes"]}
+
+    def _write_ledger(
+        self,
+        key: str,
+        carried: dict[str, Any],
+        manifest_key: str,
+        from_events: bool,
+        new: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """The date's objects after this run: what it carried and what it landed (keyed by object key).
+
+        A scheduled run's files have no ETag here (an S3 listing has them, the landing does not record
+        them), so the first event naming one of them lands it once more: never a lost or doubled row.
+        """
+        if new is None:
+            new = self.lake.read_json(manifest_key)["files"]
+        ledger = dict(carried)
+        for entry in new:
+            object_key = entry.get("object_key") or _object_key(entry["source"])
+            ledger[object_key] = {"etag": entry.get("etag", ""), "entry": entry}
+        self.lake.write_json(key, ledger)
+        self.log.info("the date's ledger %s holds %d object(s)", self.lake.uri(key), len(ledger))
+
+
+def _object_key(source: str) -> str:
+    """``s3://bucket/key`` -> ``key`` (a local path stays as it is)."""
+    return source[len("s3://") :].partition("/")[2] if source.startswith("s3://") else source

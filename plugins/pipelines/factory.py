@@ -93,6 +93,23 @@ def _warehouse_asset(table: str) -> Any:
     return Asset(name=f"lockgate.warehouse.{table}")
 
 
+def dataset_asset(dataset: str) -> Any:
+    """The asset a dataset's load emits (partition_key = the date) and ``after: <dataset>`` waits for."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"lockgate.dataset.{dataset}")
+
+
+def _schedule(spec: PipelineSpec) -> Any:
+    """The cron/preset of the spec, or with ``after:`` one run per passed partition of those datasets."""
+    if not spec.after:
+        return spec.schedule
+    from airflow.sdk import AssetAll, PartitionedAssetTimetable
+
+    assets = [dataset_asset(name) for name in spec.after]
+    return PartitionedAssetTimetable(assets=assets[0] if len(assets) == 1 else AssetAll(*assets))
+
+
 def ingest_each_file(
     task_id: str,
     *,
@@ -178,7 +195,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
         dag_id=spec.dag_id,
         description=spec.description.strip().splitlines()[0].lstrip("# ")[:200],
         doc_md=_doc_md(spec),
-        schedule=spec.schedule,
+        schedule=_schedule(spec),
         start_date=datetime.fromisoformat(spec.start_date).replace(tzinfo=UTC),
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
@@ -189,8 +206,9 @@ def build_dag(spec: PipelineSpec) -> DAG:
         on_failure_callback=run_summary,
         deadline=late_batch_deadline(spec.alerts, after=timedelta(hours=spec.late_batch_after_hours)),
     ) as dag:
-        prepare: Any = task(task_id=SOURCES_TASK)(resolve_source_root)(dag_id=spec.dag_id, location=spec.location)
         root = "{{ ti.xcom_pull(task_ids='" + SOURCES_TASK + "') }}"
+        if spec.files:
+            prepare: Any = task(task_id=SOURCES_TASK)(resolve_source_root)(dag_id=spec.dag_id, location=spec.location)
 
         ingests: dict[str, list[Any]] = {}
         for f in spec.files:
@@ -209,6 +227,20 @@ def build_dag(spec: PipelineSpec) -> DAG:
                 **lake,
             }
             first: Any = prepare
+            if spec.trigger is not None:
+                # event runs land the objects their events name; scheduled ones the path (EventIngestOperator)
+                from lockgate.operators.ingest import EventIngestOperator
+
+                ingest = EventIngestOperator(
+                    task_id=f"ingest_{f.id}",
+                    source=f"{root}/{f.path}",
+                    source_name=f.id,
+                    on_bad_event=spec.trigger.on_bad_event,
+                    **options,
+                )
+                prepare >> ingest
+                ingests.setdefault(f.dataset, []).append(ingest)
+                continue
             if f.wait_timeout_minutes is not None:
                 first = wait_for_files(
                     f"wait_{f.id}",
@@ -277,7 +309,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
                 table=load.table,
                 mode=load.mode,
                 warehouse_conn_id=spec.warehouse_conn_id,
-                outlets=[_warehouse_asset(load.table)],
+                outlets=[_warehouse_asset(load.table), dataset_asset(load.dataset)],
                 **lake,
             )
             gates[load.dataset] >> partition >> warehouse_load
@@ -445,6 +477,10 @@ def build_dags(folder: str | Path) -> tuple[list[DAG], list[PipelineSpecError]]:
         else:
             dags.append(dag)
             built.append(spec)
+            if spec.trigger is not None:
+                from lockgate.pipelines.events_dag import build_dispatcher
+
+                dags.append(build_dispatcher(spec))
     taken = {dag.dag_id for dag in dags}
     for error in errors:
         dag_id = _stand_in_id(error, taken)

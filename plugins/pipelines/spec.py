@@ -120,6 +120,20 @@ class LoadSpec:
 
 
 @dataclass(frozen=True)
+class TriggerSpec:
+    """``trigger:``: event-driven runs from a queue (see :mod:`lockgate.events`)."""
+
+    on: str
+    #: s3_events: the SQS queue URL; redis: the pub/sub channel
+    queue: str
+    conn_id: str
+    max_wait: float = 10.0
+    max_files: int = 100
+    poll_seconds: float = 10.0
+    on_bad_event: str = "skip"
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     """A validated pipeline spec (see ``include/pipeline.schema.json`` for each field)."""
 
@@ -150,6 +164,10 @@ class PipelineSpec:
     deliveries: tuple[Any, ...] = ()
     #: ``models:`` entries (:class:`lockgate.models.ModelSpec`); each model's dataset is in ``datasets`` too
     models: tuple[Any, ...] = ()
+    #: ``trigger:``: an AssetWatcher starts event runs (None: schedule only)
+    trigger: TriggerSpec | None = None
+    #: ``after:``: datasets whose passed partitions start a run each (PartitionedAssetTimetable)
+    after: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -357,6 +375,8 @@ class _Builder:
         self._acyclic(routes)
         self._alerts()
         self._schedule()
+        trigger = self._trigger(files)
+        after = self._after(models)
         connections = raw.get("connections", {})
         from lockgate.config import DEFAULT_LAKE_CONN_ID, DEFAULT_WAREHOUSE_CONN_ID
 
@@ -375,7 +395,7 @@ class _Builder:
             execution_timeout_minutes=raw.get("execution_timeout_minutes"),
             late_batch_after_hours=raw.get("late_batch_after_hours", DEFAULT_LATE_BATCH_AFTER_HOURS),
             alerts={event: list(targets) for event, targets in raw["alerts"].items()},
-            location=dict(raw["sources"].get("location", {})),
+            location=dict(raw.get("sources", {}).get("location", {})),
             files=tuple(files),
             datasets=datasets,
             routes=tuple(routes),
@@ -386,6 +406,8 @@ class _Builder:
             summary=raw.get("summary", True),
             deliveries=tuple(deliveries),
             models=tuple(models),
+            trigger=trigger,
+            after=after,
             raw=raw,
         )
 
@@ -429,7 +451,7 @@ class _Builder:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         files, seen = [], set()
-        for i, spec in enumerate(self.raw["sources"]["files"]):
+        for i, spec in enumerate(self.raw.get("sources", {}).get("files", [])):
             if spec["id"] in seen:
                 self.fail(["sources", "files", i, "id"], f"id {spec['id']!r} is used twice")
             seen.add(spec["id"])
@@ -459,7 +481,7 @@ class _Builder:
                     wait_poke_seconds=(spec.get("wait") or {}).get("poke_seconds", 60.0),
                 )
             )
-        sample = self.raw["sources"].get("location", {}).get("sample", {})
+        sample = self.raw.get("sources", {}).get("location", {}).get("sample", {})
         if "folder" in sample and not (include_dir() / sample["folder"]).is_dir():
             self.fail(
                 ["sources", "location", "sample", "folder"],
@@ -670,6 +692,61 @@ class _Builder:
         for i, route in enumerate(routes):
             if reaches(route.source, route.source, set()):
                 self.fail(["routes", i, "from"], f"routes form a cycle through {route.source!r}")
+
+    def _trigger(self, files: Sequence[SourceFile]) -> TriggerSpec | None:
+        """``trigger:``: the queue its kind needs, files to route events to, one run at a time."""
+        declared = self.raw.get("trigger")
+        if declared is None:
+            return None
+        on = declared["on"]
+        where, needed = ("queue", "an SQS queue URL") if on == "s3_events" else ("channel", "a pub/sub channel")
+        other = "channel" if where == "queue" else "queue"
+        if where not in declared:
+            self.fail(["trigger"], f"on: {on} needs {where}: {needed}")
+        if other in declared:
+            self.fail(["trigger", other], f"on: {on} takes {where}, not {other}")
+        if not files:
+            self.fail(["trigger"], "event-driven runs ingest sources.files: declare at least one")
+        for i, f in enumerate(files):
+            if f.fan_out or f.wait_timeout_minutes is not None:
+                # an event run ingests the objects its events name: there is nothing to list or wait for
+                self.fail(["sources", "files", i], "fan_out and wait do not apply to an event-driven pipeline")
+        if self.raw.get("max_active_runs", 1) != 1:
+            # the date's ledger (object key + ETag) is read and written by one run at a time
+            self.fail(["max_active_runs"], "an event-driven pipeline runs one run at a time: max_active_runs must be 1")
+        location = self.raw.get("sources", {}).get("location", {})
+        url = location.get("url")
+        if url is not None and not str(url).startswith("s3://"):
+            self.fail(
+                ["sources", "location", "url"], f"event-driven runs read S3 objects: {url!r} is not s3://bucket/prefix"
+            )
+        default_conn = "aws_default" if on == "s3_events" else "redis_default"
+        return TriggerSpec(
+            on=on,
+            queue=str(declared.get(where, "")),
+            conn_id=declared.get("conn_id", default_conn),
+            max_wait=float(declared.get("max_wait", 10.0)),
+            max_files=int(declared.get("max_files", 100)),
+            poll_seconds=float(declared.get("poll_seconds", 10.0)),
+            on_bad_event=declared.get("on_bad_event", "skip"),
+        )
+
+    def _after(self, models: Sequence[Any]) -> tuple[str, ...]:
+        """``after:``: datasets, and no cron schedule next to them (the partitions are the schedule)."""
+        declared = self.raw.get("after")
+        if not self.raw.get("sources", {}).get("files") and not models:
+            self.fail(["sources"], "nothing to run: declare sources.files or models")
+        if declared is None:
+            return ()
+        after = (declared,) if isinstance(declared, str) else tuple(declared)
+        if self.raw["schedule"] is not None:
+            self.fail(["schedule"], "a pipeline with after: runs per passed partition: schedule must be null")
+        if self.raw.get("trigger") is not None:
+            self.fail(["after"], "after: and trigger: cannot both start runs of one pipeline")
+        for name in after:
+            if name in self.raw["datasets"] or name in self._model_names:
+                self.fail(["after"], f"{name!r} is written by this pipeline: it cannot wait for itself")
+        return after
 
     def _schedule(self) -> None:
         """A cron expression or preset Airflow accepts (otherwise DagBag would fail the whole DAG file)."""

@@ -135,3 +135,77 @@ class FileSource(Source):
                 sha256=digest.hexdigest(),
                 lineage=self.lineage_dataset(uri),
             )
+
+
+class ObjectsSource(FileSource):
+    """Exactly the S3 objects an event run was given (``lockgate.events``), each landed with its key,
+    ETag and message id in its manifest entry.
+
+    An object that no longer exists is a bad event: ``on_missing="skip"`` logs it with its message id
+    and lands the others (``skipped`` lists it); ``"fail"`` fails the task naming it.
+
+    :param objects: ``{"bucket", "key", "etag", "message_id"}`` per object.
+    """
+
+    template_fields: tuple[str, ...] = ()  # type: ignore[assignment]  # nothing templated: exact objects
+
+    def __init__(
+        self,
+        objects: list[dict[str, Any]],
+        *,
+        format: str | None = None,
+        aws_conn_id: str = "aws_default",
+        on_missing: str = "skip",
+    ) -> None:
+        super().__init__("", format=format, aws_conn_id=aws_conn_id, allow_empty=False)
+        self.objects = objects
+        self.on_missing = on_missing
+        self.skipped: list[dict[str, Any]] = []
+
+    def describe(self) -> str:
+        return f"{len(self.objects)} object(s) named by queue events"
+
+    def list(self) -> list[str]:
+        return [f"s3://{o['bucket']}/{o['key']}" for o in self.objects]
+
+    def units(self, context: Context, workdir: Path, *, log: Any, progress: Progress) -> Iterator[Unit]:
+        from airflow.sdk.exceptions import AirflowFailException
+        from botocore.exceptions import ClientError
+
+        client = self.s3.get_conn()
+        uris = self.list()
+        for obj, uri, name in zip(self.objects, uris, raw_names(uris), strict=True):
+            try:
+                response = client.get_object(Bucket=obj["bucket"], Key=obj["key"])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+                message = f"message {obj.get('message_id')}: {uri} named by the event does not exist (any more)"
+                if self.on_missing == "fail":
+                    raise AirflowFailException(message) from None
+                log.warning("%s: skipped (on_bad_event: skip)", message)
+                self.skipped.append(obj)
+                continue
+            spool = workdir / name
+            spool.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            body = response["Body"]
+            try:
+                with open(spool, "wb") as out:
+                    while chunk := body.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        progress.advance(len(chunk))
+            finally:
+                body.close()
+            # the version landed: a later event naming the same ETag is a duplicate of this one
+            etag = str(response.get("ETag", "")).strip('"') or obj.get("etag", "")
+            yield Unit(
+                name=name,
+                path=spool,
+                format=self.format or detect_format(name),
+                source=uri,
+                sha256=digest.hexdigest(),
+                extra={"object_key": obj["key"], "etag": etag, "message_id": obj.get("message_id")},
+                lineage=self.lineage_dataset(uri),
+            )

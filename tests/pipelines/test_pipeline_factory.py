@@ -76,7 +76,13 @@ def test_sales_distribution_shape(dag_bag) -> None:
     assert dag.get_task("load_fact_inventory_movements").mode == "merge"
     assert dag.get_task("load_fact_sales_ledger").mode == "replace_partition"
     outlets = {a.name for t in dag.tasks for a in t.outlets}
-    assert outlets == {"lockgate.warehouse.fact_sales_ledger", "lockgate.warehouse.fact_inventory_movements"}
+    # each load emits its table's asset and its dataset's (partition_key = the date; `after:` waits for it)
+    assert outlets == {
+        "lockgate.warehouse.fact_sales_ledger",
+        "lockgate.warehouse.fact_inventory_movements",
+        "lockgate.dataset.sales_accounting",
+        "lockgate.dataset.sales_supply_chain",
+    }
     assert dag.get_task("gate_sales_accounting").warning_notifiers  # dq_warning from `default`
     drop, upsert = dag.get_task("drop_ledger_for_partner"), dag.get_task("upsert_movements_to_pos")
     assert (drop.kind, drop.options) == ("partner_drop", {"format": "parquet", "prefix": "ledger"})

@@ -1,0 +1,1 @@
+"""Lockgate's triggers: the event sources of ``AssetWatcher``-driven pipelines (:mod:`lockgate.triggers.queues`)."""
