@@ -106,11 +106,15 @@ class LakeOperator(BaseOperator):
     def logical_ds(context: Context) -> str:
         """The partition date of this run: the logical date, never the clock.
 
-        Airflow 3 allows runs without a logical date; they use the date the run was due.
+        Airflow 3 allows runs without a logical date; they use the date the run was due. A run of a
+        partitioned schedule (``after:``, ``PartitionedAssetTimetable``) is for its partition's date.
         """
         ds = context.get("ds")
         if ds:
             return str(ds)
+        partition = context.get("partition_key")
+        if isinstance(partition, str) and len(partition) == 10 and partition[4] == partition[7] == "-":
+            return partition
         return str(context["dag_run"].run_after.date().isoformat())
 
     @contextmanager
