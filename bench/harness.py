@@ -6,6 +6,10 @@ process the harness records:
 
 * ``seconds`` - the work, timed inside the process (imports and start-up excluded);
 * ``process_seconds`` - the process's wall time, start-up and imports included;
+* ``startup_seconds`` - ``process_seconds - seconds``, and ``phases``, where it went: ``interpreter``
+  (until :mod:`bench.tasks` runs), ``setup`` (imports, the DAG file, the task; until the first timed
+  block), ``after`` (from the last timed block to the result written) and ``exit`` (interpreter
+  shutdown, until the process is reaped);
 * ``peak_rss`` - the process's peak resident set size, from ``os.wait4``'s rusage (``ru_maxrss``;
   it includes children the process waited for, e.g. ``psql``), taken by the small launcher
   :mod:`bench.spawn` (see there why). The PostgreSQL server's own memory is not in it, for any tool.
@@ -43,6 +47,10 @@ class Spec:
     :param data_bytes: size of the data set's CSV, for MB/s (the same yardstick for every tool).
     :param total: ``"work"`` - the result's time is the sum of the timed work; ``"process"`` - the
         sum of the processes' wall times (start-up and imports included, as for a DAG run).
+    :param launch: ``"fresh"`` - each step is a new Python process; ``"forked"`` - each step runs as
+        an Airflow worker runs a task: forked from a process with the task SDK's supervisor imported,
+        leaving through ``os._exit`` (:func:`bench.tasks.forked`); the step's process figures are
+        the forked task process's own.
     """
 
     key: str
@@ -53,20 +61,27 @@ class Spec:
     data_bytes: int
     setup: Callable[[], None] | None = None
     total: str = "work"
+    launch: str = "fresh"
     note: str = ""
     runs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_task(task: str, params: dict[str, Any], env: dict[str, str], log: Path, timeout: float) -> dict[str, Any]:
-    """Run one task in a fresh Python process (through :mod:`bench.spawn`); its result, wall time, peak RSS."""
+def run_task(
+    task: str, params: dict[str, Any], env: dict[str, str], log: Path, timeout: float, launch: str = "fresh"
+) -> dict[str, Any]:
+    """Run one task in a fresh Python process (through :mod:`bench.spawn`), or forked from a warm
+    one (``launch="forked"``); its result, wall time, peak RSS."""
     import signal
+
+    from bench.tasks import fork_report
 
     log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
         params_file, result_file = Path(tmp) / "params.json", Path(tmp) / "result.json"
         spawn_file = Path(tmp) / "spawn.json"
         params_file.write_text(json.dumps(params))
-        command = [sys.executable, "-m", "bench.tasks", task, str(params_file), str(result_file)]
+        how = ["--forked"] if launch == "forked" else []
+        command = [sys.executable, "-m", "bench.tasks", *how, task, str(params_file), str(result_file)]
         spawner = [sys.executable, "-I", str(REPO / "bench" / "spawn.py"), str(spawn_file)]
         with open(log, "w") as out:
             proc = subprocess.Popen(
@@ -82,12 +97,34 @@ def run_task(task: str, params: dict[str, Any], env: dict[str, str], log: Path, 
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
             raise TaskFailed(f"{task} exited with {spawned['exit']} (log {log}):\n{tail}")
         result: dict[str, Any] = json.loads(result_file.read_text())
+        if launch == "forked":
+            # the task process is the forked child; the launcher's own imports play the worker's
+            result["launcher_seconds"] = spawned["seconds"]
+            loads = {k: spawned[k] for k in ("load_before", "load_after")}
+            spawned = {**json.loads(fork_report(str(result_file)).read_text()), **loads}
     result["task"] = task
     result["process_seconds"] = spawned["seconds"]
+    result["startup_seconds"] = spawned["seconds"] - result["seconds"]
+    result["phases"] = phases(spawned, result.pop("times", {}))
     result["peak_rss"] = spawned["maxrss_kib"] * 1024
     result["cpu_seconds"] = spawned["cpu_seconds"]
     result["load"] = [spawned["load_before"], spawned["load_after"]]
     return result
+
+
+def phases(spawned: dict[str, Any], times: dict[str, float]) -> dict[str, float]:
+    """The process's wall time outside its work, by phase (see the module's docstring)."""
+    if (
+        not {"started_at", "ended_at"} <= spawned.keys()
+        or not {"main", "work_start", "work_end", "result"} <= times.keys()
+    ):
+        return {}
+    return {
+        "interpreter": times["main"] - spawned["started_at"],
+        "setup": times["work_start"] - times["main"],
+        "after": times["result"] - times["work_end"],
+        "exit": spawned["ended_at"] - times["result"],
+    }
 
 
 def run_spec_once(spec: Spec, env: dict[str, str], logs: Path, timeout: float) -> dict[str, Any]:
@@ -97,7 +134,7 @@ def run_spec_once(spec: Spec, env: dict[str, str], logs: Path, timeout: float) -
     steps = []
     for index, (task, params) in enumerate(spec.steps):
         log = logs / f"{spec.key.replace('/', '_')}-run{number}-{index}-{task}.log"
-        steps.append(run_task(task, params, env, log, timeout))
+        steps.append(run_task(task, params, env, log, timeout, spec.launch))
     run = {
         "seconds": sum(s["seconds"] if spec.total == "work" else s["process_seconds"] for s in steps),
         "work_seconds": sum(s["seconds"] for s in steps),
@@ -162,13 +199,28 @@ def summarise(spec: Spec) -> dict[str, Any]:
                 "task": step["task"],
                 "seconds": spread([r["steps"][i]["seconds"] for r in spec.runs]),
                 "process_seconds": spread([r["steps"][i]["process_seconds"] for r in spec.runs]),
+                "startup_seconds": spread([r["steps"][i]["startup_seconds"] for r in spec.runs]),
+                "phases": {
+                    phase: statistics.median(r["steps"][i]["phases"][phase] for r in spec.runs)
+                    for phase in spec.runs[0]["steps"][i].get("phases", {})
+                },
                 "peak_rss": spread([r["steps"][i]["peak_rss"] for r in spec.runs]),
                 "cpu_seconds": spread([r["steps"][i]["cpu_seconds"] for r in spec.runs]),
                 "extra": {
                     k: v
                     for k, v in spec.runs[-1]["steps"][i].items()
                     if k
-                    not in ("seconds", "process_seconds", "peak_rss", "cpu_seconds", "load", "task", "rss_before_work")
+                    not in (
+                        "seconds",
+                        "process_seconds",
+                        "startup_seconds",
+                        "phases",
+                        "peak_rss",
+                        "cpu_seconds",
+                        "load",
+                        "task",
+                        "rss_before_work",
+                    )
                 },
             }
             for i, step in enumerate(spec.runs[0]["steps"])

@@ -488,6 +488,39 @@ def memory_table(r: Results) -> str:
     return _table(header, body)
 
 
+#: the most a task process may spend outside its work (issue 15: lean task start-up)
+STARTUP_GOAL = 1.5
+PHASES = ("interpreter", "setup", "after", "exit")
+
+
+def startup_table(r: Results, rows: int) -> str:
+    """Each chain task's process time outside its work (``process - work``), by phase."""
+    body = []
+    for task, stage, operator, _, _ in STAGES:
+        step = r.step(rows, task)
+        if step is None or "startup_seconds" not in step:
+            continue  # a results file from before start-up was split out
+        phases = step.get("phases") or {}
+        # the load's driver, imported by the bench before the timer (like for like with ADBC): the work's
+        driver = (step.get("extra") or {}).get("driver_import_seconds")
+        body.append(
+            [
+                stage,
+                operator,
+                Figure.of(step["process_seconds"]).secs(),
+                Figure.of(step["seconds"]).secs(),
+                f"{Figure.of(step['startup_seconds']).secs()}"
+                + (f", {step['startup_seconds']['median'] - driver:.2f} s without the driver import" if driver else "")
+                + (" ✓" if step["startup_seconds"]["median"] - (driver or 0) <= STARTUP_GOAL else ""),
+                *(f"{phases[p]:.2f} s" if p in phases else "-" for p in PHASES),
+            ]
+        )
+    if not body:
+        return ""
+    header = ["stage", "task", "process", "work", f"process - work (goal ≤ {STARTUP_GOAL} s)"]
+    return _table([*header, "interpreter", "set-up (imports, DAG, task)", "after work", "exit"], body)
+
+
 def _first(m: dict[str, Any] | None) -> dict[str, Any] | None:
     return m["steps"][0] if m else None
 
@@ -731,7 +764,10 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
         "**median (min-max)**. Runs of the tools compared with each other are interleaved.",
         "* **work** = time inside the process, imports and start-up excluded; **process** = the process's wall "
         "time (Python start-up and imports included — Airflow and the DAG file for Lockgate's tasks, GX, dlt…). "
-        "The end-to-end chain is four task processes one after the other, as Airflow runs them.",
+        "The end-to-end chain is four task processes one after the other, as Airflow runs them: each forked "
+        "from a process that has the task SDK's supervisor imported (a worker's, not measured), parsing the DAG "
+        "file, running the task and leaving through `os._exit` (`bench.tasks.forked`); `--only chain` also "
+        "runs them in fresh interpreters (`lockgate_cold`).",
         "* **peak RSS** = `ru_maxrss` of the process (and any child it waited for, e.g. `psql`), from `wait4` in a "
         "small launcher (`bench/spawn.py`). PostgreSQL's own memory is not counted for any tool.",
         "* **MB/s** = the data set's CSV size ÷ work time, the same yardstick for every tool.",
@@ -755,6 +791,20 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
             "",
             stages_table(r, n),
             "",
+        ]
+        startup = startup_table(r, n)
+        if startup:
+            parts += [
+                f"## Task start-up, {_rows(n)} rows",
+                "",
+                "Each chain task's process time outside its work, by phase (medians): the interpreter until "
+                "`bench.tasks` runs, the set-up (Airflow, the DAG file, the task's copy) until its work "
+                "starts, the time after it, and the interpreter's exit.",
+                "",
+                startup,
+                "",
+            ]
+        parts += [
             f"## The 9 checks, {_rows(n)} rows",
             "",
             "4 not-null, 2 range (the contract's, each with a row condition), 2 in-set, 1 compound unique, on a DuckDB "
@@ -790,6 +840,10 @@ def summary_table(data: dict[str, Any]) -> str:
             f"{m['key']:<44} {Figure.of(m['work_seconds']).secs():>24} {Figure.of(m['process_seconds']).secs():>24} "
             f"{Figure.of(m['peak_rss']).mib():>26}"
         )
+    for n in r.sizes:
+        startup = startup_table(r, n)
+        if startup:
+            lines += ["", f"task start-up, {_rows(n)} rows:", startup]
     lines.append("")
     lines += [f"[issue {g.issue}] {g.goal}: {g.measured} -> {g.verdict}" for g in goals(r)]
     return "\n".join(lines)

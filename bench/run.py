@@ -9,6 +9,8 @@ For each size, on the same generated data and the same PostgreSQL, in one run:
   loaded date), the floors of each stage (file copy + line count, hand-written DuckDB gate, DuckDB
   ``COPY ... PARTITION_BY``, ADBC ``adbc_ingest``), ``psql \\copy``, a dlt pipeline and pandas
   ``to_sql`` (only up to ``--to-sql-max-rows``);
+* **chain** (only when asked: ``--only chain``) - the chain's four task processes alone, forked as
+  Airflow's workers run tasks and in fresh interpreters, for each task's start-up (``process - work``);
 * **ingest** (only when asked: ``--only ingest``) - ``IngestOperator`` on the clean and the dirty
   CSV, its floor and ``read_batches``, for ingestion's time and peak RSS;
 * **load** (only when asked: ``--only load``) - the curated zone prepared once (untimed), then
@@ -25,6 +27,7 @@ from them (see :mod:`bench.report`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -181,13 +184,31 @@ class Bench:
 
     # ------------------------------------------------------------------------------- one size
 
+    def tiny(self, rows: int) -> datagen.DataSet:
+        """The first ``rows`` readings of the generated clean set, for start-up (``--only chain``
+        with fewer rows than the generator's bad-row period, e.g. the 50-row task of issue 15)."""
+        if set(self.args.only) != {"chain"}:
+            raise SystemExit(f"--rows {rows}: fewer than {datagen.BAD_EVERY} rows only with --only chain")
+        base = datagen.generate(datagen.BAD_EVERY, False, self.args.data_dir)
+        target = self.args.data_dir / f"readings_{rows}_clean_head.csv"
+        with open(base.csv, "rb") as src:
+            target.write_bytes(b"".join(line for _, line in zip(range(rows + 1), src, strict=False)))
+        return dataclasses.replace(
+            base,
+            rows=rows,
+            csv=str(target),
+            parquet="",
+            csv_bytes=target.stat().st_size,
+            csv_sha256="",
+            parquet_bytes=0,
+        )
+
     def size(self, rows: int) -> None:
-        clean = datagen.generate(rows, False, self.args.data_dir)
-        dirty = datagen.generate(rows, True, self.args.data_dir)
-        self.data += [
-            {**clean.__dict__, "name": clean.name},
-            {**dirty.__dict__, "name": dirty.name},
-        ]
+        clean = self.tiny(rows) if rows % datagen.BAD_EVERY else datagen.generate(rows, False, self.args.data_dir)
+        dirty = clean if rows % datagen.BAD_EVERY else datagen.generate(rows, True, self.args.data_dir)
+        self.data += [{**clean.__dict__, "name": clean.name}]
+        if dirty is not clean:
+            self.data.append({**dirty.__dict__, "name": dirty.name})
         size = clean.csv_bytes
         home = self.work / f"home-{rows}"
         env = self.env(home)
@@ -273,14 +294,21 @@ class Bench:
             [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
             setup=fresh_psql,
         )
+        chain_steps: list[tuple[str, dict[str, Any]]] = [
+            ("op_ingest", {"csv": csv}),
+            ("op_gate", {}),
+            ("op_partition", {}),
+            ("op_load", {}),
+        ]
         pipeline = [
             spec(
                 "chain",
                 "lockgate",
-                [("op_ingest", {"csv": csv}), ("op_gate", {}), ("op_partition", {}), ("op_load", {})],
+                chain_steps,
                 setup=fresh_chain,
                 total="process",
-                note="4 task processes, start-up and imports included",
+                launch="forked",
+                note="4 task processes forked from a warm worker as Airflow's task SDK does, start-up included",
             ),
             append,
             rerun,
@@ -328,6 +356,20 @@ class Bench:
             self.run(pipeline, env)
             wh.drop_tables("bench_adbc", "bench_adbc_pk", "bench_psql", "bench_to_sql", "bench_append")
             wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+
+        if "chain" in self.args.only and "pipeline" not in self.args.only:
+            # the chain alone: its four task processes, for process - work (start-up) per task
+            # and in fresh interpreters (Airflow imported by every task, interpreter torn down at exit)
+            cold = spec(
+                "chain",
+                "lockgate_cold",
+                chain_steps,
+                setup=fresh_chain,
+                total="process",
+                note="4 fresh Python processes, interpreter start-up, imports and exit included",
+            )
+            self.say(f"{rows} rows: the chain alone")
+            self.run([pipeline[0], cold], env)
 
         if "ingest" in self.args.only:
             # ingestion alone (issue 3: peak RSS flat from 1M to 10M rows, under 1 GiB): the operator

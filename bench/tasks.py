@@ -5,7 +5,9 @@
 A task imports what its tool needs (so a process's peak RSS is that tool's, not the benchmark's),
 times only its work with ``time.perf_counter`` and writes a JSON result: ``seconds`` (the work),
 ``rows`` and whatever the tool reported. Imports and interpreter start-up show in the harness's
-process wall time instead.
+process wall time instead; ``times`` has the wall-clock moments (``time.time()``) this module began
+(``main``), the first timed block began and the last one ended (``work_start``, ``work_end``) and the
+result was written (``result``), from which the harness splits the process into phases.
 
 Lockgate is run the way Airflow runs it: the tasks of ``dags/air_quality_daily.py`` (deep copies, as
 ``tests/support/pipeline.py`` does), ``execute()`` with the logical date and a run id, the lake
@@ -23,6 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+#: when this module began running: the interpreter's own start-up is over
+MAIN_STARTED = time.time()
 
 DS = "2026-01-02"
 RUN_ID = "scheduled__2026-01-02T00:00:00+00:00"
@@ -65,6 +70,8 @@ def peak_rss() -> int | None:
 
 #: peak RSS of this process when the first timed block began (interpreter + imports + set-up)
 RSS_BEFORE_WORK: list[int] = []
+#: wall-clock moments of the process: main, work_start (first timed block), work_end (last one)
+TIMES: dict[str, float] = {"main": MAIN_STARTED}
 
 
 class Timer:
@@ -73,11 +80,13 @@ class Timer:
     def __enter__(self) -> Timer:
         if not RSS_BEFORE_WORK:
             RSS_BEFORE_WORK.append(peak_rss())
+        TIMES.setdefault("work_start", time.time())
         self.start = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+        TIMES["work_end"] = time.time()
 
 
 def _dag_task(task_id: str, **mapped: Any) -> Any:
@@ -131,15 +140,18 @@ def op_load(p: dict[str, Any]) -> dict[str, Any]:
     """
     # like for like with load_adbc, which imports its driver and pyarrow before its timer starts:
     # imported lazily inside execute(), they were ~0.5 s of Lockgate's measured work at 10M rows
+    # (the import's time is returned: in Airflow it is the task's, so start-up figures subtract it)
+    start = time.perf_counter()
     import adbc_driver_postgresql.dbapi  # noqa: F401
     import pyarrow.dataset  # noqa: F401
 
+    driver_import = time.perf_counter() - start
     op = _dag_task("load_fact_air_quality_hourly")
     op.mode = p.get("mode", op.mode)
     op.table = p.get("table", op.table)
     with Timer() as t:
         out = op.execute(_context())
-    return {"seconds": t.seconds, "rows": out["rows_loaded"], "output": out}
+    return {"seconds": t.seconds, "rows": out["rows_loaded"], "output": out, "driver_import_seconds": driver_import}
 
 
 @task
@@ -476,13 +488,65 @@ def checks_gx(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[0] == "--forked":
+        return forked(argv[1:])
     name, params_file, result_file = argv
     params = json.loads(Path(params_file).read_text())
     result = TASKS[name](params)
     result["rss_before_work"] = RSS_BEFORE_WORK[0] if RSS_BEFORE_WORK else None
     result["vmhwm"] = peak_rss()
+    result["times"] = {**TIMES, "result": time.time()}
     Path(result_file).write_text(json.dumps(result, default=str))
     return 0
+
+
+def fork_report(result_file: str) -> Path:
+    """Where :func:`forked` writes the task process's own wall time, CPU and peak RSS."""
+    return Path(result_file + ".fork.json")
+
+
+def forked(argv: list[str]) -> int:
+    """Run a task the way an Airflow worker does (LocalExecutor, Celery): in a child forked from a
+    process that has the task SDK's supervisor imported.
+
+    ``supervise()`` forks the task runner (``airflow.sdk.execution_time.supervisor._fork_main``): the
+    child inherits the worker's imports, parses the DAG file, runs the task and leaves through
+    ``os._exit`` once its own atexit handlers ran, without tearing the interpreter down. This process
+    plays the worker (its imports are not measured); the child's wall time, CPU and peak RSS (from
+    ``wait4``) go to :func:`fork_report` for the harness.
+    """
+    import atexit
+    import traceback
+
+    import airflow.sdk.execution_time.supervisor  # noqa: F401  (what a worker has before it forks a task)
+
+    started_at = time.time()
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the task runner
+        code = 1
+        try:
+            TIMES["main"] = time.time()
+            atexit._clear()  # as _fork_main: only handlers registered in the task run at its exit
+            code = main(argv)
+            atexit._run_exitfuncs()
+        except Exception:  # noqa: BLE001  (the child leaves through os._exit: print what failed first)
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status, usage = os.wait4(pid, 0)
+    report = {
+        "exit": os.waitstatus_to_exitcode(status),
+        "seconds": time.perf_counter() - start,
+        "started_at": started_at,
+        "ended_at": time.time(),
+        "maxrss_kib": usage.ru_maxrss,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+    }
+    fork_report(argv[-1]).write_text(json.dumps(report))
+    return int(report["exit"])
 
 
 if __name__ == "__main__":
