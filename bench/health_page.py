@@ -7,12 +7,15 @@ a real report has) and run summaries (10 pipelines) in a local lake under a temp
 times what the page's request handler does -- :func:`lockgate.ui.health.lake_health` plus
 :func:`lockgate.ui.render.render_page` -- for the whole year:
 
-* **cold**: the first request after the api-server starts (every report read and parsed);
+* **cold**: the first request after the api-server starts: nothing in memory; the lake's compact
+  index (one object per dataset and year, kept by the tasks that write the reports and summaries:
+  :mod:`lockgate.health_index`) is read instead of 21,000 documents (``--no-index``: a lake
+  without it, every document read and parsed);
 * **warm**: the requests after it (the documents cached, the lake listed again and each object's
   size and mtime compared: a rewritten report is read again).
 
 Prints one JSON line (wall and CPU seconds: on a busy machine the CPU time is the steadier number)
-and exits 1 when the warm median exceeds the budget.
+and exits 1 when the cold or the warm median CPU time exceeds the budget (with the index).
 """
 
 from __future__ import annotations
@@ -85,9 +88,14 @@ def _report(dataset: str, ds: str, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def generate(lake: Path, *, datasets: int, days: int, pipelines: int = 10) -> None:
-    """A year of reports and summaries in ``lake`` (the layout LakeHook reads); one day in 40 missing."""
+def generate(lake: Path, *, datasets: int, days: int, pipelines: int = 10, index: bool = True) -> None:
+    """A year of reports and summaries in ``lake`` (the layout LakeHook reads); one day in 40 missing.
+
+    ``index``: also write the compact index the quality gate and the run summary keep next to
+    their documents (:mod:`lockgate.health_index`), as a lake written by Lockgate's tasks has it.
+    """
     rng = random.Random(18)
+    written: dict[tuple[str, str], dict[str, tuple[dict[str, Any], Any]]] = {}
     names = [f"dataset_{i:02d}" for i in range(datasets)]
     for day in range(days):
         ds = (TODAY - timedelta(days=day)).isoformat()
@@ -99,6 +107,7 @@ def generate(lake: Path, *, datasets: int, days: int, pipelines: int = 10) -> No
             folder = lake / "quality" / name / f"ds={ds}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
+            written.setdefault(("quality", name), {})[ds] = (report, folder / "report.json")
             per_dag.setdefault(i % pipelines, []).append(
                 {
                     "dataset": name,
@@ -123,14 +132,31 @@ def generate(lake: Path, *, datasets: int, days: int, pipelines: int = 10) -> No
                 "datasets": entries,
             }
             (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+            written.setdefault(("reports", f"pipeline_{dag}"), {})[ds] = (summary, folder / "summary.json")
+    if index:
+        _write_index(lake, written)
 
 
-def measure(*, datasets: int, days: int, runs: int) -> dict[str, Any]:
+def _write_index(lake: Path, written: dict[tuple[str, str], dict[str, tuple[dict[str, Any], Any]]]) -> None:
+    """The index entries the tasks record after writing each document (one index write per folder and year)."""
+    from lockgate.health_index import write_all
+    from lockgate.hooks.lake import LakeHook, LakeObject
+
+    hook = LakeHook()
+    for (zone, group), documents in written.items():
+        objects = {
+            ds: (document, LakeObject(path.relative_to(lake).as_posix(), path.stat().st_size))
+            for ds, (document, path) in documents.items()
+        }
+        write_all(hook, zone, group, objects)
+
+
+def measure(*, datasets: int, days: int, runs: int, index: bool = True) -> dict[str, Any]:
     """Seconds per page request (lake read + aggregation + HTML) for the whole range, cold and warm."""
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-health-") as home:
         os.environ["LOCKGATE_HOME"] = home
         os.environ.pop("AIRFLOW_CONN_LOCKGATE_LAKE", None)
-        generate(Path(home) / "lake", datasets=datasets, days=days)
+        generate(Path(home) / "lake", datasets=datasets, days=days, index=index)
 
         from lockgate.hooks.lake import LakeHook
         from lockgate.ui.health import lake_health
@@ -155,6 +181,7 @@ def measure(*, datasets: int, days: int, runs: int) -> dict[str, Any]:
         "warm_max_seconds": round(max(w for w, _ in warm), 3),
         "html_bytes": size,
         "budget_seconds": BUDGET_SECONDS,
+        "index": index,
     }
 
 
@@ -163,10 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", type=int, default=50)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-index", action="store_true", help="a lake without the compact index (cold reads all)")
     args = parser.parse_args(argv)
-    result = measure(datasets=args.datasets, days=args.days, runs=args.runs)
+    result = measure(datasets=args.datasets, days=args.days, runs=args.runs, index=not args.no_index)
     print(json.dumps(result))
-    return 0 if result["warm_median_seconds"] <= BUDGET_SECONDS else 1
+    # the budget is for the first request (cold) too; CPU time, which a busy machine does not inflate
+    within = max(result["cold_cpu_seconds"], result["warm_median_cpu_seconds"]) <= BUDGET_SECONDS
+    return 0 if within or args.no_index else 1
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from lockgate import health_index
 from lockgate.config import DEFAULT_LAKE_CONN_ID, DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.layout import MANIFEST, zone_prefix
 
@@ -402,7 +403,8 @@ def mark_report(lake: LakeHook, dataset: str, outcome: ReplayOutcome, replay_dag
         "replayed_at": datetime.now(UTC).isoformat(),
         "loads": outcome.loads,
     }
-    lake.write_json(key, report)
+    written = lake.write_json(key, report)
+    health_index.record(lake, "quality", dataset, outcome.ds, report, written)
 
 
 # ------------------------------------------------------------------------------------- lineage

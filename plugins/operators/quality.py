@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from lockgate import health_index
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.formats import ReadSettings, SourceFileError
 from lockgate.gate import format_failures, quarantine_lines, validation_result
@@ -229,7 +230,8 @@ class QualityGateOperator(LakeOperator):
                 f"quarantine/{self.dataset}", row_count=report["rows_quarantined"], partitions=[{"ds": ds}]
             )
         )
-        self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/report.json", report)
+        written = self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/report.json", report)
+        health_index.record(self.lake, "quality", self.dataset, ds, report, written)  # Data health page index
         self.lake.write_json(f"{zone_prefix('quality', self.dataset, ds)}/validation.json", validation_result(report))
         # the gate's assertions and metrics describe the data it read: OpenLineage input facets
         for dataset in self.lineage.inputs:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from lockgate import health_index
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import zone_prefix
@@ -161,7 +162,8 @@ class RunSummaryOperator(LakeOperator):
             "deliveries": delivered(self.warehouse, dag_id, ds),
             "locations": {"lake": self.lake.url, "warehouse": warehouse_location},
         }
-        self.lake.write_json(f"{zone_prefix('reports', dag_id, ds)}/summary.json", summary)
+        written = self.lake.write_json(f"{zone_prefix('reports', dag_id, ds)}/summary.json", summary)
+        health_index.record(self.lake, "reports", dag_id, ds, summary, written)  # Data health page index
         # lineage: what the summary was made from, and what it wrote
         for dataset in self.datasets:
             self.lineage.inputs.append(self.lake_dataset(f"quality/{dataset}"))

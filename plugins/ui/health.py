@@ -23,12 +23,15 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from lockgate import health_index
+from lockgate.layout import zone_prefix
 
 if TYPE_CHECKING:
     from lockgate.hooks.lake import LakeHook, LakeObject
@@ -49,6 +52,8 @@ _HEAVY_FIELDS = ("column_metrics", "files", "schema_drift")
 #: where a cached report keeps its parsed checks (parsed once, not on every request)
 _CHECKS_KEY = "__lockgate_checks__"
 _DAY_KEY = "__lockgate_day__"
+#: set on the documents the page keeps in memory (the days built from them are kept with them)
+_CACHED_KEY = "__lockgate_cached__"
 #: check arguments that say what is checked, not the threshold
 _TARGET_KWARGS = frozenset({"column", "column_list", "row_condition", "condition_parser", "result_format"})
 _PRESETS = {
@@ -115,7 +120,7 @@ class DayHealth:
     rows_quarantined: int
     duplicates_removed: int
     rows_loaded: int | None
-    checks: tuple[CheckOutcome, ...] = ()
+    checks: Sequence[CheckOutcome] = ()
     gate_failed: bool = False
     dag_id: str | None = None
     run_id: str | None = None
@@ -128,6 +133,11 @@ class DayHealth:
     intermediate: bool = False
     #: the run summary's deliveries of the dataset on the date (target, kind, location, rows, batches, rejected)
     deliveries: tuple[Mapping[str, Any], ...] = ()
+    #: the quarantine replay that last re-gated the date (lockgate.replay): its run, the original run,
+    #: the outcome and what the loads then held
+    replay: Mapping[str, Any] | None = None
+    #: whether a ``warn`` check failed (known without building :attr:`checks`); None: look at the checks
+    warned: bool | None = None
 
     @property
     def quarantine_rate(self) -> float:
@@ -138,7 +148,7 @@ class DayHealth:
     def failing_checks(self) -> tuple[CheckOutcome, ...]:
         return tuple(c for c in self.checks if not c.success)
 
-    @cached_property
+    @property  # not cached_property: its lock costs more than the few comparisons (18,000 days a page)
     def state(self) -> str:
         """The grid's word for the day: ``failed``, ``late``, ``quarantine-heavy``, ``warned`` or ``loaded``.
 
@@ -151,7 +161,7 @@ class DayHealth:
             return "late"
         if self.rows_in and self.quarantine_rate >= QUARANTINE_HEAVY_RATE:
             return "quarantine-heavy"
-        if any(c.outcome == "warned" for c in self.checks):
+        if self.warned if self.warned is not None else any(c.outcome == "warned" for c in self.checks):
             return "warned"
         return "loaded"
 
@@ -305,13 +315,65 @@ def _check(raw: Mapping[str, Any], examples: Mapping[str, Sequence[str]]) -> Che
     )
 
 
+class LazyChecks(Sequence[CheckOutcome]):
+    """A day's checks, built from its report when first looked at.
+
+    The page's grid needs only each day's counts and whether a check warned; building the
+    :class:`CheckOutcome` of every check of a year of 50 datasets (150,000) would cost more than the
+    rest of the page. A section's check history or a day's drill-down builds those it shows.
+    """
+
+    __slots__ = ("_built", "_report")
+
+    def __init__(self, report: Mapping[str, Any]) -> None:
+        self._report = report
+        self._built: tuple[CheckOutcome, ...] | None = None
+
+    def _all(self) -> tuple[CheckOutcome, ...]:
+        if self._built is None:
+            self._built = day_checks(self._report)
+        return self._built
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[CheckOutcome]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> tuple[CheckOutcome, ...]:
+        return self._all()  # dataclasses.asdict() copies fields: a plain tuple of frozen checks
+
+
+def warned(report: Mapping[str, Any]) -> bool:
+    """Whether a ``warn`` check of the report failed (what :attr:`CheckOutcome.outcome` calls warned)."""
+    known = report.get(health_index.WARNED)
+    if known is not None:
+        return bool(known)
+    return any(c.get("severity") == "warn" and not c.get("success") for c in report.get("checks") or ())
+
+
 def day_checks(report: Mapping[str, Any]) -> tuple[CheckOutcome, ...]:
     """The report's checks, then the built-in checks that quarantined rows (from ``quarantine_by_check``)."""
     cached = report.get(_CHECKS_KEY)
     if cached is not None:
         return cached
     examples = report.get("quarantine_examples") or {}
-    checks = [_check(c, examples) for c in report.get("checks", [])]
+    raw = report.get("checks")
+    if raw is None and health_index.PACKED_CHECKS in report:  # a compact copy from the index
+        raw = health_index.unpack_checks(report[health_index.PACKED_CHECKS])
+    checks = [_check(c, examples) for c in raw or ()]
     named = {c.check for c in checks}
     for name, count in sorted((report.get("quarantine_by_check") or {}).items(), key=lambda kv: (-kv[1], kv[0])):
         if name not in named:
@@ -326,7 +388,10 @@ def day_checks(report: Mapping[str, Any]) -> tuple[CheckOutcome, ...]:
                     builtin=True,
                 )
             )
-    return tuple(checks)
+    built = tuple(checks)
+    if _CACHED_KEY in report:  # a document kept in memory: build its checks once
+        report[_CHECKS_KEY] = built  # type: ignore[index]
+    return built
 
 
 def _loads(summaries: Iterable[Mapping[str, Any]]) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
@@ -355,18 +420,48 @@ def _loads(summaries: Iterable[Mapping[str, Any]]) -> tuple[dict[tuple[str, str]
 
 def _day(report: Mapping[str, Any], entry: Mapping[str, Any] | None) -> DayHealth:
     """The day of ``report``, reusing the one built for the same summary entry on an earlier request."""
-    key = tuple(sorted((entry or {}).items(), key=lambda kv: kv[0]))
+    entry = entry or {}
+    # everything _new_day reads of the entry (cheaper than sorting its items, 18,000 times a page)
+    key = tuple(entry.get(name) for name in _ENTRY_FIELDS)
     cached = report.get(_DAY_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
     day = _new_day(report, entry)
-    if _CHECKS_KEY in report:  # a cached document (see _read): keep the day with it
+    if _CACHED_KEY in report:  # a cached document (see _read_all): keep the day with it
         report[_DAY_KEY] = (key, day)  # type: ignore[index]
     return day
 
 
+_ENTRY_FIELDS = (
+    "dag_id",
+    "run_id",
+    "rows_loaded",
+    "intermediate",
+    "load_run_id",
+    "loaded_at",
+    "written_at",
+    "deliveries",
+    "table",
+)
+
+
+def _replayed(entry: Mapping[str, Any], replay: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The summary entry with what a later quarantine replay loaded (the summary predates it)."""
+    loads = list((replay or {}).get("loads") or [])
+    if not loads or entry.get("intermediate"):
+        return entry
+    load = next((x for x in loads if x.get("table") == entry.get("table")), loads[0])
+    return {
+        **entry,
+        "rows_loaded": load.get("rows_loaded"),
+        "load_run_id": load.get("run_id"),
+        "loaded_at": load.get("loaded_at"),
+    }
+
+
 def _new_day(report: Mapping[str, Any], entry: Mapping[str, Any] | None) -> DayHealth:
-    entry = entry or {}
+    replay = report.get("replay")
+    entry = _replayed(entry or {}, replay)
     intermediate = bool(entry.get("intermediate"))
     rows_loaded = entry.get("rows_loaded")
     return DayHealth(
@@ -376,7 +471,8 @@ def _new_day(report: Mapping[str, Any], entry: Mapping[str, Any] | None) -> DayH
         rows_quarantined=_int(report.get("rows_quarantined")),
         duplicates_removed=_int(report.get("duplicates_removed")),
         rows_loaded=None if rows_loaded is None or intermediate else int(rows_loaded),
-        checks=day_checks(report),
+        checks=LazyChecks(report),
+        warned=warned(report),
         gate_failed=bool(report.get("failed")) or report.get("success") is False,
         dag_id=entry.get("dag_id"),
         run_id=entry.get("run_id"),
@@ -388,6 +484,7 @@ def _new_day(report: Mapping[str, Any], entry: Mapping[str, Any] | None) -> DayH
         written_at=entry.get("written_at"),
         intermediate=intermediate,
         deliveries=tuple(entry.get("deliveries") or ()),
+        replay=dict(replay) if replay else None,
     )
 
 
@@ -554,11 +651,24 @@ class _DocumentCache:
         return found[2]
 
     def put(self, obj: LakeObject, fingerprint: tuple[Any, ...], document: dict[str, Any], url: str) -> None:
+        document[_CACHED_KEY] = True
         with self._lock:
             self._entries[(url, obj.key)] = (fingerprint, time.monotonic(), document)
 
 
 _CACHE = _DocumentCache()
+
+
+def _document(obj: LakeObject, document: dict[str, Any]) -> dict[str, Any]:
+    """A parsed document as the page keeps it: heavy fields dropped, the key's dataset (or DAG) and date set."""
+    for heavy in _HEAVY_FIELDS:
+        document.pop(heavy, None)
+    # the key names the dataset (or DAG) and date even if the document does not
+    match = _REPORT_KEY.match(obj.key) or _SUMMARY_KEY.match(obj.key)
+    if match:
+        for name, value in match.groupdict().items():
+            document.setdefault(name, value)
+    return document
 
 
 def _read(
@@ -570,24 +680,19 @@ def _read(
     if cached is not None:
         return cached
     try:
-        document = dict(lake.read_json(obj.key))
+        document = _document(obj, dict(lake.read_json(obj.key)))
     except (FileNotFoundError, ValueError):  # replaced while a rerun rewrites it
         return None
-    for heavy in _HEAVY_FIELDS:
-        document.pop(heavy, None)
-    # the key names the dataset (or DAG) and date even if the document does not
-    match = _REPORT_KEY.match(obj.key) or _SUMMARY_KEY.match(obj.key)
-    if match:
-        for name, value in match.groupdict().items():
-            document.setdefault(name, value)
-    if _REPORT_KEY.match(obj.key):
-        document[_CHECKS_KEY] = day_checks(document)
     _CACHE.put(obj, fingerprint, document, url)
     return document
 
 
-def _local_documents(lake: LakeHook, zone: str, name: str) -> list[tuple[LakeObject, tuple[Any, ...]]]:
-    """``<zone>/<group>/ds=<date>/<name>`` of a local lake with their fingerprints, by directory scans.
+Listing = list[tuple["LakeObject", tuple[Any, ...] | None]]
+
+
+def _local_documents(lake: LakeHook, zone: str, name: str) -> Listing:
+    """``<zone>/<group>/ds=<date>/<name>`` of a local lake with their fingerprints, by directory scans,
+    and the groups' index objects (``<zone>/<group>/_index/<year>.json``, :mod:`lockgate.health_index`).
 
     Two levels of ``os.scandir`` and one ``stat`` per document: a year of 50 datasets in a few
     hundred milliseconds, where a recursive listing of everything under the zone takes seconds.
@@ -595,17 +700,22 @@ def _local_documents(lake: LakeHook, zone: str, name: str) -> list[tuple[LakeObj
     from lockgate.hooks.lake import LakeObject
 
     base = lake.uri(zone)
-    found = []
+    found: Listing = []
     try:
         groups = [e.name for e in os.scandir(base) if e.is_dir()]
     except OSError:
         return []
     for group in groups:
         try:
-            dates = [e.name for e in os.scandir(os.path.join(base, group)) if e.name.startswith("ds=")]
+            names = [e.name for e in os.scandir(os.path.join(base, group))]
         except OSError:
             continue
-        for folder in dates:
+        for folder in names:
+            if folder == health_index.INDEX_FOLDER:
+                found += _local_indexes(lake, zone, group)
+                continue
+            if not folder.startswith("ds="):
+                continue
             try:
                 stat = os.stat(os.path.join(base, group, folder, name))
             except OSError:
@@ -616,12 +726,37 @@ def _local_documents(lake: LakeHook, zone: str, name: str) -> list[tuple[LakeObj
     return found
 
 
-def _documents(lake: LakeHook, zone: str) -> list[tuple[LakeObject, tuple[Any, ...] | None]]:
-    """The report (``quality``) or summary (``reports``) objects of the lake, with fingerprints when cheap."""
+def _local_indexes(lake: LakeHook, zone: str, group: str) -> Listing:
+    from lockgate.hooks.lake import LakeObject
+
+    found: Listing = []
+    folder = os.path.join(lake.uri(zone), group, health_index.INDEX_FOLDER)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        key = f"{zone}/{group}/{health_index.INDEX_FOLDER}/{entry.name}"
+        if health_index.INDEX_KEY.match(key):
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            found.append((LakeObject(key, stat.st_size), (stat.st_size, stat.st_mtime_ns)))
+    return found
+
+
+def _documents(lake: LakeHook, zone: str) -> Listing:
+    """The report (``quality``) or summary (``reports``) objects of the lake, with fingerprints when cheap,
+    and the zone's index objects (told apart by their keys: :data:`lockgate.health_index.INDEX_KEY`)."""
     name = "report.json" if zone == "quality" else "summary.json"
     if not lake.is_s3:
         return list(_local_documents(lake, zone, name))
-    return [(o, None) for o in lake.list(zone) if o.key.endswith("/" + name)]
+    return [(o, None) for o in lake.list(zone) if o.key.endswith("/" + name) or health_index.INDEX_KEY.match(o.key)]
+
+
+def _indexes(listed: Listing) -> dict[str, tuple[LakeObject, tuple[Any, ...] | None]]:
+    return {item[0].key: item for item in listed if health_index.INDEX_KEY.match(item[0].key)}
 
 
 def read_lake_documents(
@@ -640,35 +775,114 @@ def read_lake_documents(
     """
     low, high = (start.isoformat() if start else ""), (end.isoformat() if end else "9999")
 
-    def pick(zone: str, pattern: re.Pattern[str], group: str) -> list[tuple[LakeObject, tuple[Any, ...] | None]]:
+    def pick(zone: str, pattern: re.Pattern[str], group: str) -> list[dict[str, Any]]:
+        listed = _documents(lake, zone)
         found = [
-            (m[group], m["ds"], item)
-            for item in _documents(lake, zone)
-            if (m := pattern.match(item[0].key)) and low <= m["ds"] <= high
+            (m[group], m["ds"], item) for item in listed if (m := pattern.match(item[0].key)) and low <= m["ds"] <= high
         ]
-        if days is None:
-            return [item for _, _, item in found]
-        groups: dict[str, list[tuple[str, tuple[LakeObject, tuple[Any, ...] | None]]]] = {}
-        for name, ds, item in found:
-            groups.setdefault(name, []).append((ds, item))
-        return [item for entries in groups.values() for _, item in sorted(entries, key=lambda i: i[0])[-days:]]
+        if days is not None:
+            groups: dict[str, list[tuple[str, tuple[LakeObject, tuple[Any, ...] | None]]]] = {}
+            for name, ds, item in found:
+                groups.setdefault(name, []).append((ds, item))
+            kept = {id(item) for entries in groups.values() for _, item in sorted(entries, key=lambda i: i[0])[-days:]}
+            found = [f for f in found if id(f[2]) in kept]
+        return _read_all(lake, [item for _, _, item in found], _indexes(listed))
 
-    wanted = (
-        (pick("quality", _REPORT_KEY, "dataset") if reports else []),
-        (pick("reports", _SUMMARY_KEY, "dag_id") if summaries else []),
+    return (
+        pick("quality", _REPORT_KEY, "dataset") if reports else [],
+        pick("reports", _SUMMARY_KEY, "dag_id") if summaries else [],
     )
-    return _read_all(lake, wanted[0]), _read_all(lake, wanted[1])
 
 
-def _read_all(lake: LakeHook, items: Sequence[tuple[LakeObject, tuple[Any, ...] | None]]) -> list[dict[str, Any]]:
-    """The documents of ``items`` that could be read (a rerun may replace one while we read)."""
+class _IndexCache:
+    """Parsed index objects by key, kept while the object's fingerprint is unchanged (as documents)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def entries(
+        self, lake: LakeHook, item: tuple[LakeObject, tuple[Any, ...] | None], url: str
+    ) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
+        obj, fingerprint = item
+        fingerprint = fingerprint or (obj.size,)
+        with self._lock:
+            found = self._entries.get((url, obj.key))
+        if found is not None and found[0] == fingerprint:
+            return found[1]
+        try:
+            parsed = health_index.entries(lake.read_json(obj.key))
+        except (FileNotFoundError, ValueError, AttributeError, TypeError):
+            parsed = {}
+        with self._lock:
+            self._entries[(url, obj.key)] = (fingerprint, parsed)
+        return parsed
+
+
+_INDEXES = _IndexCache()
+
+
+def _from_index(
+    lake: LakeHook,
+    obj: LakeObject,
+    fingerprint: tuple[Any, ...],
+    indexes: Mapping[str, tuple[LakeObject, tuple[Any, ...] | None]],
+    url: str,
+    opened: dict[str, Mapping[str, tuple[tuple[Any, ...], dict[str, Any]]]],
+) -> dict[str, Any] | None:
+    """The compact copy of ``obj`` from its folder's index, if the index has this very version of it.
+
+    ``obj`` is a ``<zone>/<group>/ds=<date>/<name>.json`` of a listing (the callers matched it);
+    ``opened`` keeps the indexes this request looked at (by key).
+    """
+    zone, group, folder, _ = obj.key.split("/", 3)
+    ds = folder[3:]
+    key = f"{zone}/{group}/{health_index.INDEX_FOLDER}/{ds[:4]}.json"
+    entries = opened.get(key)
+    if entries is None:
+        item = indexes.get(key)
+        entries = opened[key] = _INDEXES.entries(lake, item, url) if item is not None else {}
+    found = entries.get(ds)
+    if found is None or found[0] != tuple(fingerprint):
+        return None
+    document = found[1]  # the index's own parsed entry: kept with it, never shared with a writer
+    if "ds" not in document or ("dataset" not in document and "dag_id" not in document):
+        document = _document(obj, document)
+    return document
+
+
+def _read_all(
+    lake: LakeHook,
+    items: Sequence[tuple[LakeObject, tuple[Any, ...] | None]],
+    indexes: Mapping[str, tuple[LakeObject, tuple[Any, ...] | None]] | None = None,
+) -> list[dict[str, Any]]:
+    """The documents of ``items`` that could be read (a rerun may replace one while we read).
+
+    Each comes from the in-memory cache, else from its folder's index (one object for a year of a
+    dataset), else from the document itself.
+    """
     url = lake.url
-    if lake.is_s3:
+    found: list[dict[str, Any]] = []
+    missing: list[tuple[LakeObject, tuple[Any, ...]]] = []
+    opened: dict[str, Mapping[str, tuple[tuple[Any, ...], dict[str, Any]]]] = {}
+    for obj, listed in items:
+        fingerprint = listed or _CACHE.fingerprint(lake, obj)
+        document = _CACHE.get(lake, obj, fingerprint, url)
+        if document is None and indexes:
+            document = _from_index(lake, obj, fingerprint, indexes, url, opened)
+            if document is not None:
+                _CACHE.put(obj, fingerprint, document, url)
+        if document is None:
+            missing.append((obj, fingerprint))
+        else:
+            found.append(document)
+    if lake.is_s3 and len(missing) > 1:
         # S3 answers one object per request: read them in parallel
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return [d for d in pool.map(lambda item: _read(lake, item[0], item[1], url), items) if d is not None]
-    # local files: mostly cache hits, a thread pool would only add overhead
-    return [d for o, fingerprint in items if (d := _read(lake, o, fingerprint, url)) is not None]
+            found += [d for d in pool.map(lambda item: _read(lake, item[0], item[1], url), missing) if d is not None]
+    else:
+        found += [d for o, fingerprint in missing if (d := _read(lake, o, fingerprint, url)) is not None]
+    return found
 
 
 def lake_health(
@@ -689,17 +903,19 @@ def lake_health(
         end = date.fromisoformat(max(dates)) if dates else today
     start = start or end - timedelta(days=days - 1)
     low, high = start.isoformat(), end.isoformat()
+    indexes = _indexes(listed)
+    by_key = {item[0].key: item for item in listed}
     in_range = [item for item in listed if (m := _REPORT_KEY.match(item[0].key)) and low <= m["ds"] <= high]
-    reports = _read_all(lake, in_range)
+    reports = _read_all(lake, in_range, indexes)
     _, summaries = read_lake_documents(lake, reports=False)
     # the latest run of a dataset may be a rerun of a date outside the range: its report too
     seen = {(str(r["dataset"]), str(r["ds"])) for r in reports}
-    for dataset, ds in latest_runs(summaries).items():
-        if (dataset, ds) not in seen:
-            extra, _ = read_lake_documents(
-                lake, start=date.fromisoformat(ds), end=date.fromisoformat(ds), summaries=False
-            )
-            reports += [r for r in extra if r["dataset"] == dataset]
+    extra = [
+        by_key[key]
+        for dataset, ds in latest_runs(summaries).items()
+        if (dataset, ds) not in seen and (key := f"{zone_prefix('quality', dataset, ds)}/report.json") in by_key
+    ]
+    reports += _read_all(lake, extra, indexes)
     return build_health(reports, summaries, today=today, start=start, end=end)
 
 
