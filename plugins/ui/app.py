@@ -12,7 +12,10 @@ Routes (relative to the mount):
   (PII masked), the files, a link to the Airflow run and a re-run button;
 * ``POST /rerun`` (form ``dag_id``, ``ds``) -- clears the date's run (or triggers it when there is
   none) through Airflow's REST API *with the caller's own token*, so Airflow's permission checks
-  decide, exactly as if the user had clicked "Clear" in the UI;
+  decide, exactly as if the user had clicked "Clear" in the UI; the day page and every cell of a
+  partition grid post it;
+* ``POST /replay`` (form ``dataset``, ``start``, ``end``, ``dag_id``) -- triggers the quarantine
+  replay DAG (``lockgate.replay``) with those params, the same way (the user's token);
 * ``GET /catalog`` (and ``/catalog.json``) -- every dataset's contract, pipeline, tables and freshness;
 * ``GET /lineage`` (and ``/lineage.json``) -- the graph of jobs and datasets from the OpenLineage
   file transport's events, column lineage on demand, each dataset's last quality status.
@@ -143,6 +146,14 @@ def rerun_date(base: str, token: str, dag_id: str, ds: str) -> str:
     return str(_airflow_api(base, token, "POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", body)["dag_run_id"])
 
 
+def trigger_replay(base: str, token: str, conf: dict[str, Any]) -> str:
+    """Trigger the quarantine replay DAG with ``conf`` as the caller; the new run's id."""
+    from lockgate.replay import REPLAY_DAG_ID
+
+    body = {"logical_date": None, "conf": conf, "note": "quarantine replay from the Data health page"}
+    return str(_airflow_api(base, token, "POST", f"/dags/{quote(REPLAY_DAG_ID, safe='')}/dagRuns", body)["dag_run_id"])
+
+
 def create_app(lake_conn_id: str | None = None) -> FastAPI:
     """The app; ``lake_conn_id`` overrides the lake connection (default ``lockgate_lake``)."""
     conn_id = lake_conn_id or DEFAULT_LAKE_CONN_ID
@@ -265,6 +276,30 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         run_id = rerun_date(base, token, dag_id, ds)
         return RedirectResponse(
             f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}", status_code=status.HTTP_303_SEE_OTHER
+        )
+
+    @app.post("/replay")
+    def replay(
+        request: Request,
+        dataset: str = Form(...),
+        start: str = Form(...),
+        end: str | None = Form(None),
+        dag_id: str | None = Form(None),
+    ) -> RedirectResponse:
+        """Trigger ``lockgate_quarantine_replay`` for the dataset and dates, as the caller (Airflow decides)."""
+        from lockgate.replay import REPLAY_DAG_ID, ReplayError, replay_conf
+
+        token = _user_token(request)
+        if not token:
+            raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="Not logged in")
+        try:
+            conf = replay_conf(dataset, start, end or None, dag_id=dag_id or None)
+        except ReplayError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        run_id = trigger_replay(base, token, conf)
+        return RedirectResponse(
+            f"{base}/dags/{REPLAY_DAG_ID}/runs/{quote(run_id, safe='')}", status_code=status.HTTP_303_SEE_OTHER
         )
 
     def current_catalog() -> list[dict[str, Any]]:

@@ -80,6 +80,23 @@ _SCRIPT = """
   document.querySelectorAll('details.dataset').forEach(function (d) {
     d.addEventListener('toggle', function () { load(d); }); load(d);
   });
+  // a partition grid's cells open the day; with "clear and re-run" or "replay quarantine" chosen
+  // under the grid, a click posts that action for the cell's date (after a confirmation)
+  document.addEventListener('click', function (e) {
+    var cell = e.target.closest ? e.target.closest('.calendar a.cell') : null;
+    if (!cell) return;
+    var form = document.getElementById('grid-action-' + cell.parentNode.getAttribute('data-dataset'));
+    var mode = form ? form.querySelector('input[name=mode]:checked') : null;
+    if (!mode || mode.value === 'open') return;
+    e.preventDefault();
+    var ds = cell.getAttribute('data-ds');
+    var what = mode.value === 'rerun' ? 'Clear and re-run ' + ds + ' in ' + form.getAttribute('data-dag')
+      : 'Replay the quarantined rows of ' + ds + ' with the current contract';
+    if (!window.confirm(what + '?')) return;
+    form.action = mode.value;
+    form.querySelectorAll('input[name=ds], input[name=start], input[name=end]').forEach(function (i) { i.value = ds; });
+    form.submit();
+  });
   var box = document.getElementById('filter');
   if (box) box.addEventListener('input', function () {
     var q = box.value.toLowerCase();
@@ -147,6 +164,8 @@ td[data-field="last_run_id"] code, .reason code, td.file code { display: inline-
   overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
 .reason { display: block; white-space: nowrap; }
 pre.record { margin: 0; white-space: pre-wrap; font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
+form.grid-action, form.replay-range { margin: 6px 0; font-size: 13px; }
+form.grid-action label { margin-right: 8px; }
 button.rerun { font: inherit; padding: 4px 10px; border-radius: 4px; border: 1px solid #2b6cb0; background: #2b6cb0;
                color: #fff; cursor: pointer; }
 """
@@ -502,6 +521,37 @@ def partition_grid(item: DatasetHealth) -> str:
     return (
         f'<div class="calendar" data-dataset="{name}" aria-label="Partitions of {name}">{"".join(parts)}</div>'
         + _state_legend()
+        + grid_actions(item)
+    )
+
+
+def grid_actions(item: DatasetHealth) -> str:
+    """What a click on a cell does (open the day, clear and re-run the date, replay its quarantine),
+    and a form replaying the quarantine of a date range. The actions post to this app, which calls
+    Airflow's REST API with the user's own token: Airflow's permissions decide."""
+    name = escape(item.dataset)
+    dag = escape(item.dag_id or "")
+    modes = [("open", "open the day")]
+    if item.dag_id:
+        modes.append(("rerun", f"clear and re-run the date in {dag}"))
+    modes.append(("replay", "replay its quarantine (current contract)"))
+    radios = "".join(
+        f'<label><input type="radio" name="mode" value="{value}"{" checked" if value == "open" else ""}> '
+        f"{label}</label> "
+        for value, label in modes
+    )
+    return (
+        f'<form class="grid-action" id="grid-action-{name}" method="post" action="rerun" data-dag="{dag}">'
+        f"<span class=sub>A click on a day: </span>{radios}"
+        f'<input type="hidden" name="dataset" value="{name}"><input type="hidden" name="dag_id" value="{dag}">'
+        '<input type="hidden" name="ds" value=""><input type="hidden" name="start" value="">'
+        '<input type="hidden" name="end" value=""></form>'
+        f'<form class="replay-range" method="post" action="replay" data-dataset="{name}">'
+        f'<input type="hidden" name="dataset" value="{name}"><input type="hidden" name="dag_id" value="{dag}">'
+        "<span class=sub>Replay the quarantine of </span>"
+        '<input type="date" name="start" required aria-label="first date"> to '
+        '<input type="date" name="end" aria-label="last date"> '
+        '<button class="rerun" type="submit">Replay quarantine</button></form>'
     )
 
 
@@ -837,4 +887,34 @@ def render_day(
             " <span class=sub>(through Airflow's REST API, as you: needs permission to edit the DAG's runs)"
             "</span></form>"
         )
+    if day is not None and day.rows_quarantined:
+        body += (
+            '<form method="post" action="replay" id="replay">'
+            f'<input type="hidden" name="dataset" value="{escape(dataset)}">'
+            f'<input type="hidden" name="start" value="{escape(ds)}">'
+            f'<input type="hidden" name="dag_id" value="{escape(str((rerun or {}).get("dag_id") or ""))}">'
+            f'<button class="rerun" type="submit">Replay the {day.rows_quarantined:,} quarantined rows of '
+            f"{escape(ds)}</button> <span class=sub>(re-gates the date's raw input with the current contract and "
+            "reloads what changed; triggers lockgate_quarantine_replay through Airflow's REST API, as you)"
+            "</span></form>"
+        )
+    if day is not None and day.replay:
+        body += _replay_note(day.replay)
     return page_shell(title, back + f"<h1>{escape(title)}</h1>" + body)
+
+
+def _replay_note(replay: Mapping[str, Any]) -> str:
+    """Which replay last re-gated the date, and of which original run."""
+    replay_run = run_href(replay.get("dag_id"), replay.get("run_id"))
+    original = run_href(replay.get("original_dag_id"), replay.get("original_run_id"))
+
+    def link(href: str | None, text: Any) -> str:
+        code = f"<code>{escape(str(text))}</code>"
+        return f'<a href="{escape(href)}" target="_top">{code}</a>' if href else code
+
+    return (
+        f'<p class=sub id="replayed" data-original-run="{escape(str(replay.get("original_run_id")))}">'
+        f"Replayed by {link(replay_run, replay.get('run_id'))} ({escape(str(replay.get('outcome')))}, "
+        f"{escape(str(replay.get('replayed_at')))}) from the raw input of "
+        f"{link(original, replay.get('original_run_id'))}</p>"
+    )
