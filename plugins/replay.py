@@ -545,7 +545,8 @@ def source_dag(dag_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=conf.get("core", "dags_folder"))
-    dag = bag.get_dag(dag_id)
+    # not bag.get_dag(): it asks the metadata database, which a task may not use in Airflow 3
+    dag = bag.dags.get(dag_id)
     if dag is None:
         raise AirflowFailException(
             f"no DAG {dag_id!r} in {conf.get('core', 'dags_folder')}"
