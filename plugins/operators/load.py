@@ -109,6 +109,29 @@ def copy_manifest(locations: Sequence[str], sizes: Sequence[int]) -> dict[str, A
     }
 
 
+def write_copy_manifest(lake: Any, manifest: dict[str, Any], files: Sequence[Path]) -> str:
+    """Write the Redshift COPY manifest of a curated date as of one snapshot; returns its URI.
+
+    ``manifest`` and ``files`` are ``CatalogHook.local_date``'s (``CuratedDate.manifest()`` and
+    its local files). The manifest lists exactly the snapshot's data files of the date (the
+    table's folder also holds other versions' files, kept for time travel). When the snapshot has
+    delete files for the date (another engine's merge-on-read deletes), the data files hold rows
+    the table no longer has: the scan's rows (``files``, one file) are uploaded next to the
+    manifest and listed instead.
+    """
+    folder = f"curated/{manifest['dataset']}/copy-manifests/ds={manifest['ds']}/snapshot-{manifest['snapshot_id']}"
+    if manifest.get("materialised"):
+        (path,) = files
+        rows_key = f"{folder}/rows.parquet"
+        lake.put_file(path, rows_key)
+        entries = copy_manifest([lake.uri(rows_key)], [path.stat().st_size])
+    else:
+        entries = copy_manifest([f["location"] for f in manifest["files"]], [f["bytes"] for f in manifest["files"]])
+    key = f"{folder}.json"
+    lake.write_json(key, entries)
+    return str(lake.uri(key))
+
+
 def redshift_stage_sql(
     staging: str,
     columns: Sequence[Column],
@@ -344,14 +367,7 @@ class WarehouseLoadOperator(LakeOperator):
             if not self.lake.is_s3:
                 raise AirflowFailException(f"a redshift warehouse COPYs from an S3 lake, not {self.lake.url}")
             staging = ident(f"lockgate_stage_{self.task_id}_{day:%Y%m%d}"[:127])
-            # a COPY manifest listing exactly the snapshot's data files of the date (the table's
-            # folder also holds other versions' files, kept for time travel)
-            key = f"curated/{self.dataset}/copy-manifests/ds={day.isoformat()}/snapshot-{manifest['snapshot_id']}.json"
-            self.lake.write_json(
-                key,
-                copy_manifest([f["location"] for f in manifest["files"]], [f["bytes"] for f in manifest["files"]]),
-            )
-            locations: list[tuple[str, dict[str, str]]] = [(self.lake.uri(key), {})]
+            locations: list[tuple[str, dict[str, str]]] = [(write_copy_manifest(self.lake, manifest, files), {})]
             for statement, params in redshift_stage_sql(
                 staging, columns, locations, self.warehouse.copy_authorization(), "copy_parquet_manifest.sql"
             ):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +13,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate import pii
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS
-from lockgate.hooks.iceberg import DEFAULT_CATALOG_CONN_ID, CatalogHook, hive_folder, snapshot_summary
+from lockgate.hooks.iceberg import (
+    DEFAULT_CATALOG_CONN_ID,
+    CatalogHook,
+    PublishedDate,
+    hive_folder,
+    snapshot_summary,
+)
 from lockgate.layout import zone_prefix
 from lockgate.operators.base import LakeOperator
 from lockgate.schema_evolution import IncompatibleSchemaError
@@ -25,11 +34,6 @@ def _hive_partition(folder: str) -> dict[str, str]:
     return dict(segment.split("=", 1) for segment in folder.split("/") if "=" in segment)
 
 
-def _count_rows(con: Any, path: Path) -> int:
-    (rows,) = con.execute("SELECT count(*) FROM read_parquet($1)", [str(path)]).fetchone()
-    return int(rows)
-
-
 def _contract_rows(con: Any, staged: Path) -> str:
     """The staged rows without the gate's origin columns (they stay in the staged zone only)."""
     relation = f"read_parquet({literal(str(staged))})"
@@ -40,17 +44,71 @@ def _contract_rows(con: Any, staged: Path) -> str:
     return f"(SELECT * EXCLUDE ({', '.join(ident(c) for c in origin)}) FROM {relation})"
 
 
-def write_partitioned(con: Any, select: str, order: str, keys: list[str], out: Path) -> None:
-    """DuckDB writes the rows as zstd Parquet, one folder per partition (``ds=.../<key>=...``).
+def write_partitioned(con: Any, select: str, keys: list[str], out: Path, tag: str | None = None) -> int:
+    """DuckDB writes the rows as zstd Parquet, one folder per partition (``ds=.../<key>=...``),
+    with every thread it has and in no particular order; returns the rows written.
 
+    Files are named ``<tag>-part-<n>.parquet`` (``part-<n>.parquet`` without a tag) and added to
+    whatever ``out`` holds: a tag unique to the publish means no file there has such a name, so
+    ``OVERWRITE_OR_IGNORE`` (which only replaces a file of the same name) overwrites nothing.
     The partition columns stay in the files (``WRITE_PARTITION_COLUMNS``): Iceberg takes a data
     file's partition from its columns' bounds, and engines reading a data file alone need them.
     """
-    con.execute(
-        f"COPY ({select} ORDER BY {order}) TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
+    pattern = f"{tag}-part-{{i}}" if tag else "part-{i}"
+    (rows,) = con.execute(
+        f"COPY ({select}) TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
         f"PARTITION_BY ({', '.join(ident(k) for k in keys)}), WRITE_PARTITION_COLUMNS true, "
-        "FILENAME_PATTERN 'part-{i}')"
-    )
+        f"OVERWRITE_OR_IGNORE, FILENAME_PATTERN {literal(pattern)})"
+    ).fetchone()
+    return int(rows)
+
+
+#: DuckDB's memory for the partitioned write; beyond it, DuckDB spills to the task's work folder
+MEMORY_LIMIT = "1GB"
+#: the least memory a thread of the partitioned write is given (bytes)
+THREAD_MEMORY = 16 * 2**20
+
+
+def task_threads() -> int:
+    """The CPUs this task may run on (its affinity: a container's or a pool's share, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def bounded_duckdb(work: Path, memory_limit: str) -> Any:
+    """A DuckDB connection whose memory is bounded whatever the day's size: at most
+    ``memory_limit``, spilling beyond it to ``work/spill`` (the task's own folder, removed after
+    it), with as many threads as the task has CPUs (fewer when the limit is too small for them).
+
+    A partitioned write buffers up to ``partitioned_write_flush_threshold`` rows per partition
+    and thread before it writes them out (DuckDB's default, 524,288, held ~1 GB at 10M readings
+    and fails under a small limit instead of spilling); the threshold here is sized to the limit.
+    """
+    import duckdb
+
+    limit = _bytes(memory_limit)
+    # each thread buffers its own rows: a small limit gets fewer threads (as DuckDB's own advice for
+    # an out-of-memory error says), never less than one
+    threads = max(1, min(task_threads(), limit // THREAD_MEMORY))
+    flush = max(16_384, min(524_288, limit // (threads * 8192)))
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    con.execute(f"SET memory_limit = {literal(memory_limit)}")
+    con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
+    con.execute(f"SET partitioned_write_flush_threshold = {flush}")
+    con.execute("SET TimeZone='UTC'")
+    return con
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
+
+
+def _bytes(size: str) -> int:
+    """``'1GB'``, ``'512MiB'``... in bytes (DuckDB's units: KB, MB, GB are powers of 1000)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", size, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"memory_limit {size!r}: expected a size such as '1GB' or '512MiB'")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").upper()])
 
 
 class PartitionOperator(LakeOperator):
@@ -58,20 +116,27 @@ class PartitionOperator(LakeOperator):
 
     The table (``lockgate.<dataset>``, see :mod:`lockgate.hooks.iceberg`) is created from the
     contract on the first publish and is partitioned by ``ds`` then the contract's partition keys.
-    A publish is one Iceberg commit: one overwrite snapshot replaces every data file of the date,
-    so a rerun replaces exactly that date, other dates are never touched, and a reader of the
-    table sees the old version of the date or the new one. The snapshot's summary carries the run
-    id, the logical date and the row count.
+    DuckDB writes the date's Parquet files with all the task's CPUs (on a local lake straight into
+    the table's ``data/`` folder, on S3 into the work folder, then uploaded), and one Iceberg
+    commit makes them the date: one overwrite snapshot replaces every data file of the date, so a
+    rerun replaces exactly that date, other dates are never touched, and a reader of the table sees
+    the old version of the date or the new one. The snapshot's summary carries the run id, the
+    logical date, the row count and the rows' checksum.
 
     :param dataset: the dataset to partition.
     :param catalog_conn_id: the Iceberg catalog connection (missing: the embedded SQLite catalog).
+    :param memory_limit: DuckDB's memory for the write; beyond it DuckDB spills to the task's
+        work folder, so the task's memory does not grow with the day.
     """
 
     template_fields: tuple[str, ...] = ("dataset",)
 
-    def __init__(self, *, catalog_conn_id: str = DEFAULT_CATALOG_CONN_ID, **kwargs: Any) -> None:
+    def __init__(
+        self, *, catalog_conn_id: str = DEFAULT_CATALOG_CONN_ID, memory_limit: str = MEMORY_LIMIT, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.catalog_conn_id = catalog_conn_id
+        self.memory_limit = memory_limit
 
     @cached_property
     def catalog(self) -> CatalogHook:
@@ -89,36 +154,49 @@ class PartitionOperator(LakeOperator):
         except IncompatibleSchemaError as exc:
             raise AirflowFailException(str(exc)) from None
 
-    def _write(self, work: Path, staged: Path, out: Path) -> int:
+    def _write(self, work: Path, staged: Path, out: Path, tag: str) -> int:
         """DuckDB writes the date's curated rows (PII protected) under ``out``; returns the rows."""
-        import duckdb
-
-        keys = [DATE_PARTITION, *self.contract.partition_keys]
-        order = ", ".join(ident(c) for c in (self.contract.primary_key or self.contract.column_names))
-        con = duckdb.connect()
+        con = bounded_duckdb(work, self.memory_limit)
         try:
-            # one thread: the same input always gives the same files, so reruns hold the same rows
-            # in the same order
-            con.execute("SET threads = 1")
-            con.execute("SET TimeZone='UTC'")
-            # bounded memory whatever the day's size: DuckDB spills the sort to disk
-            con.execute("SET memory_limit = '1GB'")
-            con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
-            rows = _count_rows(con, staged)
-            if rows:
-                # personal data is hashed or masked here, so it never reaches the curated zone in clear
-                try:
-                    select = pii.select_list(self.contract, con)
-                except pii.PiiKeyMissing as exc:
-                    raise AirflowFailException(f"{self.contract.path}: {exc}") from None
-                # the storage columns in contract order: readers that map columns by position
-                # (Redshift's COPY from Parquet) get the table's order
-                columns = ", ".join(ident(c.name) for c in self.contract.storage_columns)
-                rows_sql = f"SELECT {columns} FROM (SELECT {select} FROM {_contract_rows(con, staged)})"
-                write_partitioned(con, rows_sql, order, keys, out)
-            return rows
+            relation = _contract_rows(con, staged)
+            (rows,) = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+            if not rows:
+                return 0
+            # personal data is hashed or masked here, so it never reaches the curated zone in clear
+            try:
+                select = pii.select_list(self.contract, con)
+            except pii.PiiKeyMissing as exc:
+                raise AirflowFailException(f"{self.contract.path}: {exc}") from None
+            # the storage columns in contract order: readers that map columns by position
+            # (Redshift's COPY from Parquet) get the table's order
+            columns = ", ".join(ident(c.name) for c in self.contract.storage_columns)
+            rows_sql = f"SELECT {columns} FROM (SELECT {select} FROM {relation})"
+            return write_partitioned(con, rows_sql, [DATE_PARTITION, *self.contract.partition_keys], out, tag)
         finally:
             con.close()
+
+    def _publish(self, context: Context, table: Any, ds: str, staged_key: str) -> tuple[int, PublishedDate]:
+        """(rows DuckDB wrote, what the commit published); a failed publish leaves no file behind."""
+        tag = uuid.uuid4().hex[:12]
+        with self.workdir() as work:
+            staged = self.lake.local_copy(staged_key, work / "in")
+            out = self.catalog.write_folder(table, work)
+            try:
+                rows = self._write(work, staged, out, tag)
+                dag = context.get("dag")
+                summary = snapshot_summary(str(context["run_id"]), dag.dag_id if dag is not None else None)
+                return rows, self.catalog.publish_date(table, ds, out, summary, tag=tag)
+            except BaseException:
+                # what this try wrote in place is referenced by no snapshot: remove it now (the
+                # next publish of the date would, and so would a retention run)
+                self._remove_uncommitted(table, ds)
+                raise
+
+    def _remove_uncommitted(self, table: Any, ds: str) -> None:
+        try:
+            self.catalog.remove_orphan_files(table, older_than=None, folder=f"{DATE_PARTITION}={ds}")
+        except Exception:  # the publish's own error is the one to report
+            self.log.exception("could not remove the files of the failed publish of ds=%s", ds)
 
     def execute(self, context: Context) -> dict[str, Any]:
         ds = self.logical_ds(context)
@@ -126,19 +204,13 @@ class PartitionOperator(LakeOperator):
         if not self.lake.exists(staged_key):
             raise AirflowException(f"nothing staged at {self.lake.uri(staged_key)}: did the quality gate run?")
         table = self._table()
-        with self.workdir() as work:
-            staged = self.lake.local_copy(staged_key, work / "in")
-            out = work / "out"
-            rows = self._write(work, staged, out)
-            folders = sorted({hive_folder(p.relative_to(out).as_posix()) for p in out.rglob("*.parquet")})
-            dag = context.get("dag")
-            summary = snapshot_summary(str(context["run_id"]), dag.dag_id if dag is not None else None)
-            published = self.catalog.publish_date(table, ds, out, summary)
-        if published.rows != rows:  # the files hold what DuckDB counted, or the publish is wrong
+        rows, published = self._publish(context, table, ds, staged_key)
+        if published.rows != rows:  # the files hold what DuckDB wrote, or the publish is wrong
             raise AirflowFailException(
                 f"{self.dataset} ds={ds}: {rows} staged rows, "
                 f"but snapshot {published.snapshot_id} holds {published.rows}"
             )
+        folders = sorted({hive_folder(location.rsplit("/data/", 1)[-1]) for location in published.files})
         self.lineage.inputs.append(self.lake_dataset(f"staged/{self.dataset}", self.contract.storage_columns))
         output = self.lake_dataset(
             f"curated/{self.dataset}",

@@ -74,7 +74,7 @@ def write_version(folder: Path, ds: str, version: int, rows_per_region: int = 50
     )
     rel = con.sql(select, params={"version": version, "ds": ds, "n": rows_per_region, "regions": list(REGIONS)})
     rel.create_view("v")
-    write_partitioned(con, "SELECT * FROM v", "station_id, region", ["ds", "region"], folder)
+    write_partitioned(con, "SELECT * FROM v", ["ds", "region"], folder)
     con.close()
     return folder
 
@@ -276,3 +276,138 @@ def test_schema_drift_freeze_refuses_and_evolve_adds_the_column(catalog: Catalog
     rows = catalog.read_date("readings", DS).read_all()
     assert rows["unit"].null_count == rows.num_rows == 150
     assert catalog.read_date("readings", DS, first).read_all().num_rows == 150
+
+
+# -- readers: delete files written by another engine, the Redshift COPY manifest -----------------
+
+
+def add_position_deletes(catalog: CatalogHook, data_file: object, positions: list[int], out: Path) -> None:
+    """Commit merge-on-read position deletes of rows ``positions`` of one data file, as Spark or
+    Trino would (pyiceberg itself only rewrites files): a delete file and a DELETES manifest."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyiceberg.manifest import (
+        DataFile,
+        DataFileContent,
+        FileFormat,
+        ManifestContent,
+        ManifestEntry,
+        ManifestEntryStatus,
+        ManifestWriterV2,
+    )
+    from pyiceberg.table.snapshots import Operation
+    from pyiceberg.table.update.snapshot import _FastAppendFiles
+
+    target: DataFile = data_file  # type: ignore[assignment]
+    schema = pa.schema(
+        [
+            pa.field("file_path", pa.string(), nullable=False, metadata={"PARQUET:field_id": "2147483546"}),
+            pa.field("pos", pa.int64(), nullable=False, metadata={"PARQUET:field_id": "2147483545"}),
+        ]
+    )
+    local = out / "deletes.parquet"
+    pq.write_table(pa.table({"file_path": [target.file_path] * len(positions), "pos": positions}, schema), local)
+    key = catalog._lake_key(target.file_path).rsplit("/", 1)[0] + "/deletes-00001.parquet"
+    catalog.lake.put_file(local, key)
+    deletes = DataFile.from_args(
+        content=DataFileContent.POSITION_DELETES,
+        file_path=catalog.lake.uri(key),
+        file_format=FileFormat.PARQUET,
+        partition=target.partition,
+        record_count=len(positions),
+        file_size_in_bytes=local.stat().st_size,
+        spec_id=target.spec_id,
+    )
+
+    class DeleteManifestWriter(ManifestWriterV2):
+        def content(self) -> ManifestContent:
+            return ManifestContent.DELETES
+
+        @property
+        def _meta(self) -> dict[str, str]:
+            return {**super()._meta, "content": "deletes"}
+
+    class AddDeletes(_FastAppendFiles):
+        def _manifests(self) -> list[object]:  # type: ignore[override]
+            spec = self._transaction.table_metadata.spec()
+            writer = DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id, "null")
+            with writer:
+                entry = ManifestEntry.from_args(
+                    status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id, data_file=deletes
+                )
+                writer.add(entry)
+            return [*super()._manifests(), writer.to_manifest_file()]
+
+    table = catalog.table("readings")
+    with table.transaction() as txn:
+        AddDeletes(operation=Operation.DELETE, transaction=txn, io=table.io).commit()
+
+
+@pytest.mark.parametrize("catalog", [BACKENDS[0]], indirect=True)
+def test_a_date_with_delete_files_is_read_through_the_scan_by_every_reader(
+    catalog: CatalogHook, tmp_path: Path
+) -> None:
+    from lockgate.hooks.iceberg import content_checksum
+
+    publish(catalog, tmp_path, DS, 1, "run-1")
+    published = catalog.local_date("readings", DS, tmp_path / "before")
+    assert not published.materialised  # no delete files: the table's data files themselves
+    files = catalog.date_files("readings", DS)
+    add_position_deletes(catalog, files[0], [0, 1, 2, 3, 4], tmp_path)
+
+    assert len(rows_of(catalog, DS)) == 145  # pyiceberg's scan applies the deletes
+    current = catalog.local_date("readings", DS, tmp_path / "after")
+    assert current.materialised
+    assert current.rows == 145
+    assert (current.keys, current.locations) == ((), ())
+    (materialised,) = current.files
+    assert materialised.is_relative_to(tmp_path / "after")
+    con = duckdb.connect()
+    read = con.execute(
+        "SELECT station_id, region, version, value, ds FROM read_parquet($1) ORDER BY ALL", [str(materialised)]
+    ).fetchall()
+    con.close()
+    assert read == rows_of(catalog, DS)  # exactly the scan's rows
+    assert current.checksum != published.checksum
+    assert current.checksum == content_checksum(catalog.table("readings").schema(), [materialised])[1]
+    # the load's COPY manifest lists the scan's rows, not the data files holding deleted rows
+    from lockgate.operators.load import write_copy_manifest
+
+    manifest_uri = write_copy_manifest(catalog.lake, current.manifest(), list(current.files))
+    entries = catalog.lake.read_json(catalog._lake_key(manifest_uri))["entries"]
+    assert [e["url"] for e in entries] == [
+        catalog.lake.uri(f"curated/readings/copy-manifests/ds={DS}/snapshot-{current.snapshot_id}/rows.parquet")
+    ]
+
+
+def test_the_copy_manifest_lists_exactly_the_snapshots_files_of_the_date(catalog: CatalogHook, tmp_path: Path) -> None:
+    from lockgate.operators.load import write_copy_manifest
+
+    publish(catalog, tmp_path, DS, 1, "run-1")
+    publish(catalog, tmp_path, OTHER, 7, "run-other")
+    publish(catalog, tmp_path, DS, 2, "run-2")  # the first version's files stay for time travel
+    current = catalog.local_date("readings", DS, tmp_path / "w")
+
+    uri = write_copy_manifest(catalog.lake, current.manifest(), list(current.files))
+    assert uri == catalog.lake.uri(f"curated/readings/copy-manifests/ds={DS}/snapshot-{current.snapshot_id}.json")
+    entries = catalog.lake.read_json(catalog._lake_key(uri))["entries"]
+
+    table = catalog.table("readings")
+    scan = table.scan(row_filter=f"ds = '{DS}'", snapshot_id=table.current_snapshot().snapshot_id)
+    in_snapshot = {task.file.file_path: task.file.file_size_in_bytes for task in scan.plan_files()}
+    assert {e["url"]: e["meta"]["content_length"] for e in entries} == in_snapshot
+    assert all(e["mandatory"] for e in entries)
+    listed = {o.key: o.size for o in catalog.lake.list("curated/readings/data")}
+    assert {catalog._lake_key(e["url"]): e["meta"]["content_length"] for e in entries}.items() <= listed.items()
+    assert len(listed) == 3 * len(REGIONS)  # both versions of DS and OTHER's files are in the lake...
+    assert len(entries) == len(REGIONS)  # ...the manifest lists the current version of DS only
+    if catalog.lake.is_s3:
+        assert all(
+            e["url"].startswith(f"s3://{catalog.lake.url.removeprefix('s3://').split('/')[0]}/") for e in entries
+        )
+    rows = (
+        duckdb.connect()
+        .execute("SELECT DISTINCT version FROM read_parquet($1)", [[str(f) for f in current.files]])
+        .fetchall()
+    )
+    assert rows == [(2,)]

@@ -7,8 +7,8 @@ chosen requests with ``503 SlowDown`` or ``500 InternalError``. Three cases:
   absorb them (the client's ``standard`` retry mode: up to 3 attempts per request), the task
   succeeds and the table holds exactly what a run without faults holds;
 * a data file upload that keeps failing: the task fails before its commit, the table still shows
-  the old version to every reader, and the task's retry publishes the new one (removing the files
-  the failed try uploaded);
+  the old version to every reader, the failed try removes the files it had uploaded, and the
+  task's retry publishes the new one;
 * a metadata upload of the commit that keeps failing: the task fails, no snapshot is added, every
   reader sees the old version; the retry publishes the new one.
 
@@ -166,7 +166,7 @@ def test_a_data_upload_that_keeps_failing_leaves_the_old_version_for_every_reade
     assert attempts == {fault.target: ATTEMPTS}  # botocore gave up after its attempts
     assert lake.snapshots() == snapshots  # no commit
     assert lake.table_rows() == old
-    assert len(lake.unreferenced()) == 2  # what the failed try uploaded stays until the next publish
+    assert lake.unreferenced() == []  # the failed try removed what it had uploaded
 
     lake.proxy.clear()
     assert lake.partition()["rows"] == lake.new_rows  # the task's retry
