@@ -93,15 +93,53 @@ def iceberg_columns(schema: Any) -> dict[str, str]:
     return {f.name: _ICEBERG_CONTRACT_TYPES.get(str(f.field_type), str(f.field_type)) for f in schema.fields}
 
 
-def curated_drift(existing: Mapping[str, str], desired: Sequence[Column]) -> str | None:
-    """What the contract changes in a curated table's columns, in words (None: nothing)."""
-    wanted = {c.name: c.type for c in desired}
-    added = sorted(set(wanted) - set(existing))
-    removed = sorted(set(existing) - set(wanted))
-    retyped = sorted(f"{c} {existing[c]} -> {t}" for c, t in wanted.items() if c in existing and existing[c] != t)
+def curated_drift(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> str | None:
+    """What the contract changes in a curated table's columns (name -> Iceberg type), in words
+    (None: nothing). A retype names the contract types, or the Iceberg types when only they differ
+    (a table with ``int`` for the contract's ``integer``, which Lockgate writes as ``long``)."""
+    added = sorted(set(desired) - set(existing))
+    removed = sorted(set(existing) - set(desired))
+    retyped = sorted(
+        f"{name} {_contract_or_iceberg(existing[name], new)} -> {_contract_or_iceberg(new, existing[name])}"
+        for name, new in desired.items()
+        if name in existing and existing[name] != new
+    )
     if not (added or removed or retyped):
         return None
     return f"added {added}, removed {removed}, retyped {retyped}"
+
+
+def _contract_or_iceberg(this: Any, other: Any) -> str:
+    mine, theirs = (_ICEBERG_CONTRACT_TYPES.get(str(t), str(t)) for t in (this, other))
+    return mine if mine != theirs else str(this)
+
+
+def iceberg_widening_refusal(old: Any, new: Any) -> str | None:
+    """Why Iceberg cannot change a column from ``old`` to ``new`` (Iceberg types), or None: it can.
+
+    Iceberg's type promotions (the spec's, as ``pyiceberg.schema.promote`` and
+    ``UpdateSchema.update_column`` apply them): int -> long, float -> double, and a decimal's
+    precision widened at the same scale. Every older data file keeps its values in the old type,
+    and a reader must be able to read them as the new one: anything else is refused.
+    """
+    from pyiceberg.exceptions import ResolveError
+    from pyiceberg.schema import promote
+    from pyiceberg.types import DecimalType
+
+    if old == new:
+        return None
+    why = f"Iceberg cannot promote {old} to {new}"
+    allowed = "it widens only int -> long, float -> double and a decimal's precision at the same scale"
+    if isinstance(old, DecimalType) and isinstance(new, DecimalType):
+        # pyiceberg 0.12's promote() compares the old scale with itself: check it here
+        if old.scale != new.scale or new.precision < old.precision:
+            return f"{why} ({allowed})"
+        return None
+    try:
+        promote(old, new)
+    except ResolveError:
+        return f"{why} ({allowed}; older data files hold {old} values)"
+    return None
 
 
 def evolve_iceberg_table(table: Any, contract: Any, log: Any) -> Any:
@@ -109,17 +147,17 @@ def evolve_iceberg_table(table: Any, contract: Any, log: Any) -> Any:
     ``schema_drift.curated`` policy; returns the (refreshed) table.
 
     ``freeze`` refuses any change (:class:`CuratedSchemaFrozen`). ``evolve`` adds the contract's new
-    columns through Iceberg's own schema update (older data files read them as null). A column the
-    contract no longer has stays in the table (older rows keep their values; new rows have none).
-    A retyped column is refused: Iceberg promotes only int -> long and float -> double, so neither
-    of the warehouse's widenings (integer -> double, date -> timestamp) could read the older files.
+    columns and widens the columns Iceberg can widen (int -> long, float -> double, a decimal's
+    precision: see :func:`iceberg_widening_refusal`), in one Iceberg schema update (older data files
+    read a new column as null, a widened one in its new type). A column the contract no longer has
+    stays in the table (older rows keep their values; new rows have none). Any other retype is
+    refused, naming the column, both types and why - the warehouse's own widenings (integer ->
+    double, date -> timestamp) among them: Iceberg could not read the older files in the new type.
     """
-    from pyiceberg import types
+    from lockgate.hooks.iceberg import iceberg_type
 
-    from lockgate.hooks.iceberg import _ICEBERG_TYPES
-
-    existing = iceberg_columns(table.schema())
-    desired = contract.storage_columns
+    existing = {f.name: f.field_type for f in table.schema().fields}
+    desired = {c.name: iceberg_type(c.type) for c in contract.storage_columns}
     change = curated_drift(existing, desired)
     if change is None:
         return table
@@ -129,17 +167,21 @@ def evolve_iceberg_table(table: Any, contract: Any, log: Any) -> Any:
             f"{contract.path}: the curated schema of {name} is frozen but the contract changed it: {change}. "
             "Set schema_drift.curated: evolve to publish the new schema."
         )
-    retyped = [c for c in desired if c.name in existing and existing[c.name] != c.type]
-    if retyped:
+    contract_types = iceberg_columns(table.schema())
+    problems = [
+        f"column {c.name}: old type {contract_types[c.name]}, new type {c.type}: {why}"
+        for c in contract.storage_columns
+        if c.name in existing and (why := iceberg_widening_refusal(existing[c.name], desired[c.name]))
+    ]
+    if problems:
         raise IncompatibleSchemaError(
-            f"{contract.path}: the curated table {name} cannot evolve: "
-            + "; ".join(f"column {c.name}: old type {existing[c.name]}, new type {c.type}" for c in retyped)
-            + " (an Iceberg table cannot retype a column its older data files hold)"
+            f"{contract.path}: the curated table {name} cannot evolve: " + "; ".join(problems)
         )
-    added = [c for c in desired if c.name not in existing]
-    if added:
-        with table.update_schema() as update:
-            for col in added:
-                update.add_column(col.name, getattr(types, _ICEBERG_TYPES[col.type])(), doc=col.description)
+    with table.update_schema() as update:
+        for col in contract.storage_columns:
+            if col.name not in existing:
+                update.add_column(col.name, desired[col.name], doc=col.description)
+            elif existing[col.name] != desired[col.name]:
+                update.update_column(col.name, field_type=desired[col.name])
     log.warning("curated schema of %s evolves: %s", name, change)
     return table.refresh()
