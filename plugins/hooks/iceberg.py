@@ -62,6 +62,8 @@ LOGICAL_DATE = "lockgate.ds"
 ROWS = "lockgate.rows"
 OPERATION = "lockgate.operation"
 CHECKSUM = "lockgate.checksum"
+#: sha256 of the sorted paths of the data files a publish added: says which files CHECKSUM is of
+FILES = "lockgate.files"
 #: the catalog properties that carry the lake's encryption to ``lockgate.hooks.iceberg_io.LakeFileIO``
 _SSE = "s3.server-side-encryption"  # the names lockgate.hooks.iceberg_io reads
 _SSE_KMS_KEY = "s3.sse-kms-key-id"
@@ -239,6 +241,24 @@ def content_checksum(schema: Schema, files: Sequence[Path]) -> tuple[int, str]:
     finally:
         con.close()
     return rows, hashlib.sha256(f"{_CHECKSUM_VERSION}:{rows}:{total}".encode()).hexdigest()
+
+
+def files_digest(files: Sequence[DataFile]) -> str:
+    """sha256 of the sorted paths of data files (a data file is never rewritten: its path names it)."""
+    return hashlib.sha256("\n".join(sorted(f.file_path for f in files)).encode()).hexdigest()
+
+
+def _recorded_checksum(table: Table, ds: str, files: Sequence[DataFile], head: Snapshot | None) -> str | None:
+    """The checksum a publish (or rollback) of ``ds`` recorded for exactly these data files, looked
+    up in the summaries from ``head`` back; None when no snapshot recorded one for this file set."""
+    digest = files_digest(files)
+    snapshot = head
+    while snapshot is not None:
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if props.get(LOGICAL_DATE) == ds and props.get(FILES) == digest and props.get(CHECKSUM):
+            return str(props[CHECKSUM])
+        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+    return None
 
 
 def _refuse_other_dates(table: Table, added: Sequence[DataFile], ds: str) -> None:
@@ -544,7 +564,7 @@ class CatalogHook(BaseHook):
     ) -> PublishedDate:
         """One overwrite snapshot: the date's current data files out, ``added`` in."""
         rows = sum(f.record_count for f in added)
-        properties = {**summary, LOGICAL_DATE: ds, ROWS: str(rows)}
+        properties = {**summary, LOGICAL_DATE: ds, ROWS: str(rows), FILES: files_digest(added)}
         with table.transaction() as txn:
             snapshot = _live_overwrite(txn, properties)
             scan = table.scan(row_filter=_date_filter(ds))
@@ -634,7 +654,10 @@ class CatalogHook(BaseHook):
         back that snapshot's data files of the date (other dates stay as they are)."""
         table = self.table(dataset)
         restored = self.date_files(dataset, ds, snapshot_id)
-        return self.commit_date(table, ds, restored, {**summary, OPERATION: f"rollback to {snapshot_id}"})
+        # the restored files' checksum, carried over so it outlives the snapshot that recorded it
+        checksum = _recorded_checksum(table, ds, restored, self.snapshot(table, snapshot_id))
+        extra = {CHECKSUM: checksum} if checksum else {}
+        return self.commit_date(table, ds, restored, {**summary, **extra, OPERATION: f"rollback to {snapshot_id}"})
 
     def local_date(self, dataset: str, ds: str, workdir: Path, snapshot_id: int | None = None) -> CuratedDate:
         """The rows of a date in the current (or given) snapshot, as local Parquet files.
@@ -647,6 +670,10 @@ class CatalogHook(BaseHook):
         fast path, as reading the files equals reading the scan. Otherwise the scan's Arrow
         batches are written to one file under ``workdir`` (:attr:`CuratedDate.materialised`), so
         a reader never loads a row a delete file removed.
+
+        The checksum is the one the publish recorded for exactly these data files (snapshot
+        summaries, ``lockgate.files``), else computed from the rows (:func:`content_checksum`):
+        the same rows give the same checksum whoever wrote the files.
         """
         table = self.table(dataset)
         snapshot = self.snapshot(table, snapshot_id)
@@ -656,9 +683,12 @@ class CatalogHook(BaseHook):
         files = sorted((task.file for task in tasks), key=lambda f: f.file_path)
         keys = [self._lake_key(f.file_path) for f in files]
         local = [self.lake.local_copy(key, workdir) for key in keys]
-        rows, checksum = content_checksum(scan.projection(), local)
-        if rows != sum(f.record_count for f in files):
-            raise RuntimeError(f"{dataset} ds={ds}: the data files' rows differ from the table's record counts")
+        rows = sum(f.record_count for f in files)
+        checksum = _recorded_checksum(table, ds, files, snapshot)
+        if checksum is None:  # files no publish of Lockgate recorded (another engine rewrote the date)
+            counted, checksum = content_checksum(scan.projection(), local)
+            if counted != rows:
+                raise RuntimeError(f"{dataset} ds={ds}: the data files' rows differ from the table's record counts")
         return CuratedDate(
             dataset=dataset,
             ds=ds,

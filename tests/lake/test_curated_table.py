@@ -411,3 +411,32 @@ def test_the_copy_manifest_lists_exactly_the_snapshots_files_of_the_date(catalog
         .fetchall()
     )
     assert rows == [(2,)]
+
+
+@pytest.mark.parametrize("catalog", [BACKENDS[0]], indirect=True)
+def test_the_dates_checksum_names_its_rows_whoever_wrote_the_files(catalog: CatalogHook, tmp_path: Path) -> None:
+    from lockgate.hooks.iceberg import CHECKSUM, FILES, content_checksum
+
+    first = publish(catalog, tmp_path, DS, 1, "run-1")
+    summary = catalog.table("readings").current_snapshot().summary.additional_properties
+    published = catalog.local_date("readings", DS, tmp_path / "a")
+    files = [Path(p) for p in published.files]
+    assert published.checksum == summary[CHECKSUM] == content_checksum(catalog.table("readings").schema(), files)[1]
+    assert FILES in summary
+
+    publish(catalog, tmp_path, DS, 1, "run-2")  # the same rows, written again: other files, same checksum
+    assert catalog.local_date("readings", DS, tmp_path / "b").checksum == published.checksum
+    publish(catalog, tmp_path, DS, 3, "run-3")  # other rows, another checksum
+    assert catalog.local_date("readings", DS, tmp_path / "c").checksum != published.checksum
+    curated.rollback(catalog, "readings", DS, snapshot_id=first)  # the first files again: their checksum
+    assert catalog.local_date("readings", DS, tmp_path / "d").checksum == published.checksum
+    assert catalog.table("readings").current_snapshot().summary.additional_properties[CHECKSUM] == published.checksum
+
+    # another engine rewrites the date (a compaction: the same rows in new files, no Lockgate
+    # summary): the checksum is computed from the rows and is the same
+    table = catalog.table("readings")
+    rows = table.scan(row_filter=f"ds = '{DS}'").to_arrow()
+    table.overwrite(rows, overwrite_filter=f"ds = '{DS}'")
+    rewritten = catalog.local_date("readings", DS, tmp_path / "e")
+    assert {Path(p) for p in rewritten.files}.isdisjoint(files)
+    assert rewritten.checksum == published.checksum
