@@ -104,39 +104,43 @@ class SqsBatchTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
-        hook = SqsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        async with await hook.get_async_conn() as client:
-            while True:
+        # boto3 in a worker thread: the provider's async client needs aiobotocore, which Lockgate does
+        # not install; a long poll then blocks a thread of the triggerer's pool, not its event loop
+        client = await asyncio.to_thread(
+            lambda: SqsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
+        )
 
-                async def receive(timeout: float, at_most: int) -> list[dict[str, Any]]:
-                    response = await client.receive_message(
-                        QueueUrl=self.queue_url,
-                        MaxNumberOfMessages=max(1, min(SQS_MAX_PER_RECEIVE, at_most)),
-                        WaitTimeSeconds=int(min(SQS_MAX_LONG_POLL, max(0, round(timeout)))),
-                    )
-                    return [
-                        {"id": m["MessageId"], "body": m.get("Body"), "receipt": m["ReceiptHandle"]}
-                        for m in response.get("Messages", [])
-                    ]
+        async def receive(timeout: float, at_most: int) -> list[dict[str, Any]]:
+            response = await asyncio.to_thread(
+                client.receive_message,
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max(1, min(SQS_MAX_PER_RECEIVE, at_most)),
+                WaitTimeSeconds=int(min(SQS_MAX_LONG_POLL, max(0, round(timeout)))),
+            )
+            return [
+                {"id": m["MessageId"], "body": m.get("Body"), "receipt": m["ReceiptHandle"]}
+                for m in response.get("Messages", [])
+            ]
 
-                batch = await collect_batch(
-                    receive, max_files=self.max_files, max_wait=self.max_wait, idle_poll=self.idle_poll
-                )
-                self.log.info("%s: a batch of %d message(s)", self.queue_url, len(batch))
-                yield TriggerEvent(
-                    {
-                        "source": "sqs",
-                        "queue": self.queue_url,
-                        "messages": [{"id": m["id"], "body": m["body"]} for m in batch],
-                    }
-                )
-                await self._delete(client, batch)
+        while True:
+            batch = await collect_batch(
+                receive, max_files=self.max_files, max_wait=self.max_wait, idle_poll=self.idle_poll
+            )
+            self.log.info("%s: a batch of %d message(s)", self.queue_url, len(batch))
+            yield TriggerEvent(
+                {
+                    "source": "sqs",
+                    "queue": self.queue_url,
+                    "messages": [{"id": m["id"], "body": m["body"]} for m in batch],
+                }
+            )
+            await self._delete(client, batch)
 
     async def _delete(self, client: Any, batch: list[dict[str, Any]]) -> None:
         for start in range(0, len(batch), SQS_MAX_PER_RECEIVE):
             chunk = batch[start : start + SQS_MAX_PER_RECEIVE]
             entries = [{"Id": str(i), "ReceiptHandle": m["receipt"]} for i, m in enumerate(chunk)]
-            response = await client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            response = await asyncio.to_thread(client.delete_message_batch, QueueUrl=self.queue_url, Entries=entries)
             for failed in response.get("Failed", []):
                 # the message comes back after its visibility timeout: the ledger makes that a no-op
                 message_id = chunk[int(failed["Id"])]["id"]
