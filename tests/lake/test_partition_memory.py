@@ -86,16 +86,12 @@ def test_a_publish_of_millions_of_rows_succeeds_under_a_memory_limit_far_below_t
     files = [
         catalog.lake.local_copy(catalog._lake_key(f.file_path), tmp_path) for f in catalog.date_files("readings", DS)
     ]
-    assert {Path(f).parent.name for f in files} == {
-        f"region={r}" for r in ("north", "south", "east", "west", "central")
-    }
+    assert {f.parent.name for f in files} == {f"region={r}" for r in REGIONS}
+    schema = catalog.table("readings").schema()
+    # the row checksum of the published files is the staged rows' own: every staged row exactly
+    # once (the readings contract has no PII column to hash, so the rows are the same)
+    assert result["checksum"] == content_checksum(schema, files)[1] == content_checksum(schema, [staged])[1]
     con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
-    aggregate = (
-        "SELECT count(*), count(DISTINCT (station_id, observed_at, pollutant)), fsum(value) FROM read_parquet($1)"
-    )
-    published = con.execute(aggregate, [[str(f) for f in files]]).fetchone()
-    source = con.execute(aggregate, [[str(staged)]]).fetchone()
+    (rows,) = con.execute("SELECT count(*) FROM read_parquet($1)", [[str(f) for f in files]]).fetchone()
     con.close()
-    assert published == source  # every staged row once, none lost, none twice
-    assert result["checksum"] == content_checksum(catalog.table("readings").schema(), files)[1]
+    assert rows == ROWS
