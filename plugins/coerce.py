@@ -16,6 +16,7 @@ column, the value and what was expected. Checks: ``type`` (not in the accepted s
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -164,10 +165,33 @@ def shown(expr: str) -> str:
     )
 
 
-def problem(check: str, column: str | None, condition: str, reason_sql: str) -> str:
+class Problem(str):
+    """SQL of a problem struct (a ``str``), with its bare ``condition`` alongside.
+
+    The gate first asks whether a row has any problem, from the conditions alone, and builds the
+    list of problem structs only for the rows that have one: most rows have none, and a list of
+    (NULL) structs per row costs more than all the typing.
+    """
+
+    condition: str
+
+    def __new__(cls, sql: str, condition: str) -> Problem:
+        made = super().__new__(cls, sql)
+        made.condition = condition
+        return made
+
+
+def problem(check: str, column: str | None, condition: str, reason_sql: str) -> Problem:
     """A problem struct when ``condition`` holds (else NULL): the gate's unit of a quarantine reason."""
     col = literal(column) if column else "NULL::VARCHAR"
-    return f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
+    sql = f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
+    return Problem(sql, condition)
+
+
+def any_problem(problems: Sequence[str]) -> str:
+    """SQL: whether any of ``problems`` holds (from their bare conditions where known); FALSE for none."""
+    conditions = [f"({p.condition})" if isinstance(p, Problem) else f"(({p}) IS NOT NULL)" for p in problems]
+    return f"coalesce({' OR '.join(conditions)}, false)" if conditions else "false"
 
 
 def trimmed(raw: str) -> str:
@@ -193,10 +217,22 @@ def _reason(name: str, template: str, raw: str) -> str:
 
 @dataclass
 class Typing:
-    """A column's typed expression and the problems typing it can give."""
+    """A column's typed expression and the problems typing it can give.
+
+    ``layers`` are helper values computed once per row before the typed expression (a trimmed
+    value, a parsed timestamp): each layer maps an alias to SQL that may use the layers before it.
+    Without them a parsed value would be spelled, and evaluated, in every place that uses it
+    (DuckDB does not share a subexpression between the branches of a CASE).
+    """
 
     typed: str
     problems: list[str] = field(default_factory=list)
+    layers: list[dict[str, str]] = field(default_factory=list)
+
+
+def _helper(col: Column, what: str) -> str:
+    """The alias of a helper value of a column (see :attr:`Typing.layers`)."""
+    return f"__lockgate_{what}:{col.name}"
 
 
 # ------------------------------------------------------------------------------ per type
@@ -216,10 +252,13 @@ def _string(col: Column, raw: str) -> Typing:
 
 
 def _integer(col: Column, raw: str) -> Typing:
-    value = trimmed(raw)
-    syntax = f"regexp_full_match({value}, {literal(INTEGER_SYNTAX)})"
-    # TRY_CAST is only asked for what the syntax allows; NULL then means beyond BIGINT
-    typed = f"CASE WHEN {syntax} THEN TRY_CAST({value} AS BIGINT) END"
+    value, syntax, typed = (ident(_helper(col, w)) for w in ("value", "syntax", "typed"))
+    layers = [
+        {_helper(col, "value"): trimmed(raw)},
+        {_helper(col, "syntax"): f"regexp_full_match({value}, {literal(INTEGER_SYNTAX)})"},
+        # TRY_CAST is only asked for what the syntax allows; NULL then means beyond BIGINT
+        {_helper(col, "typed"): f"CASE WHEN {syntax} THEN TRY_CAST({value} AS BIGINT) END"},
+    ]
     low, high = INTEGER_RANGE
     return Typing(
         typed,
@@ -237,14 +276,18 @@ def _integer(col: Column, raw: str) -> Typing:
                 _reason(col.name, f"{{}} is outside the integer range {low} to {high} (BIGINT)", raw),
             ),
         ],
+        layers,
     )
 
 
 def _double(col: Column, raw: str) -> Typing:
-    value = trimmed(raw)
-    syntax = f"regexp_full_match({value}, {literal(DOUBLE_SYNTAX)})"
+    value, syntax, parsed = (ident(_helper(col, w)) for w in ("value", "syntax", "parsed"))
     non_finite = f"regexp_full_match(lower({value}), {literal(NON_FINITE_SYNTAX)})"
-    parsed = f"(CASE WHEN {syntax} THEN TRY_CAST({value} AS DOUBLE) END)"
+    layers = [
+        {_helper(col, "value"): trimmed(raw)},
+        {_helper(col, "syntax"): f"regexp_full_match({value}, {literal(DOUBLE_SYNTAX)})"},
+        {_helper(col, "parsed"): f"(CASE WHEN {syntax} THEN TRY_CAST({value} AS DOUBLE) END)"},
+    ]
     # overflow reads as +-inf, underflow as 0.0 or a subnormal with lost digits: a non-zero digit
     # before the exponent must give at least the smallest normal double
     mantissa_non_zero = f"regexp_matches(regexp_extract({value}, '^[^eE]*'), '[1-9]')"
@@ -273,11 +316,12 @@ def _double(col: Column, raw: str) -> Typing:
                 ),
             ),
         ],
+        layers,
     )
 
 
 def _boolean(col: Column, raw: str) -> Typing:
-    value = f"lower({trimmed(raw)})"
+    value = ident(_helper(col, "value"))
     words = ", ".join(literal(w) for w in BOOLEAN_TRUE)
     no_words = ", ".join(literal(w) for w in BOOLEAN_FALSE)
     typed = f"CASE WHEN {value} IN ({words}) THEN true WHEN {value} IN ({no_words}) THEN false END"
@@ -291,11 +335,12 @@ def _boolean(col: Column, raw: str) -> Typing:
                 _reason(col.name, f"cannot read {{}} as boolean (expected {EXPECTED['boolean']})", raw),
             )
         ],
+        [{_helper(col, "value"): f"lower({trimmed(raw)})"}],
     )
 
 
 def _date(col: Column, raw: str) -> Typing:
-    value = trimmed(raw)
+    value, parsed = ident(_helper(col, "value")), ident(_helper(col, "parsed"))
     if col.formats:
         parsers = [
             f"CASE WHEN regexp_full_match({value}, {literal(format_regex(f))}) "
@@ -304,7 +349,10 @@ def _date(col: Column, raw: str) -> Typing:
         ]
     else:
         parsers = [f"CASE WHEN regexp_full_match({value}, {literal(ISO_DATE)}) THEN TRY_CAST({value} AS DATE) END"]
-    parsed = parsers[0] if len(parsers) == 1 else f"COALESCE({', '.join(parsers)})"
+    layers = [
+        {_helper(col, "value"): trimmed(raw)},
+        {_helper(col, "parsed"): parsers[0] if len(parsers) == 1 else f"COALESCE({', '.join(parsers)})"},
+    ]
     low, high = DATE_RANGE
     in_range = f"({parsed}) BETWEEN DATE '{low}' AND DATE '{high}'"
     return Typing(
@@ -323,17 +371,12 @@ def _date(col: Column, raw: str) -> Typing:
                 _reason(col.name, f"{{}} is outside the dates every warehouse stores ({low} to {high})", raw),
             ),
         ],
+        layers,
     )
 
 
-def _timestamp(col: Column, raw: str) -> Typing:
-    """A timestamp: ``{utc, local}`` from the first parser that reads the value, then checked.
-
-    Naive values are local time in the column's ``timezone``, else the source's, else UTC. A naive
-    value that does not exist there (skipped when clocks go forward) is quarantined, not shifted.
-    """
-    value = trimmed(raw)
-    zone = literal(col.timezone) if col.timezone else f"COALESCE({ident(SOURCE_TZ_COLUMN)}, 'UTC')"
+def _timestamp_parsers(col: Column, value: str, zone: str) -> str:
+    """SQL of ``{utc, local}`` from the first of the column's readers that reads ``value`` (else NULL)."""
     # (pattern, SQL reading the matching value, whether it carries its own offset)
     readers: list[tuple[str, str, bool]]
     if col.formats:
@@ -358,7 +401,21 @@ def _timestamp(col: Column, raw: str) -> Typing:
         parsers.append(
             f"CASE WHEN regexp_full_match({value}, {literal(pattern)}) AND ({read}) IS NOT NULL THEN {pair} END"
         )
-    parsed = parsers[0] if len(parsers) == 1 else f"COALESCE({', '.join(parsers)})"
+    return parsers[0] if len(parsers) == 1 else f"COALESCE({', '.join(parsers)})"
+
+
+def _timestamp(col: Column, raw: str) -> Typing:
+    """A timestamp: ``{utc, local}`` from the first parser that reads the value, then checked.
+
+    Naive values are local time in the column's ``timezone``, else the source's, else UTC. A naive
+    value that does not exist there (skipped when clocks go forward) is quarantined, not shifted.
+    """
+    value, parsed = ident(_helper(col, "value")), ident(_helper(col, "parsed"))
+    zone = literal(col.timezone) if col.timezone else f"COALESCE({ident(SOURCE_TZ_COLUMN)}, 'UTC')"
+    layers = [
+        {_helper(col, "value"): trimmed(raw)},
+        {_helper(col, "parsed"): _timestamp_parsers(col, value, zone)},
+    ]
     utc, local = f"struct_extract({parsed}, 'utc')", f"struct_extract({parsed}, 'local')"
     low, high = TIMESTAMP_RANGE
     in_range = f"({utc} BETWEEN TIMESTAMPTZ '{low}' AND TIMESTAMPTZ '{high}')"
@@ -384,6 +441,7 @@ def _timestamp(col: Column, raw: str) -> Typing:
                 ),
             ),
         ],
+        layers,
     )
 
 
@@ -402,7 +460,22 @@ def typed_column(column: Column, *, required: bool | None = None) -> tuple[str, 
 
     ``required`` (default: the column is not nullable) adds the ``not_null`` problem for a missing
     value: NULL, empty, or whitespace only (for a string column too: ``"  "`` is no name). A nullable
-    string column keeps a whitespace-only value as received.
+    string column keeps a whitespace-only value as received. The expressions are self-contained
+    (helper values spelled out); :func:`typed_column_layers` gives them with the helpers apart.
+    """
+    layers, typed, problems = typed_column_layers(column, required=required)
+    for layer in reversed(layers):
+        for alias, sql in layer.items():
+            typed = typed.replace(ident(alias), f"({sql})")
+            problems = [p.replace(ident(alias), f"({sql})") for p in problems]
+    return typed, problems
+
+
+def typed_column_layers(column: Column, *, required: bool | None = None) -> tuple[list[dict[str, str]], str, list[str]]:
+    """(helper layers, typed expression, problem expressions) for one raw string column.
+
+    The expressions use the helpers' aliases (:attr:`Typing.layers`): the gate computes each layer
+    in a projection of its own before typing, so a value is trimmed and parsed once per row.
     """
     raw = ident(column.name)
     typing = _TYPERS[column.type](column, raw)
@@ -412,4 +485,4 @@ def typed_column(column: Column, *, required: bool | None = None) -> tuple[str, 
         blank = literal(plain + " (only whitespace)")
         reason = f"CASE WHEN {raw} IS NULL OR {raw} = '' THEN {literal(plain)} ELSE {blank} END"
         problems.append(problem("not_null", column.name, is_blank(raw), reason))
-    return typing.typed, problems
+    return typing.layers, typing.typed, problems

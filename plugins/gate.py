@@ -38,8 +38,8 @@ from typing import Any
 from lockgate.checks import EXTENSIONS, CheckContext, Params
 from lockgate.checks import evaluate as evaluate_in_sql
 from lockgate.checks import supported as sql_supported
+from lockgate.coerce import any_problem, typed_column_layers
 from lockgate.coerce import problem as _problem  # the gate builds its own problems (event_time, missing) the same way
-from lockgate.coerce import typed_column
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Contract, Expectation
 from lockgate.formats import (
     DEFAULT_SETTINGS,
@@ -541,8 +541,15 @@ def _check_timezones(con: Any, files: Sequence[RawFile]) -> None:
 _RAW = "__lockgate_raw_"
 
 
-def _typing_sql(contract: Contract, config: dict[str, Any], derived: Collection[str]) -> tuple[list[str], list[str]]:
-    """The typed expression and the problems of every source column (preprocessing's missing policy applied)."""
+def _typing_sql(
+    contract: Contract, config: dict[str, Any], derived: Collection[str]
+) -> tuple[list[list[str]], list[str], list[str]]:
+    """The helper layers, typed expressions and problems of every source column (the missing policy applied).
+
+    Each layer is a list of ``expression AS alias`` computed in one projection before typing
+    (:func:`lockgate.coerce.typed_column_layers`).
+    """
+    layers: list[list[str]] = []
     typed_exprs: list[str] = []
     type_problems: list[str] = []
     missing = {c: missing_policy(p) for c, p in (config.get("missing") or {}).items()}
@@ -551,10 +558,15 @@ def _typing_sql(contract: Contract, config: dict[str, Any], derived: Collection[
         if col.name in derived:
             continue  # typed by prepare_references, added by the enrich join
         # typing gives the not_null problem of a missing value, unless the drop policy below names it
-        expr, problems = typed_column(col, required=not col.nullable and missing.get(col.name) != "drop")
+        required = not col.nullable and missing.get(col.name) != "drop"
+        helpers, expr, problems = typed_column_layers(col, required=required)
         if col.name in flags:
             source = ident(flags[col.name])
-            expr, problems = f"({source} IS NULL OR trim({source}) = '')", []
+            helpers, expr, problems = [], f"({source} IS NULL OR trim({source}) = '')", []
+        for depth, layer in enumerate(helpers):
+            if depth == len(layers):
+                layers.append([])
+            layers[depth] += [f"{sql} AS {ident(alias)}" for alias, sql in layer.items()]
         typed_exprs.append(f"{expr} AS {ident(col.name)}")
         type_problems += problems
         if missing.get(col.name) == "drop":
@@ -567,7 +579,7 @@ def _typing_sql(contract: Contract, config: dict[str, Any], derived: Collection[
                     literal(f"column {col.name}: {MISSING_REASON}"),
                 )
             )
-    return typed_exprs, type_problems
+    return layers, typed_exprs, type_problems
 
 
 def _row_problems(contract: Contract, params: Params, ds: str) -> list[str]:
@@ -585,6 +597,13 @@ def _row_problems(contract: Contract, params: Params, ds: str) -> list[str]:
             )
         )
     return problems
+
+
+def _problem_list(problems: Sequence[str]) -> str:
+    """SQL: the list of a row's problems, NULL for a row without any (most rows: no list is built)."""
+    if not problems:
+        return "NULL"
+    return f"CASE WHEN {any_problem(problems)} THEN [{', '.join(problems)}] END"
 
 
 def _replace(exprs: Mapping[str, str]) -> str:
@@ -605,16 +624,22 @@ def _read_and_type(
 
     params = Params()
     raw_names = source.columns
-    typed_exprs, type_problems = _typing_sql(contract, config, derived)
+    layers, typed_exprs, type_problems = _typing_sql(contract, config, derived)
+    # each layer of helper values in a projection of its own, over the one before
+    helpers = "".join(
+        f", _h{i} AS (SELECT *, {', '.join(layer)} FROM {'filled' if i == 0 else f'_h{i - 1}'})"
+        for i, layer in enumerate(layers)
+    )
+    typing_input = f"_h{len(layers) - 1}" if layers else "filled"
     enrich = enrich_sql(config, {c.name: c.nullable for c in contract.columns})
     enrich_select = "".join(f", {e}" for e in enrich.selects)
-    enrich_problems = ", ".join(_problem(*p) for p in enrich.problems) or "NULL"
-    convert_select, convert_problem = "*", "NULL"
+    enrich_problems = [_problem(*p) for p in enrich.problems]
+    convert_select, convert_problems = "*", []
     if config.get("convert_units"):
         value_sql, unit_sql, problem_sql = unit_conversion_sql(config["convert_units"])
         units = config["convert_units"]
         convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
-        convert_problem = _problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)
+        convert_problems = [_problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)]
     row_problems = _row_problems(contract, params, ds)
     # the raw values as read (before fills), carried under their own names to the record of a bad row
     carried = [f"{ident(n)} AS {ident(f'{_RAW}{i}')}" for i, n in enumerate(raw_names)]
@@ -624,21 +649,24 @@ def _read_and_type(
         CREATE TABLE checked AS
         WITH filled AS (
             SELECT {_replace(fill_sql(config))}{"".join(", " + c for c in carried)} FROM _candidates
-        ), typed AS (
+        ){helpers}, typed AS (
             SELECT _file, _row{"".join(", " + r for r in carried_refs)}, {", ".join(typed_exprs)},
-                   [{", ".join(type_problems)}] AS _p1
-            FROM filled
+                   {_problem_list(type_problems)} AS _p1
+            FROM {typing_input}
         ), enriched AS (
-            SELECT t.*{enrich_select}, [{enrich_problems}] AS _pe FROM typed AS t {enrich.joins}
+            SELECT t.*{enrich_select}, {_problem_list(enrich_problems)} AS _pe FROM typed AS t {enrich.joins}
         ), converted AS (
-            SELECT {convert_select}, {convert_problem} AS _p2 FROM enriched
+            SELECT {convert_select}, {_problem_list(convert_problems)} AS _p2 FROM enriched
         ), scaled AS (
             SELECT {_replace(scale_sql(config))} FROM converted
         ), checked AS (
-            SELECT *, [{", ".join(row_problems) or "NULL"}] AS _p3 FROM scaled
+            SELECT *, {_problem_list(row_problems)} AS _p3 FROM scaled
         ), flagged AS (
             SELECT * EXCLUDE (_p1, _pe, _p2, _p3),
-                   list_filter(list_concat(_p1, _pe, [_p2], _p3), lambda p: p IS NOT NULL) AS _problems
+                   CASE WHEN _p1 IS NULL AND _pe IS NULL AND _p2 IS NULL AND _p3 IS NULL THEN []
+                        ELSE list_filter(list_concat(coalesce(_p1, []), coalesce(_pe, []), coalesce(_p2, []),
+                                                     coalesce(_p3, [])), lambda p: p IS NOT NULL)
+                   END AS _problems
             FROM checked
         )
         SELECT * EXCLUDE ({", ".join(carried_refs)}),
