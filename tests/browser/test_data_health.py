@@ -18,6 +18,10 @@ and ``dq_warning`` too, with links built from ``[api] base_url``.
 The browser is Debian's ``chromium`` driven by its ``chromium-driver`` through Selenium. The page's
 numbers are compared with what the run wrote to the lake and the warehouse. Screenshots and the
 components' logs go to a pytest temporary folder (printed at the end of the module).
+
+Last, the readings contract (a copy of include/ the components read) is fixed to accept the
+sensors' out-of-range values, and the day's *Replay* button re-gates its quarantine through the
+replay DAG, run by the scheduler: the rows are then loaded, once.
 """
 
 from __future__ import annotations
@@ -67,6 +71,13 @@ START_TIMEOUT = 300.0  # the launcher itself waits up to 240 s for healthy compo
 RUN_TIMEOUT = 600.0  # a loaded 2-core machine (the suite runs 2 workers)
 #: what the scheduler needs to notice a missed deadline and the triggerer to run its callback
 ALERT_TIMEOUT = 120.0
+REPO_INCLUDE = Path(__file__).resolve().parents[2] / "include"
+REPLAY_DAG_ID = "lockgate_quarantine_replay"
+#: the readings contract's range checks, which quarantine the sample's sensor sentinels
+RANGE_CHECKS = (
+    'expect_column_values_to_be_between(value) where pollutant in ["pm25", "pm10", "so2", "no2"]',
+    'expect_column_values_to_be_between(value) where pollutant in ["o3", "co"]',
+)
 
 T = TypeVar("T")
 
@@ -161,7 +172,10 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterat
     port = free_port()
     # nothing of the test session's own Airflow settings: the command sets up its embedded defaults
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOCKGATE_"))}
-    env |= {"LOCKGATE_HOME": str(home)}
+    # the contracts from a copy of include/, which the replay test fixes as a person would
+    include = root / "include"
+    shutil.copytree(REPO_INCLUDE, include)
+    env |= {"LOCKGATE_HOME": str(home), "LOCKGATE_INCLUDE_DIR": str(include)}
     output = root / "lockgate-airflow.out"
     with open(output, "wb") as out:
         process = subprocess.Popen(
@@ -658,3 +672,87 @@ def test_the_lineage_graph_shows_the_run(airflow: RunningAirflow, browser: Any, 
         in browser.find_element(By.CSS_SELECTOR, "details[data-dataset='raw/agg_air_quality_daily'] table").text
     )
     _shot(browser, "09-lineage")
+
+
+def _fix_readings_contract(include: Path) -> None:
+    """Accept any value (the sensors' sentinels are data now): what a person's contract fix does."""
+    contract = include / "contracts" / "readings.yaml"
+    text = contract.read_text(encoding="utf-8")
+    fixed = text.replace("min_value: 0, max_value: 10000,", "min_value: -1.0e+12, max_value: 1.0e+12,").replace(
+        "min_value: 0, max_value: 50,", "min_value: -1.0e+12, max_value: 1.0e+12,"
+    )
+    assert fixed.count("1.0e+12") == 4, "the readings contract's range checks moved"
+    contract.write_text(fixed, encoding="utf-8")
+
+
+def _replay_run(airflow: RunningAirflow, token: str) -> dict[str, Any]:
+    """The replay DAG's run (triggered from the page), once it finished successfully."""
+
+    def finished() -> dict[str, Any] | None:
+        found = airflow.api(f"/api/v2/dags/{REPLAY_DAG_ID}/dagRuns", token=token)["dag_runs"]
+        return next((r for r in found if r["state"] in ("success", "failed")), None)
+
+    run = _wait("the replay run finishes", finished, RUN_TIMEOUT, interval=2.0)
+    assert run["state"] == "success", run
+    return run
+
+
+def test_replay_a_quarantined_day_from_the_page_after_a_contract_fix(
+    airflow: RunningAirflow, browser: Any, runs: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    token, ds, lake = runs["token"], LOGICAL_DATE, airflow.home / "lake"
+    report = json.loads((lake / "quality" / "readings" / f"ds={ds}" / "report.json").read_text())
+    fixed = sum(report["quarantine_by_check"].get(check, 0) for check in RANGE_CHECKS)
+    assert fixed > 0, report["quarantine_by_check"]
+    count = "SELECT count(*) FROM fact_air_quality_hourly WHERE ds = ?"
+    ((loaded_before,),) = _warehouse(airflow.home, count, [ds])
+
+    # a grid cell offers "clear and re-run" for its date: it asks first (dismissed here: the rerun
+    # itself is the /rerun route's test)
+    browser.get(f"{airflow.base_url}/lockgate/data-health?dataset=readings&start=2026-01-01&end={ds}")
+    actions = _visible(browser, "form#grid-action-readings")
+    assert actions.get_attribute("data-dag") == DAG_ID
+    actions.find_element(By.CSS_SELECTOR, "input[name=mode][value=rerun]").click()
+    browser.find_element(By.CSS_SELECTOR, f"details#ds-readings .calendar a.cell[data-ds='{ds}']").click()
+    alert = browser.switch_to.alert
+    assert alert.text == f"Clear and re-run {ds} in {DAG_ID}?"
+    alert.dismiss()
+    assert browser.current_url.endswith(f"end={ds}")  # still the page: nothing was posted
+    _shot(browser, "10-grid-actions")
+
+    # the contract is fixed; the day's Replay button triggers the replay DAG as the logged-in user
+    _fix_readings_contract(airflow.home.parent / "include")  # the copy the components read
+    browser.get(f"{airflow.base_url}/lockgate/day?dataset=readings&ds={ds}")
+    _clickable(browser, "form#replay button").click()
+    run = _replay_run(airflow, token)
+    assert run["conf"]["dataset"] == "readings"
+    assert (run["conf"]["start"], run["conf"]["end"]) == (ds, ds)
+
+    # the rows the fix admits are loaded, once; the rest stay quarantined
+    ((loaded,),) = _warehouse(airflow.home, count, [ds])
+    assert loaded == loaded_before + fixed
+    key = "station_id, observed_at, pollutant"
+    ((repeated,),) = _warehouse(
+        airflow.home, f"SELECT count(*) - count(DISTINCT ({key})) FROM fact_air_quality_hourly WHERE ds = ?", [ds]
+    )
+    assert repeated == 0
+    after = json.loads((lake / "quality" / "readings" / f"ds={ds}" / "report.json").read_text())
+    assert after["rows_quarantined"] == report["rows_quarantined"] - fixed
+    assert _quarantine_counts(lake, "readings", ds, "check_name") == after["quarantine_by_check"]
+    # linked to the original run: the replay audit, the report
+    assert _warehouse(
+        airflow.home,
+        "SELECT original_run_id, outcome FROM lockgate_replay_audit WHERE partition_ds = ?",
+        [ds],
+    ) == [(runs["ui"]["dag_run_id"], "reloaded")]
+    assert after["replay"]["original_run_id"] == runs["ui"]["dag_run_id"]
+
+    # the day page shows it: rows loaded, who replayed it from which run
+    browser.get(f"{airflow.base_url}/lockgate/day?dataset=readings&ds={ds}")
+    shown = _visible(browser, "#counts td[data-field='rows_loaded']")
+    assert int(shown.get_attribute("data-value")) == loaded
+    replayed = browser.find_element(By.ID, "replayed")
+    assert replayed.get_attribute("data-original-run") == runs["ui"]["dag_run_id"]
+    _shot(browser, "11-replayed-day")
