@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -218,6 +219,7 @@ def run(env: Mapping[str, str], *, echo: Callable[[str], None] = _echo) -> int:
         return 0
     finally:
         _signal_group(process, signal.SIGKILL)  # anything left in the session (task processes)
+        _wait_group_gone(process)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         echo("Airflow stopped.")
@@ -239,6 +241,28 @@ def _stop(process: subprocess.Popen[bytes], signals: list[int]) -> None:
     if process.poll() is None:
         _signal_group(process, signal.SIGKILL)
         process.wait()
+
+
+def _wait_group_gone(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Wait until no live process of the session is left: a SIGKILLed process may take a moment to go
+    (a busy disk), and "Airflow stopped." must mean it. Zombies do not count (their parent is gone;
+    whoever adopted them reaps them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _live_members(process.pid):
+        time.sleep(0.1)
+
+
+def _live_members(group: int) -> list[int]:
+    """The processes of process group ``group`` that are not zombies (Linux ``/proc``; elsewhere none)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[-1].split()
+        except OSError:
+            continue  # gone while we looked
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(group):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
