@@ -510,15 +510,16 @@ def forked(argv: list[str]) -> int:
     process that has the task SDK's supervisor imported.
 
     ``supervise()`` forks the task runner (``airflow.sdk.execution_time.supervisor._fork_main``): the
-    child inherits the worker's imports, parses the DAG file, runs the task and leaves through
-    ``os._exit`` once its own atexit handlers ran, without tearing the interpreter down. This process
+    child inherits the worker's imports, blocks Airflow's database (``block_orm_access``), parses the
+    DAG file, runs the task and leaves through ``os._exit`` once its own atexit handlers ran, without
+    tearing the interpreter down. This process
     plays the worker (its imports are not measured); the child's wall time, CPU and peak RSS (from
     ``wait4``) go to :func:`fork_report` for the harness.
     """
     import atexit
     import traceback
 
-    import airflow.sdk.execution_time.supervisor  # noqa: F401  (what a worker has before it forks a task)
+    from airflow.sdk.execution_time.supervisor import block_orm_access  # a worker has it before it forks
 
     started_at = time.time()
     start = time.perf_counter()
@@ -528,6 +529,7 @@ def forked(argv: list[str]) -> int:
         try:
             TIMES["main"] = time.time()
             atexit._clear()  # as _fork_main: only handlers registered in the task run at its exit
+            block_orm_access()  # as _fork_main: no task reaches Airflow's database directly
             code = main(argv)
             atexit._run_exitfuncs()
         except Exception:  # noqa: BLE001  (the child leaves through os._exit: print what failed first)
