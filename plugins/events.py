@@ -78,6 +78,14 @@ class KeyPattern:
     regex: re.Pattern[str]
     has_date: bool
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (``regex`` as text: a task argument Airflow may template; it holds no ``{{``)."""
+        return {"regex": self.regex.pattern, "has_date": self.has_date}
+
+    @classmethod
+    def from_dict(cls, file: str, data: Mapping[str, Any]) -> KeyPattern:
+        return cls(file, re.compile(data["regex"]), bool(data["has_date"]))
+
 
 # ----------------------------------------------------------------------------------------- parsing
 

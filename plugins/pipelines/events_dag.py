@@ -62,6 +62,7 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
     from airflow.sdk import DAG, Asset, AssetWatcher, task
 
     from lockgate.alerts import notifiers_for
+    from lockgate.events import key_pattern
     from lockgate.pipelines.runtime import dispatch_events
 
     trigger = spec.trigger
@@ -86,7 +87,8 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
             "on_failure_callback": notifiers_for(spec.alerts, "task_failure"),
         },
     ) as dag:
-        files = [{"id": f.id, "path": f.path, "dataset": f.dataset} for f in spec.files]
+        # each path as its regex: a path's {{ ds }} is not for Airflow to render (the run has no date)
+        files = [{"id": f.id, "dataset": f.dataset, **key_pattern(f.id, f.path).as_dict()} for f in spec.files]
         runs = task(task_id=DISPATCH_TASK)(dispatch_events)(
             dag_id=spec.dag_id,
             location=spec.location,

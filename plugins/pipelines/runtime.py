@@ -93,7 +93,7 @@ def _batch_messages(context: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _drop_ingested(
-    groups: dict[str, list[Any]], files: list[dict[str, str]], lake_conn_id: str, log: Any
+    groups: dict[str, list[Any]], files: list[dict[str, Any]], lake_conn_id: str, log: Any
 ) -> dict[str, list[Any]]:
     """Objects whose key + ETag their date's ledger already has (SQS delivers at least once) start no run.
 
@@ -125,7 +125,7 @@ def _drop_ingested(
 def dispatch_events(
     dag_id: str,
     location: Mapping[str, Any],
-    files: list[dict[str, str]],
+    files: list[dict[str, Any]],
     on_bad_event: str = "skip",
     lake_conn_id: str = "lockgate_lake",
 ) -> list[dict[str, Any]]:
@@ -141,13 +141,22 @@ def dispatch_events(
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    from lockgate.events import group_by_date, key_pattern, parse_batch, route_objects, run_conf, run_id_for
+    from lockgate.events import (
+        KeyPattern,
+        group_by_date,
+        key_pattern,
+        parse_batch,
+        route_objects,
+        run_conf,
+        run_id_for,
+    )
 
     log = logging.getLogger("lockgate.events")
     messages = _batch_messages(get_current_context())
     objects, bad = parse_batch(messages)
     root = resolve_source_root(dag_id, location)
-    routed, unrouted = route_objects(objects, root, [key_pattern(f["id"], f["path"]) for f in files])
+    patterns = [KeyPattern.from_dict(f["id"], f) if "regex" in f else key_pattern(f["id"], f["path"]) for f in files]
+    routed, unrouted = route_objects(objects, root, patterns)
     bad += unrouted
     for problem in bad:
         log.warning("bad event: message %s: %s", problem.message_id, problem.reason)

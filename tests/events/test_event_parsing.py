@@ -10,6 +10,7 @@ import pytest
 
 from lockgate.events import (
     BadEvent,
+    KeyPattern,
     batch_complete,
     group_by_date,
     key_pattern,
@@ -116,7 +117,7 @@ def test_objects_are_filed_under_their_file_and_the_date_of_their_key():
 
 
 def test_a_key_pattern_is_a_glob_with_the_date_in_it():
-    pattern = key_pattern("f", "in/{{ ds }}/part-*.csv")
+    pattern = KeyPattern.from_dict("f", key_pattern("f", "in/{{ ds }}/part-*.csv").as_dict())
     assert pattern.regex.match("in/2026-01-02/part-7.csv").group("ds") == "2026-01-02"
     assert pattern.regex.match("in/2026-01-02/sub/part-7.csv") is None  # * stays within one folder
     assert key_pattern("f", "x_{{ds}}_{{ ds }}.csv").regex.match("x_2026-01-02_2026-01-03.csv") is None

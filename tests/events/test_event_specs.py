@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,10 @@ def test_an_event_pipeline_builds_a_dispatcher_with_a_watcher(tmp_path):
     assert (kwargs["queue_url"], kwargs["max_files"], kwargs["max_wait"]) == (QUEUE, 20, 5.0)
     assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs"]
     assert dispatcher.get_task("start_runs").partial_kwargs["trigger_dag_id"] == "epa_pm25_aqi"
+    # the dispatch run has no logical date: nothing in its arguments may be a Jinja template
+    kwargs = json.dumps(dispatcher.get_task("dispatch_events").op_kwargs)
+    assert "{{" not in kwargs
+    assert "{%" not in kwargs
 
 
 def test_a_redis_pipeline_watches_its_channel(tmp_path):
