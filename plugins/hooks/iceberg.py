@@ -25,6 +25,7 @@ before its commit are referenced by no snapshot and are removed by :meth:`Catalo
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -227,6 +228,8 @@ def content_checksum(schema: Schema, files: Sequence[Path]) -> tuple[int, str]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
+        # a streaming aggregate (little memory), on the task's CPUs rather than the host's
+        con.execute(f"SET threads = {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 1}")
         rows, total = 0, 0
         if files:
             relation = f"read_parquet([{', '.join(literal(str(f)) for f in files)}], union_by_name = true)"
