@@ -26,6 +26,7 @@ from lockgate import curated
 from lockgate.contracts import Column
 from lockgate.hooks.iceberg import LOGICAL_DATE, ROWS, RUN_ID, CatalogHook, CuratedDataMissing, snapshot_summary
 from lockgate.operators.partition import write_partitioned
+from tests.lake.deletes import add_position_deletes
 from tests.support.pg import airflow_conn_env
 from tests.support.s3 import lake_conn_env
 
@@ -281,68 +282,6 @@ def test_schema_drift_freeze_refuses_and_evolve_adds_the_column(catalog: Catalog
 # -- readers: delete files written by another engine, the Redshift COPY manifest -----------------
 
 
-def add_position_deletes(catalog: CatalogHook, data_file: object, positions: list[int], out: Path) -> None:
-    """Commit merge-on-read position deletes of rows ``positions`` of one data file, as Spark or
-    Trino would (pyiceberg itself only rewrites files): a delete file and a DELETES manifest."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyiceberg.manifest import (
-        DataFile,
-        DataFileContent,
-        FileFormat,
-        ManifestContent,
-        ManifestEntry,
-        ManifestEntryStatus,
-        ManifestWriterV2,
-    )
-    from pyiceberg.table.snapshots import Operation
-    from pyiceberg.table.update.snapshot import _FastAppendFiles
-
-    target: DataFile = data_file  # type: ignore[assignment]
-    schema = pa.schema(
-        [
-            pa.field("file_path", pa.string(), nullable=False, metadata={"PARQUET:field_id": "2147483546"}),
-            pa.field("pos", pa.int64(), nullable=False, metadata={"PARQUET:field_id": "2147483545"}),
-        ]
-    )
-    local = out / "deletes.parquet"
-    pq.write_table(pa.table({"file_path": [target.file_path] * len(positions), "pos": positions}, schema), local)
-    key = catalog._lake_key(target.file_path).rsplit("/", 1)[0] + "/deletes-00001.parquet"
-    catalog.lake.put_file(local, key)
-    deletes = DataFile.from_args(
-        content=DataFileContent.POSITION_DELETES,
-        file_path=catalog.lake.uri(key),
-        file_format=FileFormat.PARQUET,
-        partition=target.partition,
-        record_count=len(positions),
-        file_size_in_bytes=local.stat().st_size,
-        spec_id=target.spec_id,
-    )
-
-    class DeleteManifestWriter(ManifestWriterV2):
-        def content(self) -> ManifestContent:
-            return ManifestContent.DELETES
-
-        @property
-        def _meta(self) -> dict[str, str]:
-            return {**super()._meta, "content": "deletes"}
-
-    class AddDeletes(_FastAppendFiles):
-        def _manifests(self) -> list[object]:  # type: ignore[override]
-            spec = self._transaction.table_metadata.spec()
-            writer = DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id, "null")
-            with writer:
-                entry = ManifestEntry.from_args(
-                    status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id, data_file=deletes
-                )
-                writer.add(entry)
-            return [*super()._manifests(), writer.to_manifest_file()]
-
-    table = catalog.table("readings")
-    with table.transaction() as txn:
-        AddDeletes(operation=Operation.DELETE, transaction=txn, io=table.io).commit()
-
-
 @pytest.mark.parametrize("catalog", [BACKENDS[0]], indirect=True)
 def test_a_date_with_delete_files_is_read_through_the_scan_by_every_reader(
     catalog: CatalogHook, tmp_path: Path
@@ -353,7 +292,7 @@ def test_a_date_with_delete_files_is_read_through_the_scan_by_every_reader(
     published = catalog.local_date("readings", DS, tmp_path / "before")
     assert not published.materialised  # no delete files: the table's data files themselves
     files = catalog.date_files("readings", DS)
-    add_position_deletes(catalog, files[0], [0, 1, 2, 3, 4], tmp_path)
+    add_position_deletes(catalog, "readings", files[0], [0, 1, 2, 3, 4], tmp_path)
 
     assert len(rows_of(catalog, DS)) == 145  # pyiceberg's scan applies the deletes
     current = catalog.local_date("readings", DS, tmp_path / "after")
