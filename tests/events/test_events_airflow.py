@@ -1,0 +1,337 @@
+"""Event-driven runs and quality-gated partitions through a real Airflow: scheduler, triggerer,
+dag-processor and api-server (``lockgate airflow``, LocalExecutor, as the browser test starts it),
+moto for S3 and SQS, and the machine's Redis.
+
+moto does not deliver S3 notifications to SQS by itself, so the test sends the JSON S3 would send
+(``Records[].s3.object.key/eTag``, the ETag moto returned for the upload) to the queue, or publishes
+it on the Redis channel.
+
+One Airflow stack for the module, a copy of ``dags/`` with two event-driven pipelines:
+
+* ``epa_events``: ``epa_pm25_aqi`` on an SQS queue (``max_wait: 5``, ``max_files: 20``), its daily
+  files ``airdata/daily_pm25_<date>*.csv`` named by events; downstream, the sample
+  ``epa_daily_aqi_report`` (``after: epa_county_daily_aqi``, one run per passed partition);
+* ``epa_redis``: the same file kind on a Redis pub/sub channel, into its own dataset.
+
+The scenario, in order: a burst of files for two dates (one of them broken) plus a duplicate and
+two bad messages is one dispatch and one run per date; the good date's rows arrive once and its
+report runs; the broken date fails its gate, emits no partition event and gets no report; a
+redelivered message starts nothing; replacing the broken file starts a run that passes, and the
+report for that date (only) follows. Then the Redis pipeline ingests what its channel names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lockgate.ui import launcher
+from tests.browser.test_data_health import RunningAirflow, _alive, _children, _wait
+from tests.support.net import LOOPBACK, free_port
+from tests.support.requires import unavailable
+from tests.support.s3 import aws_conn_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "include" / "samples" / "epa_pm25_aqi" / "airdata"
+CONN = "lockgate_events_aws"
+REDIS_CONN = "lockgate_events_redis"
+GOOD, BROKEN, REDIS_DAY = "2026-01-02", "2026-01-03", "2026-01-04"
+RUN_TIMEOUT = 420.0
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host=LOOPBACK, port=6379, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _pipelines(dags: Path, bucket: str, queue_url: str, channel: str) -> None:
+    """dags/yaml_pipelines.py with the sample report and the two event-driven pipelines (nothing
+    else: every DAG here is unpaused, and the others would run their schedules)."""
+    (dags / "pipelines").mkdir(parents=True)
+    shutil.copy(REPO / "dags" / "yaml_pipelines.py", dags)
+    shutil.copy(REPO / "dags" / "pipelines" / "epa_daily_aqi_report.yaml", dags / "pipelines")
+    raw = yaml.safe_load((REPO / "dags" / "pipelines" / "epa_pm25_aqi.yaml").read_text())
+    raw |= {
+        "dag_id": "epa_events",
+        "schedule": None,
+        "retries": 2,
+        "retry_delay_minutes": 0.1,
+        "connections": {"source_aws": CONN},
+    }
+    raw["sources"]["location"] = {"url": f"s3://{bucket}/landing"}
+    raw["sources"]["files"][0]["path"] = "airdata/daily_pm25_{{ ds }}*.csv"
+    raw["trigger"] = {"on": "s3_events", "queue": queue_url, "conn_id": CONN, "max_wait": 5, "max_files": 20}
+    raw["trigger"]["poll_seconds"] = 2
+    (dags / "pipelines" / "epa_events.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    redis_spec = {
+        "dag_id": "epa_redis",
+        "description": "PM2.5 daily files named by messages on a Redis channel.",
+        "owners": ["air-quality-team"],
+        "schedule": None,
+        "start_date": "2011-01-01",
+        "catchup": False,
+        "retries": 2,
+        "retry_delay_minutes": 0.1,
+        "alerts": {"default": ["webhook:lockgate_alerts"]},
+        "connections": {"source_aws": CONN},
+        "trigger": {"on": "redis", "channel": channel, "conn_id": REDIS_CONN, "max_wait": 2, "poll_seconds": 1},
+        "sources": {
+            "location": {"url": f"s3://{bucket}/redis"},
+            "files": [{"id": "pm25", "dataset": "epa_pm25_redis", "path": "daily_{{ ds }}*.csv", "format": "csv"}],
+        },
+        "datasets": {"epa_pm25_redis": {}},
+        "loads": [{"dataset": "epa_pm25_redis", "table": "fact_epa_pm25_redis"}],
+    }
+    (dags / "pipelines" / "epa_redis.yaml").write_text(yaml.safe_dump(redis_spec, sort_keys=False))
+
+
+def _include(include: Path) -> None:
+    """A copy of include/ with the Redis pipeline's contract (epa_pm25_daily's columns under another name)."""
+    shutil.copytree(REPO / "include", include)
+    contract = yaml.safe_load((include / "contracts" / "epa_pm25_daily.yaml").read_text())
+    contract["dataset"] = "epa_pm25_redis"
+    (include / "contracts" / "epa_pm25_redis.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+
+
+class Stack:
+    """The running Airflow, the bucket, the queue and what the test sends."""
+
+    def __init__(self, airflow: RunningAirflow, bucket: str, queue_url: str, channel: str, url: str) -> None:
+        import boto3
+
+        self.airflow = airflow
+        self.bucket = bucket
+        self.queue_url = queue_url
+        self.channel = channel
+        self.s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        self.sqs = boto3.client("sqs", endpoint_url=url, region_name="us-east-1")
+        self.token = airflow.token()
+
+    def put(self, key: str, body: bytes) -> dict[str, str]:
+        etag = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)["ETag"].strip('"')
+        return {"key": key, "etag": etag}
+
+    def event(self, obj: dict[str, str]) -> str:
+        record = {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventTime": "2026-01-05T10:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": self.bucket}, "object": {"key": obj["key"], "eTag": obj["etag"]}},
+        }
+        return json.dumps({"Records": [record]})
+
+    def send(self, *bodies: str) -> None:
+        for body in bodies:
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.airflow.api(f"/api/v2/dags/{dag_id}/dagRuns?limit=100", token=self.token)["dag_runs"])
+
+    def finished(self, dag_id: str, count: int, timeout: float = RUN_TIMEOUT) -> list[dict[str, Any]]:
+        """Wait until ``dag_id`` has at least ``count`` runs, all finished."""
+
+        def done() -> list[dict[str, Any]] | None:
+            runs = self.runs(dag_id)
+            return runs if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs) else None
+
+        return _wait(f"{count} finished run(s) of {dag_id}", done, timeout, interval=2.0)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        quoted = urllib.parse.quote(run_id, safe="")
+        tis = self.airflow.api(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances", token=self.token)
+        return {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
+
+    def warehouse(self, sql: str) -> list[tuple[Any, ...]]:
+        import duckdb
+
+        con = duckdb.connect(str(self.airflow.home / "warehouse.duckdb"), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> Iterator[Stack]:
+    """``lockgate airflow`` on a copy of dags/ with the event pipelines; SIGINT stops it."""
+    import boto3
+
+    if not _redis_up():
+        unavailable("no Redis at 127.0.0.1:6379", "apt-get install redis-server")
+    root = tmp_path_factory.mktemp("events")
+    bucket, channel = f"events-{uuid.uuid4().hex[:8]}", f"lockgate-events-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    queue_url = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1").create_queue(
+        QueueName=f"landing-{uuid.uuid4().hex[:8]}"
+    )["QueueUrl"]
+    _pipelines(root / "dags", bucket, queue_url, channel)
+    _include(root / "include")
+    home = root / "lockgate"
+    password = launcher.ensure_admin_password(launcher.passwords_file(home / "airflow"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOCKGATE_"))}
+    env |= aws_conn_env(moto_server, CONN)
+    env |= {
+        "LOCKGATE_HOME": str(home),
+        "LOCKGATE_INCLUDE_DIR": str(root / "include"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        # the watchers are registered for unpaused DAGs only; nothing here is scheduled by time
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        f"AIRFLOW_CONN_{REDIS_CONN.upper()}": json.dumps({"conn_type": "redis", "host": LOOPBACK, "port": 6379}),
+    }
+    output = root / "lockgate-airflow.out"
+    with open(output, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lockgate.cli", "airflow", "--port", str(port)],
+            env=env,
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = RunningAirflow(f"http://{LOOPBACK}:{port}", home, password, process, output)
+    components: list[int] = []
+    try:
+
+        def started() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"lockgate airflow exited with {process.returncode}:\n{output.read_text()}")
+            # the banner, or (the launcher gives up printing it after 240 s) every component healthy
+            return "Airflow is up." in output.read_text() or launcher.all_healthy(launcher.health(running.base_url))
+
+        _wait("every Airflow component is healthy", started, 600)  # a loaded 2-core machine: minutes
+        standalone = _children(process.pid)
+        components = [*standalone, *(c for s in standalone for c in _children(s))]
+        yield Stack(running, bucket, queue_url, channel, moto_server)
+    finally:
+        components = components or _children(process.pid)
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=launcher.STOP_GRACE_SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            for pid in [*components, process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        print(f"\nevents test: Airflow logs under {home / 'airflow' / 'logs'}")
+    assert not [pid for pid in components if _alive(pid)], "components still running after Ctrl-C"
+
+
+def _csv(day: str, rows: list[str]) -> bytes:
+    header = "date,site_id,poc,daily_mean_pm25,units,daily_obs_count,percent_complete\n"
+    y, m, d = day.split("-")
+    when = f"{int(m)}/{int(d)}/{y[2:]}"
+    return (header + "".join(f"{when},{row}\n" for row in rows)).encode()
+
+
+SAMPLE_ROWS = [line.split(",", 1)[1] for line in (SAMPLE / f"daily_pm25_{GOOD}.csv").read_text().splitlines()[1:]]
+#: a file without the daily_mean_pm25 column: the gate fails the date
+BROKEN_FILE = b"date,site_id,poc,units\n1/3/26,060370002,1,ug/m3 LC\n"
+
+
+@pytest.fixture(scope="module")
+def burst(stack: Stack) -> dict[str, Any]:
+    """A burst: 3 files of one date, 1 broken file of another, a duplicate and 2 bad messages."""
+    stack.put("landing/airdata/sites.csv", (SAMPLE / "sites.csv").read_bytes())
+    files = [
+        stack.put(f"landing/airdata/daily_pm25_{GOOD}-{i}.csv", _csv(GOOD, rows))
+        for i, rows in enumerate([SAMPLE_ROWS[:2], SAMPLE_ROWS[2:3], SAMPLE_ROWS[3:]])
+    ]
+    broken = stack.put(f"landing/airdata/daily_pm25_{BROKEN}.csv", BROKEN_FILE)
+    outside = stack.put("landing/elsewhere/x.csv", b"a\n1\n")
+    # SQS keeps the messages until the watcher, once registered, receives them: one batch (max_wait 5 s)
+    stack.send(*(stack.event(f) for f in files), stack.event(broken), stack.event(files[0]))
+    stack.send("this is not JSON", stack.event(outside))
+    pipeline = stack.finished("epa_events", 2)
+    return {"files": files, "broken": broken, "pipeline": pipeline}
+
+
+def test_a_burst_is_one_dispatch_and_one_run_per_date(stack: Stack, burst: dict[str, Any]) -> None:
+    dispatches = stack.finished("epa_events__events", 1)
+    assert len(dispatches) == 1, [r["dag_run_id"] for r in dispatches]  # 7 messages, one batch
+    assert dispatches[0]["state"] == "success"  # the bad messages are logged and skipped, not fatal
+    by_date = {r["logical_date"][:10]: r for r in burst["pipeline"]}
+    assert set(by_date) == {GOOD, BROKEN}
+    objects = by_date[GOOD]["conf"]["lockgate_events"]["airdata_pm25"]
+    assert sorted(o["key"] for o in objects) == sorted(f["key"] for f in burst["files"])  # the duplicate once
+    assert by_date[GOOD]["state"] == "success", stack.task_states("epa_events", by_date[GOOD]["dag_run_id"])
+
+
+def test_the_good_dates_rows_arrive_once_and_its_report_runs(stack: Stack, burst: dict[str, Any]) -> None:
+    (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{GOOD}'")[0]
+    assert count == len(SAMPLE_ROWS)
+    reports = stack.finished("epa_daily_aqi_report", 1)
+    assert [(r["partition_key"], r["state"]) for r in reports] == [(GOOD, "success")]
+    rows = stack.warehouse("SELECT count(*) FROM rpt_epa_state_daily_aqi")
+    assert rows[0][0] > 0
+
+
+def test_a_failed_date_emits_no_partition_and_gets_no_report(stack: Stack, burst: dict[str, Any]) -> None:
+    failed = next(r for r in burst["pipeline"] if r["logical_date"][:10] == BROKEN)
+    assert failed["state"] == "failed"
+    states = stack.task_states("epa_events", failed["dag_run_id"])
+    assert states["gate_epa_pm25_daily"] == "failed"
+    assert states["load_agg_epa_county_daily_aqi"] != "success"
+    assert [r["partition_key"] for r in stack.runs("epa_daily_aqi_report")] == [GOOD]
+
+
+def test_a_redelivered_message_starts_nothing(stack: Stack, burst: dict[str, Any]) -> None:
+    stack.send(stack.event(burst["files"][1]))
+    stack.finished("epa_events__events", 2)
+    time.sleep(5)  # what a run started by it would need to appear
+    assert len(stack.runs("epa_events")) == 2
+    (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{GOOD}'")[0]
+    assert count == len(SAMPLE_ROWS)
+
+
+def test_fixing_the_broken_date_reruns_it_and_its_report_follows(stack: Stack, burst: dict[str, Any]) -> None:
+    fixed = stack.put(burst["broken"]["key"], _csv(BROKEN, SAMPLE_ROWS))  # same key, new ETag
+    stack.send(stack.event(fixed))
+    runs = stack.finished("epa_events", 3)
+    first = {r["dag_run_id"] for r in burst["pipeline"]}
+    (rerun,) = [r for r in runs if r["dag_run_id"] not in first]
+    assert rerun["logical_date"][:10] == BROKEN
+    assert rerun["state"] == "success", stack.task_states("epa_events", rerun["dag_run_id"])
+    assert rerun["conf"]["lockgate_events"]["airdata_pm25"][0]["etag"] == fixed["etag"]
+    reports = stack.finished("epa_daily_aqi_report", 2)
+    assert sorted((r["partition_key"], r["state"]) for r in reports) == [(GOOD, "success"), (BROKEN, "success")]
+    (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{BROKEN}'")[0]
+    assert count == len(SAMPLE_ROWS)
+
+
+def test_redis_messages_start_runs_too(stack: Stack) -> None:
+    import redis
+
+    obj = stack.put(f"redis/daily_{REDIS_DAY}-a.csv", _csv(REDIS_DAY, SAMPLE_ROWS))
+    client = redis.Redis(host=LOOPBACK, port=6379)
+    # pub/sub keeps nothing for a subscriber that is not there yet: publish until the watcher hears it
+    # (each repeat is the same object and ETag: the ledger ingests it once)
+    deadline = time.monotonic() + 180
+    while not stack.runs("epa_redis__events") and time.monotonic() < deadline:
+        client.publish(stack.channel, stack.event(obj))
+        time.sleep(2)
+    runs = stack.finished("epa_redis", 1)
+    assert runs[0]["state"] == "success", stack.task_states("epa_redis", runs[0]["dag_run_id"])
+    (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_redis WHERE date = DATE '{REDIS_DAY}'")[0]
+    assert count == len(SAMPLE_ROWS)
