@@ -424,6 +424,9 @@ class CatalogHook(BaseHook):
         """The pyiceberg catalog, with the namespace created on first use."""
         from pyiceberg.catalog import load_catalog
 
+        from lockgate.task_process import skip_airflow_model_imports
+
+        skip_airflow_model_imports()  # pyiceberg's SQL catalog is the task's first ORM: see that module
         properties = {k: v for k, v in self._connection_properties.items() if k != "namespace"}
         catalog = load_catalog(CATALOG_NAME, **properties, **self.file_io_properties())
         catalog.create_namespace_if_not_exists(self.namespace)
