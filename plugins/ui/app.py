@@ -46,7 +46,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from lockgate.config import DEFAULT_LAKE_CONN_ID
 from lockgate.hooks.lake import LakeHook
 from lockgate.ui import drilldown
-from lockgate.ui.health import DEFAULT_DAYS, DataHealth, DayHealth, _day, _loads, lake_health, read_lake_documents
+from lockgate.ui.health import (
+    DEFAULT_DAYS,
+    DataHealth,
+    DayHealth,
+    _day,
+    _loads,
+    lake_health,
+    paused_gc,
+    read_lake_documents,
+)
 from lockgate.ui.render import dataset_details, render_day, render_page
 
 #: the resource name the auth manager is asked about (``is_authorized_custom_view``)
@@ -215,8 +224,10 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         end: str | None = None,
         dataset: str = "",
     ) -> HTMLResponse:
-        health, lake_url = current_health(days, start, end)
-        return HTMLResponse(render_page(health, lake_url=lake_url, dataset_filter=dataset), headers=_NO_CACHE)
+        with paused_gc():  # the page's thousands of objects (see paused_gc)
+            health, lake_url = current_health(days, start, end)
+            html = render_page(health, lake_url=lake_url, dataset_filter=dataset)
+        return HTMLResponse(html, headers=_NO_CACHE)
 
     @app.get("/section", response_class=HTMLResponse)
     def section(
