@@ -89,6 +89,8 @@ class ReplayOutcome:
     passed_before: int
     passed_after: int
     loads: list[dict[str, Any]] = field(default_factory=list)
+    #: the warehouse the pipeline's loads use (None: the dataset is not loaded)
+    warehouse_conn_id: str | None = None
 
 
 # ------------------------------------------------------------------------------------- planning
@@ -351,6 +353,7 @@ def replay_date(
         passed_before=int(before.get("rows_passed") or 0),
         passed_after=int(result["rows_passed"]),
         loads=[audit[table] for table in tables if table in audit],
+        warehouse_conn_id=loads[0].warehouse_conn_id if loads else None,
     )
     return outcome, ran
 
@@ -422,12 +425,18 @@ def _replay_facet(dataset: str, outcomes: Iterable[ReplayOutcome]) -> Any:
         dataset: str
         replays: list[dict[str, Any]]
 
+    try:  # the namespace the provider gives the original run's job (the DAG)
+        from airflow.providers.openlineage.conf import namespace
+
+        jobs = namespace()
+    except ImportError:  # the provider is optional at run time (then no event is sent anyway)
+        jobs = "default"
     return LockgateReplayRunFacet(
         dataset=dataset,
         replays=[
             {
                 "ds": o.ds,
-                "originalJob": {"namespace": "lockgate", "name": o.original_dag_id},
+                "originalJob": {"namespace": jobs, "name": o.original_dag_id},
                 "originalRunId": o.original_run_id,
                 "outcome": o.outcome,
             }
@@ -502,7 +511,11 @@ class QuarantineReplayOperator(BaseOperator):
             self._outcomes.append(outcome)
             mark_report(lake, dataset, outcome, replay_dag_id, replay_run_id)
             record_replay(
-                WarehouseHook(warehouse_conn_id=self.warehouse_conn_id), replay_dag_id, replay_run_id, dataset, outcome
+                WarehouseHook(warehouse_conn_id=outcome.warehouse_conn_id or self.warehouse_conn_id),
+                replay_dag_id,
+                replay_run_id,
+                dataset,
+                outcome,
             )
             self.log.info(
                 "replayed %s ds=%s from run %s of %s: %s; quarantined %d -> %d, passed %d -> %d%s",

@@ -12,6 +12,7 @@ against the 2-0-2 spec). A second replay changes nothing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_replay_loads_fixed_rows_once(
     assert facet["replays"] == [
         {
             "ds": DS,
-            "originalJob": {"namespace": "lockgate", "name": "air_quality_daily"},
+            "originalJob": {"namespace": os.environ["AIRFLOW__OPENLINEAGE__NAMESPACE"], "name": "air_quality_daily"},
             "originalRunId": RUN_ID,
             "outcome": "reloaded",
         }
