@@ -68,7 +68,8 @@ def lake_files(lake: Path) -> dict[str, str]:
     files = {}
     for p in sorted(lake.rglob("*")):
         key = p.relative_to(lake).as_posix()
-        if not p.is_file() or key.startswith("curated/"):
+        # the data-health index is a cache keyed by each document's mtime (lockgate.health_index)
+        if not p.is_file() or key.startswith("curated/") or "/_index/" in key:
             continue
         data = p.read_bytes()
         if p.suffix == ".json":
