@@ -162,23 +162,62 @@ def ingest_each_file(
 
 
 def build_dag(spec: PipelineSpec) -> DAG:
-    """The DAG of one validated spec."""
-    from airflow.sdk import DAG, task
+    """The DAG of one validated spec: ingest -> gate (-> route) -> partition -> load -> deliver, then models."""
+    from airflow.sdk import DAG
 
     from lockgate.alerts import late_batch_deadline, notifiers_for
-    from lockgate.operators.deliver import DeliverOperator
-    from lockgate.operators.ingest import IngestOperator
-    from lockgate.operators.load import WarehouseLoadOperator, load_params
-    from lockgate.operators.partition import PartitionOperator
-    from lockgate.operators.quality import QualityGateOperator
-    from lockgate.operators.report import RunSummaryOperator
-    from lockgate.operators.route import RouteOperator
-    from lockgate.operators.wait import wait_for_files
-    from lockgate.pipelines.runtime import resolve_source_root
+    from lockgate.operators.load import load_params
 
     # alerts as lockgate.alerts wires them (the same as air_quality_daily)
     run_summary: list[Any] = notifiers_for(spec.alerts, "run_summary")
-    dq_warnings = notifiers_for(spec.alerts, "dq_warning")
+    with DAG(
+        dag_id=spec.dag_id,
+        description=spec.description.strip().splitlines()[0].lstrip("# ")[:200],
+        doc_md=_doc_md(spec),
+        schedule=_schedule(spec),
+        start_date=datetime.fromisoformat(spec.start_date).replace(tzinfo=UTC),
+        catchup=spec.catchup,
+        max_active_runs=spec.max_active_runs,
+        tags=sorted({*PIPELINE_TAGS, *spec.tags}),
+        default_args=_default_args(spec),
+        params=load_params(),  # allow_shrink: decided by a person in the trigger form
+        on_success_callback=run_summary,
+        on_failure_callback=run_summary,
+        deadline=late_batch_deadline(spec.alerts, after=timedelta(hours=spec.late_batch_after_hours)),
+    ) as dag:
+        ingests = _ingest_tasks(spec)
+        gates = _gate_tasks(spec)
+        for name, upstream in ingests.items():
+            upstream >> gates[name]
+        _route_tasks(spec, gates)
+        partitions, loads = _load_tasks(spec, gates)
+        loaded = {load.dataset: task for load, task in zip(spec.loads, loads, strict=True)}
+        _model_tasks(spec, gates, partitions)
+        deliveries = _delivery_tasks(spec, loaded)
+        # an enrich step joins the reference's curated data: its partition task must have run
+        from lockgate.transforms.preprocess import enrich_steps
+
+        for name, dataset in spec.datasets.items():
+            for enrich in enrich_steps(dataset.preprocess):
+                if enrich.reference in partitions:
+                    partitions[enrich.reference] >> gates[name]
+        if spec.summary:
+            from lockgate.operators.report import RunSummaryOperator
+
+            summarize = RunSummaryOperator(
+                task_id="summarize",
+                datasets={load.dataset: load.table for load in spec.loads},
+                warehouse_conn_id=spec.warehouse_conn_id,
+                lake_conn_id=spec.lake_conn_id,
+            )
+            [*loads, *deliveries] >> summarize
+    return dag
+
+
+def _default_args(spec: PipelineSpec) -> dict[str, Any]:
+    """Owner, retries, timeouts and the task alerts every task of the pipeline gets."""
+    from lockgate.alerts import notifiers_for
+
     default_args: dict[str, Any] = {
         "owner": ",".join(spec.owners),
         "retries": spec.retries,
@@ -189,188 +228,199 @@ def build_dag(spec: PipelineSpec) -> DAG:
     }
     if spec.execution_timeout_minutes:
         default_args["execution_timeout"] = timedelta(minutes=spec.execution_timeout_minutes)
-    lake: dict[str, Any] = {"lake_conn_id": spec.lake_conn_id}
+    return default_args
 
-    with DAG(
-        dag_id=spec.dag_id,
-        description=spec.description.strip().splitlines()[0].lstrip("# ")[:200],
-        doc_md=_doc_md(spec),
-        schedule=_schedule(spec),
-        start_date=datetime.fromisoformat(spec.start_date).replace(tzinfo=UTC),
-        catchup=spec.catchup,
-        max_active_runs=spec.max_active_runs,
-        tags=sorted({*PIPELINE_TAGS, *spec.tags}),
-        default_args=default_args,
-        params=load_params(),  # allow_shrink: decided by a person in the trigger form
-        on_success_callback=run_summary,
-        on_failure_callback=run_summary,
-        deadline=late_batch_deadline(spec.alerts, after=timedelta(hours=spec.late_batch_after_hours)),
-    ) as dag:
-        root = "{{ ti.xcom_pull(task_ids='" + SOURCES_TASK + "') }}"
-        if spec.files:
-            prepare: Any = task(task_id=SOURCES_TASK)(resolve_source_root)(dag_id=spec.dag_id, location=spec.location)
 
-        ingests: dict[str, list[Any]] = {}
-        for f in spec.files:
-            ingest: Any
-            options: dict[str, Any] = {
-                "dataset": f.dataset,
-                "contract": spec.datasets[f.dataset].contract_ref,
-                "format": f.format,
-                "source_timezone": f.timezone,
-                "delimiter": f.delimiter,
-                "encoding": f.encoding,
-                "source_aws_conn_id": spec.source_aws_conn_id,
-                "allow_empty": f.allow_empty,
-                "max_field_bytes": f.max_field_bytes,
-                "max_undecodable_percent": f.max_undecodable_percent,
-                **lake,
-            }
-            first: Any = prepare
-            if spec.trigger is not None:
-                # event runs land the objects their events name; scheduled ones the path (EventIngestOperator)
-                from lockgate.operators.ingest import EventIngestOperator
+def _ingest_tasks(spec: PipelineSpec) -> dict[str, list[Any]]:
+    """Per dataset, the tasks that land its files in the raw zone (after the source-root task)."""
+    if not spec.files:
+        return {}
+    from airflow.sdk import task
 
-                ingest = EventIngestOperator(
-                    task_id=f"ingest_{f.id}",
-                    source=f"{root}/{f.path}",
-                    source_name=f.id,
-                    on_bad_event=spec.trigger.on_bad_event,
-                    **options,
-                )
-                prepare >> ingest
-                ingests.setdefault(f.dataset, []).append(ingest)
-                continue
-            if f.wait_timeout_minutes is not None:
-                first = wait_for_files(
-                    f"wait_{f.id}",
-                    f"{root}/{f.path}",
-                    timeout=timedelta(minutes=f.wait_timeout_minutes),
-                    poke_interval=f.wait_poke_seconds,
-                    aws_conn_id=spec.source_aws_conn_id,
-                )
-                prepare >> first
-            if f.fan_out:
-                _, ingest = ingest_each_file(
-                    f"ingest_{f.id}",
-                    root=prepare,
-                    pattern=f.path,
-                    source_id=f.id,
-                    after=None if first is prepare else first,
-                    **options,
-                )
-            else:
-                ingest = IngestOperator(
-                    task_id=f"ingest_{f.id}", source=f"{root}/{f.path}", source_name=f.id, **options
-                )
-                first >> ingest
-            ingests.setdefault(f.dataset, []).append(ingest)
+    from lockgate.pipelines.runtime import resolve_source_root
 
-        gates = {
-            name: QualityGateOperator(
-                task_id=f"gate_{name}",
-                dataset=name,
-                contract=ds.contract_ref,
-                preprocess=ds.preprocess,
-                warning_notifiers=dq_warnings,
-                **lake,
-            )
-            for name, ds in spec.datasets.items()
+    prepare: Any = task(task_id=SOURCES_TASK)(resolve_source_root)(dag_id=spec.dag_id, location=spec.location)
+    root = "{{ ti.xcom_pull(task_ids='" + SOURCES_TASK + "') }}"
+    ingests: dict[str, list[Any]] = {}
+    for f in spec.files:
+        options: dict[str, Any] = {
+            "dataset": f.dataset,
+            "contract": spec.datasets[f.dataset].contract_ref,
+            "format": f.format,
+            "source_timezone": f.timezone,
+            "delimiter": f.delimiter,
+            "encoding": f.encoding,
+            "source_aws_conn_id": spec.source_aws_conn_id,
+            "allow_empty": f.allow_empty,
+            "max_field_bytes": f.max_field_bytes,
+            "max_undecodable_percent": f.max_undecodable_percent,
+            "lake_conn_id": spec.lake_conn_id,
         }
-        for name, upstream in ingests.items():
-            upstream >> gates[name]
-        for route in spec.routes:
-            step = RouteOperator(
-                task_id=route.id,
-                dataset=route.source,
-                contract=spec.datasets[route.source].contract_ref,
-                rules=[{"target": r.target, "when": r.when, "columns": r.columns} for r in route.rules],
-                match=route.match,
-                max_unrouted_percent=route.max_unrouted_percent,
-                target_contracts={r.target: spec.datasets[r.target].contract_ref for r in route.rules},
-                **lake,
-            )
-            gates[route.source] >> step
-            for target in dict.fromkeys(r.target for r in route.rules):
-                step >> gates[target]
+        if spec.trigger is not None:
+            ingest = _event_ingest(f, prepare, root, options, on_bad_event=spec.trigger.on_bad_event)
+        else:
+            ingest = _scheduled_ingest(spec, f, prepare, root, options)
+        ingests.setdefault(f.dataset, []).append(ingest)
+    return ingests
 
-        loads = []
-        partitions: dict[str, Any] = {}
-        loaded: dict[str, Any] = {}
-        for load in spec.loads:
-            ds = spec.datasets[load.dataset]
-            partition = PartitionOperator(
-                task_id=f"partition_{load.dataset}", dataset=load.dataset, contract=ds.contract_ref, **lake
-            )
-            warehouse_load = WarehouseLoadOperator(
-                task_id=f"load_{load.table}",
-                dataset=load.dataset,
-                contract=ds.contract_ref,
-                table=load.table,
-                mode=load.mode,
-                warehouse_conn_id=spec.warehouse_conn_id,
-                outlets=[_warehouse_asset(load.table), dataset_asset(load.dataset)],
-                **lake,
-            )
-            gates[load.dataset] >> partition >> warehouse_load
-            loads.append(warehouse_load)
-            partitions[load.dataset] = partition
-            loaded[load.dataset] = warehouse_load
 
-        # models: after the partition of each dataset of this pipeline their SQL reads; then their gate
-        from lockgate.operators.model import ModelOperator
+def _event_ingest(f: Any, prepare: Any, root: str, options: dict[str, Any], *, on_bad_event: str) -> Any:
+    """Event runs land the objects their events name (EventIngestOperator); no wait, no fan-out."""
+    from lockgate.operators.ingest import EventIngestOperator
 
-        for model in spec.models:
-            run_model = ModelOperator(
-                task_id=f"model_{model.name}",
-                dataset=model.name,
-                contract=model.contract_ref,
-                sql=model.sql,
-                reads=model.reads,
-                aqi_revision=model.aqi_revision,
-                **lake,
-            )
-            for read in model.reads:
-                if read in partitions:
-                    partitions[read] >> run_model
-            run_model >> gates[model.name]
+    ingest = EventIngestOperator(
+        task_id=f"ingest_{f.id}",
+        source=f"{root}/{f.path}",
+        source_name=f.id,
+        on_bad_event=on_bad_event,
+        **options,
+    )
+    prepare >> ingest
+    return ingest
 
-        # deliveries: after their dataset's load, so only a date that loaded goes out (lockgate.delivery)
-        deliveries = []
-        for d in spec.deliveries:
-            deliver = DeliverOperator(
-                task_id=d.id,
-                dataset=d.dataset,
-                contract=spec.datasets[d.dataset].contract_ref,
-                kind=d.kind,
-                conn_id=d.conn_id,
-                options=d.options,
-                where=d.where,
-                columns=d.columns,
-                pii=d.pii,
-                warehouse_conn_id=spec.warehouse_conn_id,
-                **lake,
-            )
-            loaded[d.dataset] >> deliver
-            deliveries.append(deliver)
 
-        # an enrich step joins the reference's curated data: its partition task must have run
-        from lockgate.transforms.preprocess import enrich_steps
+def _scheduled_ingest(spec: PipelineSpec, f: Any, prepare: Any, root: str, options: dict[str, Any]) -> Any:
+    """A scheduled run lands the file path's matches: optionally after a deferrable wait, one task or one per file."""
+    from lockgate.operators.ingest import IngestOperator
+    from lockgate.operators.wait import wait_for_files
 
-        for name, dataset in spec.datasets.items():
-            for enrich in enrich_steps(dataset.preprocess):
-                if enrich.reference in partitions:
-                    partitions[enrich.reference] >> gates[name]
+    first: Any = prepare
+    if f.wait_timeout_minutes is not None:
+        first = wait_for_files(
+            f"wait_{f.id}",
+            f"{root}/{f.path}",
+            timeout=timedelta(minutes=f.wait_timeout_minutes),
+            poke_interval=f.wait_poke_seconds,
+            aws_conn_id=spec.source_aws_conn_id,
+        )
+        prepare >> first
+    if f.fan_out:
+        _, ingest = ingest_each_file(
+            f"ingest_{f.id}",
+            root=prepare,
+            pattern=f.path,
+            source_id=f.id,
+            after=None if first is prepare else first,
+            **options,
+        )
+        return ingest
+    ingest = IngestOperator(task_id=f"ingest_{f.id}", source=f"{root}/{f.path}", source_name=f.id, **options)
+    first >> ingest
+    return ingest
 
-        if spec.summary:
-            summarize = RunSummaryOperator(
-                task_id="summarize",
-                datasets={load.dataset: load.table for load in spec.loads},
-                warehouse_conn_id=spec.warehouse_conn_id,
-                **lake,
-            )
-            [*loads, *deliveries] >> summarize
-    return dag
+
+def _gate_tasks(spec: PipelineSpec) -> dict[str, Any]:
+    """One quality gate per dataset (sources, routed targets and models alike)."""
+    from lockgate.alerts import notifiers_for
+    from lockgate.operators.quality import QualityGateOperator
+
+    dq_warnings = notifiers_for(spec.alerts, "dq_warning")
+    return {
+        name: QualityGateOperator(
+            task_id=f"gate_{name}",
+            dataset=name,
+            contract=ds.contract_ref,
+            preprocess=ds.preprocess,
+            warning_notifiers=dq_warnings,
+            lake_conn_id=spec.lake_conn_id,
+        )
+        for name, ds in spec.datasets.items()
+    }
+
+
+def _route_tasks(spec: PipelineSpec, gates: dict[str, Any]) -> None:
+    """Each route splits its gated source into the targets' datasets, gated again with their contracts."""
+    from lockgate.operators.route import RouteOperator
+
+    for route in spec.routes:
+        step = RouteOperator(
+            task_id=route.id,
+            dataset=route.source,
+            contract=spec.datasets[route.source].contract_ref,
+            rules=[{"target": r.target, "when": r.when, "columns": r.columns} for r in route.rules],
+            match=route.match,
+            max_unrouted_percent=route.max_unrouted_percent,
+            target_contracts={r.target: spec.datasets[r.target].contract_ref for r in route.rules},
+            lake_conn_id=spec.lake_conn_id,
+        )
+        gates[route.source] >> step
+        for target in dict.fromkeys(r.target for r in route.rules):
+            step >> gates[target]
+
+
+def _load_tasks(spec: PipelineSpec, gates: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """Partition then load each of the spec's loads: (partition task by dataset, load tasks in spec order)."""
+    from lockgate.operators.load import WarehouseLoadOperator
+    from lockgate.operators.partition import PartitionOperator
+
+    partitions: dict[str, Any] = {}
+    loads: list[Any] = []
+    for load in spec.loads:
+        ds = spec.datasets[load.dataset]
+        partition = PartitionOperator(
+            task_id=f"partition_{load.dataset}",
+            dataset=load.dataset,
+            contract=ds.contract_ref,
+            lake_conn_id=spec.lake_conn_id,
+        )
+        warehouse_load = WarehouseLoadOperator(
+            task_id=f"load_{load.table}",
+            dataset=load.dataset,
+            contract=ds.contract_ref,
+            table=load.table,
+            mode=load.mode,
+            warehouse_conn_id=spec.warehouse_conn_id,
+            outlets=[_warehouse_asset(load.table), dataset_asset(load.dataset)],
+            lake_conn_id=spec.lake_conn_id,
+        )
+        gates[load.dataset] >> partition >> warehouse_load
+        partitions[load.dataset] = partition
+        loads.append(warehouse_load)
+    return partitions, loads
+
+
+def _model_tasks(spec: PipelineSpec, gates: dict[str, Any], partitions: dict[str, Any]) -> None:
+    """Models run after the partition of each dataset of this pipeline their SQL reads; then their gate."""
+    from lockgate.operators.model import ModelOperator
+
+    for model in spec.models:
+        run_model = ModelOperator(
+            task_id=f"model_{model.name}",
+            dataset=model.name,
+            contract=model.contract_ref,
+            sql=model.sql,
+            reads=model.reads,
+            aqi_revision=model.aqi_revision,
+            lake_conn_id=spec.lake_conn_id,
+        )
+        for read in model.reads:
+            if read in partitions:
+                partitions[read] >> run_model
+        run_model >> gates[model.name]
+
+
+def _delivery_tasks(spec: PipelineSpec, loaded: dict[str, Any]) -> list[Any]:
+    """Deliveries run after their dataset's load, so only a date that loaded goes out (lockgate.delivery)."""
+    from lockgate.operators.deliver import DeliverOperator
+
+    deliveries = []
+    for d in spec.deliveries:
+        deliver = DeliverOperator(
+            task_id=d.id,
+            dataset=d.dataset,
+            contract=spec.datasets[d.dataset].contract_ref,
+            kind=d.kind,
+            conn_id=d.conn_id,
+            options=d.options,
+            where=d.where,
+            columns=d.columns,
+            pii=d.pii,
+            warehouse_conn_id=spec.warehouse_conn_id,
+            lake_conn_id=spec.lake_conn_id,
+        )
+        loaded[d.dataset] >> deliver
+        deliveries.append(deliver)
+    return deliveries
 
 
 # --------------------------------------------------------------------------------- broken specs
