@@ -163,17 +163,18 @@ def trigger_replay(base: str, token: str, conf: dict[str, Any]) -> str:
     return str(_airflow_api(base, token, "POST", f"/dags/{quote(REPLAY_DAG_ID, safe='')}/dagRuns", body)["dag_run_id"])
 
 
-def create_app(lake_conn_id: str | None = None) -> FastAPI:
-    """The app; ``lake_conn_id`` overrides the lake connection (default ``lockgate_lake``)."""
-    conn_id = lake_conn_id or DEFAULT_LAKE_CONN_ID
+class LakeViews:
+    """What the routes show, read from the lake of one connection (a fresh hook per request: the
+    connection may change while the api-server runs)."""
 
-    def authorized(user: GetUserDep) -> None:
-        if not get_auth_manager().is_authorized_custom_view(method="GET", resource_name=RESOURCE_NAME, user=user):
-            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Forbidden")
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
 
-    def current_health(days: int, start: str | None, end: str | None) -> tuple[DataHealth, str]:
-        # a fresh hook per request: the connection may change while the api-server runs
-        lake = LakeHook(lake_conn_id=conn_id)
+    def lake(self) -> LakeHook:
+        return LakeHook(lake_conn_id=self.conn_id)
+
+    def health(self, days: int, start: str | None, end: str | None) -> tuple[DataHealth, str]:
+        lake = self.lake()
         today = datetime.now(UTC).date()
         first, last = _parse_date(start, "start"), _parse_date(end, "end")
         if first and last and first > last:
@@ -183,8 +184,8 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         health = lake_health(lake, today=today, days=days, start=first, end=last)
         return health, lake.url
 
-    def current_day(dataset: str, ds: str, check: str | None) -> dict[str, Any]:
-        lake = LakeHook(lake_conn_id=conn_id)
+    def day(self, dataset: str, ds: str, check: str | None) -> dict[str, Any]:
+        lake = self.lake()
         _parse_date(ds, "ds")
         report = drilldown.read_report(lake, dataset, ds)
         _, summaries = read_lake_documents(
@@ -207,6 +208,29 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
             "dag_id": facts.get("dag_id") or (day.dag_id if day else None),
         }
 
+    def catalog(self) -> list[dict[str, Any]]:
+        from lockgate.ui.catalog import build_catalog
+
+        health, _ = self.health(DEFAULT_DAYS, None, None)
+        _, summaries = read_lake_documents(self.lake(), reports=False)
+        return build_catalog(health, summaries)
+
+    def lineage(self) -> tuple[Any, list[Any]]:
+        from lockgate.ui import lineage_view
+
+        health, _ = self.health(DEFAULT_DAYS, None, None)
+        statuses = {item.dataset: item.latest.state for item in health.datasets if item.latest}
+        files = lineage_view.events_files()
+        return lineage_view.build_graph(lineage_view.read_events(files), statuses), files
+
+
+def create_app(lake_conn_id: str | None = None) -> FastAPI:
+    """The app; ``lake_conn_id`` overrides the lake connection (default ``lockgate_lake``)."""
+
+    def authorized(user: GetUserDep) -> None:
+        if not get_auth_manager().is_authorized_custom_view(method="GET", resource_name=RESOURCE_NAME, user=user):
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Forbidden")
+
     app = FastAPI(
         title="Lockgate data health",
         description="Per dataset: rows loaded, quarantine reasons, data-quality checks, partitions and freshness.",
@@ -215,6 +239,15 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    views = LakeViews(lake_conn_id or DEFAULT_LAKE_CONN_ID)
+    _health_routes(app, views)
+    _action_routes(app)
+    _lineage_and_catalog_routes(app, views)
+    return app
+
+
+def _health_routes(app: FastAPI, views: LakeViews) -> None:
+    """The page, its sections, the day drill-down and their JSON."""
 
     # sync handlers: FastAPI runs them in its thread pool, so lake reads never block the event loop
     @app.get("/data-health", response_class=HTMLResponse)
@@ -225,7 +258,7 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         dataset: str = "",
     ) -> HTMLResponse:
         with paused_gc():  # the page's thousands of objects (see paused_gc)
-            health, lake_url = current_health(days, start, end)
+            health, lake_url = views.health(days, start, end)
             html = render_page(health, lake_url=lake_url, dataset_filter=dataset)
         return HTMLResponse(html, headers=_NO_CACHE)
 
@@ -234,7 +267,7 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         dataset: str, days: int = Query(DEFAULT_DAYS, ge=1, le=731), start: str | None = None, end: str | None = None
     ) -> HTMLResponse:
         """One dataset's charts and check history (an HTML fragment the page loads when a section opens)."""
-        health, _ = current_health(days, start, end)
+        health, _ = views.health(days, start, end)
         try:
             item = health.dataset(dataset)
         except KeyError:
@@ -245,12 +278,12 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
     def data_health_json(
         days: int = Query(DEFAULT_DAYS, ge=1, le=731), start: str | None = None, end: str | None = None
     ) -> dict[str, Any]:
-        health, lake_url = current_health(days, start, end)
+        health, lake_url = views.health(days, start, end)
         return {"lake": lake_url, **health_as_dict(health)}
 
     @app.get("/day", response_class=HTMLResponse)
     def day_page(dataset: str, ds: str, check: str | None = None) -> HTMLResponse:
-        found = current_day(dataset, ds, check)
+        found = views.day(dataset, ds, check)
         rerun = {"dag_id": found["dag_id"]} if found["dag_id"] else None
         html = render_day(
             dataset,
@@ -265,7 +298,7 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
 
     @app.get("/day.json")
     def day_json(dataset: str, ds: str, check: str | None = None) -> dict[str, Any]:
-        found = current_day(dataset, ds, check)
+        found = views.day(dataset, ds, check)
         day = found.pop("day")
         if day is not None:
             found["day"] = day_as_dict(day)
@@ -276,6 +309,10 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
         else:
             found["day"] = None
         return found
+
+
+def _action_routes(app: FastAPI) -> None:
+    """Re-run and replay: forwarded to Airflow's REST API with the caller's token (Airflow decides)."""
 
     @app.post("/rerun")
     def rerun(request: Request, dag_id: str = Form(...), ds: str = Form(...)) -> RedirectResponse:
@@ -313,48 +350,35 @@ def create_app(lake_conn_id: str | None = None) -> FastAPI:
             f"{base}/dags/{REPLAY_DAG_ID}/runs/{quote(run_id, safe='')}", status_code=status.HTTP_303_SEE_OTHER
         )
 
-    def current_catalog() -> list[dict[str, Any]]:
-        from lockgate.ui.catalog import build_catalog
 
-        health, _ = current_health(DEFAULT_DAYS, None, None)
-        _, summaries = read_lake_documents(LakeHook(lake_conn_id=conn_id), reports=False)
-        return build_catalog(health, summaries)
-
-    def current_lineage() -> tuple[Any, list[Any]]:
-        from lockgate.ui import lineage_view
-
-        health, _ = current_health(DEFAULT_DAYS, None, None)
-        statuses = {item.dataset: item.latest.state for item in health.datasets if item.latest}
-        files = lineage_view.events_files()
-        return lineage_view.build_graph(lineage_view.read_events(files), statuses), files
+def _lineage_and_catalog_routes(app: FastAPI, views: LakeViews) -> None:
+    """The lineage graph and the dataset catalog, as pages and JSON."""
 
     @app.get("/lineage", response_class=HTMLResponse)
     def lineage_page() -> HTMLResponse:
         from lockgate.ui.lineage_view import render_lineage
 
-        nodes, files = current_lineage()
+        nodes, files = views.lineage()
         return HTMLResponse(render_lineage(nodes, files=files), headers=_NO_CACHE)
 
     @app.get("/lineage.json")
     def lineage_json() -> dict[str, Any]:
         from lockgate.ui.lineage_view import graph_as_dict
 
-        nodes, files = current_lineage()
+        nodes, files = views.lineage()
         return {"files": [str(f) for f in files], **graph_as_dict(nodes)}
 
     @app.get("/catalog", response_class=HTMLResponse)
     def catalog_page(q: str = "") -> HTMLResponse:
         from lockgate.ui.catalog import render_catalog
 
-        return HTMLResponse(render_catalog(current_catalog(), query=q), headers=_NO_CACHE)
+        return HTMLResponse(render_catalog(views.catalog(), query=q), headers=_NO_CACHE)
 
     @app.get("/catalog.json")
     def catalog_json(q: str = "") -> dict[str, Any]:
         from lockgate.ui.catalog import search
 
-        return {"datasets": search(current_catalog(), q)}
-
-    return app
+        return {"datasets": search(views.catalog(), q)}
 
 
 def _protected(check: Any, protect: drilldown.PiiProtector) -> Any:
