@@ -35,9 +35,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Variable, chain, dag, task
+from airflow.sdk import Variable, chain, dag, task
 
 from lockgate.alerts import late_batch_deadline, notifiers_for
+from lockgate.assets import load_outlets
 from lockgate.operators.aqi import DailyAqiOperator
 from lockgate.operators.deliver import DeliverOperator
 from lockgate.operators.ingest import IngestOperator
@@ -78,12 +79,6 @@ ALERTS = {
 DQ_WARNINGS = notifiers_for(ALERTS, "dq_warning")
 SCHEMA_DRIFT = notifiers_for(ALERTS, "schema_drift")
 RUN_SUMMARY = notifiers_for(ALERTS, "run_summary")
-
-
-def warehouse_asset(table: str) -> Asset:
-    # name only: a URI scheme would make Airflow load every provider's URI handlers (boto3 included)
-    # at parse time
-    return Asset(name=f"lockgate.warehouse.{table}")
 
 
 @dag(
@@ -185,14 +180,14 @@ def air_quality_daily() -> None:
         dataset="stations",
         table="dim_station",
         mode="scd2",
-        outlets=[warehouse_asset("dim_station")],
+        outlets=load_outlets("stations", "dim_station"),
     )
     load_fact_hourly = WarehouseLoadOperator(
         task_id="load_fact_air_quality_hourly",
         dataset="readings",
         table="fact_air_quality_hourly",
         mode="replace_partition",
-        outlets=[warehouse_asset("fact_air_quality_hourly")],
+        outlets=load_outlets("readings", "fact_air_quality_hourly"),
     )
 
     # a SQL model (include/sql/models/agg_air_quality_daily.sql): the breakpoints in force on the date
@@ -206,7 +201,7 @@ def air_quality_daily() -> None:
         dataset="agg_air_quality_daily",
         table="agg_air_quality_daily",
         mode="replace_partition",
-        outlets=[warehouse_asset("agg_air_quality_daily")],
+        outlets=load_outlets("agg_air_quality_daily", "agg_air_quality_daily"),
     )
 
     # stations whose daily AQI is "Unhealthy" or worse, pushed to the notification API once per

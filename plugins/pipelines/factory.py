@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lockgate.assets import dataset_asset, load_outlets
 from lockgate.pipelines.spec import (
     PipelineSpec,
     PipelineSpecError,
@@ -84,20 +85,6 @@ def _doc_md(spec: PipelineSpec) -> str:
         chosen = f" where {describe(d.where)}" if d.where else ""
         lines.append(f"| `{d.id}` | {d.dataset}{chosen} -> {d.kind} `{d.conn_id}` (exactly once) |")
     return "\n".join(lines)
-
-
-def _warehouse_asset(table: str) -> Any:
-    from airflow.sdk import Asset
-
-    # name only: a URI scheme would make Airflow load every provider's URI handlers at parse time
-    return Asset(name=f"lockgate.warehouse.{table}")
-
-
-def dataset_asset(dataset: str) -> Any:
-    """The asset a dataset's load emits (partition_key = the date) and ``after: <dataset>`` waits for."""
-    from airflow.sdk import Asset
-
-    return Asset(name=f"lockgate.dataset.{dataset}")
 
 
 def _schedule(spec: PipelineSpec) -> Any:
@@ -370,7 +357,7 @@ def _load_tasks(spec: PipelineSpec, gates: dict[str, Any]) -> tuple[dict[str, An
             table=load.table,
             mode=load.mode,
             warehouse_conn_id=spec.warehouse_conn_id,
-            outlets=[_warehouse_asset(load.table), dataset_asset(load.dataset)],
+            outlets=load_outlets(load.dataset, load.table),
             lake_conn_id=spec.lake_conn_id,
         )
         gates[load.dataset] >> partition >> warehouse_load

@@ -85,6 +85,10 @@ def test_air_quality_daily_shape(dag_bag) -> None:
         "lockgate.warehouse.dim_station",
         "lockgate.warehouse.fact_air_quality_hourly",
         "lockgate.warehouse.agg_air_quality_daily",
+        # the datasets' assets too, so a YAML pipeline can run `after:` the flagship's datasets
+        "lockgate.dataset.stations",
+        "lockgate.dataset.readings",
+        "lockgate.dataset.agg_air_quality_daily",
     } <= outlets
 
 
