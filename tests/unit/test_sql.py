@@ -134,6 +134,10 @@ def test_every_template_is_covered() -> None:
         "dq_results_table.sql",
         "merge.sql",
         "replace_partition.sql",
+        # the quarantine replay's link to the run it replayed (tests/e2e/test_quarantine_replay.py, DuckDB)
+        "replay_audit_delete.sql",
+        "replay_audit_insert.sql",
+        "replay_audit_table.sql",
         "scd2.sql",
         "top_daily_aqi.sql",
         # the SQL source's watermark state (tests/sources/test_sql_source.py runs them on both dialects)
