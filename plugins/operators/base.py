@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -48,15 +49,32 @@ def _prune_empty_parents(folder: Path) -> None:
         folder = folder.parent
 
 
+def _work_folders(root: Path) -> list[Path]:
+    """The task work folders under ``root`` (dag / task / run / map index: four levels down).
+
+    Other tasks on the worker create and remove folders meanwhile (:func:`_prune_empty_parents`), so
+    a folder that vanishes between being listed and being read is skipped, never an error.
+    """
+    level = [root]
+    for _ in range(4):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as entries:
+                    below.extend(Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed by another task's clean-up since it was listed
+        level = below
+    return level
+
+
 def sweep_stale_workdirs(max_age_hours: float = STALE_WORKDIR_HOURS) -> list[Path]:
     """Remove task work folders untouched for ``max_age_hours``; the removed paths."""
     import time
 
     cutoff = time.time() - max_age_hours * 3600
     removed = []
-    root = workdir_root()
-    # dag / task / run / map index: the work folders are four levels down
-    for folder in root.glob("*/*/*/*") if root.is_dir() else ():
+    for folder in _work_folders(workdir_root()):
         try:
             if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)

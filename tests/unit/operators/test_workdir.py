@@ -75,6 +75,29 @@ def test_folders_of_task_instances_that_never_ran_again_are_swept(tmp_root: Path
     assert new.exists()
 
 
+def test_a_folder_removed_by_another_task_during_the_sweep_is_skipped(
+    tmp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = task_workdir(("dag", "finished_task", "run", "-1"))
+    old = task_workdir(("dag", "t", "run_old", "-1"))
+    for folder in (gone, old):
+        folder.mkdir(parents=True)
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    real_scandir = os.scandir
+
+    def scandir_after_another_task_cleaned_up(path: object) -> object:
+        # another task finishes between the sweep listing its task folder and reading it
+        if Path(str(path)) == gone.parents[1]:
+            import shutil
+
+            shutil.rmtree(gone.parents[1])
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir_after_another_task_cleaned_up)
+    assert sweep_stale_workdirs() == [old]
+
+
 def test_outside_a_run_each_execution_gets_its_own_folder(tmp_root: Path) -> None:
     op = LakeOperator(task_id="t", dataset="d")
     with op.workdir() as first, op.workdir() as second:
