@@ -23,6 +23,14 @@ DuckDB database with a memory limit (blocks beyond it spill to the work folder):
    repeated keys.
 
 Every input row is accounted for: ``rows_in = rows_passed + rows_quarantined + duplicates_removed``.
+
+A file that covers many days declares ``slice_by`` (a date or timestamp column of the contract):
+each logical date takes only the rows whose typed value falls on it. Rows of other dates are not
+this date's input: they are counted per file (``files[].outside_window``, ``rows_outside_window``)
+and ``rows_read = rows_in + rows_outside_window``. A row whose slice value is missing or does not
+parse belongs to no date, so every date that reads the file quarantines it (naming file, row,
+column and value): it is never dropped silently, whichever dates run, and each date's accounting
+stays exact (totals over several dates count such a row once per date).
 """
 
 from __future__ import annotations
@@ -106,6 +114,9 @@ class RawFile:
     drift: dict[str, list[str]] | None = None
     #: how ingestion read the file (field limit, undecodable share, empty files): the gate reads alike
     read: ReadSettings = DEFAULT_SETTINGS
+    #: a date/timestamp column: the file covers many days and this date takes only its rows (see
+    #: :func:`slice_columns`); None: every row of the file is this date's
+    slice_by: str | None = None
 
 
 @dataclass
@@ -491,8 +502,15 @@ def _gate(
         RejectSink(workdir / "rejects.parquet"),
         progress,
     )
-    _read_and_type(con, contract, source, config=config, ds=ds, derived=derived)
-    rows_in = sum(f["rows"] for f in source.per_file)
+    slices = slice_columns(contract, files)
+    for col in slices:
+        if col in derived:
+            raise ValueError(f"{contract.dataset}: slice_by column {col!r} comes from an enrich step, not the files")
+    _read_and_type(con, contract, source, config=config, ds=ds, derived=derived, slices=slices)
+    outside = _drop_outside(con, slices)
+    rows_read = sum(f["rows"] for f in source.per_file)
+    # rows of other dates are not this date's input (issue 17): rows_read = rows_in + outside the window
+    rows_in = rows_read - sum(outside.values())
     evaluated, good = con.execute("SELECT count(*), count(*) FILTER (WHERE len(_problems) = 0) FROM checked").fetchone()
 
     staged_path = workdir / "staged.parquet"
@@ -504,6 +522,7 @@ def _gate(
         raise AccountingError(
             f"{contract.dataset} ds={ds}: rows in {rows_in} != passed {rows_passed} + quarantined "
             f"{rows_quarantined} + duplicates {duplicates}"
+            + (f" (rows read {rows_read}, {sum(outside.values())} of other dates)" if slices else "")
         )
     reasons, by_column, reason_examples = _quarantine_summary(con)
     row_level = _row_level_results(con, contract, evaluated)
@@ -512,7 +531,7 @@ def _gate(
         "dataset": contract.dataset,
         "contract": os.path.basename(contract.path),
         "ds": ds,
-        "files": source.per_file,
+        "files": _file_entries(source.per_file, files, outside),
         "rows_in": rows_in,
         "rows_passed": rows_passed,
         "rows_quarantined": rows_quarantined,
@@ -522,7 +541,22 @@ def _gate(
         "quarantine_examples": reason_examples,
         "schema_drift": drifts,
     }
+    if slices:
+        report.update(rows_read=rows_read, rows_outside_window=sum(outside.values()))
     return _table_checks(con, contract, report, row_level, ds, check_engine, history, staged_path, quarantine_path)
+
+
+def _file_entries(
+    per_file: Sequence[dict[str, Any]], files: Sequence[RawFile], outside: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The report's files: rows read per file and, for a sliced file, its column and rows of other dates."""
+    slice_by = {raw.key: raw.slice_by for raw in files}
+    return [
+        {**entry, "slice_by": slice_by[entry["key"]], "outside_window": outside[entry["key"]]}
+        if entry["key"] in outside
+        else entry
+        for entry in per_file
+    ]
 
 
 def _check_timezones(con: Any, files: Sequence[RawFile]) -> None:
@@ -599,6 +633,75 @@ def _row_problems(contract: Contract, params: Params, ds: str) -> list[str]:
     return problems
 
 
+#: the check name of a row whose ``slice_by`` value is missing (it belongs to no logical date)
+SLICE_CHECK = "slice_by"
+#: contract types a file can be sliced by
+SLICE_TYPES = ("date", "timestamp")
+
+
+def slice_columns(contract: Contract, files: Sequence[RawFile]) -> dict[str, list[str]]:
+    """The ``slice_by`` columns of the files, each with the keys of the files it slices.
+
+    A slice column must be a ``date`` or ``timestamp`` column of the contract (its ``format`` says
+    how ``1/3/11`` reads); a timestamp falls on its UTC date, as the event-time rule has it.
+    """
+    types = {c.name: c.type for c in contract.columns}
+    found: dict[str, list[str]] = {}
+    for raw in files:
+        if raw.slice_by is None:
+            continue
+        if raw.slice_by not in types:
+            raise ValueError(f"{raw.key}: slice_by column {raw.slice_by!r} is not in contract {contract.dataset}")
+        if types[raw.slice_by] not in SLICE_TYPES:
+            raise ValueError(
+                f"{raw.key}: slice_by column {raw.slice_by!r} is {types[raw.slice_by]} in contract "
+                f"{contract.dataset}: a date or timestamp column is needed"
+            )
+        found.setdefault(raw.slice_by, []).append(raw.key)
+    return found
+
+
+def _sliced_file(keys: Sequence[str]) -> str:
+    return f"CAST(_file AS VARCHAR) IN ({', '.join(literal(k) for k in keys)})"
+
+
+def _outside_sql(slices: Mapping[str, Sequence[str]], ds: str, table: str) -> str:
+    """SQL: the row is in a sliced file and its slice value falls on another date than ``ds``."""
+    day = f"CAST({literal(ds)} AS DATE)"
+    parts = [
+        f"({_sliced_file(keys)} AND {table}.{ident(col)} IS NOT NULL AND CAST({table}.{ident(col)} AS DATE) <> {day})"
+        for col, keys in slices.items()
+    ]
+    return f"coalesce({' OR '.join(parts)}, false)" if parts else "false"
+
+
+def _slice_problems(slices: Mapping[str, Sequence[str]]) -> list[str]:
+    """A sliced file's row without a slice value (missing, or it did not parse) belongs to no date."""
+    return [
+        _problem(
+            SLICE_CHECK,
+            col,
+            f"{_sliced_file(keys)} AND {ident(col)} IS NULL",
+            literal(
+                f"column {col}: no value to slice the file by (missing or not a date), so the row belongs to no "
+                "logical date; every date that reads this file quarantines it"
+            ),
+        )
+        for col, keys in slices.items()
+    ]
+
+
+def _drop_outside(con: Any, slices: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Remove the rows of other dates from ``checked``; their count per file (counted, never quarantined)."""
+    if not slices:
+        return {}
+    counts = dict(
+        con.execute("SELECT CAST(_file AS VARCHAR), count(*) FROM checked WHERE _outside GROUP BY 1").fetchall()
+    )
+    con.execute("DELETE FROM checked WHERE _outside")
+    return {key: int(counts.get(key, 0)) for keys in slices.values() for key in keys}
+
+
 def _problem_list(problems: Sequence[str]) -> str:
     """SQL: the list of a row's problems, NULL for a row without any (most rows: no list is built)."""
     if not problems:
@@ -611,14 +714,22 @@ def _replace(exprs: Mapping[str, str]) -> str:
 
 
 def _read_and_type(
-    con: Any, contract: Contract, source: GateSource, *, config: dict[str, Any], ds: str, derived: Collection[str]
+    con: Any,
+    contract: Contract,
+    source: GateSource,
+    *,
+    config: dict[str, Any],
+    ds: str,
+    derived: Collection[str],
+    slices: Mapping[str, Sequence[str]],
 ) -> None:
     """Table ``checked``: every readable row typed, preprocessed and checked, in one scan of the files.
 
     DuckDB scans the files' Arrow stream once (:class:`lockgate.gate_source.GateSource`); nothing is
     stored as strings. Each row keeps its problems; the JSON record of its raw values is built only
     for rows with a problem (the CASE evaluates it for those rows alone), since only quarantined
-    rows keep one.
+    rows keep one. Column ``_outside`` marks the rows of sliced files that fall on another date
+    (``slices``, see :func:`slice_columns`): they keep no problem, being another date's rows.
     """
     import duckdb
 
@@ -640,7 +751,8 @@ def _read_and_type(
         units = config["convert_units"]
         convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
         convert_problems = [_problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)]
-    row_problems = _row_problems(contract, params, ds)
+    row_problems = _row_problems(contract, params, ds) + _slice_problems(slices)
+    outside = _outside_sql(slices, ds, "t")
     # the raw values as read (before fills), carried under their own names to the record of a bad row
     carried = [f"{ident(n)} AS {ident(f'{_RAW}{i}')}" for i, n in enumerate(raw_names)]
     carried_refs = [ident(f"{_RAW}{i}") for i in range(len(raw_names))]
@@ -654,7 +766,8 @@ def _read_and_type(
                    {_problem_list(type_problems)} AS _p1
             FROM {typing_input}
         ), enriched AS (
-            SELECT t.*{enrich_select}, {_problem_list(enrich_problems)} AS _pe FROM typed AS t {enrich.joins}
+            SELECT t.*{enrich_select}, {_problem_list(enrich_problems)} AS _pe, {outside} AS _outside
+            FROM typed AS t {enrich.joins}
         ), converted AS (
             SELECT {convert_select}, {_problem_list(convert_problems)} AS _p2 FROM enriched
         ), scaled AS (
@@ -663,7 +776,7 @@ def _read_and_type(
             SELECT *, {_problem_list(row_problems)} AS _p3 FROM scaled
         ), flagged AS (
             SELECT * EXCLUDE (_p1, _pe, _p2, _p3),
-                   CASE WHEN _p1 IS NULL AND _pe IS NULL AND _p2 IS NULL AND _p3 IS NULL THEN []
+                   CASE WHEN _outside OR (_p1 IS NULL AND _pe IS NULL AND _p2 IS NULL AND _p3 IS NULL) THEN []
                         ELSE list_filter(list_concat(coalesce(_p1, []), coalesce(_pe, []), coalesce(_p2, []),
                                                      coalesce(_p3, [])), lambda p: p IS NOT NULL)
                    END AS _problems

@@ -67,6 +67,8 @@ def _doc_md(spec: PipelineSpec) -> str:
     lines.append("|---|---|")
     for f in spec.files:
         how = " (one mapped task per file)" if f.fan_out else ""
+        if f.slice_by:
+            how += f", each date's rows by `{f.slice_by}`"
         if f.wait_timeout_minutes is not None:
             how += f" after `wait_{f.id}` (up to {f.wait_timeout_minutes:g} min for late files)"
         lines.append(f"| `ingest_{f.id}` | `{f.path}` -> raw/{f.dataset}{how} |")
@@ -309,6 +311,8 @@ def _gate_tasks(spec: PipelineSpec) -> dict[str, Any]:
             contract=ds.contract_ref,
             preprocess=ds.preprocess,
             warning_notifiers=dq_warnings,
+            # multi-day files: each source's slice column (the gate takes only the date's rows)
+            slice_by={f.id: f.slice_by for f in spec.files if f.dataset == name and f.slice_by} or None,
             lake_conn_id=spec.lake_conn_id,
         )
         for name, ds in spec.datasets.items()

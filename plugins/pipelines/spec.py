@@ -78,6 +78,8 @@ class SourceFile:
     #: wait (deferred) up to this long for late files before ingesting; None: no wait
     wait_timeout_minutes: float | None = None
     wait_poke_seconds: float = 60.0
+    #: the files cover many days: the date/timestamp column placing each row on its logical date
+    slice_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -464,6 +466,8 @@ class _Builder:
                     ZoneInfo(spec["timezone"])
                 except (ZoneInfoNotFoundError, ValueError):
                     self.fail(["sources", "files", i, "timezone"], f"unknown IANA time zone {spec['timezone']!r}")
+            if spec.get("slice_by") and spec["dataset"] in datasets:
+                self._slice_by(["sources", "files", i, "slice_by"], spec["slice_by"], datasets[spec["dataset"]])
             files.append(
                 SourceFile(
                     id=spec["id"],
@@ -479,6 +483,7 @@ class _Builder:
                     fan_out=spec.get("fan_out", False),
                     wait_timeout_minutes=(spec.get("wait") or {}).get("timeout_minutes"),
                     wait_poke_seconds=(spec.get("wait") or {}).get("poke_seconds", 60.0),
+                    slice_by=spec.get("slice_by"),
                 )
             )
         sample = self.raw.get("sources", {}).get("location", {}).get("sample", {})
@@ -488,6 +493,23 @@ class _Builder:
                 f"no folder {sample['folder']!r} under {display_path(include_dir())}",
             )
         return files
+
+    def _slice_by(self, where: list[str | int], column: str, dataset: DatasetSpec) -> None:
+        """A ``slice_by`` column is a date or timestamp column of the dataset's contract, read from the files."""
+        from lockgate.transforms.preprocess import enriched_columns
+
+        types = {c.name: c.type for c in dataset.contract.columns}
+        if column not in types:
+            shown = display_path(dataset.contract.path)
+            self.fail(where, f"column {column!r} is not in contract {dataset.name} ({shown})")
+        elif types[column] not in ("date", "timestamp"):  # lockgate.gate.SLICE_TYPES (not imported at parse time)
+            self.fail(
+                where,
+                f"column {column!r} is {types[column]} in contract {dataset.name}: slice_by needs a date or timestamp "
+                "column (its format says how the files write it)",
+            )
+        elif column in enriched_columns(dataset.preprocess):
+            self.fail(where, f"column {column!r} comes from an enrich step, not from the files")
 
     def _routes(self, datasets: Mapping[str, DatasetSpec]) -> list[RouteSpec]:
         routes, ids = [], set()

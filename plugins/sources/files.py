@@ -58,18 +58,31 @@ class FileSource(Source):
     :param allow_empty: zero matching files is a success instead of a (retryable) failure, and a
         matching file with no records (zero bytes, a CSV header only, an empty JSON array) is 0 rows
         instead of an error naming it.
+    :param slice_by: the files cover many days: the date or timestamp column that places each row on
+        its logical date. Recorded in the manifest; the quality gate then takes only the date's rows
+        and counts the others per file (see :mod:`lockgate.gate`).
     """
 
     template_fields = ("pattern",)
     kind = "files"
 
     def __init__(
-        self, pattern: str, *, format: str | None = None, aws_conn_id: str = "aws_default", allow_empty: bool = False
+        self,
+        pattern: str,
+        *,
+        format: str | None = None,
+        aws_conn_id: str = "aws_default",
+        allow_empty: bool = False,
+        slice_by: str | None = None,
     ) -> None:
         self.pattern = pattern
         self.format = format
         self.aws_conn_id = aws_conn_id
         self.allow_empty = allow_empty
+        self.slice_by = slice_by
+
+    def manifest_extra(self) -> dict[str, Any]:
+        return {"slice_by": self.slice_by} if self.slice_by else {}
 
     def describe(self) -> str:
         return self.pattern
