@@ -7,6 +7,11 @@ run of the pipeline per logical date (``start_runs``, a mapped ``TriggerDagRunOp
 date's objects in ``conf``. The pipeline's runs then ingest, gate, publish and load each date as
 usual, one at a time (``max_active_runs: 1``), scheduled runs of the same date included.
 
+On SQS, ``ack_messages`` then deletes the batch's messages (:func:`lockgate.triggers.queues.acknowledge_sqs_batches`):
+only now are they stored (the asset events) and their runs started. A dispatch that fails deletes
+nothing: SQS delivers the messages again after their visibility timeout (give the queue a redrive
+policy, so a message that keeps failing goes to a dead-letter queue).
+
 Why a second DAG: the run's logical date is what every step partitions by, and an asset-triggered
 run has none of its own (and Airflow keeps one run per DAG and logical date): the dispatcher gives
 each date's event run a logical date within that date.
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
     from lockgate.pipelines.spec import PipelineSpec
 
 DISPATCH_TASK = "dispatch_events"
+ACK_TASK = "ack_messages"
 SUFFIX = "__events"
 
 
@@ -35,7 +41,7 @@ def events_asset_name(dag_id: str) -> str:
 
 def watcher_trigger(spec: PipelineSpec) -> Any:
     """The batching trigger of the spec's ``trigger:``."""
-    from lockgate.triggers.queues import RedisBatchTrigger, SqsBatchTrigger
+    from lockgate.triggers.queues import SQS_VISIBILITY_TIMEOUT, RedisBatchTrigger, SqsBatchTrigger
 
     trigger = spec.trigger
     assert trigger is not None
@@ -46,6 +52,8 @@ def watcher_trigger(spec: PipelineSpec) -> Any:
             max_files=trigger.max_files,
             max_wait=trigger.max_wait,
             idle_poll=trigger.poll_seconds,
+            # hidden long enough for the batch to be stored and its dispatch to delete it
+            visibility_timeout=max(SQS_VISIBILITY_TIMEOUT, int(trigger.max_wait) + 60),
         )
     return RedisBatchTrigger(
         channel=trigger.queue,
@@ -96,7 +104,7 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
             on_bad_event=trigger.on_bad_event,
             lake_conn_id=spec.lake_conn_id,
         )
-        TriggerDagRunOperator.partial(
+        started = TriggerDagRunOperator.partial(
             task_id="start_runs",
             trigger_dag_id=spec.dag_id,
             # a retried dispatch finds the runs it started (their ids derive from the objects)
@@ -104,4 +112,9 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
             wait_for_completion=False,
             map_index_template="{{ task.trigger_run_id }}",
         ).expand_kwargs(runs)
+        if trigger.on == "s3_events":
+            from lockgate.triggers.queues import acknowledge_sqs_batches
+
+            # after the runs exist (none to start: skipped, still deleted); not after a failed dispatch
+            started >> task(task_id=ACK_TASK, trigger_rule="none_failed")(acknowledge_sqs_batches)()
     return dag

@@ -12,9 +12,13 @@ holds ``max_files`` messages or ``max_wait`` seconds after its first message arr
 Payload: ``{"source": "sqs"|"redis", "queue": ..., "messages": [{"id": ..., "body": ...}]}``. The
 bodies are passed on unparsed: the dispatcher parses them and logs every bad one with its id.
 
-SQS messages are deleted once their batch's event has been handed to the triggerer (after the
-``yield``), so a triggerer that dies while holding a batch lets SQS redeliver it (at least once; the
-date's ledger makes a redelivery an idempotent no-op).
+SQS messages are deleted only once their batch is stored: the trigger receives them with a visibility
+timeout and puts each one's receipt handle in the payload; the triggerer stores the payload as an asset
+event in the metadata database, and the dispatcher run that event starts deletes them
+(:func:`acknowledge_sqs_batches`, task ``ack_messages``). Deleting after the ``yield`` instead would
+lose a batch whose triggerer dies before storing it (the generator resumes as soon as the event is
+queued in the trigger runner, not once it is committed). A batch not acknowledged within the
+visibility timeout is received again (at least once; the date's ledger makes it a no-op).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from lockgate.events import batch_complete, receive_timeout
 #: SQS returns at most 10 messages per receive and long-polls at most 20 s
 SQS_MAX_PER_RECEIVE = 10
 SQS_MAX_LONG_POLL = 20
+#: seconds a received message stays hidden: covers max_wait, the triggerer storing the batch and the
+#: dispatcher run starting and deleting it; a batch nobody stored comes back after it
+SQS_VISIBILITY_TIMEOUT = 300
 
 Receive = Callable[[float, int], Awaitable[list[dict[str, Any]]]]
 
@@ -61,7 +68,8 @@ async def collect_batch(
 
 
 class SqsBatchTrigger(BaseEventTrigger):
-    """Batches of messages from an SQS queue (S3 event notifications); deleted once handed over.
+    """Batches of messages from an SQS queue (S3 event notifications), with their receipt handles: the
+    dispatcher run deletes them once the batch is stored (:func:`acknowledge_sqs_batches`).
 
     :param queue_url: the queue URL.
     :param aws_conn_id: the AWS connection (its ``endpoint_url`` extra points at moto/LocalStack in tests).
@@ -69,6 +77,8 @@ class SqsBatchTrigger(BaseEventTrigger):
     :param max_wait: or this many seconds after the first one arrived.
     :param idle_poll: long-poll seconds of a receive while nothing is held (at most 20).
     :param region_name: the queue's region, when the connection has none.
+    :param visibility_timeout: seconds a received message stays hidden before SQS delivers it again
+        (unless the dispatcher deleted it): more than ``max_wait`` plus the time a dispatch takes to start.
     """
 
     def __init__(
@@ -79,6 +89,7 @@ class SqsBatchTrigger(BaseEventTrigger):
         max_wait: float = 10.0,
         idle_poll: float = 10.0,
         region_name: str | None = None,
+        visibility_timeout: int = SQS_VISIBILITY_TIMEOUT,
     ) -> None:
         super().__init__()
         self.queue_url = queue_url
@@ -87,6 +98,7 @@ class SqsBatchTrigger(BaseEventTrigger):
         self.max_wait = max_wait
         self.idle_poll = idle_poll
         self.region_name = region_name
+        self.visibility_timeout = visibility_timeout
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -98,6 +110,7 @@ class SqsBatchTrigger(BaseEventTrigger):
                 "max_wait": self.max_wait,
                 "idle_poll": self.idle_poll,
                 "region_name": self.region_name,
+                "visibility_timeout": self.visibility_timeout,
             },
         )
 
@@ -116,6 +129,7 @@ class SqsBatchTrigger(BaseEventTrigger):
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=max(1, min(SQS_MAX_PER_RECEIVE, at_most)),
                 WaitTimeSeconds=int(min(SQS_MAX_LONG_POLL, max(0, round(timeout)))),
+                VisibilityTimeout=self.visibility_timeout,
             )
             return [
                 {"id": m["MessageId"], "body": m.get("Body"), "receipt": m["ReceiptHandle"]}
@@ -127,24 +141,66 @@ class SqsBatchTrigger(BaseEventTrigger):
                 receive, max_files=self.max_files, max_wait=self.max_wait, idle_poll=self.idle_poll
             )
             self.log.info("%s: a batch of %d message(s)", self.queue_url, len(batch))
+            # not deleted here: the generator resumes before the triggerer has stored the event
             yield TriggerEvent(
                 {
                     "source": "sqs",
                     "queue": self.queue_url,
-                    "messages": [{"id": m["id"], "body": m["body"]} for m in batch],
+                    "aws_conn_id": self.aws_conn_id,
+                    "region_name": self.region_name,
+                    "messages": [{"id": m["id"], "body": m["body"], "receipt": m["receipt"]} for m in batch],
                 }
             )
-            await self._delete(client, batch)
 
-    async def _delete(self, client: Any, batch: list[dict[str, Any]]) -> None:
-        for start in range(0, len(batch), SQS_MAX_PER_RECEIVE):
-            chunk = batch[start : start + SQS_MAX_PER_RECEIVE]
-            entries = [{"Id": str(i), "ReceiptHandle": m["receipt"]} for i, m in enumerate(chunk)]
-            response = await asyncio.to_thread(client.delete_message_batch, QueueUrl=self.queue_url, Entries=entries)
-            for failed in response.get("Failed", []):
-                # the message comes back after its visibility timeout: the ledger makes that a no-op
-                message_id = chunk[int(failed["Id"])]["id"]
-                self.log.warning("%s: could not delete message %s: %s", self.queue_url, message_id, failed)
+
+def delete_messages(client: Any, queue_url: str, messages: list[dict[str, Any]], log: Any) -> int:
+    """Delete ``messages`` (``{"id", "receipt"}``) from the queue, 10 per request; how many were deleted.
+
+    A failed delete is logged with the message id: the message comes back after its visibility
+    timeout, and the date's ledger makes its second ingest a no-op.
+    """
+    deleted = 0
+    for start in range(0, len(messages), SQS_MAX_PER_RECEIVE):
+        chunk = messages[start : start + SQS_MAX_PER_RECEIVE]
+        entries = [{"Id": str(i), "ReceiptHandle": m["receipt"]} for i, m in enumerate(chunk)]
+        response = client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        deleted += len(response.get("Successful", []))
+        for failed in response.get("Failed", []):
+            log.warning("%s: could not delete message %s: %s", queue_url, chunk[int(failed["Id"])]["id"], failed)
+    return deleted
+
+
+def sqs_batches(asset_events: Any) -> dict[tuple[str, str | None, str | None], list[dict[str, Any]]]:
+    """The SQS messages with receipt handles of a run's triggering asset events, per (queue, connection,
+    region): what :class:`SqsBatchTrigger` received and nobody has deleted yet."""
+    batches: dict[tuple[str, str | None, str | None], list[dict[str, Any]]] = {}
+    for events in asset_events.values():
+        for event in events:
+            payload = (event.extra or {}).get("payload") or {}
+            if payload.get("source") != "sqs":
+                continue
+            where = (str(payload["queue"]), payload.get("aws_conn_id"), payload.get("region_name"))
+            batches.setdefault(where, []).extend(m for m in payload.get("messages") or [] if m.get("receipt"))
+    return batches
+
+
+def acknowledge_sqs_batches() -> int:
+    """Task ``ack_messages`` of an SQS pipeline's dispatcher: delete the messages of the batches that
+    started this run. They are stored by now (the asset events this run reads) and the pipeline runs
+    they name are started; how many messages were deleted."""
+    import logging
+
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+    from airflow.sdk import get_current_context
+
+    log = logging.getLogger("lockgate.events")
+    deleted = 0
+    for (queue, conn_id, region), messages in sqs_batches(get_current_context()["triggering_asset_events"]).items():
+        client = SqsHook(aws_conn_id=conn_id, region_name=region).get_conn()
+        done = delete_messages(client, queue, messages, log)
+        log.info("%s: %d of %d message(s) deleted", queue, done, len(messages))
+        deleted += done
+    return deleted
 
 
 class RedisBatchTrigger(BaseEventTrigger):
