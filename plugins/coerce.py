@@ -11,6 +11,11 @@ A value that does not type is NULL in the typed row and gives the row a *problem
 column, the value and what was expected. Checks: ``type`` (not in the accepted syntax), ``range``
 (readable, but outside what every warehouse stores), ``finite`` (NaN or infinity), ``not_null``
 (missing in a non-nullable column), ``nul`` (a string holding U+0000).
+
+Most values arrive in one canonical form (``2026-01-02T03:00:00Z``, ``12.5``). For those a *fast
+path* reads the value with one cast after one regex over the raw text, and the exact typing runs
+only for the other values (:func:`_fast_path`); both give the same values and problems
+(``tests/unit/test_coerce_fast_path.py`` compares them over generated hostile values).
 """
 
 from __future__ import annotations
@@ -51,6 +56,23 @@ BOOLEAN_FALSE = ("false", "f", "0")
 ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 ISO_TIME = r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6}0*)?)?"
 ISO_OFFSET = r"([Zz]|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)"
+
+# ------------------------------------------------------------------------------ canonical forms
+# The fast path (see _fast_path): a value whose whole raw text matches one of these is read by a
+# single cast, and the exact typing above would give it the same value and no problem: each is a
+# subset of its type's accepted syntax, without whitespace (so trimming changes nothing), without
+# lower case (so upper()/lower() change nothing), and short enough that it cannot leave the range.
+#: at most 18 digits: within BIGINT
+FAST_INTEGER = r"[+-]?[0-9]{1,18}"
+#: at most 15+15 digits and a 2-digit exponent: finite, and 0 or at least 1e-114 (a normal double)
+FAST_DOUBLE = r"[+-]?[0-9]{1,15}(\.[0-9]{0,15})?([eE][+-]?[0-9]{1,2})?"
+#: years 1000-2999: within the range in UTC whatever the offset
+FAST_YEAR = "[12][0-9]{3}"
+FAST_DATE = FAST_YEAR + "-[0-9]{2}-[0-9]{2}"
+#: an ISO timestamp with an offset (a naive one depends on the zone: the exact path reads it)
+FAST_TIMESTAMP = FAST_DATE + ISO_TIME.replace("[Tt ]", "[T ]") + ISO_OFFSET.replace("[Zz]", "Z")
+#: a string value starting with one of these code points is not blank (printable ASCII, no space)
+PLAIN_START = (33, 126)
 
 INTEGER_RANGE = (-(2**63), 2**63 - 1)  # BIGINT: the contract's integer in every dialect (lockgate.sql.SQL_TYPES)
 DOUBLE_MAX = "1.7976931348623157e308"
@@ -190,8 +212,10 @@ def problem(check: str, column: str | None, condition: str, reason_sql: str) -> 
 
 def any_problem(problems: Sequence[str]) -> str:
     """SQL: whether any of ``problems`` holds (from their bare conditions where known); FALSE for none."""
-    conditions = [f"({p.condition})" if isinstance(p, Problem) else f"(({p}) IS NOT NULL)" for p in problems]
-    return f"coalesce({' OR '.join(conditions)}, false)" if conditions else "false"
+    conditions = [_condition(p) for p in problems]
+    # a CASE condition, not coalesce(): DuckDB evaluates a WHEN with short-circuiting (a row whose
+    # first conditions settle it skips the rest), but every argument of a function for every row
+    return f"CASE WHEN {' OR '.join(conditions)} THEN true ELSE false END" if conditions else "false"
 
 
 def trimmed(raw: str) -> str:
@@ -228,6 +252,9 @@ class Typing:
     typed: str
     problems: list[str] = field(default_factory=list)
     layers: list[dict[str, str]] = field(default_factory=list)
+    #: SQL of the typed value of a raw value already in its canonical form (see :func:`_fast_path`),
+    #: NULL for any other value; None: the type has no fast path
+    fast: str | None = None
 
 
 def _helper(col: Column, what: str) -> str:
@@ -260,6 +287,7 @@ def _integer(col: Column, raw: str) -> Typing:
         {_helper(col, "typed"): f"CASE WHEN {syntax} THEN TRY_CAST({value} AS BIGINT) END"},
     ]
     low, high = INTEGER_RANGE
+    fast = f"CASE WHEN regexp_full_match({raw}, {literal(FAST_INTEGER)}) THEN TRY_CAST({raw} AS BIGINT) END"
     return Typing(
         typed,
         [
@@ -277,6 +305,7 @@ def _integer(col: Column, raw: str) -> Typing:
             ),
         ],
         layers,
+        fast,
     )
 
 
@@ -295,6 +324,7 @@ def _double(col: Column, raw: str) -> Typing:
         f"(CASE WHEN NOT isfinite({parsed}) THEN false WHEN abs({parsed}) >= {DOUBLE_MIN_NORMAL} THEN true "
         f"ELSE NOT {mantissa_non_zero} END)"
     )
+    fast = f"CASE WHEN regexp_full_match({raw}, {literal(FAST_DOUBLE)}) THEN TRY_CAST({raw} AS DOUBLE) END"
     return Typing(
         f"CASE WHEN {in_range} THEN {parsed} END",
         [
@@ -317,6 +347,7 @@ def _double(col: Column, raw: str) -> Typing:
             ),
         ],
         layers,
+        fast,
     )
 
 
@@ -336,6 +367,7 @@ def _boolean(col: Column, raw: str) -> Typing:
             )
         ],
         [{_helper(col, "value"): f"lower({trimmed(raw)})"}],
+        f"CASE WHEN {raw} IN ({words}) THEN true WHEN {raw} IN ({no_words}) THEN false END",
     )
 
 
@@ -355,6 +387,9 @@ def _date(col: Column, raw: str) -> Typing:
     ]
     low, high = DATE_RANGE
     in_range = f"({parsed}) BETWEEN DATE '{low}' AND DATE '{high}'"
+    fast = None
+    if not col.formats:
+        fast = f"CASE WHEN regexp_full_match({raw}, {literal(FAST_DATE)}) THEN TRY_CAST({raw} AS DATE) END"
     return Typing(
         f"CASE WHEN {in_range} THEN {parsed} END",
         [
@@ -372,6 +407,7 @@ def _date(col: Column, raw: str) -> Typing:
             ),
         ],
         layers,
+        fast,
     )
 
 
@@ -420,6 +456,9 @@ def _timestamp(col: Column, raw: str) -> Typing:
     low, high = TIMESTAMP_RANGE
     in_range = f"({utc} BETWEEN TIMESTAMPTZ '{low}' AND TIMESTAMPTZ '{high}')"
     gap = f"({local} IS NOT NULL AND timezone({zone}, {utc}) <> {local})"
+    fast = None
+    if not col.formats:
+        fast = f"CASE WHEN regexp_full_match({raw}, {literal(FAST_TIMESTAMP)}) THEN TRY_CAST({raw} AS TIMESTAMPTZ) END"
     skipped = f"column {col.name}: {{}} does not exist in {{}} (clocks went forward)"
     zone_reason = f"format({literal(skipped)}, {shown(raw)}, {zone})"
     return Typing(
@@ -442,6 +481,7 @@ def _timestamp(col: Column, raw: str) -> Typing:
             ),
         ],
         layers,
+        fast,
     )
 
 
@@ -471,11 +511,15 @@ def typed_column(column: Column, *, required: bool | None = None) -> tuple[str, 
     return typed, problems
 
 
-def typed_column_layers(column: Column, *, required: bool | None = None) -> tuple[list[dict[str, str]], str, list[str]]:
+def typed_column_layers(
+    column: Column, *, required: bool | None = None, fast: bool = True
+) -> tuple[list[dict[str, str]], str, list[str]]:
     """(helper layers, typed expression, problem expressions) for one raw string column.
 
     The expressions use the helpers' aliases (:attr:`Typing.layers`): the gate computes each layer
     in a projection of its own before typing, so a value is trimmed and parsed once per row.
+    ``fast=False`` gives the exact typing alone, without the fast path (:func:`_fast_path`): the
+    reference the fast path is tested against.
     """
     raw = ident(column.name)
     typing = _TYPERS[column.type](column, raw)
@@ -484,5 +528,42 @@ def typed_column_layers(column: Column, *, required: bool | None = None) -> tupl
         plain = f"column {column.name}: missing value in a non-nullable column"
         blank = literal(plain + " (only whitespace)")
         reason = f"CASE WHEN {raw} IS NULL OR {raw} = '' THEN {literal(plain)} ELSE {blank} END"
-        problems.append(problem("not_null", column.name, is_blank(raw), reason))
+        condition = is_blank(raw)
+        if fast and typing.fast is None:
+            # a value starting with a printable ASCII character other than space is not blank: one
+            # code point read instead of trimming (a fast path, below, gates the whole condition)
+            low, high = PLAIN_START
+            condition = f"(CASE WHEN ascii({raw}) BETWEEN {low} AND {high} THEN false ELSE {condition} END)"
+        problems.append(problem("not_null", column.name, condition, reason))
+    if fast and typing.fast is not None:
+        return _fast_path(column, typing.fast, typing, problems)
     return typing.layers, typing.typed, problems
+
+
+def _fast_path(
+    column: Column, fast_sql: str, typing: Typing, problems: list[str]
+) -> tuple[list[dict[str, str]], str, list[str]]:
+    """The exact typing behind a fast path: one cast for a canonical value, the exact SQL for the rest.
+
+    Most values arrive in one canonical form (``2026-01-02T03:00:00Z``, ``12.5``); for those the
+    exact typing (trim, regex, cast, range, and each problem's condition) gives the value
+    ``fast_sql`` (:attr:`Typing.fast`) reads and no problem. So the fast value comes first, in a
+    layer of its own, and everything exact is asked only where it is NULL: the first exact layer,
+    the typed value and every problem (a CASE evaluates its branches only for the rows that take
+    them). The results are the exact typing's, row for row (``tests/unit/test_coerce_fast_path.py``).
+    """
+    name = _helper(column, "fast")
+    fast = ident(name)
+    first, *rest = typing.layers or [{}]
+    gated_first = {alias: f"(CASE WHEN {fast} IS NULL THEN {sql} END)" for alias, sql in first.items()}
+    layers = [{name: fast_sql}, *([gated_first] if gated_first else []), *rest]
+    typed = f"CASE WHEN {fast} IS NOT NULL THEN {fast} ELSE {typing.typed} END"
+    gated: list[str] = [
+        Problem(f"CASE WHEN {fast} IS NULL THEN {p} END", f"({fast} IS NULL AND {_condition(p)})") for p in problems
+    ]
+    return layers, typed, gated
+
+
+def _condition(p: str) -> str:
+    """A problem's bare condition, parenthesised (a problem without one holds when it is not NULL)."""
+    return f"({p.condition})" if isinstance(p, Problem) else f"(({p}) IS NOT NULL)"
