@@ -11,8 +11,10 @@ breakpoint boundary of every pollutant and revision).
 ``aqi_sub_index(pollutant, concentration, revision)``        the sub-index (INTEGER), NULL where
                                                              ``sub_index`` gives None (missing, negative,
                                                              beyond the table, no row)
-``aqi_sub_index_on(pollutant, concentration, day)``          the same with the revision in force on ``day``
-``aqi_revision_on(day)``                                     ``'1999'``, ``'2012'`` or ``'2024'``
+``aqi_sub_index_on(pollutant, concentration, day)``          the same with the pollutant's table in force on
+                                                             ``day`` (:func:`~lockgate.transforms.aqi.table_in_force`)
+``aqi_revision_on(day)``                                     the PM2.5 revision in force on ``day``: ``'1999'``,
+                                                             ``'2012'`` or ``'2024'``
 ``aqi_truncate(pollutant, concentration)``                   the concentration truncated to the table's
                                                              precision (DOUBLE), as the EPA's step 1
 ``aqi_category(aqi)``                                        ``'Good'`` ... ``'Hazardous'``
@@ -34,7 +36,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from lockgate.transforms.aqi import _CATEGORIES, _COMPILED, _DECIMALS, _EPSILON, PM25_REVISIONS, POLLUTANTS, REVISIONS
+from lockgate.transforms.aqi import (
+    _CATEGORIES,
+    _COMPILED,
+    _COMPILED_TABLES,
+    _DECIMALS,
+    _EPSILON,
+    PM25_REVISIONS,
+    POLLUTANTS,
+    REVISIONS,
+    TABLES_IN_FORCE,
+    _Compiled,
+)
 
 __all__ = ["FUNCTIONS", "macros", "register"]
 
@@ -63,6 +76,12 @@ def _scaled() -> str:
 def _table_case(revision: str, pollutant: str) -> str:
     """A CASE over one table's rows on the scaled value ``t``: EPA Equation 1 rounded half up in integers."""
     table = _COMPILED[revision][pollutant]
+    # the revision path scales by the pollutant's digits: every table a revision selects has them
+    assert table.scale == 10.0 ** _DECIMALS[pollutant], (revision, pollutant)
+    return _rows_case(table)
+
+
+def _rows_case(table: _Compiled) -> str:
     rows = []
     for c_low, c_high, i_low, i_high in zip(table.c_low, table.c_high, table.i_low, table.i_high, strict=True):
         span = c_high - c_low
@@ -83,6 +102,42 @@ def _sub_index_body() -> str:
         "CASE WHEN t IS NULL THEN NULL "
         + " ".join(branches)
         + f" ELSE error('unknown AQI revision ' || coalesce(r, 'NULL') || '; expected one of {revisions}') END"
+    )
+
+
+def _on_date_body() -> str:
+    """``_aqi_on_date(p, c, k, d)``: the sub-index by the pollutant's table ``k`` (its own truncation digits)."""
+    branches = []
+    for pollutant in POLLUTANTS:
+        for key, table in _COMPILED_TABLES[pollutant].items():
+            scaled = f"least(floor(c::DOUBLE * {table.scale!r} + {_EPSILON!r}), 1e15)::BIGINT"
+            branches.append(
+                f"WHEN p = {_quoted(pollutant)} AND k = {_quoted(key)} "
+                f"THEN list_transform([{scaled}], lambda t: {_rows_case(table)})[1]"
+            )
+    known = ", ".join(POLLUTANTS)
+    listed = ", ".join(_quoted(p) for p in POLLUTANTS)
+    return (
+        "CASE WHEN p IS NULL OR c IS NULL OR NOT isfinite(c::DOUBLE) OR c::DOUBLE < 0 THEN NULL "
+        + " ".join(branches)
+        + f" WHEN p NOT IN ({listed}) THEN error('unknown AQI pollutant ' || p || '; expected one of ' || "
+        f"{_quoted(known)}) ELSE error('no AQI table for ' || p || ' on ' || coalesce(CAST(d AS VARCHAR), 'NULL')) END"
+    )
+
+
+def _table_on() -> str:
+    """``_aqi_table_on(p, d)``: the key of the pollutant's table in force on ``d`` (NULL for a NULL day)."""
+    per_pollutant = []
+    for pollutant in POLLUTANTS:
+        steps = TABLES_IN_FORCE[pollutant]
+        since = " ".join(
+            f"WHEN d::DATE >= DATE '{first.isoformat()}' THEN {_quoted(key)}" for first, key in reversed(steps)
+        )
+        per_pollutant.append(f"WHEN {_quoted(pollutant)} THEN CASE {since} ELSE {_quoted(steps[0][1])} END")
+    known = ", ".join(POLLUTANTS)
+    return (
+        f"CASE WHEN d IS NULL THEN NULL ELSE CASE p {' '.join(per_pollutant)} "
+        f"ELSE error('unknown AQI pollutant ' || p || '; expected one of ' || {_quoted(known)}) END END"
     )
 
 
@@ -113,7 +168,16 @@ def macros() -> list[str]:
         "CREATE OR REPLACE MACRO aqi_sub_index(p, c, r) AS "
         "(list_transform([_aqi_scaled(p, c)], lambda t: _aqi_index(p, t, r))[1])::INTEGER",
         f"CREATE OR REPLACE MACRO aqi_revision_on(d) AS ({_revision_on()})",
-        "CREATE OR REPLACE MACRO aqi_sub_index_on(p, c, d) AS aqi_sub_index(p, c, aqi_revision_on(d))",
+        # the built-in PM2.5 revision by date: a model that pins a revision replaces aqi_revision_on
+        f"CREATE OR REPLACE MACRO _aqi_pm25_revision_on(d) AS ({_revision_on()})",
+        f"CREATE OR REPLACE MACRO _aqi_table_on(p, d) AS ({_table_on()})",
+        f"CREATE OR REPLACE MACRO _aqi_on_date(p, c, k, d) AS ({_on_date_body()})",
+        # each pollutant's table in force on the day; a pinned revision (aqi_revision_on replaced
+        # by a constant, lockgate.operators.model) selects that revision's tables instead
+        "CREATE OR REPLACE MACRO aqi_sub_index_on(p, c, d) AS (CASE "
+        "WHEN aqi_revision_on(d) IS DISTINCT FROM _aqi_pm25_revision_on(d) "
+        "THEN aqi_sub_index(p, c, aqi_revision_on(d)) "
+        "ELSE _aqi_on_date(p, c, _aqi_table_on(p, d), d) END)::INTEGER",
         f"CREATE OR REPLACE MACRO aqi_truncate(p, c) AS (_aqi_scaled(p, c) / (CASE p {decimals} END))",
         f"CREATE OR REPLACE MACRO aqi_category(a) AS ({_category()})",
     ]

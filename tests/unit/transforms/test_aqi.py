@@ -75,7 +75,33 @@ SPLIT_OTHER: dict[str, Rows] = {
     ],
 }
 
+# 40 CFR 58 App. G Table 2, 2008 edition as reprinted at 74 FR 30469 (26 June 2009): 8-hour O3
+# after the 2008 ozone rule, SO2 (24-hour ppm, here in ppb) and NO2 (ppm, here in ppb) of 1999.
+O3_8H_2008: Rows = [
+    (0.000, 0.059, 0, 50),
+    (0.060, 0.075, 51, 100),
+    (0.076, 0.095, 101, 150),
+    (0.096, 0.115, 151, 200),
+    (0.116, 0.374, 201, 300),
+]
+SO2_1999_PPB: Rows = [
+    (0, 34, 0, 50),
+    (35, 144, 51, 100),
+    (145, 224, 101, 150),
+    (225, 304, 151, 200),
+    (305, 604, 201, 300),
+    (605, 804, 301, 400),
+    (805, 1004, 401, 500),
+]
+NO2_1999_PPB: Rows = [  # 0.65-1.24 ppm and up: truncated to 0.01 ppm = 10 ppb
+    (650, 1240, 201, 300),
+    (1250, 1640, 301, 400),
+    (1650, 2040, 401, 500),
+]
+
 EXPECTED_TABLES: dict[str, dict[str, Rows]] = {
+    # an explicit revision: every pollutant's table in force on the revision's last day
+    # ("1999": 2012-12-13, when O3 had the 2008 table and SO2/NO2 those of 2010)
     "1999": {
         "pm25": [
             (0.0, 15.4, 0, 50),
@@ -87,6 +113,7 @@ EXPECTED_TABLES: dict[str, dict[str, Rows]] = {
             (350.5, 500.4, 401, 500),
         ],
         **SPLIT_OTHER,
+        "o3_8h": O3_8H_2008,
     },
     "2012": {
         "pm25": [
@@ -308,10 +335,12 @@ def test_missing_or_negative_is_none(pollutant: str, concentration: float | None
 
 def test_ozone_gaps_are_none() -> None:
     for revision in REVISIONS:
-        # 8-hour O3 stops at 0.200 ppm: above it EPA says use the 1-hour value.
-        assert sub_index("o3_8h", 0.200, revision=revision) == 300
-        assert sub_index("o3_8h", 0.201, revision=revision) is None
-        assert sub_index("o3_8h", 0.35, revision=revision) is None
+        # 8-hour O3 stops at the table's top (0.200 ppm; 0.374 ppm in the 2008 table): above it
+        # EPA says use the 1-hour value.
+        top = EXPECTED_TABLES[revision]["o3_8h"][-1][1]
+        assert sub_index("o3_8h", top, revision=revision) == 300
+        assert sub_index("o3_8h", top + 0.001, revision=revision) is None
+        assert sub_index("o3_8h", 0.45, revision=revision) is None
         # 1-hour O3 is only defined from 0.125 ppm (AQI 101).
         assert sub_index("o3_1h", 0.0, revision=revision) is None
         assert sub_index("o3_1h", 0.124, revision=revision) is None
@@ -502,3 +531,78 @@ def test_module_import_is_stdlib_only() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------- each pollutant's table by date
+
+#: (pollutant, a date in the era, the table in force then), typed out from the notices
+HISTORICAL: list[tuple[str, str, Rows]] = [
+    ("o3_8h", "2008-05-27", O3_8H_2008),
+    ("o3_8h", "2015-12-27", O3_8H_2008),
+    ("o3_8h", "2015-12-28", SPLIT_OTHER["o3_8h"]),
+    ("so2", "2010-08-22", SO2_1999_PPB),
+    ("so2", "2010-08-23", SPLIT_OTHER["so2"]),
+    ("no2", "2010-04-11", NO2_1999_PPB),
+    ("no2", "2010-04-12", SPLIT_OTHER["no2"]),
+    ("pm25", "2012-12-13", EXPECTED_TABLES["1999"]["pm25"]),
+    ("co", "2024-05-05", SPLIT_OTHER["co"]),
+    ("co", "2024-05-06", EXPECTED_TABLES["2024"]["co"]),
+]
+
+
+@pytest.mark.parametrize(("pollutant", "day", "rows"), HISTORICAL)
+def test_the_table_in_force_on_the_date_gives_its_boundaries(pollutant: str, day: str, rows: Rows) -> None:
+    for c_low, c_high, i_low, i_high in rows:
+        assert sub_index(pollutant, c_low, on=day) == i_low, (c_low, day)
+        assert sub_index(pollutant, c_high, on=day) == i_high, (c_high, day)
+    assert sub_index(pollutant, rows[-1][1] * 2, on=day) is None
+
+
+def test_table_keys_in_force_at_each_boundary() -> None:
+    from lockgate.transforms.aqi import revision_tables, table_in_force
+
+    assert [table_in_force("o3_8h", d) for d in ("2001-01-01", "2008-05-26", "2008-05-27", "2015-12-28")] == [
+        "2008",  # the 1999 ozone table is not held: the oldest one held stands in
+        "2008",
+        "2008",
+        "2015",
+    ]
+    assert [table_in_force("so2", d) for d in ("2010-08-22", "2010-08-23", "2024-05-06")] == ["1999", "2010", "2024"]
+    assert [table_in_force("no2", d) for d in ("2010-04-11", "2010-04-12", "2024-05-06")] == ["1999", "2010", "2024"]
+    assert revision_tables("1999") == {
+        "pm25": "1999",
+        "pm10": "1999",
+        "o3_8h": "2008",
+        "o3_1h": "1999",
+        "co": "1999",
+        "so2": "2010",
+        "no2": "2010",
+    }
+    assert revision_tables("2012")["o3_8h"] == "2015"
+    assert set(revision_tables("2024").values()) == {"2024"}
+    with pytest.raises(ValueError, match="unknown AQI pollutant 'pm2'"):
+        table_in_force("pm2", "2011-01-01")
+
+
+def test_2011_by_date_equals_the_1999_revision() -> None:
+    """After 2010-08-23 and before 2012-12-14 every pollutant's table is the "1999" revision's."""
+    for pollutant, rows in EXPECTED_TABLES["1999"].items():
+        for c_low, c_high, _, _ in rows:
+            for c in (c_low, c_high, (c_low + c_high) / 2):
+                assert sub_index(pollutant, c, on="2011-01-03") == sub_index(pollutant, c, revision="1999")
+
+
+def test_no2_before_2010_has_no_index_below_0_65_ppm() -> None:
+    assert sub_index("no2", 649, on="2009-07-01") is None
+    assert sub_index("no2", 649, on="2010-04-12") == 200
+    # 0.80 ppm: 99 / (1.24 - 0.65) * (0.80 - 0.65) + 201 = 226.2 -> 226; 809 ppb truncates to 0.80 ppm
+    assert sub_index("no2", 809, on="2009-07-01") == 226
+    assert sub_index("no2", 2049, on="2009-07-01") == 500  # 2.049 ppm truncates to 2.04, the top
+    assert sub_index("no2", 2050, on="2009-07-01") is None
+
+
+def test_sub_index_array_by_date_matches_scalar() -> None:
+    names, values = _random_inputs(seed=7, n=3000)
+    for day in ("2009-07-01", "2011-01-03", "2014-06-01", "2020-01-01"):
+        expected = [None if n is None else sub_index(n, v, on=day) for n, v in zip(names, values, strict=True)]
+        assert sub_index_array(names, values, on=day).to_pylist() == expected

@@ -10,7 +10,7 @@ negative, beyond the table) go through one SQL query and must equal
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pytest
@@ -18,9 +18,11 @@ import pytest
 from lockgate.transforms import aqi_sql
 from lockgate.transforms.aqi import (
     _COMPILED,
+    _COMPILED_TABLES,
     _DECIMALS,
     POLLUTANTS,
     REVISIONS,
+    TABLES_IN_FORCE,
     category,
     revision_in_force,
     sub_index,
@@ -131,7 +133,7 @@ def test_the_date_picks_the_table_and_an_explicit_revision_wins(con: duckdb.Duck
     assert sub_index("pm25", 9.1, on="2024-05-06") == 51
     assert sub_index("pm25", 12.1, on="2011-01-03", revision="2024") == 57
     assert sub_index("pm25", 12.1) == 57  # neither given: the current table
-    sql = "SELECT aqi_sub_index_on('pm25', 12.1, $1::DATE)"
+    sql = "SELECT aqi_sub_index_on('pm25', 12.1, $1::DATE)"  # the PM2.5 table in force each day
     assert [con.execute(sql, [d]).fetchone()[0] for d in ("2012-12-13", "2012-12-14", "2024-05-06")] == [39, 51, 57]
 
 
@@ -156,3 +158,55 @@ def test_a_model_connection_pins_an_explicit_revision() -> None:
     sql = "SELECT aqi_sub_index_on('pm25', 12.1, logical_date()), aqi_revision_on(logical_date()), logical_date()"
     assert by_date.execute(sql).fetchone() == (39, "1999", date(2011, 1, 3))
     assert pinned.execute(sql).fetchone() == (57, "2024", date(2011, 1, 3))
+
+
+def _table_boundaries(pollutant: str, key: str) -> list[float]:
+    table = _COMPILED_TABLES[pollutant][key]
+    unit = 1.0 / table.scale
+    values: list[float] = [0.0, -unit]
+    for c_low, c_high in zip(table.c_low, table.c_high, strict=True):
+        low, high = c_low * unit, c_high * unit
+        values += [low, high, high + unit / 2, high + unit, high - unit / 2, high + 1e-12, (low + high) / 2]
+    return values
+
+
+def _era_days(pollutant: str) -> list[tuple[str, str]]:
+    """(table key, day) for each table of a pollutant: its first day in force and the day before the next."""
+    steps = TABLES_IN_FORCE[pollutant]
+    days = []
+    for i, (first, key) in enumerate(steps):
+        days.append((key, first.isoformat()))
+        if i + 1 < len(steps):
+            days.append((key, (steps[i + 1][0] - timedelta(days=1)).isoformat()))
+    return days
+
+
+#: every table held, on its first day in force and on its last
+ON_DATE_CASES = [
+    (pollutant, day, value)
+    for pollutant in POLLUTANTS
+    for key, day in _era_days(pollutant)
+    for value in _table_boundaries(pollutant, key)
+]
+
+
+def test_sub_index_on_a_date_equals_python_for_every_table_held(con: duckdb.DuckDBPyConnection) -> None:
+    """Each pollutant's own table in force on the day (O3 2008/2015, SO2/NO2 1999/2010, ...), in SQL."""
+    rows = con.execute(
+        "SELECT p, d, c, aqi_sub_index_on(p, c, d::DATE) "
+        "FROM (SELECT unnest($1) AS p, unnest($2) AS d, unnest($3) AS c)",
+        [[p for p, _, _ in ON_DATE_CASES], [d for _, d, _ in ON_DATE_CASES], [c for _, _, c in ON_DATE_CASES]],
+    ).fetchall()
+    assert len(rows) == len(ON_DATE_CASES)
+    assert [(p, d, c, got) for p, d, c, got in rows if got != sub_index(p, c, on=d)] == []
+    held = {(p, key) for p in POLLUTANTS for key in _COMPILED_TABLES[p]}
+    assert len(held) == 18
+    assert {(p, k) for p in POLLUTANTS for _, k in TABLES_IN_FORCE[p]} == held
+
+
+def test_sub_index_on_unknown_pollutant_or_no_date(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(duckdb.Error, match="unknown AQI pollutant pm2"):
+        con.execute("SELECT aqi_sub_index_on('pm2', 1.0, DATE '2011-01-03')").fetchall()
+    with pytest.raises(duckdb.Error, match="no AQI table for pm25 on NULL"):
+        con.execute("SELECT aqi_sub_index_on('pm25', 1.0, NULL::DATE)").fetchall()
+    assert con.execute("SELECT aqi_sub_index_on('pm25', NULL::DOUBLE, NULL::DATE)").fetchone() == (None,)
