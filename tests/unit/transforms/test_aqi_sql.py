@@ -138,10 +138,11 @@ def test_the_date_picks_the_table_and_an_explicit_revision_wins(con: duckdb.Duck
 
 
 def test_epa_worked_example_per_era() -> None:
-    """No EPA AirData daily values are available offline here, so the reference is the EPA's own
-    published worked example ("Multiple pollutants": 8-hour O3 0.077 ppm, PM2.5 54.4 ug/m3, CO
-    8.4 ppm -> AQI 128, PM2.5 responsible; EPA's AQI reporting guideline of the 1999 table) and
-    the breakpoint tables of the later eras for the same PM2.5 value."""
+    """Real EPA AirData values of 2021 are in test_aqi_epa_real.py; no earlier or later ones were
+    found offline, so for the other eras the reference is the EPA's own published worked example
+    ("Multiple pollutants": 8-hour O3 0.077 ppm, PM2.5 54.4 ug/m3, CO 8.4 ppm -> AQI 128, PM2.5
+    responsible; EPA's AQI reporting guideline of the 1999 table) and the breakpoint tables of the
+    later eras for the same PM2.5 value."""
     assert sub_index("pm25", 54.4, on="2011-01-03") == 128  # 1999 table: 40.5-65.4 -> 101-150
     assert sub_index("co", 8.4, on="2011-01-03") == 90
     assert sub_index("pm25", 54.4, on="2013-06-01") == 148  # 2012 table: 35.5-55.4 -> 101-150
