@@ -179,3 +179,20 @@ def test_a_slice_column_must_be_a_date_of_the_contract(tmp_path: Path, column: s
     path = write_file(tmp_path / "daily_pm25_2011.csv")
     with pytest.raises(ValueError, match=message):
         run_gate(epa_contract(), [raw(path, slice_by=column)], ds="2011-01-03", workdir=tmp_path / "gate")
+
+
+def test_the_gate_operator_finds_each_sources_slice_column() -> None:
+    """Per source (a fanned-out source's files are ``<source>/<file>``), one column for all, or the
+    manifest's own ``slice_by`` (a ``FileSource(slice_by=...)`` records it)."""
+    from lockgate.operators.quality import QualityGateOperator
+    from lockgate.sources.files import FileSource
+
+    per_source = QualityGateOperator(task_id="g", dataset="epa_pm25_daily", slice_by={"annual": "date"})
+    assert per_source._slice_column({"source_name": "annual"}) == "date"
+    assert per_source._slice_column({"source_name": "annual/daily_pm25_2011"}) == "date"
+    assert per_source._slice_column({"source_name": "daily"}) is None
+    every = QualityGateOperator(task_id="g", dataset="epa_pm25_daily", slice_by="date")
+    assert every._slice_column({"source_name": "daily"}) == "date"
+    recorded = {"source_name": "x", **FileSource("/in/*.csv", slice_by="date").manifest_extra()}
+    assert QualityGateOperator(task_id="g", dataset="epa_pm25_daily")._slice_column(recorded) == "date"
+    assert FileSource("/in/*.csv").manifest_extra() == {}
