@@ -26,8 +26,8 @@ from tests.lake.test_curated_table import catalog as catalog  # the fixture
 
 pytestmark = pytest.mark.integration
 
-#: republishes per backend: 100 on the embedded defaults; S3 through moto costs ~1 s a publish
-PUBLISHES = {"local-sqlite": 100, "s3-postgres": 15}
+#: republishes per backend, two readers reading throughout: S3 through moto costs ~1 s a publish
+PUBLISHES = {"local-sqlite": 40, "s3-postgres": 15}
 
 
 def rows_per_region(version: int) -> int:
