@@ -79,9 +79,13 @@ def pytest_configure(config: pytest.Config) -> None:
 #: `make test` hands whole files to two workers in collection order: starting these first keeps one
 #: worker from meeting two of them at the end while the other idles.
 SLOW_FIRST = (
+    "tests/events/test_events_airflow.py",
     "tests/browser/",
     "tests/distributed/",
+    "tests/integration/test_lake_atomic_publish.py",
+    "tests/pipelines/test_sales_distribution_e2e.py",
     "tests/repo/",
+    "tests/security/test_secret_scan.py",
     "tests/security/test_airflow_roles.py",
     "tests/pipelines/test_new_pipeline.py",
     "tests/e2e/",
