@@ -105,6 +105,7 @@ class ModelOperator(LakeOperator):
             if self.aqi_revision not in REVISIONS:
                 raise AirflowFailException(f"aqi_revision {self.aqi_revision!r} is not one of {', '.join(REVISIONS)}")
             con.execute(f"CREATE OR REPLACE MACRO aqi_revision_on(d) AS '{self.aqi_revision}'")
+            con.execute(f"CREATE OR REPLACE MACRO _aqi_pinned_revision() AS '{self.aqi_revision}'")
         return con
 
     def _view(self, con: Any, name: str, curated: CuratedDate) -> None:

@@ -168,15 +168,13 @@ def macros() -> list[str]:
         "CREATE OR REPLACE MACRO aqi_sub_index(p, c, r) AS "
         "(list_transform([_aqi_scaled(p, c)], lambda t: _aqi_index(p, t, r))[1])::INTEGER",
         f"CREATE OR REPLACE MACRO aqi_revision_on(d) AS ({_revision_on()})",
-        # the built-in PM2.5 revision by date: a model that pins a revision replaces aqi_revision_on
-        f"CREATE OR REPLACE MACRO _aqi_pm25_revision_on(d) AS ({_revision_on()})",
         f"CREATE OR REPLACE MACRO _aqi_table_on(p, d) AS ({_table_on()})",
         f"CREATE OR REPLACE MACRO _aqi_on_date(p, c, k, d) AS ({_on_date_body()})",
-        # each pollutant's table in force on the day; a pinned revision (aqi_revision_on replaced
-        # by a constant, lockgate.operators.model) selects that revision's tables instead
+        # no revision pinned: a model that pins one replaces this macro (lockgate.operators.model)
+        "CREATE OR REPLACE MACRO _aqi_pinned_revision() AS (NULL::VARCHAR)",
+        # each pollutant's table in force on the day; a pinned revision selects that revision's tables
         "CREATE OR REPLACE MACRO aqi_sub_index_on(p, c, d) AS (CASE "
-        "WHEN aqi_revision_on(d) IS DISTINCT FROM _aqi_pm25_revision_on(d) "
-        "THEN aqi_sub_index(p, c, aqi_revision_on(d)) "
+        "WHEN _aqi_pinned_revision() IS NOT NULL THEN aqi_sub_index(p, c, _aqi_pinned_revision()) "
         "ELSE _aqi_on_date(p, c, _aqi_table_on(p, d), d) END)::INTEGER",
         f"CREATE OR REPLACE MACRO aqi_truncate(p, c) AS (_aqi_scaled(p, c) / (CASE p {decimals} END))",
         f"CREATE OR REPLACE MACRO aqi_category(a) AS ({_category()})",

@@ -2,9 +2,10 @@
 -- lockgate.models). Concentrations by the EPA's averaging periods: 24-hour mean for PM2.5 and PM10
 -- (at least 18 hours, i.e. 75 %), highest 8-hour mean for O3 and CO (windows with at least 6 of 8
 -- hours), highest hourly value for SO2, NO2 and O3 (1-hour). 8-hour windows stay within the day:
--- the model sees one logical date. Each pollutant is indexed with the breakpoints in force on the
--- date (aqi_revision_on); the day's AQI is the highest sub-index, the dominant pollutant the
--- alphabetically first of those reaching it (o3_1h/o3_8h reported as o3).
+-- the model sees one logical date. Each pollutant is indexed with its own breakpoints in force on
+-- the date (aqi_sub_index_on; breakpoint_revision names the PM2.5 table); the day's AQI is the
+-- highest sub-index, the dominant pollutant the alphabetically first of those reaching it
+-- (o3_1h/o3_8h reported as o3).
 WITH rolling AS (
     SELECT station_id, pollutant,
            avg(value) OVER w AS mean_8h,
@@ -42,13 +43,13 @@ WITH rolling AS (
     LEFT JOIN eight_hour AS e ON e.station_id = d.station_id
 ), sub_indices AS (
     SELECT c.*,
-           aqi_sub_index('co', c.co_8h_max, c.breakpoint_revision) AS si_co,
-           aqi_sub_index('no2', c.no2_1h_max, c.breakpoint_revision) AS si_no2,
-           aqi_sub_index('o3_1h', c.o3_1h_max, c.breakpoint_revision) AS si_o3_1h,
-           aqi_sub_index('o3_8h', c.o3_8h_max, c.breakpoint_revision) AS si_o3_8h,
-           aqi_sub_index('pm10', c.pm10_24h, c.breakpoint_revision) AS si_pm10,
-           aqi_sub_index('pm25', c.pm25_24h, c.breakpoint_revision) AS si_pm25,
-           aqi_sub_index('so2', c.so2_1h_max, c.breakpoint_revision) AS si_so2
+           aqi_sub_index_on('co', c.co_8h_max, logical_date()) AS si_co,
+           aqi_sub_index_on('no2', c.no2_1h_max, logical_date()) AS si_no2,
+           aqi_sub_index_on('o3_1h', c.o3_1h_max, logical_date()) AS si_o3_1h,
+           aqi_sub_index_on('o3_8h', c.o3_8h_max, logical_date()) AS si_o3_8h,
+           aqi_sub_index_on('pm10', c.pm10_24h, logical_date()) AS si_pm10,
+           aqi_sub_index_on('pm25', c.pm25_24h, logical_date()) AS si_pm25,
+           aqi_sub_index_on('so2', c.so2_1h_max, logical_date()) AS si_so2
     FROM concentrations AS c
 ), daily_aqi AS (
     SELECT s.*, greatest(s.si_co, s.si_no2, s.si_o3_1h, s.si_o3_8h, s.si_pm10, s.si_pm25, s.si_so2) AS aqi

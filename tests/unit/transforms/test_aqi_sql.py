@@ -161,6 +161,20 @@ def test_a_model_connection_pins_an_explicit_revision() -> None:
     assert pinned.execute(sql).fetchone() == (57, "2024", date(2011, 1, 3))
 
 
+def test_a_pinned_revision_is_that_revisions_tables_even_in_its_own_era() -> None:
+    """2014 is in the PM2.5 2012 era, but O3 8-hour then still had the 2008 table: by date it is the
+    2008 table; a model pinned to '2012' gets the 2012 revision's set (O3 of 2015) on every date."""
+    from lockgate.operators.model import ModelOperator
+
+    sql = "SELECT aqi_sub_index_on('o3_8h', 0.065, logical_date()), aqi_sub_index('o3_8h', 0.065, '2012')"
+    by_date = ModelOperator(task_id="m", dataset="x", sql="SELECT 1")._connect("2014-01-01")
+    pinned = ModelOperator(task_id="m", dataset="x", sql="SELECT 1", aqi_revision="2012")._connect("2014-01-01")
+    (on_date, revision_2012) = by_date.execute(sql).fetchone()
+    assert on_date == sub_index("o3_8h", 0.065, on="2014-01-01")
+    assert on_date != revision_2012  # the two tables differ for this value
+    assert pinned.execute(sql).fetchone() == (revision_2012, revision_2012)
+
+
 def _table_boundaries(pollutant: str, key: str) -> list[float]:
     table = _COMPILED_TABLES[pollutant][key]
     unit = 1.0 / table.scale
