@@ -127,7 +127,7 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
     ) as dag:
         # each path as its regex: a path's {{ ds }} is not for Airflow to render (the run has no date)
         files = [{"id": f.id, "dataset": f.dataset, **key_pattern(f.id, f.path).as_dict()} for f in spec.files]
-        runs = task(task_id=DISPATCH_TASK)(dispatch_events)(
+        runs: Any = task(task_id=DISPATCH_TASK)(dispatch_events)(
             dag_id=spec.dag_id,
             location=spec.location,
             files=files,
