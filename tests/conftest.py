@@ -150,6 +150,17 @@ def _fake_aws_environment() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_work_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Task work folders under the session's temporary folder (the tasks' subprocesses inherit it):
+    a test that kills a task mid-run leaves its folder there, not in the machine's /tmp."""
+    from lockgate.operators.base import WORKDIR_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(WORKDIR_ENV, str(tmp_path_factory.getbasetemp() / "lockgate-work"))
+        yield
+
+
 @pytest.fixture
 def lockgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh directory set as ``$LOCKGATE_HOME`` for this test."""

@@ -28,9 +28,16 @@ if TYPE_CHECKING:
 STALE_WORKDIR_HOURS = 24
 
 
+#: where task work folders live instead of the default (a worker's fast local disk; a test session's
+#: own temporary folder, so a test that kills a task leaves nothing in the system's /tmp)
+WORKDIR_ENV = "LOCKGATE_WORK_DIR"
+
+
 def workdir_root() -> Path:
-    """Where task work folders live: ``lockgate-work`` in the system's temporary directory."""
-    return Path(tempfile.gettempdir()) / "lockgate-work"
+    """Where task work folders live: ``$LOCKGATE_WORK_DIR``, else ``lockgate-work`` in the system's
+    temporary directory."""
+    configured = os.environ.get(WORKDIR_ENV)
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "lockgate-work"
 
 
 def task_workdir(key: Sequence[str]) -> Path:

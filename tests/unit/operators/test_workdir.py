@@ -18,8 +18,14 @@ from lockgate.operators.base import LakeOperator, sweep_stale_workdirs, task_wor
 
 @pytest.fixture
 def tmp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv(base.WORKDIR_ENV, raising=False)  # the test session sets one (tests/conftest.py)
     monkeypatch.setattr(base.tempfile, "gettempdir", lambda: str(tmp_path))
     return tmp_path / "lockgate-work"
+
+
+def test_the_work_root_can_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(base.WORKDIR_ENV, str(tmp_path / "work"))
+    assert task_workdir(("dag", "task", "run", "-1")) == tmp_path / "work" / "dag" / "task" / "run" / "-1"
 
 
 def test_a_killed_try_leaves_a_folder_the_next_try_removes(tmp_root: Path) -> None:
