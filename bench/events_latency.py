@@ -1,9 +1,11 @@
 """Object-in-S3 to rows-in-the-warehouse latency of an event-driven pipeline (issue 19: <= 60 s).
 
     python -m bench.events_latency [--files 100] [--every 2.0] [--max-wait 5] [--poll 2]
+                                   [--airflow-defaults] [--breakdown]
 
 Starts a moto server (S3 + SQS) and ``lockgate airflow`` (api-server, scheduler with the
-LocalExecutor, dag-processor, triggerer on the embedded defaults) on a DAGs folder holding one
+LocalExecutor, dag-processor, triggerer on the embedded defaults; the test stack's loop intervals,
+:data:`tests.support.airflow_stack.FAST_LOOP_ENV`, unless ``--airflow-defaults``) on a DAGs folder holding one
 event-driven pipeline: ``epa_pm25_daily`` files named by S3 event notifications on an SQS queue
 (moto does not deliver S3 notifications itself: the bench sends the JSON S3 would send). It lands
 ``--files`` small files of one date, one every ``--every`` seconds, and for each file takes
@@ -11,7 +13,9 @@ event-driven pipeline: ``epa_pm25_daily`` files named by S3 event notifications 
     latency = end of the run's load task (its rows committed) - the moment the file landed
 
 from the Airflow REST API (each run's ``conf`` names its objects). Prints one JSON line: p50, p95,
-max, runs and dispatches (how the files were batched). Not part of ``make test``: it takes
+max, runs and dispatches (how the files were batched), the load average; with ``--breakdown``, the
+same percentiles per stage (batching + triggerer, scheduler -> dispatch, dispatch, waiting behind the
+date's runs, the run) and each task's median duration. Not part of ``make test``: it takes
 ``files x every`` seconds plus start-up.
 """
 
@@ -21,9 +25,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +99,16 @@ class Api:
         return self._request(f"{self.base_url}{path}", token=self.token)[1]
 
 
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def _task_instances(api: Api, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+    quoted = urllib.parse.quote(run_id, safe="")
+    tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=100")["task_instances"]
+    return {ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]": ti for ti in tis}
+
+
 def _latencies(api: Api, landed: dict[str, float]) -> tuple[list[float], int]:
     """Per file: its run's load end - its landing time; and the number of runs."""
     runs = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1000")["dag_runs"]
@@ -113,51 +125,73 @@ def _latencies(api: Api, landed: dict[str, float]) -> tuple[list[float], int]:
     return found, len(runs)
 
 
-def _start(root: Path, moto: str) -> tuple[subprocess.Popen[bytes], str, str]:
-    from lockgate.ui import launcher
-    from tests.support.net import LOOPBACK, free_port
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": None, "p95": None, "max": None}
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 1),
+        "max": round(ordered[-1], 1),
+    }
+
+
+def _breakdown(api: Api, landed: dict[str, float]) -> dict[str, Any]:
+    """Where each file's latency goes, from the REST API: landing -> asset event stored (batching and
+    the triggerer) -> dispatch run started (scheduler, executor) -> pipeline run queued (the dispatch's
+    tasks) -> pipeline run started (waiting behind the date's other runs) -> load end (the run's tasks).
+    Plus the median duration of each pipeline task and the gaps between tasks (task start-up)."""
+    stages: dict[str, list[float]] = {k: [] for k in ("batch", "to_dispatch", "dispatch", "queued", "run")}
+    event_at: dict[str, float] = {}
+    dispatch_start: dict[str, float] = {}
+    for run in api.get(f"/api/v2/dags/{DAG_ID}__events/dagRuns?limit=1000")["dag_runs"]:
+        quoted = urllib.parse.quote(run["dag_run_id"], safe="")
+        events = api.get(f"/api/v2/dags/{DAG_ID}__events/dagRuns/{quoted}/upstreamAssetEvents")["asset_events"]
+        for event in events:
+            for message in ((event.get("extra") or {}).get("payload") or {}).get("messages") or []:
+                for key in landed:
+                    if f'"{key}"' in str(message.get("body")) and key not in event_at:
+                        event_at[key] = _ts(event["timestamp"]) or 0.0
+                        dispatch_start[key] = _ts(run.get("start_date")) or 0.0
+    durations: dict[str, list[float]] = {}
+    gaps: list[float] = []
+    for run in api.get(f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1000")["dag_runs"]:
+        if run["state"] != "success":
+            continue
+        tis = _task_instances(api, DAG_ID, run["dag_run_id"])
+        ends = sorted((_ts(ti["end_date"]) or 0.0) for ti in tis.values() if ti.get("end_date"))
+        for task_id, ti in tis.items():
+            if ti.get("duration") is not None:
+                durations.setdefault(task_id, []).append(float(ti["duration"]))
+            start = _ts(ti.get("start_date"))
+            before = [e for e in ends if start is not None and e <= start]
+            if before:
+                gaps.append(start - before[-1])  # type: ignore[operator]
+        loaded = _ts(tis["load_fact_epa_pm25_daily"]["end_date"]) or 0.0
+        queued, started = _ts(run.get("queued_at")) or 0.0, _ts(run.get("start_date")) or 0.0
+        for obj in (run.get("conf") or {}).get("lockgate_events", {}).get("pm25", []):
+            key = obj["key"]
+            if key in landed and key in event_at:
+                stages["batch"].append(event_at[key] - landed[key])
+                stages["to_dispatch"].append(dispatch_start[key] - event_at[key])
+                stages["dispatch"].append(queued - dispatch_start[key])
+                stages["queued"].append(started - queued)
+                stages["run"].append(loaded - started)
+    return {
+        "stages_s": {name: _percentiles(values) for name, values in stages.items()},
+        "task_s": {task: _percentiles(values)["p50"] for task, values in sorted(durations.items())},
+        "gap_between_tasks_s": _percentiles(gaps),
+    }
+
+
+def _stack(root: Path, endpoint: str, fast: bool) -> Any:
+    from tests.support.airflow_stack import start_airflow
     from tests.support.s3 import FAKE_AWS_ENV, aws_conn_env
 
-    home = root / "lockgate"
-    password = launcher.ensure_admin_password(launcher.passwords_file(home / "airflow"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOCKGATE_", "AWS_"))}
-    env |= FAKE_AWS_ENV | aws_conn_env(moto, CONN)
-    env |= {
-        "LOCKGATE_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-    }
-    out = open(root / "airflow.out", "wb")  # noqa: SIM115 - the process writes it until stopped
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lockgate.cli", "airflow", "--port", str(port)],
-        env=env,
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base_url = f"http://{LOOPBACK}:{port}"
-    deadline = time.monotonic() + 600  # the launcher's banner gives up after 240 s on a loaded machine
-    try:
-        while not launcher.all_healthy(launcher.health(base_url)):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"lockgate airflow did not start:\n{(root / 'airflow.out').read_text()[-3000:]}")
-            time.sleep(1)
-    except BaseException:
-        _stop(process)
-        raise
-    return process, base_url, password
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT, as Ctrl-C: the launcher stops every component; SIGKILL after a minute."""
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= FAKE_AWS_ENV | aws_conn_env(endpoint, CONN)
+    env |= {"AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
+    return start_airflow(root, env, fast=fast)
 
 
 def main() -> int:
@@ -166,6 +200,11 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between two files")
     parser.add_argument("--max-wait", type=float, default=5.0, help="the trigger's max_wait")
     parser.add_argument("--poll", type=float, default=2.0, help="the trigger's poll_seconds")
+    parser.add_argument(
+        "--airflow-defaults", action="store_true", help="Airflow's own loop intervals, not the test stack's"
+    )
+    parser.add_argument("--breakdown", action="store_true", help="also where the time goes, per stage and task")
+    parser.add_argument("--keep-logs", type=Path, help="copy Airflow's logs here before removing the stack")
     args = parser.parse_args()
 
     import boto3
@@ -180,7 +219,7 @@ def main() -> int:
     moto.start()
     endpoint = f"http://{LOOPBACK}:{moto_port}"
     root = Path(tempfile.mkdtemp(prefix="lockgate-events-bench-"))
-    process = None
+    airflow = None
     try:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
@@ -191,8 +230,8 @@ def main() -> int:
         shutil.copy(REPO / "dags" / "yaml_pipelines.py", root / "dags")
         spec = _spec(bucket, queue_url, args.max_wait, args.poll)
         (root / "dags" / "pipelines" / f"{DAG_ID}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        process, base_url, password = _start(root, endpoint)
-        api = Api(base_url, password)
+        airflow = _stack(root, endpoint, fast=not args.airflow_defaults)
+        api = Api(airflow.base_url, airflow.password)
         landed: dict[str, float] = {}
         for i in range(args.files):
             key = f"landing/daily_pm25_{DAY}-{i:04d}.csv"
@@ -207,23 +246,29 @@ def main() -> int:
             latencies, runs = _latencies(api, landed)
         dispatches = len(api.get(f"/api/v2/dags/{DAG_ID}__events/dagRuns?limit=1000")["dag_runs"])
         latencies.sort()
-        result = {
+        result: dict[str, Any] = {
             "files": args.files,
             "every_s": args.every,
             "max_wait_s": args.max_wait,
             "poll_s": args.poll,
+            "loop_intervals": "airflow" if args.airflow_defaults else "test stack",
             "measured": len(latencies),
             "p50_s": round(statistics.median(latencies), 1) if latencies else None,
             "p95_s": round(latencies[max(0, int(len(latencies) * 0.95) - 1)], 1) if latencies else None,
             "max_s": round(latencies[-1], 1) if latencies else None,
             "pipeline_runs": runs,
             "dispatches": dispatches,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         }
+        if args.breakdown:
+            result["breakdown"] = _breakdown(api, landed)
         print(json.dumps(result))
         return 0 if len(latencies) == args.files and result["p95_s"] is not None and result["p95_s"] <= 60 else 1
     finally:
-        if process is not None:
-            _stop(process)
+        if airflow is not None:
+            airflow.stop(grace=60)
+            if args.keep_logs:
+                shutil.copytree(airflow.home / "airflow" / "logs", args.keep_logs, dirs_exist_ok=True)
         moto.stop()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,5 +1,6 @@
 """Event-driven runs and quality-gated partitions through a real Airflow: scheduler, triggerer,
-dag-processor and api-server (``lockgate airflow``, LocalExecutor, as the browser test starts it),
+dag-processor and api-server (``lockgate airflow``, LocalExecutor, started by
+:func:`tests.support.airflow_stack.start_airflow` as the browser test starts it),
 moto for S3 and SQS, and the machine's Redis.
 
 moto does not deliver S3 notifications to SQS by itself, so the test sends the JSON S3 would send
@@ -16,19 +17,15 @@ One Airflow stack for the module, a copy of ``dags/`` with two event-driven pipe
 The scenario, in order: a burst of files for two dates (one of them broken) plus a duplicate and
 two bad messages is one dispatch and one run per date; the good date's rows arrive once and its
 report runs; the broken date fails its gate, emits no partition event and gets no report; a
-redelivered message starts nothing; replacing the broken file starts a run that passes, and the
-report for that date (only) follows. Then the Redis pipeline ingests what its channel names.
+redelivered message starts nothing; every message is deleted from the queue once its dispatch ran;
+replacing the broken file starts a run that passes, and the report for that date (only) follows, as
+the UI's partitioned-runs view shows. Then the Redis pipeline ingests what its channel names.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -39,9 +36,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lockgate.ui import launcher
-from tests.browser.test_data_health import RunningAirflow, _alive, _children, _wait
-from tests.support.net import LOOPBACK, free_port
+from tests.support.airflow_stack import RunningAirflow, start_airflow, wait_for
+from tests.support.net import LOOPBACK
 from tests.support.requires import unavailable
 from tests.support.s3 import aws_conn_env
 
@@ -141,9 +137,34 @@ class Stack:
         }
         return json.dumps({"Records": [record]})
 
-    def send(self, *bodies: str) -> None:
-        for body in bodies:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+    def send(self, *bodies: str) -> list[str]:
+        """Send each body to the queue; the message ids."""
+        return [self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)["MessageId"] for body in bodies]
+
+    def dispatch_of(self, message_id: str) -> dict[str, Any] | None:
+        """The finished dispatch run whose triggering batch holds ``message_id`` (None while there is none)."""
+        for run in self.runs("epa_events__events"):
+            if run["state"] not in ("success", "failed"):
+                continue
+            quoted = urllib.parse.quote(run["dag_run_id"], safe="")
+            path = f"/api/v2/dags/epa_events__events/dagRuns/{quoted}/upstreamAssetEvents"
+            for event in self.airflow.api(path, token=self.token)["asset_events"]:
+                messages = ((event.get("extra") or {}).get("payload") or {}).get("messages") or []
+                if message_id in {m["id"] for m in messages}:
+                    return dict(run)
+        return None
+
+    def partitions(self, dag_id: str) -> list[tuple[str, str | None]]:
+        """(partition key, run state) per partition of ``dag_id``, sorted: what the UI's partitioned
+        runs view reads (``/ui/partitioned_dag_runs``, pending ones as ``pending``)."""
+        found = self.airflow.api(f"/ui/partitioned_dag_runs?dag_id={dag_id}", token=self.token)
+        return sorted((r["partition_key"], r["state"]) for r in found["partitioned_dag_runs"])
+
+    def queue_counts(self) -> tuple[int, int]:
+        """(visible, in flight) messages of the queue."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        found = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+        return int(found[names[0]]), int(found[names[1]])
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.airflow.api(f"/api/v2/dags/{dag_id}/dagRuns?limit=100", token=self.token)["dag_runs"])
@@ -155,7 +176,7 @@ class Stack:
             runs = self.runs(dag_id)
             return runs if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs) else None
 
-        return _wait(f"{count} finished run(s) of {dag_id}", done, timeout, interval=2.0)
+        return wait_for(f"{count} finished run(s) of {dag_id}", done, timeout, interval=2.0)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         quoted = urllib.parse.quote(run_id, safe="")
@@ -187,55 +208,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> Iterato
     )["QueueUrl"]
     _pipelines(root / "dags", bucket, queue_url, channel)
     _include(root / "include")
-    home = root / "lockgate"
-    password = launcher.ensure_admin_password(launcher.passwords_file(home / "airflow"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOCKGATE_"))}
-    env |= aws_conn_env(moto_server, CONN)
-    env |= {
-        "LOCKGATE_HOME": str(home),
+    env = aws_conn_env(moto_server, CONN) | {
         "LOCKGATE_INCLUDE_DIR": str(root / "include"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
         # the watchers are registered for unpaused DAGs only; nothing here is scheduled by time
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         f"AIRFLOW_CONN_{REDIS_CONN.upper()}": json.dumps({"conn_type": "redis", "host": LOOPBACK, "port": 6379}),
     }
-    output = root / "lockgate-airflow.out"
-    with open(output, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lockgate.cli", "airflow", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = RunningAirflow(f"http://{LOOPBACK}:{port}", home, password, process, output)
-    components: list[int] = []
+    running = start_airflow(root, env)
     try:
-
-        def started() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"lockgate airflow exited with {process.returncode}:\n{output.read_text()}")
-            # the banner, or (the launcher gives up printing it after 240 s) every component healthy
-            return "Airflow is up." in output.read_text() or launcher.all_healthy(launcher.health(running.base_url))
-
-        _wait("every Airflow component is healthy", started, 600)  # a loaded 2-core machine: minutes
-        standalone = _children(process.pid)
-        components = [*standalone, *(c for s in standalone for c in _children(s))]
         yield Stack(running, bucket, queue_url, channel, moto_server)
     finally:
-        components = components or _children(process.pid)
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=launcher.STOP_GRACE_SECONDS + 30)
-        except subprocess.TimeoutExpired:
-            for pid in [*components, process.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-        print(f"\nevents test: Airflow logs under {home / 'airflow' / 'logs'}")
-    assert not [pid for pid in components if _alive(pid)], "components still running after Ctrl-C"
+        running.stop()
+        print(f"\nevents test: Airflow logs under {running.home / 'airflow' / 'logs'}")
+    assert not running.leftovers(), "components still running after Ctrl-C"
 
 
 def _csv(day: str, rows: list[str]) -> bytes:
@@ -294,15 +280,30 @@ def test_a_failed_date_emits_no_partition_and_gets_no_report(stack: Stack, burst
     assert states["gate_epa_pm25_daily"] == "failed"
     assert states["load_agg_epa_county_daily_aqi"] != "success"
     assert [r["partition_key"] for r in stack.runs("epa_daily_aqi_report")] == [GOOD]
+    # nor a pending partition in the UI's partitioned-runs view: nothing arrived for the date
+    assert [key for key, _ in stack.partitions("epa_daily_aqi_report")] == [GOOD]
 
 
 def test_a_redelivered_message_starts_nothing(stack: Stack, burst: dict[str, Any]) -> None:
-    stack.send(stack.event(burst["files"][1]))
-    stack.finished("epa_events__events", 2)
-    time.sleep(5)  # what a run started by it would need to appear
+    (message_id,) = stack.send(stack.event(burst["files"][1]))
+    # its dispatch: the one run of start_runs that could start a pipeline run, finished
+    dispatch = wait_for("the dispatch of the redelivered message", lambda: stack.dispatch_of(message_id), RUN_TIMEOUT)
+    states = stack.task_states("epa_events__events", dispatch["dag_run_id"])
+    assert dispatch["state"] == "success", states
+    assert states == {
+        "dispatch_events": "success",
+        "start_runs": "skipped",
+        "ack_messages": "success",
+        "wait_for_runs": "success",
+    }
     assert len(stack.runs("epa_events")) == 2
     (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{GOOD}'")[0]
     assert count == len(SAMPLE_ROWS)
+
+
+def test_every_message_is_deleted_once_its_dispatch_ran(stack: Stack, burst: dict[str, Any]) -> None:
+    # the burst's dispatch deleted its batch (bad messages too) after starting the runs: nothing left
+    assert wait_for("an empty queue", lambda: stack.queue_counts() == (0, 0), 60)
 
 
 def test_fixing_the_broken_date_reruns_it_and_its_report_follows(stack: Stack, burst: dict[str, Any]) -> None:
@@ -318,6 +319,8 @@ def test_fixing_the_broken_date_reruns_it_and_its_report_follows(stack: Stack, b
     assert sorted((r["partition_key"], r["state"]) for r in reports) == [(GOOD, "success"), (BROKEN, "success")]
     (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{BROKEN}'")[0]
     assert count == len(SAMPLE_ROWS)
+    # the UI's partitioned-runs view: one run per partition that passed, each with its run
+    assert stack.partitions("epa_daily_aqi_report") == [(GOOD, "success"), (BROKEN, "success")]
 
 
 def test_redis_messages_start_runs_too(stack: Stack) -> None:
