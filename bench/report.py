@@ -17,11 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 CHART = REPO / "docs" / "benchmarks.png"
@@ -529,6 +524,12 @@ def _first(m: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def chart(r: Results, path: Path) -> None:
+    # imported here: a quick run (--docs no) needs no chart, nor the bench group's matplotlib
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     big = r.sizes[-1]
     fig, axes = plt.subplots(2, 2, figsize=(15, 10.5))
     fig.suptitle(

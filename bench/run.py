@@ -16,7 +16,8 @@ For each size, on the same generated data and the same PostgreSQL, in one run:
 * **load** (only when asked: ``--only load``) - the curated zone prepared once (untimed), then
   ``WarehouseLoadOperator`` (replace_partition, its rerun, a blind append) against ADBC
   ``adbc_ingest`` and ``psql \\copy``, for issue 5's load throughput;
-* **gate** - ``run_gate`` on the CSV with 0.1% bad rows, and ``lockgate.formats.read_batches``;
+* **gate** - ``run_gate`` on the CSV with 0.1% bad rows and on the clean one, interleaved with the
+  hand-written DuckDB gate (the floor) and ``lockgate.formats.read_batches``;
 * **checks** - the 9 checks: ``lockgate.checks.evaluate``, hand-written DuckDB SQL, plain GX on
   pandas, on the clean and the dirty table.
 
@@ -410,13 +411,19 @@ class Bench:
             wh.drop_tables("bench_adbc", "bench_psql", "bench_append")
 
         if "gate" in self.args.only:
-            self.say(f"{rows} rows: the gate on dirty data, the streaming reader")
+            self.say(f"{rows} rows: the gate on dirty and clean data, its floor, the streaming reader")
             gate = [
                 spec(
                     "gate",
                     "run_gate_dirty",
                     [("run_gate", {"csv": str(dirty.csv), "rows": rows, "workdir": str(scratch / "run_gate")})],
                 ),
+                spec(
+                    "gate",
+                    "run_gate_clean",
+                    [("run_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "run_gate")})],
+                ),
+                spec("gate", "floor", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
                 spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
             ]
             self.run(gate, env)
