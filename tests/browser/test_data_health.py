@@ -1,6 +1,7 @@
 """The web UI end to end, in headless Chromium: log in, trigger air_quality_daily, debug it on the Data health page.
 
-Airflow is started exactly as ``make airflow`` starts it (``lockgate airflow``: api-server, scheduler
+Airflow is started as ``make airflow`` starts it (``lockgate airflow``, through
+:func:`tests.support.airflow_stack.start_airflow`, with a test stack's loop intervals: api-server, scheduler
 with the LocalExecutor, dag-processor and triggerer on the embedded defaults: SQLite metadata,
 local lake, DuckDB warehouse) in a temporary LOCKGATE_HOME on a free 127.0.0.1 port, with the
 scheduler on, as a user has it, and stopped the way a user stops it: SIGINT, as Ctrl-C sends.
@@ -26,30 +27,26 @@ replay DAG, run by the scheduler: the rows are then loaded, once.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from lockgate.ui import launcher
+from tests.support.airflow_stack import RunningAirflow, start_airflow
+from tests.support.airflow_stack import wait_for as _wait
 from tests.support.http_recorder import RecordingHTTPServer
-from tests.support.net import LOOPBACK, free_port, port_open, request_json
+from tests.support.net import LOOPBACK, port_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -67,7 +64,6 @@ CHROMIUM_FLAGS = (
 )
 DAG_ID = "air_quality_daily"
 LOGICAL_DATE = "2026-01-02"
-START_TIMEOUT = 300.0  # the launcher itself waits up to 240 s for healthy components
 RUN_TIMEOUT = 600.0  # a loaded 2-core machine (the suite runs 2 workers)
 #: what the scheduler needs to notice a missed deadline and the triggerer to run its callback
 ALERT_TIMEOUT = 120.0
@@ -79,64 +75,7 @@ RANGE_CHECKS = (
     'expect_column_values_to_be_between(value) where pollutant in ["o3", "co"]',
 )
 
-T = TypeVar("T")
-
-
 # ------------------------------------------------------------------------------------- Airflow
-
-
-@dataclass
-class RunningAirflow:
-    base_url: str
-    home: Path
-    password: str
-    process: subprocess.Popen[bytes]
-    output: Path
-
-    def api(self, path: str, *, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
-        """JSON from the api-server (``path`` below the root), as ``token``'s user when given."""
-        method = "GET" if body is None else "POST"
-        for attempt in range(3):
-            try:
-                return request_json(f"{self.base_url}{path}", method=method, token=token, body=body)[1]
-            except TimeoutError:
-                # SQLite has one writer: while tasks run, the api-server can be slow to answer
-                if method != "GET" or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def token(self) -> str:
-        answer = self.api("/auth/token", body={"username": launcher.ADMIN_USER, "password": self.password})
-        return str(answer["access_token"])
-
-
-def _wait(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of ``pid``, whichever of its threads started them."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(p) for p in (task / "children").read_text().split()]
-    return sorted(set(found))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purposes
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ", 1)[-1].startswith("Z"))
 
 
 def _save_logs(home: Path, output: Path) -> None:
@@ -167,56 +106,22 @@ def receiver() -> Iterator[RecordingHTTPServer]:
 def airflow(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[RunningAirflow]:
     """``lockgate airflow`` in a fresh LOCKGATE_HOME; stopped with SIGINT, which must stop everything."""
     root = tmp_path_factory.mktemp("browser")
-    home = root / "lockgate"
-    password = launcher.ensure_admin_password(launcher.passwords_file(home / "airflow"))
-    port = free_port()
-    # nothing of the test session's own Airflow settings: the command sets up its embedded defaults
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LOCKGATE_"))}
     # the contracts from a copy of include/, which the replay test fixes as a person would
     include = root / "include"
     shutil.copytree(REPO_INCLUDE, include)
-    env |= {"LOCKGATE_HOME": str(home), "LOCKGATE_INCLUDE_DIR": str(include)}
-    output = root / "lockgate-airflow.out"
-    with open(output, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lockgate.cli", "airflow", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = RunningAirflow(f"http://{LOOPBACK}:{port}", home, password, process, output)
-    components: list[int] = []
+    running = start_airflow(root, {"LOCKGATE_INCLUDE_DIR": str(include)})
+    # lockgate airflow -> airflow standalone -> its four components
+    assert len(running.components) == 5, f"expected standalone and 4 components, got {running.components}"
     try:
-
-        def started() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"lockgate airflow exited with {process.returncode}:\n{output.read_text()}")
-            return "Airflow is up." in output.read_text()
-
-        _wait("lockgate airflow prints its banner", started, START_TIMEOUT)
-        # lockgate airflow -> airflow standalone -> its four components
-        standalone = _children(process.pid)
-        components = [*standalone, *(c for s in standalone for c in _children(s))]
-        assert len(components) == 5, f"expected standalone and 4 components, got {components}"
         yield running
     finally:
-        components = components or _children(process.pid)
-        process.send_signal(signal.SIGINT)  # what Ctrl-C does
-        try:
-            code: int | None = process.wait(timeout=launcher.STOP_GRACE_SECONDS + 30)
-        except subprocess.TimeoutExpired:
-            code = None
-            for pid in [*components, process.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-        _save_logs(home, output)
-    assert code == 0, f"lockgate airflow did not stop cleanly on Ctrl-C (exit {code}):\n{output.read_text()}"
-    assert "Airflow stopped." in output.read_text()
-    assert not [pid for pid in components if _alive(pid)], "components still running after Ctrl-C"
-    assert not port_open(LOOPBACK, port), "the api-server still listens after Ctrl-C"
+        code = running.stop()  # what Ctrl-C does
+        _save_logs(running.home, running.output)
+    output = running.output.read_text()
+    assert code == 0, f"lockgate airflow did not stop cleanly on Ctrl-C (exit {code}):\n{output}"
+    assert "Airflow stopped." in output
+    assert not running.leftovers(), "components still running after Ctrl-C"
+    assert not port_open(LOOPBACK, int(running.base_url.rsplit(":", 1)[1])), "the api-server still listens after Ctrl-C"
 
 
 # ------------------------------------------------------------------------------------- browser
