@@ -17,7 +17,7 @@ DuckDB database with a memory limit (blocks beyond it spill to the work folder):
    of their raw values;
 4. rows with problems go to quarantine with every reason; the others are de-duplicated (exact
    duplicates; the window runs only when some key repeats) and written to staged Parquet sorted by
-   the key;
+   the key, then by where each row was read (file, row);
 5. the contract's ``fail`` and ``warn`` expectations are validated (in SQL, or with Great
    Expectations Core) on the passing rows; a failed uniqueness check names the files and rows of the
    repeated keys.
@@ -829,7 +829,7 @@ def _dedupe_needed(con: Any, contract: Contract, config: dict[str, Any]) -> bool
 
 
 def _stage(con: Any, contract: Contract, config: dict[str, Any], ds: str, staged_path: Path) -> int:
-    """The passing rows (de-duplicated) to staged Parquet sorted by the key; relation ``passed``; their count."""
+    """The passing rows (de-duplicated) to staged Parquet in :func:`staged_order`; relation ``passed``; their count."""
     names = contract.column_names
     cols = ", ".join(ident(n) for n in names)
     # each staged row keeps where it was read, so a later failure (a load the warehouse refuses)
@@ -847,13 +847,23 @@ def _stage(con: Any, contract: Contract, config: dict[str, Any], ds: str, staged
     else:
         # no row can be a duplicate of another: the checks read the passing rows where they are
         con.execute(f"CREATE VIEW passed AS SELECT {cols}, {day}, {origin} FROM checked WHERE len(_problems) = 0")
-    key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
-    order = ", ".join(ident(c) for c in key_first)
     copied = con.execute(
-        f"COPY (SELECT * FROM passed ORDER BY {order}, {', '.join(ORIGIN_COLUMNS)}) TO {literal(str(staged_path))} "
+        f"COPY (SELECT * FROM passed ORDER BY {staged_order(contract)}) TO {literal(str(staged_path))} "
         "(FORMAT parquet, COMPRESSION zstd)"
     ).fetchone()
     return int(copied[0])
+
+
+def staged_order(contract: Contract) -> str:
+    """SQL: the staged rows' order, the key and then where each row was read (file, row).
+
+    The order only has to be the same for the same rows: a rerun's staged file is byte for byte the
+    last one (the replay and the three-run test compare it by sha256), and nothing downstream reads
+    the rows in order (the partition step writes them with every thread, in no order). A row's
+    origin is unique, so it decides every tie and no other column is sorted (the sort by every
+    column cost more); with a unique key the order, and so the file, is the one sorted by every column.
+    """
+    return ", ".join([*(ident(c) for c in contract.primary_key), *(ident(c) for c in ORIGIN_COLUMNS)])
 
 
 def _quarantine(con: Any, ds: str, quarantine_path: Path) -> int:

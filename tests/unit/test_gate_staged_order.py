@@ -1,0 +1,77 @@
+"""The staged file's order (issue 15, "Gate at the floor").
+
+Staged rows are sorted by the key, then by where they were read (file, row); without a key, by
+where they were read alone. A row's origin is unique, so the order is fully determined and a rerun
+writes the same bytes (the replay and the three-run test compare staged files by sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate import gate
+from lockgate.contracts import parse_contract
+from lockgate.formats import count_records
+from lockgate.gate import RawFile, run_gate
+
+DS = "2026-01-02"
+CONTRACT = parse_contract(
+    {
+        "dataset": "things",
+        "primary_key": ["id"],
+        "columns": {"id": {"type": "integer", "nullable": False}, "name": {"type": "string"}},
+    }
+)
+NO_KEY = parse_contract(
+    {"dataset": "things", "columns": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+)
+
+
+def _raw(tmp_path: Path, name: str, lines: list[str]) -> RawFile:
+    path = tmp_path / name
+    path.write_text("id,name\n" + "".join(f"{line}\n" for line in lines))
+    return RawFile(f"raw/{name}", path, "csv", count_records(path, fmt="csv"))
+
+
+def _staged(outcome: gate.GateOutcome) -> list[tuple[Any, ...]]:
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(outcome.staged_path, columns=["id", "name", "_source_file", "_source_row"]).to_pylist()
+    return [(r["id"], r["name"], r["_source_file"], r["_source_row"]) for r in rows]
+
+
+READ_ORDER = [(7, "g", "raw/a.csv", 2), (3, "c", "raw/a.csv", 3), (5, "e", "raw/a.csv", 4)]
+READ_ORDER += [(9, "i", "raw/b.csv", 2), (8, "h", "raw/b.csv", 4)]
+
+
+@pytest.mark.parametrize(
+    ("contract", "expected"),
+    [(CONTRACT, sorted(READ_ORDER)), (NO_KEY, READ_ORDER)],
+    ids=["by_key", "no_key_by_origin"],
+)
+def test_staged_rows_are_in_key_then_origin_order_and_a_rerun_writes_the_same_bytes(
+    tmp_path: Path, contract: Any, expected: list[tuple[Any, ...]]
+) -> None:
+    # keys out of order within and across files, a bad row between
+    files = [
+        _raw(tmp_path, "b.csv", ["9,i", "x,bad", "8,h"]),
+        _raw(tmp_path, "a.csv", ["7,g", "3,c", "5,e"]),
+    ]
+    first = run_gate(contract, files, ds=DS, workdir=tmp_path / "one")
+    assert _staged(first) == expected
+    assert first.report["rows_quarantined"] == 1
+    again = run_gate(contract, list(reversed(files)), ds=DS, workdir=tmp_path / "two")
+    digest = [hashlib.sha256(o.staged_path.read_bytes()).hexdigest() for o in (first, again)]
+    assert digest[0] == digest[1]
+
+
+def test_exact_duplicates_removed_keep_the_first_read_and_the_order(tmp_path: Path) -> None:
+    """The de-duplication window runs (a key repeats); the staged order is still file then row."""
+    files = [_raw(tmp_path, "a.csv", ["2,b", "1,a", "2,b", "1,a"])]
+    outcome = run_gate(NO_KEY, files, ds=DS, workdir=tmp_path / "g", preprocess={"drop_exact_duplicates": True})
+    assert _staged(outcome) == [(2, "b", "raw/a.csv", 2), (1, "a", "raw/a.csv", 3)]
+    assert outcome.report["duplicates_removed"] == 2
