@@ -7,15 +7,8 @@ run of the pipeline per logical date (``start_runs``, a mapped ``TriggerDagRunOp
 date's objects in ``conf``. The pipeline's runs then ingest, gate, publish and load each date as
 usual, one at a time (``max_active_runs: 1``), scheduled runs of the same date included.
 
-Then ``wait_for_runs`` waits until those runs are finished (:func:`wait_for_runs`), and the dispatcher
-runs one at a time (``max_active_runs=1``; Airflow defers an asset-triggered run while one is active):
-batches arriving while a pipeline run works wait as asset events, and the next dispatch takes all of
-them at once, one run per date. So a long trickle into one date is a run per *pipeline run's
-duration*, not a run per batch queueing behind the others (measured by ``bench/events_latency.py``).
-
-On SQS, ``ack_messages`` (before the wait) deletes the batch's messages
-(:func:`lockgate.triggers.queues.acknowledge_sqs_batches`): only now are they stored (the asset
-events) and their runs started. A dispatch that fails deletes
+On SQS, ``ack_messages`` then deletes the batch's messages (:func:`lockgate.triggers.queues.acknowledge_sqs_batches`):
+only now are they stored (the asset events) and their runs started. A dispatch that fails deletes
 nothing: SQS delivers the messages again after their visibility timeout (give the queue a redrive
 policy, so a message that keeps failing goes to a dead-letter queue).
 
@@ -38,9 +31,6 @@ if TYPE_CHECKING:
 
 DISPATCH_TASK = "dispatch_events"
 ACK_TASK = "ack_messages"
-WAIT_TASK = "wait_for_runs"
-#: seconds between two looks at the started runs' states (a look is one execution API call)
-RUNS_POLL_SECONDS = 2.0
 SUFFIX = "__events"
 
 
@@ -74,24 +64,6 @@ def watcher_trigger(spec: PipelineSpec) -> Any:
     )
 
 
-def wait_for_runs(dag_id: str, runs: list[dict[str, Any]] | None = None, poll: float = RUNS_POLL_SECONDS) -> int:
-    """Task ``wait_for_runs``: return once the runs this dispatch started (``dispatch_events``'s
-    ``trigger_run_id``) are neither queued nor running, whatever their outcome (a failed date is its
-    run's failure, not the dispatch's); how many there were.
-
-    Keeping the dispatch run active this long is what batches the next dispatch (see the module doc).
-    """
-    import time
-
-    from airflow.sdk import get_current_context
-
-    run_ids = [run["trigger_run_id"] for run in runs or []]
-    ti: Any = get_current_context()["ti"]
-    while run_ids and ti.get_dr_count(dag_id=dag_id, run_ids=run_ids, states=["queued", "running"]):
-        time.sleep(poll)
-    return len(run_ids)
-
-
 def build_dispatcher(spec: PipelineSpec) -> DAG:
     """``<dag_id>__events``: watcher-scheduled, starts the pipeline's event runs (see the module doc)."""
     from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -115,8 +87,6 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
         schedule=[asset],
         start_date=datetime.fromisoformat(spec.start_date).replace(tzinfo=UTC),
         catchup=False,
-        # the next dispatch waits (its asset events queue) until this one's runs are done: see the module doc
-        max_active_runs=1,
         tags=sorted({"lockgate", "yaml-pipeline", "events", *spec.tags}),
         default_args={
             "owner": ",".join(spec.owners),
@@ -142,11 +112,9 @@ def build_dispatcher(spec: PipelineSpec) -> DAG:
             wait_for_completion=False,
             map_index_template="{{ task.trigger_run_id }}",
         ).expand_kwargs(runs)
-        last: Any = started
         if trigger.on == "s3_events":
             from lockgate.triggers.queues import acknowledge_sqs_batches
 
             # after the runs exist (none to start: skipped, still deleted); not after a failed dispatch
-            last = started >> task(task_id=ACK_TASK, trigger_rule="none_failed")(acknowledge_sqs_batches)()
-        last >> task(task_id=WAIT_TASK, trigger_rule="none_failed")(wait_for_runs)(dag_id=spec.dag_id, runs=runs)
+            started >> task(task_id=ACK_TASK, trigger_rule="none_failed")(acknowledge_sqs_batches)()
     return dag

@@ -91,15 +91,12 @@ def test_an_event_pipeline_builds_a_dispatcher_with_a_watcher(tmp_path):
     assert classpath == "lockgate.triggers.queues.SqsBatchTrigger"
     assert (kwargs["queue_url"], kwargs["max_files"], kwargs["max_wait"]) == (QUEUE, 20, 5.0)
     assert kwargs["visibility_timeout"] >= 300  # the batch stays hidden until its dispatch deletes it
-    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs", "ack_messages", "wait_for_runs"]
+    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs", "ack_messages"]
     assert dispatcher.get_task("start_runs").partial_kwargs["trigger_dag_id"] == "epa_pm25_aqi"
     # SQS messages are deleted once their runs are started (or none was needed), never after a failure
     ack = dispatcher.get_task("ack_messages")
     assert ack.upstream_task_ids == {"start_runs"}
     assert ack.trigger_rule == "none_failed"
-    # one dispatch at a time, each until its runs are done: batches arriving meanwhile make one next dispatch
-    assert dispatcher.max_active_runs == 1
-    assert dispatcher.get_task("wait_for_runs").upstream_task_ids == {"ack_messages", "dispatch_events"}
     # the dispatch run has no logical date: nothing in its arguments may be a Jinja template
     kwargs = json.dumps(dispatcher.get_task("dispatch_events").op_kwargs)
     assert "{{" not in kwargs
@@ -118,7 +115,7 @@ def test_a_redis_pipeline_watches_its_channel(tmp_path):
     assert classpath == "lockgate.triggers.queues.RedisBatchTrigger"
     assert (kwargs["channel"], kwargs["redis_conn_id"], kwargs["max_wait"]) == ("landing", "lockgate_redis", 2.0)
     # pub/sub has nothing to delete
-    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs", "wait_for_runs"]
+    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs"]
 
 
 def test_the_report_runs_per_passed_partition_of_the_county_aqi():

@@ -294,7 +294,6 @@ def test_a_redelivered_message_starts_nothing(stack: Stack, burst: dict[str, Any
         "dispatch_events": "success",
         "start_runs": "skipped",
         "ack_messages": "success",
-        "wait_for_runs": "success",
     }
     assert len(stack.runs("epa_events")) == 2
     (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{GOOD}'")[0]
