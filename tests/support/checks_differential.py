@@ -287,6 +287,8 @@ class Tally:
     refused_by_both: int = 0
     refused_by_lockgate_only: int = 0
     vacuous: int = 0
+    #: GX answered by reading a string column as dates (today-dependent); Lockgate refused
+    date_guesses: int = 0
     routed_to_gx: int = 0
     #: compared cases also checked row by row as severity quarantine (a subset of ``compared``)
     row_level: int = 0
@@ -295,7 +297,14 @@ class Tally:
 
     @property
     def cases(self) -> int:
-        return self.compared + self.refused_by_both + self.refused_by_lockgate_only + self.vacuous + self.routed_to_gx
+        return (
+            self.compared
+            + self.refused_by_both
+            + self.refused_by_lockgate_only
+            + self.vacuous
+            + self.date_guesses
+            + self.routed_to_gx
+        )
 
 
 def build(con: Any, rows: list[tuple[Any, ...]]) -> Any:
@@ -338,6 +347,14 @@ def _vacuous(name: str, gx_result: dict[str, Any] | None) -> bool:
     return _normal(gx_result.get("observed_value")) is None
 
 
+def _guessed_dates(kwargs: dict[str, Any], gx_result: dict[str, Any] | None) -> bool:
+    """GX compared a string column with a date bound by reading the column's strings as dates
+    (dateutil: ``'1'`` is the 1st of the current month), so its answer depends on today's date:
+    not an answer to match, and Lockgate's refusal (a string is not a date) stands."""
+    observed = (gx_result or {}).get("observed_value")
+    return KINDS.get(kwargs.get("column", "")) == "string" and isinstance(observed, date)
+
+
 def compare_example(
     con: Any, rows: list[tuple[Any, ...]], cases: list[tuple[str, dict[str, Any]]], tally: Tally
 ) -> None:
@@ -354,6 +371,8 @@ def compare_example(
             by_gx = [r for r in refused if r.by_gx]
             if "refused" in verdict:
                 tally.refused_by_both += 1
+            elif by_gx and _guessed_dates(kwargs, verdict.get("result")):
+                tally.date_guesses += 1
             elif by_gx and not _vacuous(name, verdict.get("result")):
                 tally.failures.append(f"Lockgate refuses ({by_gx[0].message}) but GX answers {verdict}: {where}")
             elif by_gx:

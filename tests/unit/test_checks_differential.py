@@ -57,3 +57,22 @@ def test_checks_give_gx_results_or_refuse_where_gx_refuses() -> None:
     # the generator keeps its spread: every outcome happens
     outcomes = (_tally.compared, _tally.refused_by_both, _tally.refused_by_lockgate_only, _tally.routed_to_gx)
     assert min(*outcomes, _tally.row_level) > 0
+
+
+def test_gx_reads_a_string_columns_min_as_a_date_of_this_month() -> None:
+    """The one rule besides "vacuous" where GX answers and Lockgate refuses: compared with a date
+    bound, GX parses a string column's minimum ('1') as a date, the 1st of the current month, so its
+    verdict changes with today's date. Lockgate refuses the check (a string is not a date)."""
+    from datetime import date
+
+    from lockgate.checks import validate
+    from lockgate.contracts import Expectation
+    from tests.support.checks_differential import KINDS, _guessed_dates, build, gx_runner
+
+    rows = [("1", None, None, None, None, None, None, None), ("ab", None, None, None, None, None, None, None)]
+    kwargs = {"column": "s", "min_value": "2020-06-01T00:00:00", "strict_min": True}
+    (verdict,) = gx_runner().run(build(duckdb.connect(), rows), [("expect_column_min_to_be_between", kwargs)])
+    observed = verdict["result"]["observed_value"]
+    assert (observed.year, observed.month, observed.day) == (date.today().year, date.today().month, 1)
+    assert _guessed_dates(kwargs, verdict["result"])
+    assert [r.by_gx for r in validate(Expectation("expect_column_min_to_be_between", "fail", kwargs), KINDS)] == [True]
