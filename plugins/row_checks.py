@@ -27,8 +27,14 @@ def refusals(exp: Expectation) -> list[Refusal]:
 
 
 def _missing(col: str) -> str:
-    """Missing as GX sees it: NULL, or NaN in a floating-point column (whatever the column's type)."""
-    nan = f"isnan(TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE))"  # binds for every type; used for doubles only
+    """Missing as GX sees it: NULL, or NaN in a floating-point column (whatever the column's type).
+
+    The TRY_CAST binds for every type, and DuckDB folds ``typeof`` to a constant when it binds the
+    query: for a double this is ``col IS NULL OR isnan(col)`` (the cast of a double to DOUBLE is
+    none), for any other type ``col IS NULL``. A cast through VARCHAR, which the plan kept, turned
+    every double into text and back (~0.3 s CPU per 1M rows per check).
+    """
+    nan = f"isnan(TRY_CAST({col} AS DOUBLE))"
     return f"({col} IS NULL OR (typeof({col}) IN ('DOUBLE', 'FLOAT') AND {nan}))"
 
 
