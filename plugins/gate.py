@@ -78,6 +78,9 @@ from lockgate.transforms.preprocess import (
 )
 
 EXAMPLES_PER_CHECK = 5
+#: DuckDB's memory for the gate (beyond it DuckDB spills to the work folder): with Python, Arrow and
+#: Airflow on top, the task stays under 1 GiB whatever the day's size
+MEMORY_LIMIT = "512MB"
 
 
 class QualityGateFailed(Exception):
@@ -415,7 +418,7 @@ def run_gate(
     ds: str,
     workdir: Path,
     preprocess: dict[str, Any] | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = MEMORY_LIMIT,
     check_engine: str = "duckdb",
     history: Sequence[int] = (),
     references: Mapping[str, Reference] | None = None,
@@ -430,19 +433,18 @@ def run_gate(
     """
     if check_engine not in ("duckdb", "great_expectations"):
         raise ValueError(f"check_engine must be 'duckdb' or 'great_expectations', not {check_engine!r}")
-    import duckdb
+    # the partition step's bounded connection (the Airflow task has imported that module already)
+    from lockgate.operators.partition import bounded_duckdb
 
     config = validate_preprocess(preprocess)
     # the steps' columns against the contract before anything is read (errors name step and column)
     check_columns(config, {c.name: (c.type, c.nullable) for c in contract.columns})
     workdir.mkdir(parents=True, exist_ok=True)
     # an in-memory database: nothing of a last run is found, no table is written twice (WAL and
-    # checkpoint); under memory_limit DuckDB moves blocks to the spill folder, so memory stays bounded
-    con = duckdb.connect(":memory:")
+    # checkpoint); under memory_limit DuckDB moves blocks to the spill folder, so memory stays bounded,
+    # with as many threads as the task has CPUs
+    con = bounded_duckdb(workdir, memory_limit)
     try:
-        con.execute(f"SET memory_limit={literal(memory_limit)}")
-        con.execute(f"SET temp_directory={literal(str(workdir / 'spill'))}")
-        con.execute("SET TimeZone='UTC'")
         return _gate(
             con,
             contract,

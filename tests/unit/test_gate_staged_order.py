@@ -1,8 +1,10 @@
-"""The staged file's order (issue 15, "Gate at the floor").
+"""The staged file's order and the gate's DuckDB connection (issue 15, "Gate at the floor").
 
 Staged rows are sorted by the key, then by where they were read (file, row); without a key, by
 where they were read alone. A row's origin is unique, so the order is fully determined and a rerun
-writes the same bytes (the replay and the three-run test compare staged files by sha256).
+writes the same bytes (the replay and the three-run test compare staged files by sha256). The gate's
+DuckDB is the partition step's bounded connection: a memory limit, a spill folder in the work folder
+and the task's CPUs as threads.
 """
 
 from __future__ import annotations
@@ -75,3 +77,27 @@ def test_exact_duplicates_removed_keep_the_first_read_and_the_order(tmp_path: Pa
     outcome = run_gate(NO_KEY, files, ds=DS, workdir=tmp_path / "g", preprocess={"drop_exact_duplicates": True})
     assert _staged(outcome) == [(2, "b", "raw/a.csv", 2), (1, "a", "raw/a.csv", 3)]
     assert outcome.report["duplicates_removed"] == 2
+
+
+def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path, monkeypatch: Any) -> None:
+    """Memory limit (the gate's default unless given), spill folder in the work folder, the task's CPUs."""
+    from lockgate.operators import partition
+
+    seen: list[dict[str, Any]] = []
+    original = partition.bounded_duckdb
+
+    def recorded(work: Path, memory_limit: str) -> Any:
+        con = original(work, memory_limit)
+        names = ("memory_limit", "threads", "temp_directory", "TimeZone")
+        seen.append({n: con.execute(f"SELECT current_setting('{n}')").fetchall()[0][0] for n in names})
+        return con
+
+    monkeypatch.setattr(partition, "bounded_duckdb", recorded)
+    files = [_raw(tmp_path, "a.csv", ["1,a", "2,b"])]
+    run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "default")
+    run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "small", memory_limit="64MB")
+    assert [s["memory_limit"] for s in seen] == ["488.2 MiB", "61.0 MiB"]  # DuckDB's reading of 512MB, 64MB
+    assert [s["temp_directory"] for s in seen] == [str(tmp_path / n / "spill") for n in ("default", "small")]
+    assert all(s["threads"] == min(partition.task_threads(), 3) for s in seen[1:])
+    assert seen[0]["threads"] == partition.task_threads()
+    assert {s["TimeZone"] for s in seen} == {"UTC"}
