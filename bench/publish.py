@@ -81,7 +81,8 @@ def floor(staged: Path, work: Path) -> float:
 
 def write(staged: Path, work: Path) -> float:
     """The write the publish makes, alone (lockgate.operators.partition.write_partitioned)."""
-    from lockgate.operators.partition import MEMORY_LIMIT, bounded_duckdb, write_partitioned
+    from lockgate.duckdb_session import bounded_duckdb
+    from lockgate.operators.partition import MEMORY_LIMIT, write_partitioned
 
     out = work / "written"
     shutil.rmtree(out, ignore_errors=True)

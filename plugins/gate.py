@@ -433,8 +433,7 @@ def run_gate(
     """
     if check_engine not in ("duckdb", "great_expectations"):
         raise ValueError(f"check_engine must be 'duckdb' or 'great_expectations', not {check_engine!r}")
-    # the partition step's bounded connection (the Airflow task has imported that module already)
-    from lockgate.operators.partition import bounded_duckdb
+    from lockgate.duckdb_session import bounded_duckdb
 
     config = validate_preprocess(preprocess)
     # the steps' columns against the contract before anything is read (errors name step and column)

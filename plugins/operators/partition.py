@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 import uuid
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +11,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from lockgate import pii
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS
+from lockgate.duckdb_session import bounded_duckdb
 from lockgate.hooks.iceberg import (
     DEFAULT_CATALOG_CONN_ID,
     CatalogHook,
@@ -65,50 +64,6 @@ def write_partitioned(con: Any, select: str, keys: list[str], out: Path, tag: st
 
 #: DuckDB's memory for the partitioned write; beyond it, DuckDB spills to the task's work folder
 MEMORY_LIMIT = "1GB"
-#: the least memory a thread of the partitioned write is given (bytes)
-THREAD_MEMORY = 16 * 2**20
-
-
-def task_threads() -> int:
-    """The CPUs this task may run on (its affinity: a container's or a pool's share, not the host's)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def bounded_duckdb(work: Path, memory_limit: str) -> Any:
-    """A DuckDB connection whose memory is bounded whatever the day's size: at most
-    ``memory_limit``, spilling beyond it to ``work/spill`` (the task's own folder, removed after
-    it), with as many threads as the task has CPUs (fewer when the limit is too small for them).
-
-    A partitioned write buffers up to ``partitioned_write_flush_threshold`` rows per partition
-    and thread before it writes them out (DuckDB's default, 524,288, held ~1 GB at 10M readings
-    and fails under a small limit instead of spilling); the threshold here is sized to the limit.
-    """
-    import duckdb
-
-    limit = _bytes(memory_limit)
-    # each thread buffers its own rows: a small limit gets fewer threads (as DuckDB's own advice for
-    # an out-of-memory error says), never less than one
-    threads = max(1, min(task_threads(), limit // THREAD_MEMORY))
-    flush = max(16_384, min(524_288, limit // (threads * 8192)))
-    con = duckdb.connect()
-    con.execute(f"SET threads = {threads}")
-    con.execute(f"SET memory_limit = {literal(memory_limit)}")
-    con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
-    con.execute(f"SET partitioned_write_flush_threshold = {flush}")
-    con.execute("SET TimeZone='UTC'")
-    return con
-
-
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
-
-
-def _bytes(size: str) -> int:
-    """``'1GB'``, ``'512MiB'``... in bytes (DuckDB's units: KB, MB, GB are powers of 1000)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", size, re.IGNORECASE)
-    if not match:
-        raise ValueError(f"memory_limit {size!r}: expected a size such as '1GB' or '512MiB'")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").upper()])
 
 
 class PartitionOperator(LakeOperator):

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from lockgate import duckdb_session
 from lockgate.hooks.iceberg import CatalogHook, content_checksum
 from lockgate.hooks.lake import LakeHook
 from lockgate.operators import partition
@@ -56,7 +57,7 @@ def test_a_publish_of_millions_of_rows_succeeds_under_a_memory_limit_far_below_t
         [str(staged)],
     ).fetchone()
     con.close()
-    assert partition._bytes(LIMIT) * 3 < values
+    assert duckdb_session.size_bytes(LIMIT) * 3 < values
     LakeHook().put_file(staged, f"staged/readings/ds={DS}/part-0.parquet")
 
     settings: list[dict[str, Any]] = []
@@ -77,7 +78,9 @@ def test_a_publish_of_millions_of_rows_succeeds_under_a_memory_limit_far_below_t
     assert len(settings) == 1
     assert settings[0]["memory_limit"] == "30.5 MiB"  # DuckDB's own reading of 32MB
     # the task's CPUs, as many as the limit gives 16 MiB each (one here)
-    assert settings[0]["threads"] == max(1, min(len(os.sched_getaffinity(0)), 32 * 10**6 // partition.THREAD_MEMORY))
+    assert settings[0]["threads"] == max(
+        1, min(len(os.sched_getaffinity(0)), 32 * 10**6 // duckdb_session.THREAD_MEMORY)
+    )
     assert Path(settings[0]["temp_directory"]) == settings[0]["work"] / "spill"
     assert not settings[0]["work"].exists()  # the work folder (and its spill) is gone afterwards
 

@@ -81,10 +81,10 @@ def test_exact_duplicates_removed_keep_the_first_read_and_the_order(tmp_path: Pa
 
 def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path, monkeypatch: Any) -> None:
     """Memory limit (the gate's default unless given), spill folder in the work folder, the task's CPUs."""
-    from lockgate.operators import partition
+    from lockgate import duckdb_session
 
     seen: list[dict[str, Any]] = []
-    original = partition.bounded_duckdb
+    original = duckdb_session.bounded_duckdb
 
     def recorded(work: Path, memory_limit: str) -> Any:
         con = original(work, memory_limit)
@@ -92,12 +92,12 @@ def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path,
         seen.append({n: con.execute(f"SELECT current_setting('{n}')").fetchall()[0][0] for n in names})
         return con
 
-    monkeypatch.setattr(partition, "bounded_duckdb", recorded)
+    monkeypatch.setattr(duckdb_session, "bounded_duckdb", recorded)
     files = [_raw(tmp_path, "a.csv", ["1,a", "2,b"])]
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "default")
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "small", memory_limit="64MB")
     assert [s["memory_limit"] for s in seen] == ["488.2 MiB", "61.0 MiB"]  # DuckDB's reading of 512MB, 64MB
     assert [s["temp_directory"] for s in seen] == [str(tmp_path / n / "spill") for n in ("default", "small")]
-    assert all(s["threads"] == min(partition.task_threads(), 3) for s in seen[1:])
-    assert seen[0]["threads"] == partition.task_threads()
+    assert all(s["threads"] == min(duckdb_session.task_threads(), 3) for s in seen[1:])
+    assert seen[0]["threads"] == duckdb_session.task_threads()
     assert {s["TimeZone"] for s in seen} == {"UTC"}
