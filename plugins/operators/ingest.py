@@ -71,6 +71,9 @@ class IngestOperator(LakeOperator):
         such record is quarantined with the byte offset.
     :param detect_drift: compare each landed file's columns (and types, where the format carries
         them) with the contract and record the drift in the manifest.
+    :param slice_by: for file sources covering many days: the date or timestamp column that places
+        each row on its logical date. Recorded in the manifest, where the quality gate reads it (as it
+        reads the reading settings): each date then takes only its rows (see :mod:`lockgate.gate`).
     """
 
     template_fields: tuple[str, ...] = ("dataset", "source", "source_timezone")
@@ -89,6 +92,7 @@ class IngestOperator(LakeOperator):
         max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
         max_undecodable_percent: float = DEFAULT_MAX_UNDECODABLE_PERCENT,
         detect_drift: bool = True,
+        slice_by: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +113,7 @@ class IngestOperator(LakeOperator):
         self.max_field_bytes = max_field_bytes
         self.max_undecodable_percent = max_undecodable_percent
         self.detect_drift = detect_drift
+        self.slice_by = slice_by
 
     def resolved_source(self) -> Source:
         """The source object; a string is a file pattern (read at execute time: tests and mapped
@@ -116,7 +121,11 @@ class IngestOperator(LakeOperator):
         if isinstance(self.source, Source):
             return self.source
         return FileSource(
-            self.source, format=self.format, aws_conn_id=self.source_aws_conn_id, allow_empty=self.allow_empty
+            self.source,
+            format=self.format,
+            aws_conn_id=self.source_aws_conn_id,
+            allow_empty=self.allow_empty,
+            slice_by=self.slice_by,
         )
 
     def read_settings(self, source: Source) -> ReadSettings:
@@ -335,7 +344,11 @@ class EventIngestOperator(IngestOperator):
             len(plan.land), len(plan.carry), len(plan.duplicates),
         )  # fmt: skip
         source = ObjectsSource(
-            plan.land, format=self.format, aws_conn_id=self.source_aws_conn_id, on_missing=self.on_bad_event
+            plan.land,
+            format=self.format,
+            aws_conn_id=self.source_aws_conn_id,
+            on_missing=self.on_bad_event,
+            slice_by=self.slice_by,
         )
         self.source = source
         # the carried files are the date's too: a run that lands nothing new still has a manifest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -62,12 +62,6 @@ class QualityGateOperator(LakeOperator):
         accepts it (default: the warning notifiers).
     :param check_engine: ``duckdb`` (checks as SQL, GX for the rest) or ``great_expectations``.
     :param warehouse_conn_id: the warehouse holding the ``dq_results`` history.
-    :param slice_by: for raw files that cover many days, the date or timestamp column whose value
-        places each row on its logical date: one column for every file of the dataset, or a column
-        per source (``{source_name: column}``, the ``source_name`` of the ingest task; a fanned-out
-        source's files are ``<source>/<file>``). A manifest's own ``slice_by`` (a
-        ``FileSource(slice_by=...)``) is honoured too. This date's run takes only its rows; the
-        report counts the others per file (``outside_window``), never quarantining them.
     """
 
     template_fields: tuple[str, ...] = ("dataset",)
@@ -80,7 +74,6 @@ class QualityGateOperator(LakeOperator):
         schema_drift_notifiers: Sequence[BaseNotifier] | None = None,
         check_engine: str = "duckdb",
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN_ID,
-        slice_by: str | Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,7 +84,6 @@ class QualityGateOperator(LakeOperator):
         )
         self.check_engine = check_engine
         self.warehouse_conn_id = warehouse_conn_id
-        self.slice_by = slice_by if slice_by is None or isinstance(slice_by, str) else dict(slice_by)
         self._reference_inputs: list[Any] = []
 
     @cached_property
@@ -121,22 +113,12 @@ class QualityGateOperator(LakeOperator):
                         encoding=manifest.get("encoding", "utf-8"),
                         drift=entry.get("drift"),
                         read=ReadSettings.from_manifest(manifest),
-                        slice_by=self._slice_column(manifest),
+                        # a file covering many days (IngestOperator / FileSource ``slice_by``)
+                        slice_by=manifest.get("slice_by"),
                     )
                 )
         self.lineage.inputs.append(self.lake_dataset(f"raw/{self.dataset}"))
         return files
-
-    def _slice_column(self, manifest: Mapping[str, Any]) -> str | None:
-        """The column this manifest's files are sliced by: the operator's, else the manifest's own."""
-        if isinstance(self.slice_by, str):
-            return self.slice_by
-        if self.slice_by:
-            source = str(manifest.get("source_name") or "")
-            for name in (source, source.split("/", 1)[0]):
-                if name in self.slice_by:
-                    return self.slice_by[name]
-        return manifest.get("slice_by")
 
     def _references(self, ds: str, work: Path) -> dict[str, Any]:
         """The curated rows of each dataset an ``enrich`` step joins, written to a file in ``work``.

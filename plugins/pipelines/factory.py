@@ -243,6 +243,8 @@ def _ingest_tasks(spec: PipelineSpec) -> dict[str, list[Any]]:
             "allow_empty": f.allow_empty,
             "max_field_bytes": f.max_field_bytes,
             "max_undecodable_percent": f.max_undecodable_percent,
+            # multi-day files: recorded in the manifest, so the gate takes only the date's rows
+            "slice_by": f.slice_by,
             "lake_conn_id": spec.lake_conn_id,
         }
         if spec.trigger is not None:
@@ -311,8 +313,6 @@ def _gate_tasks(spec: PipelineSpec) -> dict[str, Any]:
             contract=ds.contract_ref,
             preprocess=ds.preprocess,
             warning_notifiers=dq_warnings,
-            # multi-day files: each source's slice column (the gate takes only the date's rows)
-            slice_by={f.id: f.slice_by for f in spec.files if f.dataset == name and f.slice_by} or None,
             lake_conn_id=spec.lake_conn_id,
         )
         for name, ds in spec.datasets.items()

@@ -169,8 +169,9 @@ class ObjectsSource(FileSource):
         format: str | None = None,
         aws_conn_id: str = "aws_default",
         on_missing: str = "skip",
+        slice_by: str | None = None,
     ) -> None:
-        super().__init__("", format=format, aws_conn_id=aws_conn_id, allow_empty=False)
+        super().__init__("", format=format, aws_conn_id=aws_conn_id, allow_empty=False, slice_by=slice_by)
         self.objects = objects
         self.on_missing = on_missing
         self.skipped: list[dict[str, Any]] = []

@@ -181,18 +181,14 @@ def test_a_slice_column_must_be_a_date_of_the_contract(tmp_path: Path, column: s
         run_gate(epa_contract(), [raw(path, slice_by=column)], ds="2011-01-03", workdir=tmp_path / "gate")
 
 
-def test_the_gate_operator_finds_each_sources_slice_column() -> None:
-    """Per source (a fanned-out source's files are ``<source>/<file>``), one column for all, or the
-    manifest's own ``slice_by`` (a ``FileSource(slice_by=...)`` records it)."""
-    from lockgate.operators.quality import QualityGateOperator
-    from lockgate.sources.files import FileSource
+def test_slice_by_travels_from_the_ingest_to_the_gate_in_the_manifest() -> None:
+    """One way to declare it: on the file source (``IngestOperator(slice_by=...)``, YAML
+    ``sources.files[].slice_by``); the source records it in the raw manifest, which the gate reads,
+    as it reads the reading settings. Event runs' objects carry it too."""
+    from lockgate.operators.ingest import IngestOperator
+    from lockgate.sources.files import FileSource, ObjectsSource
 
-    per_source = QualityGateOperator(task_id="g", dataset="epa_pm25_daily", slice_by={"annual": "date"})
-    assert per_source._slice_column({"source_name": "annual"}) == "date"
-    assert per_source._slice_column({"source_name": "annual/daily_pm25_2011"}) == "date"
-    assert per_source._slice_column({"source_name": "daily"}) is None
-    every = QualityGateOperator(task_id="g", dataset="epa_pm25_daily", slice_by="date")
-    assert every._slice_column({"source_name": "daily"}) == "date"
-    recorded = {"source_name": "x", **FileSource("/in/*.csv", slice_by="date").manifest_extra()}
-    assert QualityGateOperator(task_id="g", dataset="epa_pm25_daily")._slice_column(recorded) == "date"
+    ingest = IngestOperator(task_id="i", dataset="epa_pm25_daily", source="/in/*.csv", slice_by="date")
+    assert ingest.resolved_source().manifest_extra() == {"slice_by": "date"}
+    assert ObjectsSource([], slice_by="date").manifest_extra() == {"slice_by": "date"}
     assert FileSource("/in/*.csv").manifest_extra() == {}
