@@ -20,7 +20,7 @@ Expectations not translated here fall back to GX itself (see :func:`lockgate.gat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -357,13 +357,16 @@ def evaluate(
     columns: Sequence[str],
     examples: int = EXAMPLES,
     context: CheckContext | None = None,
+    unique: Sequence[Collection[str]] = (),
 ) -> list[dict[str, Any]]:
     """Evaluate expectations over ``relation`` (a table or view name) on a DuckDB connection.
 
     Column-map, aggregate and row-count checks share one scan; each uniqueness check adds one
-    GROUP BY. Returns one GX-shaped result dict per expectation, in the given order. A check GX
-    would refuse on these columns raises :class:`ValueError` naming it before anything runs;
-    so does one whose SQL fails (the error is pinned on that check, not on the scan).
+    GROUP BY, unless ``unique`` names a set of its columns the caller knows to have no repeated
+    value in ``relation`` (the gate's de-duplication test grouped the same rows by them already).
+    Returns one GX-shaped result dict per expectation, in the given order. A check GX would refuse
+    on these columns raises :class:`ValueError` naming it before anything runs; so does one whose
+    SQL fails (the error is pinned on that check, not on the scan).
     """
     all_kinds = column_kinds(con, relation)
     kinds = {c: all_kinds.get(c, "other") for c in columns}
@@ -391,7 +394,7 @@ def evaluate(
     for plan, got in zip(plans, values, strict=True):
         exp = plan.exp
         try:
-            results.append(_result_of(con, relation, plan, got, kinds, examples, context))
+            results.append(_result_of(con, relation, plan, got, kinds, examples, context, unique))
         except Exception as exc:  # whatever fails, the message must name the check
             raise ValueError(f"{exp.label}: could not be evaluated: {exc}") from exc
     return results
@@ -424,10 +427,11 @@ def _result_of(
     kinds: Mapping[str, str],
     examples: int,
     context: CheckContext | None,
+    unique: Sequence[Collection[str]] = (),
 ) -> dict[str, Any]:
     exp = plan.exp
     if exp.expectation in UNIQUENESS_CHECKS:
-        return _uniqueness(con, relation, plan, got, kinds, examples)
+        return _uniqueness(con, relation, plan, got, kinds, examples, unique)
     if exp.expectation in EXTENSIONS:
         assert context is not None  # checked before the scan
         return _extension(exp, got["observed"], context)
@@ -485,26 +489,44 @@ def _group_key(name: str, kinds: Mapping[str, str]) -> str:
     return f"CASE WHEN isnan({col}) THEN NULL ELSE {col} END" if kinds.get(name) == "double" else col
 
 
+def _known_unique(keys: Sequence[str], kinds: Mapping[str, str], unique: Sequence[Collection[str]]) -> bool:
+    """Whether the rows are known to repeat no value of ``keys``: a known unique set is part of them.
+
+    A subset of the rows (``row_condition``, ignored rows) repeats none either. Not for a double
+    column in the known set: the check groups NaN with NULL (:func:`_group_key`), the caller did not.
+    """
+    return any(known and set(known) <= set(keys) and all(kinds.get(c) != "double" for c in known) for known in unique)
+
+
 def _uniqueness(
-    con: Any, relation: str, plan: _Plan, got: dict[str, Any], kinds: Mapping[str, str], examples: int
+    con: Any,
+    relation: str,
+    plan: _Plan,
+    got: dict[str, Any],
+    kinds: Mapping[str, str],
+    examples: int,
+    unique: Sequence[Collection[str]] = (),
 ) -> dict[str, Any]:
     exp, kw = plan.exp, plan.kw
     keys = [kw["column"]] if exp.expectation == "expect_column_values_to_be_unique" else list(kw["column_list"])
-    params = Params()
-    condition = _condition(kw, params, kinds)
-    ignore = _ignored(exp.expectation, kw, kinds)
-    grouped = ", ".join(f"{_group_key(k, kinds)} AS {ident(k)}" for k in keys)
-    packed = ", ".join(f"{ident(k)} := {ident(k)}" for k in keys)
-    ((unexpected, sample),) = con.execute(
-        f"""
-        SELECT coalesce(sum(n), 0), list(struct_pack({packed}))[1:{int(examples)}]
-        FROM (
-            SELECT {grouped}, count(*) AS n FROM {relation}
-            WHERE ({condition}) AND NOT ({ignore}) GROUP BY ALL HAVING count(*) > 1
-        )
-        """,
-        params.values,
-    ).fetchall()
+    if _known_unique(keys, kinds, unique):
+        unexpected, sample = 0, []
+    else:
+        params = Params()
+        condition = _condition(kw, params, kinds)
+        ignore = _ignored(exp.expectation, kw, kinds)
+        grouped = ", ".join(f"{_group_key(k, kinds)} AS {ident(k)}" for k in keys)
+        packed = ", ".join(f"{ident(k)} := {ident(k)}" for k in keys)
+        ((unexpected, sample),) = con.execute(
+            f"""
+            SELECT coalesce(sum(n), 0), list(struct_pack({packed}))[1:{int(examples)}]
+            FROM (
+                SELECT {grouped}, count(*) AS n FROM {relation}
+                WHERE ({condition}) AND NOT ({ignore}) GROUP BY ALL HAVING count(*) > 1
+            )
+            """,
+            params.values,
+        ).fetchall()
     element, missing = got["element"], got["missing"]
     base = element - missing
     examples_out = [s[keys[0]] if len(keys) == 1 else dict(s) for s in (sample or [])]

@@ -201,3 +201,30 @@ def test_nan_counts_as_missing_like_in_gx() -> None:
 
 
 CONTRACT_NAN = parse_contract({"dataset": "nan", "columns": {"value": {"type": "double"}, "k": {"type": "string"}}})
+
+
+def test_a_column_set_known_unique_gives_the_grouped_result_without_grouping() -> None:
+    """The gate passes the columns its de-duplication test grouped (no repeated value): a uniqueness
+    check over them or more columns gives what its own GROUP BY gives. A double column is never
+    taken as known: the check groups NaN with NULL, a plain GROUP BY does not."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES (1, 'a', 'NaN'::DOUBLE), (2, 'a', NULL), (3, NULL, 1.5), "
+        "(4, NULL, 2.5)) AS v(id, name, score)"
+    )
+    cases = [
+        ("expect_column_values_to_be_unique", {"column": "id"}),
+        ("expect_compound_columns_to_be_unique", {"column_list": ["id", "name"]}),
+        ("expect_compound_columns_to_be_unique", {"column_list": ["name", "id"], "row_condition": 'name=="a"'}),
+    ]
+    expectations = [Expectation(name, "fail", kwargs) for name, kwargs in cases]
+    columns = ["id", "name", "score"]
+    grouped = evaluate(con, "t", expectations, columns=columns)
+    hinted = evaluate(con, "t", expectations, columns=columns, unique=[["id"]])
+    assert hinted == grouped
+    assert all(r["success"] and r["unexpected_count"] == 0 for r in hinted)
+    # (name, score) repeats nothing to a GROUP BY ('a' with NaN, 'a' with NULL), but the check groups NaN as NULL
+    pair = [Expectation("expect_compound_columns_to_be_unique", "fail", {"column_list": ["name", "score"]})]
+    (found,) = evaluate(con, "t", pair, columns=columns, unique=[["name", "score"]])
+    assert found == evaluate(con, "t", pair, columns=columns)[0]
+    assert found["unexpected_count"] == 2

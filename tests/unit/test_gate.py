@@ -67,8 +67,10 @@ def quarantine_rows(outcome: GateOutcome) -> list[tuple[Any, ...]]:
 
 
 def staged_rows(outcome: GateOutcome) -> list[tuple[Any, ...]]:
+    """The staged readings in key order (the file holds them in reading order)."""
     cols = ("station_id", "region", "observed_at", "pollutant", "value", "unit")
-    return [tuple(r[c] for c in cols) for r in read_parquet(outcome.staged_path)]
+    rows = [tuple(r[c] for c in cols) for r in read_parquet(outcome.staged_path)]
+    return sorted(rows, key=lambda r: (r[0], r[2], r[3]))
 
 
 def raw_file(path: Path, key: str | None = None, **kwargs: Any) -> RawFile:
@@ -608,10 +610,10 @@ def test_sample_staged_rows_equal_an_independent_reading(sample: tuple[Any, list
         assert got[key][0] == region
         assert got[key][2] == unit
         assert math.isclose(got[key][1], value, rel_tol=1e-9, abs_tol=1e-12), key
-    # every staged timestamp is on the logical date, in UTC, and the file is in key order
+    # every staged timestamp is on the logical date, in UTC, and the file is in reading order
     assert {at.date() for _, at, _ in got} == {batch.ds}
-    keys = [(s, at, p) for s, _, at, p, _, _ in staged]
-    assert keys == sorted(keys)
+    origins = [(r["_source_file"], r["_source_row"]) for r in read_parquet(outcome.staged_path)]
+    assert origins == sorted(origins)
 
 
 def test_sample_partner_timestamps_are_chicago_time(sample: tuple[Any, list[RawFile], GateOutcome]) -> None:
