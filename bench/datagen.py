@@ -153,6 +153,55 @@ def _chunk(start: int, count: int, total: int, dirty: bool) -> tuple[pa.Table, p
     return table, line
 
 
+def _json_lines(chunk: pa.Table, line: pa.Array) -> pa.Array:
+    """The chunk's rows as gateway-style NDJSON records (``sample_data``'s gateway shape), one per line.
+
+    Built from the typed chunk and its CSV line: a bad row of the dirty set stays bad in the same
+    way (missing value: ``null``; unreadable: ``"ERR"``; negative; previous day; malformed: a record
+    cut short, as a truncated write leaves it).
+    """
+    join = pc.binary_join_element_wise
+    fields = pc.split_pattern(pc.utf8_rtrim(line, "\n"), ",")
+    text = {name: pc.list_element(fields, i) for i, name in enumerate(("station_id", "region", "observed_at"))}
+    malformed = pc.equal(pc.list_value_length(fields), len(SCHEMA.names) - 1)
+    value_text = pc.list_element(fields, 4)
+    value = pc.if_else(pc.equal(value_text, ""), "null", pc.if_else(pc.equal(value_text, "ERR"), '"ERR"', value_text))
+    record = join(
+        '{"station_id":"', text["station_id"], '","region":"', text["region"], '","observed_at":"',
+        text["observed_at"], '","pollutant":"', chunk["pollutant"], '","value":', value, ',"unit":"',
+        chunk["unit"], '"}\n', "",
+    )  # fmt: skip
+    short = join('{"station_id":"', text["station_id"], '","observed_at":"', "\n", "")
+    return pc.if_else(malformed, short, record)
+
+
+def ndjson(rows: int, dirty: bool, out: Path) -> Path:
+    """Write (or reuse) the data set's rows as NDJSON (``<name>.ndjson``), for the NDJSON measurements."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{data_name(rows, dirty)}.ndjson"
+    meta_path = path.with_suffix(".ndjson.meta.json")
+    if meta_path.exists() and path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("generator_version") == GENERATOR_VERSION and meta.get("bytes") == path.stat().st_size:
+            return path
+    partial = path.with_suffix(".ndjson.partial")
+    with open(partial, "wb") as fh:
+        for start in range(0, rows, CHUNK_ROWS):
+            table, lines = _chunk(start, min(CHUNK_ROWS, rows - start), rows, dirty)
+            _write_lines(fh, _json_lines(table, lines))
+    os.replace(partial, path)
+    meta_path.write_text(
+        json.dumps({"generator_version": GENERATOR_VERSION, "rows": rows, "bytes": path.stat().st_size})
+    )
+    return path
+
+
+def remove(rows: int, out: Path) -> None:
+    """Delete every file of the data sets of ``rows`` (a 100M-row day is ~10 GB of CSV: not kept)."""
+    for path in out.glob(f"{data_name(rows, False).rsplit('_', 1)[0]}_*"):
+        path.unlink(missing_ok=True)
+
+
 def _write_lines(fh: object, lines: pa.Array) -> None:
     lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     _, offset_buffer, data = lines.buffers()

@@ -16,6 +16,9 @@ For each size, on the same generated data and the same PostgreSQL, in one run:
 * **load** (only when asked: ``--only load``) - the curated zone prepared once (untimed), then
   ``WarehouseLoadOperator`` (replace_partition, its rerun, a blind append) against ADBC
   ``adbc_ingest`` and ``psql \\copy``, for issue 5's load throughput;
+* **partition** (only when asked: ``--only partition``) - the staged zone prepared once (untimed),
+  then ``PartitionOperator`` against its floor, DuckDB ``COPY ... PARTITION_BY`` of the same staged
+  Parquet;
 * **gate** - ``run_gate`` on the CSV with 0.1% bad rows and on the clean one, interleaved with the
   hand-written DuckDB gate (the floor) and ``lockgate.formats.read_batches``;
 * **checks** - the 9 checks: ``lockgate.checks.evaluate``, hand-written DuckDB SQL, plain GX on
@@ -31,6 +34,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -185,10 +189,10 @@ class Bench:
 
     # ------------------------------------------------------------------------------- one size
 
-    def tiny(self, rows: int) -> datagen.DataSet:
+    def tiny(self, rows: int, check: bool = True) -> datagen.DataSet:
         """The first ``rows`` readings of the generated clean set, for start-up (``--only chain``
         with fewer rows than the generator's bad-row period, e.g. the 50-row task of issue 15)."""
-        if set(self.args.only) != {"chain"}:
+        if check and set(self.args.only) != {"chain"}:
             raise SystemExit(f"--rows {rows}: fewer than {datagen.BAD_EVERY} rows only with --only chain")
         base = datagen.generate(datagen.BAD_EVERY, False, self.args.data_dir)
         target = self.args.data_dir / f"readings_{rows}_clean_head.csv"
@@ -204,6 +208,64 @@ class Bench:
             parquet_bytes=0,
         )
 
+    def startup(self) -> None:
+        """The chain on a tiny data set (issue 15: a 50-row dataset's gate task within 2 s of
+        process time), forked as Airflow runs tasks; group ``startup``, apart from the sizes."""
+        rows = report.TINY_ROWS
+        data = self.tiny(rows, check=False)
+        home = self.work / f"home-{rows}"
+        wh = self.wh
+
+        def fresh() -> None:
+            shutil.rmtree(home, ignore_errors=True)
+            wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
+
+        steps = [("op_ingest", {"csv": data.csv}), ("op_gate", {}), ("op_partition", {}), ("op_load", {})]
+        chain = Spec(f"startup/lockgate/{rows}", "startup", "lockgate", rows, steps, data.csv_bytes, fresh)
+        chain.total, chain.launch = "process", "forked"
+        self.say(f"{rows} rows: the chain's start-up")
+        self.run([chain], self.env(home))
+
+    def ndjson_specs(self, rows: int, home: Path, scratch: Path, size: int) -> dict[str, list[Spec]]:
+        """The NDJSON (gateway-style) measurements of one size, by group: the chain and the floors
+        that read the input (``pipeline``), the gate on clean and dirty data and its floor (``gate``)."""
+        if rows not in self.args.ndjson_rows:
+            return {"pipeline": [], "gate": []}
+        clean, dirty = (str(datagen.ndjson(rows, bad, self.args.data_dir)) for bad in (False, True))
+        wh = self.wh
+
+        def fresh_chain() -> None:
+            shutil.rmtree(home, ignore_errors=True)
+            wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
+            wh.checkpoint()
+
+        def spec(group: str, tool: str, steps: list[tuple[str, dict[str, Any]]], **kw: Any) -> Spec:
+            return Spec(f"{group}/{tool}_ndjson/{rows}", group, f"{tool}_ndjson", rows, steps, size, **kw)
+
+        nd = {"format": "ndjson"}
+        chain = spec(
+            "chain",
+            "lockgate",
+            [("op_ingest", {"csv": clean, **nd}), ("op_gate", {}), ("op_partition", {}), ("op_load", {})],
+            setup=fresh_chain,
+            total="process",
+            launch="forked",
+            note="the chain on the same rows as gateway NDJSON (ingest_gateway)",
+        )
+        gate_work = str(scratch / "gate")
+        pipeline = [
+            chain,
+            spec("floor", "ingest", [("floor_ingest", {"csv": clean, "workdir": str(scratch)})]),
+            spec("floor", "gate", [("floor_gate", {"csv": clean, "rows": rows, "workdir": gate_work, **nd})]),
+        ]
+        run_gate = str(scratch / "run_gate")
+        gate = [
+            spec("gate", "run_gate_dirty", [("run_gate", {"csv": dirty, "rows": rows, "workdir": run_gate, **nd})]),
+            spec("gate", "run_gate_clean", [("run_gate", {"csv": clean, "rows": rows, "workdir": run_gate, **nd})]),
+            spec("gate", "floor", [("floor_gate", {"csv": clean, "rows": rows, "workdir": gate_work, **nd})]),
+        ]
+        return {"pipeline": pipeline, "gate": gate}
+
     def size(self, rows: int) -> None:
         clean = self.tiny(rows) if rows % datagen.BAD_EVERY else datagen.generate(rows, False, self.args.data_dir)
         dirty = clean if rows % datagen.BAD_EVERY else datagen.generate(rows, True, self.args.data_dir)
@@ -215,7 +277,7 @@ class Bench:
         env = self.env(home)
         lake = home / "lake"
         staged = lake / "staged" / "readings" / f"ds={DS}" / "part-0.parquet"
-        curated = lake / "curated" / "readings"
+        curated = lake / "curated" / "readings" / "data"  # the Iceberg table's data files
         scratch = self.work / f"scratch-{rows}"
         wh = self.wh
 
@@ -343,6 +405,10 @@ class Bench:
                 setup=fresh_dlt,
             ),
         ]
+        if importlib.util.find_spec("dlt") is None:
+            # make bench syncs the bench group; a bare environment measures everything else
+            self.say("dlt is not installed (uv sync --group bench): the dlt pipeline is not measured")
+            pipeline = [s for s in pipeline if s.tool != "dlt"]
         if rows <= self.args.to_sql_max_rows:
             pipeline.append(
                 spec(
@@ -352,6 +418,12 @@ class Bench:
                     setup=fresh("bench_to_sql"),
                 )
             )
+        ndjson = self.ndjson_specs(rows, home, scratch, size) if {"pipeline", "gate"} & set(self.args.only) else {}
+        if ndjson.get("pipeline"):
+            # the NDJSON chain after the CSV one (the rerun and the floors of partition and load use
+            # whichever chain ran last: the same rows either way)
+            chain_at = 1
+            pipeline[chain_at:chain_at] = ndjson["pipeline"]
         if "pipeline" in self.args.only:
             self.say(f"{rows} rows: the chain, its floors and the other loaders")
             self.run(pipeline, env)
@@ -410,6 +482,27 @@ class Bench:
             self.run(load, env)
             wh.drop_tables("bench_adbc", "bench_psql", "bench_append")
 
+        if "partition" in self.args.only:
+            # the partition alone (issue 15: <= 1.5x its floor): ingest and gate run once, untimed;
+            # then, interleaved, PartitionOperator (each run a new snapshot replacing the date) and
+            # DuckDB's COPY ... PARTITION_BY of the same staged Parquet
+            self.say(f"{rows} rows: preparing the staged zone for the partition (untimed)")
+            fresh_chain()
+            prepare = spec("prepare", "staged", [("op_ingest", {"csv": csv}), ("op_gate", {})])
+            run_interleaved([prepare], 1, env, self.work / "logs", self.args.timeout, self.say)
+            self.say(f"{rows} rows: the partition and its floor")
+            partition = [
+                spec(
+                    "partition",
+                    "lockgate",
+                    [("op_partition", {})],
+                    launch="forked",
+                    note="forked as Airflow runs it; a new snapshot of the date per run",
+                ),
+                spec("floor", "partition", [("floor_partition", {"staged": str(staged), "workdir": str(scratch)})]),
+            ]
+            self.run(partition, env)
+
         if "gate" in self.args.only:
             self.say(f"{rows} rows: the gate on dirty and clean data, its floor, the streaming reader")
             gate = [
@@ -425,6 +518,7 @@ class Bench:
                 ),
                 spec("gate", "floor", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
                 spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
+                *ndjson.get("gate", []),
             ]
             self.run(gate, env)
 
@@ -434,11 +528,18 @@ class Bench:
                 db = self.checks_db(data)
                 kind = "dirty" if data.dirty else "clean"
                 params = {"db": str(db), "rows": rows}
-                checks = [
-                    spec(f"checks_{kind}", tool, [(f"checks_{tool}", params)]) for tool in ("sql", "lockgate", "gx")
-                ]
+                # GX on pandas holds the day as a frame (~10 GB at 100M rows): only up to --gx-max-rows
+                tools = ("sql", "lockgate", "gx") if rows <= self.args.gx_max_rows else ("sql", "lockgate")
+                checks = [spec(f"checks_{kind}", tool, [(f"checks_{tool}", params)]) for tool in tools]
                 self.run(checks, env)
         shutil.rmtree(scratch, ignore_errors=True)
+        if rows > self.args.keep_data_max_rows:
+            # a 100M-row day is ~10 GB of CSV and as much NDJSON: generated for this run, not kept
+            shutil.rmtree(home, ignore_errors=True)
+            for data in (clean, dirty):
+                (self.work / f"checks-{data.name}.duckdb").unlink(missing_ok=True)
+            datagen.remove(rows, self.args.data_dir)
+            self.say(f"{rows} rows: data sets deleted from {self.args.data_dir}")
 
     def checks_db(self, data: datagen.DataSet) -> Path:
         """A DuckDB file holding the data set's typed rows as table ``readings`` (built once, untimed)."""
@@ -456,7 +557,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--to-sql-max-rows", type=int, default=1_000_000)
-    parser.add_argument("--only", nargs="+", default=["pipeline", "gate", "checks"])
+    parser.add_argument(
+        "--ndjson-rows",
+        type=int,
+        nargs="*",
+        default=[10_000_000],
+        help="sizes of --rows also measured on NDJSON input (the chain, the gate and their floors)",
+    )
+    parser.add_argument("--gx-max-rows", type=int, default=10_000_000, help="largest size GX on pandas checks")
+    parser.add_argument(
+        "--keep-data-max-rows",
+        type=int,
+        default=10_000_000,
+        help="larger data sets (e.g. --rows 100000000) are deleted from --data-dir once measured",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["pipeline", "gate", "checks"],
+        choices=("pipeline", "chain", "ingest", "gate", "partition", "load", "checks"),
+        help="the measurement groups to run (see the module's docstring)",
+    )
     parser.add_argument("--data-dir", type=Path, default=here / ".data")
     parser.add_argument("--work-dir", type=Path, default=here / ".work")
     parser.add_argument("--results-dir", type=Path, default=here / "results")
@@ -474,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(args, wh)
         bench.compile_bytecode()
         pg_info = wh.info()
+        if "pipeline" in args.only and args.rows[0] >= datagen.BAD_EVERY:
+            bench.startup()
         for rows in args.rows:
             bench.size(rows)
     results = {

@@ -104,11 +104,16 @@ def _context() -> dict[str, Any]:
 # --------------------------------------------------------------------------------- lockgate stages
 
 
+#: the input's format -> the DAG's mapped ingest task for it and its source's name
+INGESTS = {"csv": ("ingest_partner", "partner"), "ndjson": ("ingest_gateway", "gateway")}
+
+
 @task
 def op_ingest(p: dict[str, Any]) -> dict[str, Any]:
-    """IngestOperator (the DAG's ``ingest_partner``, one mapped instance): copy the CSV into the raw
-    zone and count its records."""
-    op = _dag_task("ingest_partner", source=p["csv"], source_name=f"partner/{Path(p['csv']).stem}")
+    """IngestOperator (the DAG's ``ingest_partner``, one mapped instance; ``format: ndjson`` in the
+    params: ``ingest_gateway``): copy the file into the raw zone and count its records."""
+    task_id, source = INGESTS[p.get("format", "csv")]
+    op = _dag_task(task_id, source=p["csv"], source_name=f"{source}/{Path(p['csv']).stem}")
     with Timer() as t:
         out = op.execute(_context())
     return {"seconds": t.seconds, "rows": out["rows"], "output": out}
@@ -156,7 +161,8 @@ def op_load(p: dict[str, Any]) -> dict[str, Any]:
 
 @task
 def run_gate(p: dict[str, Any]) -> dict[str, Any]:
-    """lockgate.gate.run_gate on a raw CSV with the DAG's preprocessing (no lake, no Airflow task)."""
+    """lockgate.gate.run_gate on a raw CSV (``format: ndjson``: NDJSON) with the DAG's preprocessing
+    (no lake, no Airflow task)."""
     from lockgate.contracts import load_contract
     from lockgate.gate import RawFile
     from lockgate.gate import run_gate as gate
@@ -165,7 +171,8 @@ def run_gate(p: dict[str, Any]) -> dict[str, Any]:
     contract = load_contract("readings")
     work = Path(p["workdir"])
     shutil.rmtree(work, ignore_errors=True)
-    raw = RawFile(key="raw/readings/bench.csv", local_path=Path(p["csv"]), format="csv", rows=p["rows"])
+    fmt = p.get("format", "csv")
+    raw = RawFile(key=f"raw/readings/bench.{fmt}", local_path=Path(p["csv"]), format=fmt, rows=p["rows"])
     with Timer() as t:
         outcome = gate(contract, [raw], ds=DS, workdir=work, preprocess=preprocess)
     report = outcome.report
@@ -249,6 +256,7 @@ def floor_gate(p: dict[str, Any]) -> dict[str, Any]:
     """Hand-written DuckDB: typed CSV read, row filter, staged Parquet, the 9 checks on it.
 
     No quarantine reasons, no exact-duplicate removal, no sort: the least a gate must do.
+    ``format: ndjson`` in the params: DuckDB's typed ``read_json`` of NDJSON instead.
     """
     import duckdb
 
@@ -258,13 +266,16 @@ def floor_gate(p: dict[str, Any]) -> dict[str, Any]:
     staged = work / "staged.parquet"
     columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in DUCKDB_TYPES.items()) + "}"
     con = duckdb.connect(str(work / "floor.duckdb"))
+    reader = f"read_csv('{p['csv']}', header = true, columns = {columns}, ignore_errors = true)"
+    if p.get("format") == "ndjson":
+        reader = f"read_json('{p['csv']}', format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
     with Timer() as t:
         con.execute("SET TimeZone='UTC'")
         con.execute(
             f"""
             COPY (
                 SELECT *, DATE '{DS}' AS ds
-                FROM read_csv('{p["csv"]}', header = true, columns = {columns}, ignore_errors = true)
+                FROM {reader}
                 WHERE station_id IS NOT NULL AND region IS NOT NULL AND observed_at IS NOT NULL
                   AND pollutant IS NOT NULL AND value IS NOT NULL AND unit IS NOT NULL
                   AND isfinite(value) AND value >= 0
