@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from lockgate.gate import RawFile
     from lockgate.progress import Progress
 
+#: the file a row was read from, as its 1-based place in :attr:`GateSource.files` (a small integer
+#: per row instead of the key's text: the gate's one table holds it for every row)
 FILE_COLUMN = "_file"
 #: rejects are written to disk in groups of this many (a file of only rejects stays in flat memory)
 REJECT_GROUP = 50_000
@@ -128,9 +130,21 @@ class GateSource:
         constant = pa.dictionary(pa.int32(), pa.string())
 
         return pa.schema(
-            [(FILE_COLUMN, constant), (ROW_COLUMN, pa.int64()), (SOURCE_TZ_COLUMN, constant)]
+            [(FILE_COLUMN, pa.int32()), (ROW_COLUMN, pa.int64()), (SOURCE_TZ_COLUMN, constant)]
             + [(c, pa.string()) for c in self.columns]
         )
+
+    def file_names(self) -> str:
+        """SQL: the key of a row's file (the text :data:`FILE_COLUMN` stands for)."""
+        from lockgate.sql import literal
+
+        if len(self.files) == 1:
+            return literal(self.files[0].key)  # no lookup per row
+        return f"[{', '.join(literal(raw.key) for raw in self.files)}][{FILE_COLUMN}]"
+
+    def file_numbers(self, keys: Collection[str]) -> list[int]:
+        """The :data:`FILE_COLUMN` values of the files with these keys."""
+        return [at for at, raw in enumerate(self.files, start=1) if raw.key in keys]
 
     def reader(self) -> Any:
         """A ``pyarrow.RecordBatchReader`` over every file's readable rows (it can be read once)."""
@@ -140,20 +154,20 @@ class GateSource:
 
     def _batches(self) -> Iterator[Any]:
         try:
-            for raw in self.files:
-                yield from self._file_batches(raw)
+            for number, raw in enumerate(self.files, start=1):
+                yield from self._file_batches(raw, number)
         except BaseException as exc:
             self.error = exc
             raise
 
-    def _file_batches(self, raw: RawFile) -> Iterator[Any]:
+    def _file_batches(self, raw: RawFile, number: int) -> Iterator[Any]:
+        import numpy as np
         import pyarrow as pa
 
         from lockgate.gate import AccountingError
 
         self.drift(raw)
         schema = self.schema()
-        name = pa.array([raw.key], pa.string())
         tz = pa.array([raw.source_timezone], pa.string())
         seen = 0
         for batch, rejects in read_batches(
@@ -174,7 +188,7 @@ class GateSource:
                 self.rejects.add(rejects)
             if n:
                 yield pa.RecordBatch.from_arrays(
-                    [_constant(name, n), batch.column(ROW_COLUMN), _constant(tz, n)]
+                    [pa.array(np.full(n, number, np.int32)), batch.column(ROW_COLUMN), _constant(tz, n)]
                     + [batch.column(c) for c in self.columns],
                     schema=schema,
                 )
