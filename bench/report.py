@@ -544,7 +544,7 @@ def loaders_table(r: Results, rows: int) -> str:
 
 def _data_mb(r: Results, rows: int) -> float | None:
     for d in r.data.get("data", []):
-        if d["rows"] == rows and not d["dirty"]:
+        if d["rows"] == rows and not d["dirty"] and d.get("format", "csv") == "csv":
             return float(d["csv_bytes"]) / 1e6
     return None
 
@@ -909,8 +909,8 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
             f"{x['rows']:,}",
             f"{x['bad_rows']:,}",
             f"{x['csv_bytes'] / 1e6:,.0f} MB",
-            f"{x['parquet_bytes'] / 1e6:,.1f} MB",
-            f"`{x['csv_sha256'][:12]}`",
+            f"{x['parquet_bytes'] / 1e6:,.1f} MB" if x["parquet_bytes"] else "-",
+            f"`{x['csv_sha256'][:12]}`" if x["csv_sha256"] else "-",
         ]
         for x in d["data"]
     ]
@@ -939,9 +939,10 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
         f"* Data: `bench/datagen.py`, deterministic (numpy, fixed seeds), readings in the `readings` contract's "
         f"shape (station_id, region, observed_at, pollutant, value, unit) for ds={d['params']['ds']}, 1000 stations "
         "in 5 regions, unique keys; the *dirty* variant has 0.1% bad rows (missing, unreadable and negative "
-        "values, wrong date, malformed record), all quarantined by the gate.",
+        "values, wrong date, malformed record), all quarantined by the gate. The NDJSON sets (`datagen.ndjson`) "
+        "hold the same rows as the gateway's records (a malformed one is cut short).",
         "",
-        _table(["data set", "rows", "bad rows", "CSV", "Parquet (zstd)", "CSV sha256"], data_rows),
+        _table(["data set", "rows", "bad rows", "file (CSV or NDJSON)", "Parquet (zstd)", "CSV sha256"], data_rows),
         "",
         f"* Every figure: {d['params']['runs']} runs, each in a fresh process (`bench/harness.py`), "
         "**median (min-max)**. Runs of the tools compared with each other are interleaved.",

@@ -232,6 +232,19 @@ class Bench:
         if rows not in self.args.ndjson_rows:
             return {"pipeline": [], "gate": []}
         clean, dirty = (str(datagen.ndjson(rows, bad, self.args.data_dir)) for bad in (False, True))
+        for path, bad in ((clean, False), (dirty, True)):
+            self.data.append(
+                {
+                    "name": Path(path).name,
+                    "format": "ndjson",
+                    "rows": rows,
+                    "dirty": bad,
+                    "bad_rows": rows // datagen.BAD_EVERY if bad else 0,
+                    "csv_bytes": Path(path).stat().st_size,  # the file's size, whatever its format
+                    "parquet_bytes": 0,
+                    "csv_sha256": "",
+                }
+            )
         wh = self.wh
 
         def fresh_chain() -> None:
