@@ -1,4 +1,4 @@
-"""In-memory data (an Arrow table or a pandas DataFrame) handed from an upstream task to an ingestion.
+"""In-memory data (an Arrow table, a pandas or a Spark DataFrame) handed from an upstream task to an ingestion.
 
 XCom is for small values, so the data itself does not travel through it: the upstream task calls
 :func:`hand_over`, which writes the table as Parquet to the lake's ``handoff/`` area (keyed by DAG,
@@ -8,12 +8,15 @@ it like any other source (manifest, row count, drift, lineage)::
 
     @task
     def score(**context):
-        frame = compute()  # a pandas DataFrame or a pyarrow Table
+        frame = compute()  # a pandas DataFrame, a pyarrow Table or a pyspark.sql.DataFrame
         return hand_over(frame, context)
 
     scored = score()
     ingest = IngestOperator(task_id="ingest_scores", dataset="scores", source=ArrowSource(from_task="score"))
     scored >> ingest
+
+A Spark DataFrame is streamed to that Parquet file in Arrow record batches, one partition at a time
+(:mod:`lockgate.sources.spark`), never collected on the driver; pyspark is imported only then.
 """
 
 from __future__ import annotations
@@ -39,8 +42,24 @@ if TYPE_CHECKING:
 REFERENCE_KEY = "lockgate_handoff"
 
 
+#: a streamed frame is written a Parquet row group at a time: this many rows or bytes (Arrow, in
+#: memory), whichever comes first; Spark sends batches of 10,000 rows, too small for row groups
+STREAM_ROW_GROUP_ROWS = 64 * 1024
+STREAM_ROW_GROUP_BYTES = 16 * 1024 * 1024
+
+
+def is_spark_dataframe(data: Any) -> bool:
+    """Whether ``data`` is a Spark DataFrame (classic or Spark Connect), told without importing pyspark."""
+    cls = type(data)
+    return cls.__module__.startswith("pyspark.sql") and cls.__name__ == "DataFrame"
+
+
 def to_arrow(data: Any) -> Any:
-    """An Arrow table from an Arrow table, record batch or pandas DataFrame (the index is dropped)."""
+    """Arrow data from an Arrow table, record batch or pandas DataFrame (the index is dropped): a table.
+
+    A Spark DataFrame gives a ``pyarrow.RecordBatchReader`` instead, which streams it from the
+    cluster one partition at a time: a Spark frame is never gathered into one table on the driver.
+    """
     import pyarrow as pa
 
     if isinstance(data, pa.Table):
@@ -49,18 +68,56 @@ def to_arrow(data: Any) -> Any:
         return pa.Table.from_batches([data])
     if type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame":
         return pa.Table.from_pandas(data, preserve_index=False)
-    raise TypeError(f"expected a pyarrow Table or a pandas DataFrame, not {type(data).__name__}")
+    if is_spark_dataframe(data):
+        from lockgate.sources.spark import record_batches
+
+        return record_batches(data)
+    raise TypeError(
+        f"expected a pyarrow Table, a pandas DataFrame or a pyspark.sql.DataFrame, not {type(data).__name__}"
+    )
+
+
+def write_parquet(data: Any, path: Path) -> dict[str, Any]:
+    """Write ``data`` (anything :func:`to_arrow` takes) to ``path``; its rows, columns and batches.
+
+    A stream is written as it arrives, a row group at a time, so memory holds one row group of it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = to_arrow(data)
+    if isinstance(arrow, pa.Table):
+        pq.write_table(arrow, path)
+        return {"rows": arrow.num_rows, "columns": arrow.column_names}
+    rows = batches = 0
+    pending: list[Any] = []
+    with pq.ParquetWriter(path, arrow.schema) as writer:
+        for batch in arrow:
+            pending.append(batch)
+            rows += batch.num_rows
+            batches += 1
+            if (
+                sum(b.num_rows for b in pending) >= STREAM_ROW_GROUP_ROWS
+                or sum(b.nbytes for b in pending) >= STREAM_ROW_GROUP_BYTES
+            ):
+                writer.write_table(pa.Table.from_batches(pending, arrow.schema))
+                pending.clear()
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, arrow.schema))
+    return {"rows": rows, "columns": arrow.schema.names, "batches": batches}
 
 
 def hand_over(
     data: Any, context: Context, *, name: str | None = None, lake_conn_id: str = DEFAULT_LAKE_CONN_ID
 ) -> dict[str, Any]:
-    """Write ``data`` to the lake's hand-over area and return the reference to pass through XCom."""
-    import pyarrow.parquet as pq
+    """Write ``data`` to the lake's hand-over area and return the reference to pass through XCom.
 
+    ``data``: a pyarrow Table or RecordBatch, a pandas DataFrame, or a Spark DataFrame (streamed,
+    see :func:`to_arrow`). The reference holds the number of rows written, which the ingestion
+    checks against the file it finds.
+    """
     from lockgate.hooks.lake import LakeHook
 
-    table = to_arrow(data)
     ti = context["ti"]
     if name is None:
         name = str(ti.task_id)
@@ -72,18 +129,19 @@ def hand_over(
     lake = LakeHook(lake_conn_id=lake_conn_id)
     with tempfile.TemporaryDirectory(prefix="lockgate-handoff-") as tmp:
         path = Path(tmp) / "data.parquet"
-        pq.write_table(table, path)
+        written = write_parquet(data, path)
         lake.put_file(path, key)
-    return {REFERENCE_KEY: key, "rows": table.num_rows, "columns": table.column_names, "lake_conn_id": lake_conn_id}
+    return {REFERENCE_KEY: key, **written, "lake_conn_id": lake_conn_id}
 
 
 class ArrowSource(Source):
-    """An Arrow table or pandas DataFrame from an upstream task, landed as Parquet.
+    """An Arrow table, a pandas or a Spark DataFrame from an upstream task, landed as Parquet.
 
     :param from_task: the upstream task whose XCom is a :func:`hand_over` reference.
     :param xcom_key: the XCom key of that reference (default the return value).
     :param reference: a :func:`hand_over` reference given directly (e.g. rendered from a template).
-    :param data: an Arrow table or DataFrame in this process (the same task, or tests).
+    :param data: an Arrow table, a pandas or a Spark DataFrame in this process (the same task, or
+        tests); a Spark DataFrame is streamed to the file, never collected.
     :param name: the file name in the raw zone (``<name>.parquet``).
     """
 
@@ -125,16 +183,23 @@ class ArrowSource(Source):
             )
         return ref
 
+    def _land_data(self, path: Path) -> int:
+        """Write ``data`` to ``path``: a Spark frame streamed, an Arrow table or pandas frame as before."""
+        if is_spark_dataframe(self.data):
+            return int(write_parquet(self.data, path)["rows"])
+        table = to_arrow(self.data)
+        spool = ParquetSpool(path, description=self.describe())
+        for batch in table.to_batches():
+            spool.write_batch(batch)
+        spool.close(empty_columns=table.column_names)
+        return spool.rows
+
     def units(self, context: Context, workdir: Path, *, log: Any, progress: Progress) -> Iterator[Unit]:
         path = workdir / f"{self.name}.parquet"
         if self.data is not None:
-            table = to_arrow(self.data)
-            spool = ParquetSpool(path, description=self.describe())
-            for batch in table.to_batches():
-                spool.write_batch(batch)
-            spool.close(empty_columns=table.column_names)
-            progress.advance(spool.rows)
-            yield Unit(name=path.name, path=path, format="parquet", source=self.describe(), rows=spool.rows)
+            rows = self._land_data(path)
+            progress.advance(rows)
+            yield Unit(name=path.name, path=path, format="parquet", source=self.describe(), rows=rows)
             return
         import pyarrow.parquet as pq
 
