@@ -14,9 +14,9 @@ event-driven pipeline: ``epa_pm25_daily`` files named by S3 event notifications 
 
 from the Airflow REST API (each run's ``conf`` names its objects). Prints one JSON line: p50, p95,
 max, runs and dispatches (how the files were batched), the load average; with ``--breakdown``, the
-same percentiles per stage (batching + triggerer, scheduler -> dispatch, dispatch, waiting behind the
-date's runs, the run) and each task's median duration. Not part of ``make test``: it takes
-``files x every`` seconds plus start-up.
+same percentiles per stage (batching + triggerer, the dispatch taking the event and holding it while
+the pipeline's run in progress works, scheduler -> run start, the run) and each task's median
+duration. Not part of ``make test``: it takes ``files x every`` seconds plus start-up.
 """
 
 from __future__ import annotations
@@ -136,23 +136,27 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def _event_times(api: Api, landed: dict[str, float]) -> dict[str, float]:
+    """When each landed file's batch was stored as an asset event of the watcher's asset."""
+    name = f"lockgate.events.{DAG_ID}"
+    events = api.get(f"/api/v2/assets/events?name_pattern={name}&limit=1000")["asset_events"]
+    stored: dict[str, float] = {}
+    for event in events:
+        for message in ((event.get("extra") or {}).get("payload") or {}).get("messages") or []:
+            for key in landed:
+                if f'"{key}"' in str(message.get("body")):
+                    stored.setdefault(key, _ts(event["timestamp"]) or 0.0)
+    return stored
+
+
 def _breakdown(api: Api, landed: dict[str, float]) -> dict[str, Any]:
     """Where each file's latency goes, from the REST API: landing -> asset event stored (batching and
-    the triggerer) -> dispatch run started (scheduler, executor) -> pipeline run queued (the dispatch's
-    tasks) -> pipeline run started (waiting behind the date's other runs) -> load end (the run's tasks).
-    Plus the median duration of each pipeline task and the gaps between tasks (task start-up)."""
-    stages: dict[str, list[float]] = {k: [] for k in ("batch", "to_dispatch", "dispatch", "queued", "run")}
-    event_at: dict[str, float] = {}
-    dispatch_start: dict[str, float] = {}
-    for run in api.get(f"/api/v2/dags/{DAG_ID}__events/dagRuns?limit=1000")["dag_runs"]:
-        quoted = urllib.parse.quote(run["dag_run_id"], safe="")
-        events = api.get(f"/api/v2/dags/{DAG_ID}__events/dagRuns/{quoted}/upstreamAssetEvents")["asset_events"]
-        for event in events:
-            for message in ((event.get("extra") or {}).get("payload") or {}).get("messages") or []:
-                for key in landed:
-                    if f'"{key}"' in str(message.get("body")) and key not in event_at:
-                        event_at[key] = _ts(event["timestamp"]) or 0.0
-                        dispatch_start[key] = _ts(run.get("start_date")) or 0.0
+    the triggerer) -> pipeline run queued (the dispatch taking the event, and holding it while the
+    pipeline's run in progress works) -> pipeline run started (scheduler, executor) -> load end (the
+    run's tasks). Plus the median duration of each pipeline task and the gaps between tasks (task
+    start-up)."""
+    stages: dict[str, list[float]] = {k: [] for k in ("batch", "to_run", "queued", "run")}
+    event_at = _event_times(api, landed)
     durations: dict[str, list[float]] = {}
     gaps: list[float] = []
     for run in api.get(f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1000")["dag_runs"]:
@@ -173,8 +177,7 @@ def _breakdown(api: Api, landed: dict[str, float]) -> dict[str, Any]:
             key = obj["key"]
             if key in landed and key in event_at:
                 stages["batch"].append(event_at[key] - landed[key])
-                stages["to_dispatch"].append(dispatch_start[key] - event_at[key])
-                stages["dispatch"].append(queued - dispatch_start[key])
+                stages["to_run"].append(queued - event_at[key])
                 stages["queued"].append(started - queued)
                 stages["run"].append(loaded - started)
     return {

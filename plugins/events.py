@@ -259,12 +259,40 @@ def run_id_for(dag_id: str, ds: str, objects: Sequence[RoutedObject]) -> str:
     return f"event__{ds}__{digest.hexdigest()[:16]}"
 
 
+def run_logical_date(ds: str, run_id: str) -> str:
+    """The logical date of an event run: an instant within ``ds`` taken from the run id's digest.
+
+    Airflow keeps one run per DAG and logical date, so each event run of a date takes its own instant
+    (``ds`` stays the date every step partitions by)."""
+    micros = 1 + int(run_id.rsplit("__", 1)[1], 16) % (86_400_000_000 - 1)
+    clock = f"{micros // 3_600_000_000:02d}:{micros // 60_000_000 % 60:02d}:{micros // 1_000_000 % 60:02d}"
+    return f"{ds}T{clock}.{micros % 1_000_000:06d}+00:00"
+
+
 def run_conf(objects: Sequence[RoutedObject]) -> dict[str, Any]:
     """The ``conf`` an event run gets: the objects of its date, per source file."""
     per_file: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
         per_file.setdefault(obj.file, []).append(asdict(obj))
     return {"lockgate_events": per_file}
+
+
+def undispatched(events: Iterable[Any], dispatcher_dag_id: str, run_id: str, seen: set[int]) -> list[Any]:
+    """The watcher's asset events (``id``, ``created_dagruns``) for the dispatch run ``run_id`` to take:
+    those that started it and those no run of the dispatcher consumed, less those it took already
+    (``seen``), oldest first.
+
+    Airflow gives an asset-triggered run the events up to its queue row's creation only: an event
+    stored after that row but before the run consumes no run until another one arrives, and while a
+    dispatch runs (``max_active_runs=1``) every new event waits unconsumed. A dispatch takes them all.
+    """
+    found = []
+    for event in events:
+        runs = [run for run in getattr(event, "created_dagruns", None) or [] if run.dag_id == dispatcher_dag_id]
+        if event.id in seen or (runs and all(run.run_id != run_id for run in runs)):
+            continue
+        found.append(event)
+    return sorted(found, key=lambda e: (e.timestamp, e.id))
 
 
 # ------------------------------------------------------------------------------------------ ledger

@@ -14,8 +14,8 @@ bodies are passed on unparsed: the dispatcher parses them and logs every bad one
 
 SQS messages are deleted only once their batch is stored: the trigger receives them with a visibility
 timeout and puts each one's receipt handle in the payload; the triggerer stores the payload as an asset
-event in the metadata database, and the dispatcher run that event starts deletes them
-(:func:`acknowledge_sqs_batches`, task ``ack_messages``). Deleting after the ``yield`` instead would
+event in the metadata database, and the dispatch that takes that event deletes them once it started
+their runs (:func:`acknowledge_sqs_batches`). Deleting after the ``yield`` instead would
 lose a batch whose triggerer dies before storing it (the generator resumes as soon as the event is
 queued in the trigger runner, not once it is committed). A batch not acknowledged within the
 visibility timeout is received again (at least once; the date's ledger makes it a no-op).
@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -184,18 +184,20 @@ def sqs_batches(asset_events: Any) -> dict[tuple[str, str | None, str | None], l
     return batches
 
 
-def acknowledge_sqs_batches() -> int:
-    """Task ``ack_messages`` of an SQS pipeline's dispatcher: delete the messages of the batches that
-    started this run. They are stored by now (the asset events this run reads) and the pipeline runs
-    they name are started; how many messages were deleted."""
+def acknowledge_sqs_batches(asset_events: Iterable[Any]) -> int:
+    """Delete the SQS messages of a dispatch's ``asset_events`` (batches of :class:`SqsBatchTrigger`).
+
+    The dispatch calls it once the events are stored (it read them) and the pipeline runs they name
+    are started (or none was needed); how many messages were deleted."""
     import logging
 
     from airflow.providers.amazon.aws.hooks.sqs import SqsHook
-    from airflow.sdk import get_current_context
 
     log = logging.getLogger("lockgate.events")
     deleted = 0
-    for (queue, conn_id, region), messages in sqs_batches(get_current_context()["triggering_asset_events"]).items():
+    for (queue, conn_id, region), messages in sqs_batches({"events": list(asset_events)}).items():
+        if not messages:
+            continue
         client = SqsHook(aws_conn_id=conn_id, region_name=region).get_conn()
         done = delete_messages(client, queue, messages, log)
         log.info("%s: %d of %d message(s) deleted", queue, done, len(messages))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from lockgate.events import (
     route_objects,
     run_conf,
     run_id_for,
+    run_logical_date,
+    undispatched,
 )
 from lockgate.triggers.queues import collect_batch
 
@@ -144,6 +148,36 @@ def test_a_run_id_depends_on_the_objects_only():
     again, _ = route_objects(redelivered, ROOT, PATTERNS)
     assert run_id_for("d", "2026-01-02", routed) == run_id_for("d", "2026-01-02", again)
     assert run_id_for("d", "2026-01-02", routed).startswith("event__2026-01-02__")
+
+
+def test_an_event_run_takes_an_instant_of_its_date_from_its_run_id():
+    objects, _ = parse_batch([{"id": "x", "body": s3_event("airdata/daily_pm25_2026-01-02.csv")}])
+    routed, _ = route_objects(objects, ROOT, PATTERNS)
+    run_id = run_id_for("d", "2026-01-02", routed)
+    logical = datetime.fromisoformat(run_logical_date("2026-01-02", run_id))
+    assert logical.date().isoformat() == "2026-01-02"
+    assert logical.utcoffset() == timedelta(0)
+    assert logical > datetime(2026, 1, 2, tzinfo=UTC)  # never midnight: a scheduled run's logical date
+    replaced, _ = parse_batch([{"id": "y", "body": s3_event("airdata/daily_pm25_2026-01-02.csv", "e2")}])
+    other = run_id_for("d", "2026-01-02", route_objects(replaced, ROOT, PATTERNS)[0])
+    assert run_logical_date("2026-01-02", other) != run_logical_date("2026-01-02", run_id)
+
+
+def _asset_event(event_id: int, second: int, *consumed_by: tuple[str, str]) -> SimpleNamespace:
+    """An asset event as the execution API returns it: id, timestamp, the runs that consumed it."""
+    runs = [SimpleNamespace(dag_id=dag_id, run_id=run_id) for dag_id, run_id in consumed_by]
+    return SimpleNamespace(id=event_id, timestamp=datetime(2026, 1, 2, 0, 0, second, tzinfo=UTC), created_dagruns=runs)
+
+
+def test_a_dispatch_takes_its_events_and_every_event_no_dispatch_run_consumed():
+    earlier = _asset_event(1, 1, ("d__events", "r1"))  # started an earlier dispatch run: that one took it
+    mine = _asset_event(2, 2, ("d__events", "r2"))  # started this one
+    stranded = _asset_event(3, 3)  # stored after this run's queue row but before the run: no run consumed it
+    elsewhere = _asset_event(4, 4, ("other_dag", "x"))  # another DAG's run consumed it, no dispatch did
+    waiting = _asset_event(6, 6)  # stored while this dispatch runs (max_active_runs=1 holds the next run)
+    taken = _asset_event(5, 5)  # this dispatch took it at an earlier look
+    found = undispatched([waiting, taken, earlier, stranded, elsewhere, mine], "d__events", "r2", seen={5})
+    assert [e.id for e in found] == [2, 3, 4, 6]  # oldest first
 
 
 def _obj(key: str, etag: str, removed: bool = False) -> dict[str, Any]:

@@ -91,12 +91,12 @@ def test_an_event_pipeline_builds_a_dispatcher_with_a_watcher(tmp_path):
     assert classpath == "lockgate.triggers.queues.SqsBatchTrigger"
     assert (kwargs["queue_url"], kwargs["max_files"], kwargs["max_wait"]) == (QUEUE, 20, 5.0)
     assert kwargs["visibility_timeout"] >= 300  # the batch stays hidden until its dispatch deletes it
-    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs", "ack_messages"]
-    assert dispatcher.get_task("start_runs").partial_kwargs["trigger_dag_id"] == "epa_pm25_aqi"
-    # SQS messages are deleted once their runs are started (or none was needed), never after a failure
-    ack = dispatcher.get_task("ack_messages")
-    assert ack.upstream_task_ids == {"start_runs"}
-    assert ack.trigger_rule == "none_failed"
+    # one task: it starts the runs (several dates, no task start each) and deletes the SQS messages
+    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events"]
+    dispatch = dispatcher.get_task("dispatch_events")
+    # it reads every event of its asset (not only those that started it), one dispatch at a time
+    assert [a.name for a in dispatch.inlets] == [asset.name]
+    assert dispatcher.max_active_runs == 1
     # the dispatch run has no logical date: nothing in its arguments may be a Jinja template
     kwargs = json.dumps(dispatcher.get_task("dispatch_events").op_kwargs)
     assert "{{" not in kwargs
@@ -114,8 +114,7 @@ def test_a_redis_pipeline_watches_its_channel(tmp_path):
     classpath, kwargs = asset.watchers[0].trigger.serialize()
     assert classpath == "lockgate.triggers.queues.RedisBatchTrigger"
     assert (kwargs["channel"], kwargs["redis_conn_id"], kwargs["max_wait"]) == ("landing", "lockgate_redis", 2.0)
-    # pub/sub has nothing to delete
-    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events", "start_runs"]
+    assert [t.task_id for t in dispatcher.tasks] == ["dispatch_events"]
 
 
 def test_the_report_runs_per_passed_partition_of_the_county_aqi():

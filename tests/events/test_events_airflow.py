@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "include" / "samples" / "epa_pm25_aqi" / "airdata"
 CONN = "lockgate_events_aws"
 REDIS_CONN = "lockgate_events_redis"
-GOOD, BROKEN, REDIS_DAY = "2026-01-02", "2026-01-03", "2026-01-04"
+GOOD, BROKEN, REDIS_DAY, TRICKLE = "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-06"
 RUN_TIMEOUT = 420.0
 
 
@@ -290,12 +290,8 @@ def test_a_redelivered_message_starts_nothing(stack: Stack, burst: dict[str, Any
     dispatch = wait_for("the dispatch of the redelivered message", lambda: stack.dispatch_of(message_id), RUN_TIMEOUT)
     states = stack.task_states("epa_events__events", dispatch["dag_run_id"])
     assert dispatch["state"] == "success", states
-    assert states == {
-        "dispatch_events": "success",
-        "start_runs": "skipped",
-        "ack_messages": "success",
-    }
-    assert len(stack.runs("epa_events")) == 2
+    assert states == {"dispatch_events": "success"}
+    assert len(stack.runs("epa_events")) == 2  # it started none
     (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{GOOD}'")[0]
     assert count == len(SAMPLE_ROWS)
 
@@ -320,6 +316,51 @@ def test_fixing_the_broken_date_reruns_it_and_its_report_follows(stack: Stack, b
     assert count == len(SAMPLE_ROWS)
     # the UI's partitioned-runs view: one run per partition that passed, each with its run
     assert stack.partitions("epa_daily_aqi_report") == [(GOOD, "success"), (BROKEN, "success")]
+
+
+def test_files_landing_during_a_dispatch_are_loaded_without_a_later_message(
+    stack: Stack, burst: dict[str, Any]
+) -> None:
+    """The case Airflow alone strands: while a dispatch runs, the next batch (b) queues the next dispatch
+    run, and a batch stored after it (c) is not that run's (its events end at b's); nothing comes after."""
+    key = f"landing/airdata/daily_pm25_{TRICKLE}"
+    before = {r["dag_run_id"] for r in stack.runs("epa_events")}
+    first = stack.put(f"{key}-a.csv", _csv(TRICKLE, SAMPLE_ROWS[:2]))
+    stack.send(stack.event(first))
+
+    def running() -> list[dict[str, Any]]:
+        return [r for r in stack.runs("epa_events__events") if r["state"] == "running"]
+
+    wait_for(
+        "a dispatch of the first file",
+        lambda: [r for r in stack.runs("epa_events") if r["dag_run_id"] not in before],
+        RUN_TIMEOUT,
+    )
+    assert len(running()) == 1  # the dispatch runs on: it waits for the run it started
+    later = [
+        stack.put(f"{key}-{name}.csv", _csv(TRICKLE, rows))
+        for name, rows in (("b", SAMPLE_ROWS[2:3]), ("c", SAMPLE_ROWS[3:]))
+    ]
+    stack.send(stack.event(later[0]))
+    time.sleep(8)  # b's batch is stored (max_wait 5) before c's message is sent: c is a batch of its own
+    stack.send(stack.event(later[1]))
+
+    keys = {first["key"], *(f["key"] for f in later)}
+
+    def loaded() -> list[dict[str, Any]] | None:
+        runs = [r for r in stack.runs("epa_events") if r["dag_run_id"] not in before]
+        named = {o["key"] for r in runs for o in r["conf"]["lockgate_events"]["airdata_pm25"]}
+        finished = all(r["state"] in ("success", "failed") for r in runs)
+        return runs if finished and named == keys else None
+
+    # no message after c's: its run comes all the same
+    runs = wait_for(f"runs naming every file of {TRICKLE}", loaded, RUN_TIMEOUT)
+    assert all(r["state"] == "success" for r in runs), [(r["dag_run_id"], r["state"]) for r in runs]
+    # b and c came while the dispatch ran: it took them (Airflow's next dispatch run would have had b only)
+    assert len(runs) in (2, 3), [r["conf"] for r in runs]
+    assert wait_for("an empty queue", lambda: stack.queue_counts() == (0, 0), 60)
+    (count,) = stack.warehouse(f"SELECT count(*) FROM fact_epa_pm25_daily WHERE date = DATE '{TRICKLE}'")[0]
+    assert count == len(SAMPLE_ROWS)  # each row once
 
 
 def test_redis_messages_start_runs_too(stack: Stack) -> None:
