@@ -15,8 +15,8 @@ made here: a ``TimestampType`` column (an instant) becomes ``timestamp[us, tz=UT
 session time zone; the values are the same UTC microseconds, only the zone label Spark would give
 it (the session's) is not kept, so nothing depends on the time zone of the machine that handed it
 over. ``TimestampNTZType`` stays a naive ``timestamp[us]``, ``DateType`` ``date32``,
-``DecimalType(p, s)`` ``decimal128(p, s)``. A column Spark cannot express in Arrow is an error
-naming it.
+``DecimalType(p, s)`` ``decimal128(p, s)``. A column Spark cannot express in Arrow (intervals of
+months) or that would land as an opaque encoding (``VARIANT``) is an error naming it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def arrow_schema(df: Any) -> Any:
         raise ValueError(f"the Spark DataFrame has duplicated column names {duplicated}: select or rename them")
     fields = []
     for field in df.schema.fields:
+        if _has_variant(field.dataType):
+            # Arrow would carry it as its binary encoding, which nothing downstream can read
+            raise TypeError(f"column {field.name!r}: a VARIANT cannot be handed over; convert it first (to_json)")
         try:
             arrow_type = to_arrow_type(field.dataType, error_on_duplicated_field_names_in_struct=True, timezone="UTC")
         except PySparkException as exc:
@@ -49,6 +52,21 @@ def arrow_schema(df: Any) -> Any:
             ) from None
         fields.append(pa.field(field.name, arrow_type, nullable=field.nullable))
     return pa.schema(fields)
+
+
+def _has_variant(data_type: Any) -> bool:
+    """Whether a Spark type is or holds a ``VariantType`` (in a struct, array or map)."""
+    from pyspark.sql.types import ArrayType, MapType, StructType, VariantType
+
+    if isinstance(data_type, VariantType):
+        return True
+    if isinstance(data_type, StructType):
+        return any(_has_variant(f.dataType) for f in data_type.fields)
+    if isinstance(data_type, ArrayType):
+        return _has_variant(data_type.elementType)
+    if isinstance(data_type, MapType):
+        return _has_variant(data_type.keyType) or _has_variant(data_type.valueType)
+    return False
 
 
 def _encoder(schema: Any) -> Callable[[Iterator[Any]], Iterator[Any]]:
