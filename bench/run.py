@@ -418,7 +418,7 @@ class Bench:
                 setup=fresh_dlt,
             ),
         ]
-        if importlib.util.find_spec("dlt") is None:
+        if "pipeline" in self.args.only and importlib.util.find_spec("dlt") is None:
             # make bench syncs the bench group; a bare environment measures everything else
             self.say("dlt is not installed (uv sync --group bench): the dlt pipeline is not measured")
             pipeline = [s for s in pipeline if s.tool != "dlt"]
