@@ -297,6 +297,13 @@ class _NoProgress:
         assert rows == 0
 
 
+def test_a_spark_job_failing_mid_stream_fails_the_hand_over_with_its_error(spark: Any, tmp_path: Path) -> None:
+    # the first partitions stream fine, then a row of the third raises on an executor
+    frame = spark.sql("SELECT id, IF(id = 25000, raise_error('bad row 25000'), id) AS v FROM range(0, 40000, 1, 4)")
+    with pytest.raises(Exception, match="bad row 25000"):
+        write_parquet(frame, tmp_path / "failed.parquet")
+
+
 def test_duplicated_column_names_are_refused_by_name(spark: Any, tmp_path: Path) -> None:
     frame = spark.range(3).selectExpr("id AS a", "id * 2 AS a")
     with pytest.raises(ValueError, match=r"duplicated column names \['a'\]"):
