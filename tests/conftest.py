@@ -86,6 +86,7 @@ SLOW_FIRST = (
     "tests/pipelines/test_sales_distribution_e2e.py",
     "tests/repo/",
     "tests/security/test_secret_scan.py",
+    "tests/spark/",
     "tests/security/test_airflow_roles.py",
     "tests/pipelines/test_new_pipeline.py",
     "tests/e2e/",
