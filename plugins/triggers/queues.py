@@ -191,13 +191,13 @@ def acknowledge_sqs_batches(asset_events: Iterable[Any]) -> int:
     are started (or none was needed); how many messages were deleted."""
     import logging
 
-    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
-
     log = logging.getLogger("lockgate.events")
     deleted = 0
     for (queue, conn_id, region), messages in sqs_batches({"events": list(asset_events)}).items():
         if not messages:
             continue
+        from airflow.providers.amazon.aws.hooks.sqs import SqsHook  # SQS only: a Redis dispatch never needs it
+
         client = SqsHook(aws_conn_id=conn_id, region_name=region).get_conn()
         done = delete_messages(client, queue, messages, log)
         log.info("%s: %d of %d message(s) deleted", queue, done, len(messages))

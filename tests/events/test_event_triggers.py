@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from lockgate.triggers.queues import RedisBatchTrigger, SqsBatchTrigger, delete_messages, sqs_batches
+from lockgate.triggers.queues import (
+    RedisBatchTrigger,
+    SqsBatchTrigger,
+    acknowledge_sqs_batches,
+    delete_messages,
+    sqs_batches,
+)
 from tests.support.net import LOOPBACK
 from tests.support.requires import unavailable
 
@@ -62,11 +68,11 @@ def test_sqs_messages_come_as_one_batch_and_stay_until_the_dispatch_deletes_them
         assert time.monotonic() - started < 30
         # handed over is not stored: every message is still in the queue, hidden
         assert _counts(sqs, queue) == (0, 13)
-        # what the dispatch's ack_messages task does with the stored payload
+        # what the dispatch does with the stored payload once its runs are started
         event = SimpleNamespace(extra={"payload": payload})
-        ((where, messages),) = sqs_batches({"asset": [event]}).items()
+        ((where, _),) = sqs_batches({"asset": [event]}).items()
         assert where == (queue, aws_conn_id, None)
-        assert delete_messages(sqs, queue, messages, LOG) == 13
+        assert acknowledge_sqs_batches([event]) == 13
         assert _counts(sqs, queue) == (0, 0)
     finally:
         sqs.delete_queue(QueueUrl=queue)

@@ -286,7 +286,7 @@ def test_a_failed_date_emits_no_partition_and_gets_no_report(stack: Stack, burst
 
 def test_a_redelivered_message_starts_nothing(stack: Stack, burst: dict[str, Any]) -> None:
     (message_id,) = stack.send(stack.event(burst["files"][1]))
-    # its dispatch: the one run of start_runs that could start a pipeline run, finished
+    # the dispatch that took it, finished: it found the object in the date's ledger
     dispatch = wait_for("the dispatch of the redelivered message", lambda: stack.dispatch_of(message_id), RUN_TIMEOUT)
     states = stack.task_states("epa_events__events", dispatch["dag_run_id"])
     assert dispatch["state"] == "success", states
