@@ -321,8 +321,8 @@ def _memory_goals(r: Results, sfx: str, label: str) -> list[Goal]:
             Goal(
                 "15",
                 f"{_rows(rows)} {label}: peak RSS of every task ≤ 1 GiB",
-                f"highest: {worst} {rss[worst] / MIB:,.0f} MiB; "
-                + ", ".join(f"{k} {v / MIB:,.0f}" for k, v in rss.items() if k != worst),
+                f"highest: {worst} {rss[worst] / MIB:,.0f} MiB"
+                + "".join(f"; {k} {v / MIB:,.0f}" for k, v in rss.items() if k != worst),
                 _verdict(rss[worst] <= GIB, f"{rss[worst] / GIB:.2f} GiB" if rss[worst] > GIB else ""),
             )
         )
