@@ -24,6 +24,13 @@ For each size, on the same generated data and the same PostgreSQL, in one run:
 * **checks** - the 9 checks: ``lockgate.checks.evaluate``, hand-written DuckDB SQL, plain GX on
   pandas, on the clean and the dirty table.
 
+At the sizes of ``--ndjson-rows`` (10M by default) the pipeline and the gate are also measured on
+the same rows as gateway NDJSON (``ingest_gateway``), with their NDJSON floors; every pipeline run
+starts with the chain on a 50-row data set (its start-up). A 100M-row day runs like any size
+(``--rows 1000000 10000000 100000000``, about 4.7 GB of CSV per data set, generated in
+``--data-dir`` and deleted once measured: see ``--keep-data-max-rows``; GX on pandas is left out
+above ``--gx-max-rows``).
+
 Results go to ``bench/results/<date>.json``; ``docs/benchmarks.md`` and its chart are rewritten
 from them (see :mod:`bench.report`).
 """
