@@ -131,6 +131,8 @@ def test_ndjson_figures_and_the_tiny_gate() -> None:
     goals = by_goal(r)
     assert goals["10M NDJSON: gate ≤ 2.0x its floor (work)"].measured.startswith("2.33x")
     assert "NDJSON input at 10M rows" not in " ".join(goals)
+    stages = report.stages_table(r, TEN_M, "_ndjson")
+    assert "| 2.33x |" in stages  # the NDJSON chain's gate against the NDJSON floor
     gate = goals[f"a {report.TINY_ROWS}-row dataset's gate task ≤ 2.0 s of process time"]
     assert gate.measured.startswith("0.80 s")
     assert "**met**" in gate.verdict
