@@ -554,7 +554,7 @@ class WarehouseLoadOperator(LakeOperator):
         if not key or not files:
             return
         columns = self.contract.storage_columns
-        count, examples = repeated_keys(files, columns, key)
+        count, examples = repeated_keys(files, columns, key, work)
         if not count:
             return
         staged = self._staged_copy(ds, work)

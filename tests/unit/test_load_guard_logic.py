@@ -150,17 +150,42 @@ def test_source_lines() -> None:
     assert source_lines(sources[:1], None, None) == ["source: raw/a.csv row 3"]
 
 
-def test_repeated_keys_over_the_curated_files(lake: dict[str, Any]) -> None:
-    assert repeated_keys(lake["files"], COLUMNS, ["site_id"]) == (1, [({"site_id": "S2"}, 2)])
-    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "region"]) == (
+def test_repeated_keys_are_found_within_a_memory_limit_far_below_the_keys_size(tmp_path: Path) -> None:
+    """The GROUP BY runs in a bounded DuckDB: with a limit far below the keys' size it spills to the
+    task's work folder and still finds exactly the repeated keys."""  # 10M readings: 1.2 GiB unbounded
+    con = duckdb.connect()
+    path = tmp_path / f"curated/ds={DS}/region=north/part-a.parquet"
+    path.parent.mkdir(parents=True)
+    # 3M distinct long keys (~150 MB of text to group), three of them twice
+    con.execute(
+        f"""COPY (SELECT 'site-' || lpad(CAST(i AS VARCHAR), 40, '0') AS site_id, NULL::VARCHAR AS email,
+                   i AS capacity FROM range(3000000) t(i)
+            UNION ALL SELECT 'site-' || lpad(CAST(i AS VARCHAR), 40, '0'), NULL, i FROM range(7, 10) t(i))
+            TO '{path}' (FORMAT parquet)"""
+    )
+    con.close()
+    work = tmp_path / "work"
+    work.mkdir()
+    count, examples = repeated_keys([path], COLUMNS, ["site_id"], work, memory_limit="48MB")
+    assert count == 3
+    assert examples == [({"site_id": "site-" + str(i).rjust(40, "0")}, 2) for i in (7, 8, 9)]
+    # the limit is in force (DuckDB removes its spill files when the connection closes): far too
+    # little memory for even one block is DuckDB's own out-of-memory error, not a bigger process
+    with pytest.raises(duckdb.OutOfMemoryException):
+        repeated_keys([path], COLUMNS, ["site_id"], work, memory_limit="1MB")
+
+
+def test_repeated_keys_over_the_curated_files(lake: dict[str, Any], tmp_path: Path) -> None:
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id"], tmp_path) == (1, [({"site_id": "S2"}, 2)])
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "region"], tmp_path) == (
         1,
         [({"site_id": "S2", "region": "north"}, 2)],
     )
-    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "capacity", "email"]) == (
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "capacity", "email"], tmp_path) == (
         1,
         [({"site_id": "S2", "capacity": "20", "email": None}, 2)],  # NULLs group together
     )
-    assert repeated_keys(lake["files"][1:], COLUMNS, ["site_id"]) == (0, [])
+    assert repeated_keys(lake["files"][1:], COLUMNS, ["site_id"], tmp_path) == (0, [])
     message = repeated_key_message(
         "sites ds=2026-01-03 (dim_site, merge)",
         1,
