@@ -143,10 +143,10 @@ class EventDispatch:
         """One pipeline run per date for the pending objects its ledger lacks; then delete the SQS
         messages of every event taken so far (their runs exist, or none was needed)."""
         from lockgate.events import group_by_date
-        from lockgate.pipelines.runtime import _drop_ingested
+        from lockgate.pipelines.runtime import drop_ingested
         from lockgate.triggers.queues import acknowledge_sqs_batches
 
-        groups = _drop_ingested(group_by_date(self.pending), self.files, self.lake_conn_id, self.log)
+        groups = drop_ingested(group_by_date(self.pending), self.files, self.lake_conn_id, self.log)
         for ds, objects in groups.items():
             self.started.append(trigger_event_run(self.dag_id, ds, objects, self.log))
         self.pending = []

@@ -1,7 +1,7 @@
 """What the generated DAGs' own small tasks do at run time: find the sources, list a big day's files.
 
-These run inside tasks (``prepare_sources``, ``list_<id>_files``), never at parse time, so they
-may import what they need.
+These run inside tasks (``prepare_sources``, ``list_<id>_files``, and the event dispatch's
+:func:`drop_ingested`), never at parse time, so they may import what they need.
 """
 
 from __future__ import annotations
@@ -82,17 +82,7 @@ def list_source_files(
     return [{"source": uri, "source_name": f"{source_id}/{name}"} for uri, name in zip(uris, names, strict=True)]
 
 
-def _batch_messages(context: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The queue messages of every asset event that started this dispatch run (oldest first)."""
-    messages: list[dict[str, Any]] = []
-    for events in context["triggering_asset_events"].values():
-        for event in sorted(events, key=lambda e: e.timestamp):
-            payload = (event.extra or {}).get("payload") or {}
-            messages.extend(payload.get("messages") or [])
-    return messages
-
-
-def _drop_ingested(
+def drop_ingested(
     groups: dict[str, list[Any]], files: list[dict[str, Any]], lake_conn_id: str, log: Any
 ) -> dict[str, list[Any]]:
     """Objects whose key + ETag their date's ledger already has (SQS delivers at least once) start no run.
@@ -120,61 +110,3 @@ def _drop_ingested(
                 continue
             kept.setdefault(ds, []).append(obj)
     return kept
-
-
-def dispatch_events(
-    dag_id: str,
-    location: Mapping[str, Any],
-    files: list[dict[str, Any]],
-    on_bad_event: str = "skip",
-    lake_conn_id: str = "lockgate_lake",
-) -> list[dict[str, Any]]:
-    """Task ``dispatch_events`` of ``<dag_id>__events``: one ``TriggerDagRunOperator`` kwargs per date.
-
-    Parses the messages of the asset events that started the run (:mod:`lockgate.events`), logs every
-    bad one with its message id (``on_bad_event: fail`` then fails the dispatch, starting nothing: clear
-    it once fixed), files the objects under their source file and date, drops those already ingested,
-    and returns a run (id, logical date within the date, ``conf`` naming its objects) per date.
-    """
-    import logging
-
-    from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from lockgate.events import (
-        KeyPattern,
-        group_by_date,
-        key_pattern,
-        parse_batch,
-        route_objects,
-        run_conf,
-        run_id_for,
-    )
-
-    log = logging.getLogger("lockgate.events")
-    messages = _batch_messages(get_current_context())
-    objects, bad = parse_batch(messages)
-    root = resolve_source_root(dag_id, location)
-    patterns = [KeyPattern.from_dict(f["id"], f) if "regex" in f else key_pattern(f["id"], f["path"]) for f in files]
-    routed, unrouted = route_objects(objects, root, patterns)
-    bad += unrouted
-    for problem in bad:
-        log.warning("bad event: message %s: %s", problem.message_id, problem.reason)
-    if bad and on_bad_event == "fail":
-        raise AirflowFailException(
-            f"{len(bad)} bad event(s) (on_bad_event: fail), first: message {bad[0].message_id}: {bad[0].reason}"
-        )
-    groups = _drop_ingested(group_by_date(routed), files, lake_conn_id, log)
-    log.info(
-        "%d message(s): %d object(s), %d bad; runs for %s",
-        len(messages), len(objects), len(bad), ", ".join(groups) or "no date",
-    )  # fmt: skip
-    runs = []
-    for ds, objs in groups.items():
-        run_id = run_id_for(dag_id, ds, objs)
-        # (dag_id, logical_date) is unique: each event run takes its own instant of the date (ds stays the date)
-        micros = 1 + int(run_id.rsplit("__", 1)[1], 16) % (86_400_000_000 - 1)
-        logical = f"{ds}T{micros // 3_600_000_000:02d}:{micros // 60_000_000 % 60:02d}:"
-        logical += f"{micros // 1_000_000 % 60:02d}.{micros % 1_000_000:06d}+00:00"
-        runs.append({"trigger_run_id": run_id, "logical_date": logical, "conf": run_conf(objs)})
-    return runs
