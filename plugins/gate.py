@@ -528,16 +528,26 @@ def _gate(
 
     staged_path = workdir / "staged.parquet"
     quarantine_path = workdir / "quarantine.parquet"
-    relation, unique = _passed(con, contract, config, ds, source.file_names())
+    columns = _staged_columns(contract, ds, source.file_names())
+    # the passing rows where they are, in the reading order (DuckDB keeps the insertion order)
+    con.execute(f"CREATE VIEW passed AS SELECT {columns} FROM checked WHERE _problems IS NULL")
+    group = _dedupe_group(contract, config) if dedupe_window(config, list(names)) else []
     # the staged file is written by one thread (see _copy_in_order) while this thread builds the
-    # quarantine and the report's figures: on two cores the write no longer runs alone
+    # quarantine and the report's figures: on two cores the write no longer runs alone. It is
+    # written before the GROUP BY tells whether the de-duplication window runs (a key repeats):
+    # rarely, and then it is written again without the duplicates
     with _one_thread_each(con), ThreadPoolExecutor(1) as writer:
-        staged = writer.submit(_copy_in_order, con.cursor(), relation, staged_path)
+        staged = writer.submit(_copy_in_order, con.cursor(), "passed", staged_path)
+        repeats = bool(group) and _repeats(con, group)
         rows_quarantined = _quarantine(con, ds, quarantine_path, source.file_names())
         reasons, by_column, reason_examples = _quarantine_summary(con)
         row_level = _row_level_results(con, contract, evaluated)
         metrics = _column_metrics(con, contract)
         rows_passed = staged.result()
+    if repeats:
+        rows_passed = _deduplicated(con, contract, config, columns, staged_path)
+    # no repeated value of the group among the passing rows: the checks need not group them again
+    unique = [] if repeats else group
     duplicates = good - rows_passed
     if rows_in != rows_passed + rows_quarantined + duplicates or evaluated + source.rejects.count != rows_in:
         raise AccountingError(
@@ -877,38 +887,35 @@ def _repeats(con: Any, group: Sequence[str]) -> bool:
     return True
 
 
-def _passed(con: Any, contract: Contract, config: dict[str, Any], ds: str, file_name: str) -> tuple[str, list[str]]:
-    """Relation ``passed``: the passing rows, de-duplicated, with their origin and date.
+def _staged_columns(contract: Contract, ds: str, file_name: str) -> str:
+    """SQL: the staged columns of a row of ``checked`` (its origin and date included).
 
     ``file_name``: SQL giving a row's file key from its number (:meth:`GateSource.file_names`).
-    Returns what to copy to the staged file (the rows in :func:`staged_order`) and the columns
-    known to be unique among them (empty when unknown): the GROUP BY that decides whether the
-    de-duplication window runs found no repeated value of them, so the checks need not group the
-    same rows again.
     """
-    names = contract.column_names
-    cols = ", ".join(ident(n) for n in names)
+    cols = ", ".join(ident(n) for n in contract.column_names)
     # each staged row keeps where it was read, so a later failure (a load the warehouse refuses)
     # can name the raw file and row; the partition step drops these columns
     origin = f"{file_name} AS {ident(ORIGIN_COLUMNS[0])}, _row AS {ident(ORIGIN_COLUMNS[1])}"
     day = f"CAST({literal(ds)} AS DATE) AS {ident(DATE_PARTITION)}"
-    window = dedupe_window(config, list(names))
-    group = _dedupe_group(contract, config) if window else []
-    if group and _repeats(con, group):
-        # rows the window drops are counted as duplicates (rows in = passed + quarantined + duplicates);
-        # the window reorders the rows: the reading order is restored by a sort
-        con.execute(
-            f"""CREATE TABLE passed AS SELECT {cols}, {day}, {origin} FROM (
-                    SELECT *, {window} AS _copy FROM checked WHERE _problems IS NULL
-                ) WHERE _copy = 1"""
-        )
-        relation, unique = f"(SELECT * FROM passed ORDER BY {staged_order()})", []
-    else:
-        # no row can be a duplicate of another: the checks read the passing rows where they are,
-        # already in the reading order (DuckDB keeps the insertion order of ``checked``)
-        con.execute(f"CREATE VIEW passed AS SELECT {cols}, {day}, {origin} FROM checked WHERE _problems IS NULL")
-        relation, unique = "passed", group
-    return relation, unique
+    return f"{cols}, {day}, {origin}"
+
+
+def _deduplicated(con: Any, contract: Contract, config: dict[str, Any], columns: str, staged_path: Path) -> int:
+    """Relation ``passed`` made a table without the rows the de-duplication window drops, and
+    written again to the staged file, in :func:`staged_order`; their count.
+
+    Rows the window drops are counted as duplicates (rows in = passed + quarantined + duplicates).
+    The window reorders the rows: the reading order is restored by a sort.
+    """
+    window = dedupe_window(config, list(contract.column_names))
+    con.execute("DROP VIEW passed")
+    con.execute(
+        f"""CREATE TABLE passed AS SELECT {columns} FROM (
+                SELECT *, {window} AS _copy FROM checked WHERE _problems IS NULL
+            ) WHERE _copy = 1"""
+    )
+    with _one_thread_each(con):
+        return _copy_in_order(con.cursor(), f"(SELECT * FROM passed ORDER BY {staged_order()})", staged_path)
 
 
 @contextmanager
