@@ -1038,6 +1038,12 @@ def _ndjson_rows(
                 builder.reject_undecodable(Reject(name, number, bad.reason(encoding), _truncate(_shown(record))))
                 yield None
                 continue
+            if not columns:
+                # counting (count_records): a non-blank line is one record whether it decodes or is
+                # rejected, so the JSON is not decoded (most of the reading's time)
+                builder.add(number, [])
+                yield None
+                continue
             keys.repeated.clear()
             try:
                 obj = decoder.decode(record)

@@ -446,6 +446,33 @@ def test_count_records_equals_rows_plus_rejects_for_each_format(tmp_path: Path) 
         assert count_records(path) == n_rows + n_rejects, path
 
 
+def test_ndjson_count_without_decoding_equals_what_the_reader_reads(tmp_path: Path) -> None:
+    """count_records does not decode NDJSON records: every kind of line the reader rejects or reads
+    must still count as exactly one record (and a blank one as none)."""
+    lines = [
+        b'{"id": 1, "name": "a"}',
+        b'{"id": 2, "id": 3}',  # a repeated key: rejected
+        b'{"id": "\\ud800"}',  # a lone surrogate's escape: rejected
+        b'{"id": "' + b"x" * 300 + b'"}',  # over max_field_bytes below: rejected
+        b"\xff\xfe not utf-8",  # undecodable: rejected
+        b"   \t ",  # blank: no record
+        "\u3000\u2003".encode(),  # Unicode spaces only: blank too (str.strip)
+        b'{"id": 4}\r',  # CRLF
+        b"[1, 2]",  # not an object: rejected
+        b'{"id": 5',  # invalid JSON: rejected
+        b'  {"id": 6}  ',
+    ]
+    path = write_bytes(tmp_path / "n.ndjson", b"\n".join(lines) + b"\n\n")
+    settings = ReadSettings(max_field_bytes=200, max_undecodable_percent=50)
+    rows, rejects = read_all(path, ["id", "name"], settings=settings)
+    assert (len(rows), len(rejects)) == (3, 6)
+    assert count_records(path, settings=settings) == 9
+    # and a file that is mostly undecodable is refused by the count as by the reader
+    bad = write_bytes(tmp_path / "bad.ndjson", b"\xff\n\xfe\n" + b'{"id": 1}\n')
+    with pytest.raises(SourceFileError, match=r"2 of 3 records .* are not valid utf-8"):
+        count_records(bad)
+
+
 @pytest.mark.parametrize(
     ("name", "fmt"),
     [
