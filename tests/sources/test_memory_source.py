@@ -7,8 +7,6 @@ ingestion tasks land them like any other source and the quality gate reads them 
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 from lockgate.hooks.lake import LakeHook
 from lockgate.layout import MANIFEST, raw_prefix
 from lockgate.sources.memory import ArrowSource
+from tests.support.dags import load_bundled_dag_file
 
 pytestmark = pytest.mark.integration
 
@@ -95,29 +94,8 @@ with DAG(dag_id="DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1
 
 @pytest.fixture
 def memory_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The module of a DAG file in a DAG bundle of its own (dag.test() runs only DAGs a bundle holds)."""
-    import importlib.util
-
-    dag_id = f"lockgate_memory_{uuid.uuid4().hex[:8]}"
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    path = folder / f"{dag_id}.py"
-    path.write_text(DAG_FILE.replace("DAG_ID", dag_id))
-    bundles = [
-        {
-            "name": f"{dag_id}_bundle",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder)},
-        },
-        {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of the DAG file above, in a DAG bundle of its own."""
+    return load_bundled_dag_file(tmp_path, monkeypatch, DAG_FILE, "lockgate_memory")
 
 
 def test_pandas_and_arrow_from_upstream_tasks_are_ingested_and_gated(

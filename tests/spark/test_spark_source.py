@@ -9,11 +9,9 @@ the Python values the frame was built from, never read back through the code und
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -27,6 +25,7 @@ import pytest
 from lockgate.hooks.lake import LakeHook
 from lockgate.layout import MANIFEST, raw_prefix
 from lockgate.sources.memory import ArrowSource, write_parquet
+from tests.support.dags import load_bundled_dag_file
 
 pytestmark = pytest.mark.integration
 
@@ -98,29 +97,8 @@ with DAG(dag_id="DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1
 
 @pytest.fixture
 def spark_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The module of the DAG file, in a DAG bundle of its own (dag.test() runs only DAGs a bundle holds)."""
-    import importlib.util
-
-    dag_id = f"lockgate_spark_{uuid.uuid4().hex[:8]}"
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    path = folder / f"{dag_id}.py"
-    path.write_text(DAG_FILE.replace("DAG_ID", dag_id))
-    bundles = [
-        {
-            "name": f"{dag_id}_bundle",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder)},
-        },
-        {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    spec = importlib.util.spec_from_file_location(dag_id, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of the DAG file above, in a DAG bundle of its own."""
+    return load_bundled_dag_file(tmp_path, monkeypatch, DAG_FILE, "lockgate_spark")
 
 
 def test_a_spark_frame_is_handed_over_gated_and_loaded_with_exact_accounting(

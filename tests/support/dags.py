@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ import pytest
 YAML_DAG_FILE = """\
 # the YAML pipelines of this folder (Airflow's safe mode only parses files naming airflow and DAG)
 from pathlib import Path
+from typing import Any
 from lockgate.pipelines.factory import register_pipelines
 
 register_pipelines(Path(__file__).with_name("pipelines"), globals())
@@ -48,3 +50,29 @@ def write_yaml_pipeline(dags: Path, dag_id: str, spec: str) -> Path:
     path.write_text(spec)
     (dags / "yaml_pipelines.py").write_text(YAML_DAG_FILE)
     return path
+
+
+def load_bundled_dag_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, prefix: str) -> Any:
+    """The module of a DAG file written from ``source`` (``DAG_ID`` replaced by a fresh id starting
+    with ``prefix``) in a DAG bundle of its own: ``dag.test()`` runs only DAGs a bundle holds."""
+    import importlib.util
+    import json
+    import uuid
+
+    dag_id = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    path = folder / f"{dag_id}.py"
+    path.write_text(source.replace("DAG_ID", dag_id))
+    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+    bundles = [
+        {"name": f"{dag_id}_bundle", "classpath": local, "kwargs": {"path": str(folder)}},
+        {"name": "dags-folder", "classpath": local, "kwargs": {}},
+    ]
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+    spec = importlib.util.spec_from_file_location(dag_id, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
