@@ -143,15 +143,44 @@ class EventDispatch:
         """One pipeline run per date for the pending objects its ledger lacks; then delete the SQS
         messages of every event taken so far (their runs exist, or none was needed)."""
         from lockgate.events import group_by_date
-        from lockgate.pipelines.runtime import drop_ingested
         from lockgate.triggers.queues import acknowledge_sqs_batches
 
-        groups = drop_ingested(group_by_date(self.pending), self.files, self.lake_conn_id, self.log)
+        groups = _drop_ingested(group_by_date(self.pending), self.files, self.lake_conn_id, self.log)
         for ds, objects in groups.items():
             self.started.append(trigger_event_run(self.dag_id, ds, objects, self.log))
         self.pending = []
         acknowledge_sqs_batches(self.unacked)
         self.unacked = []
+
+
+def _drop_ingested(
+    groups: dict[str, list[Any]], files: list[dict[str, Any]], lake_conn_id: str, log: Any
+) -> dict[str, list[Any]]:
+    """Objects whose key + ETag their date's ledger already has (SQS delivers at least once) start no run.
+
+    The event run's ingest checks again (a run started for the same objects a moment ago may not have
+    written the ledger yet): this only spares a run that would land nothing.
+    """
+    from lockgate.hooks.lake import LakeHook
+    from lockgate.operators.ingest import ledger_key
+
+    lake = LakeHook(lake_conn_id)
+    datasets = {f["id"]: f["dataset"] for f in files}
+    kept: dict[str, list[Any]] = {}
+    for ds, objects in groups.items():
+        ledgers: dict[str, Any] = {}
+        for obj in objects:
+            if obj.file not in ledgers:
+                key = ledger_key(datasets[obj.file], ds, obj.file)
+                ledgers[obj.file] = lake.read_json(key) if lake.exists(key) else {}
+            known = ledgers[obj.file].get(obj.key)
+            if not obj.removed and known is not None and known.get("etag") == obj.etag:
+                log.info(
+                    "message %s: %s (ETag %s) is already ingested for %s: no run", obj.message_id, obj.uri, obj.etag, ds
+                )
+                continue
+            kept.setdefault(ds, []).append(obj)
+    return kept
 
 
 def trigger_event_run(dag_id: str, ds: str, objects: list[Any], log: Any) -> str:

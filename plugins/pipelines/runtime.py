@@ -1,7 +1,7 @@
 """What the generated DAGs' own small tasks do at run time: find the sources, list a big day's files.
 
-These run inside tasks (``prepare_sources``, ``list_<id>_files``, and the event dispatch's
-:func:`drop_ingested`), never at parse time, so they may import what they need.
+These run inside tasks (``prepare_sources``, ``list_<id>_files``), never at parse time, so they
+may import what they need.
 """
 
 from __future__ import annotations
@@ -80,33 +80,3 @@ def list_source_files(
         # the same file name in several folders: keep the folders in the name
         names = [Path(u).as_posix().replace("/", "_").replace(":", "_")[-120:] for u in uris]
     return [{"source": uri, "source_name": f"{source_id}/{name}"} for uri, name in zip(uris, names, strict=True)]
-
-
-def drop_ingested(
-    groups: dict[str, list[Any]], files: list[dict[str, Any]], lake_conn_id: str, log: Any
-) -> dict[str, list[Any]]:
-    """Objects whose key + ETag their date's ledger already has (SQS delivers at least once) start no run.
-
-    The event run's ingest checks again (a run started for the same objects a moment ago may not have
-    written the ledger yet): this only spares a run that would land nothing.
-    """
-    from lockgate.hooks.lake import LakeHook
-    from lockgate.operators.ingest import ledger_key
-
-    lake = LakeHook(lake_conn_id)
-    datasets = {f["id"]: f["dataset"] for f in files}
-    kept: dict[str, list[Any]] = {}
-    for ds, objects in groups.items():
-        ledgers: dict[str, Any] = {}
-        for obj in objects:
-            if obj.file not in ledgers:
-                key = ledger_key(datasets[obj.file], ds, obj.file)
-                ledgers[obj.file] = lake.read_json(key) if lake.exists(key) else {}
-            known = ledgers[obj.file].get(obj.key)
-            if not obj.removed and known is not None and known.get("etag") == obj.etag:
-                log.info(
-                    "message %s: %s (ETag %s) is already ingested for %s: no run", obj.message_id, obj.uri, obj.etag, ds
-                )
-                continue
-            kept.setdefault(ds, []).append(obj)
-    return kept
