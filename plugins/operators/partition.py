@@ -22,6 +22,7 @@ from lockgate.hooks.iceberg import (
 from lockgate.layout import zone_prefix
 from lockgate.operators.base import LakeOperator
 from lockgate.schema_evolution import IncompatibleSchemaError
+from lockgate.spark_engine import DEFAULT_SPARK_CONN_ID, checked_engine
 from lockgate.sql import ident, literal
 
 if TYPE_CHECKING:
@@ -82,14 +83,25 @@ class PartitionOperator(LakeOperator):
     :param catalog_conn_id: the Iceberg catalog connection (missing: the embedded SQLite catalog).
     :param memory_limit: DuckDB's memory for the write; beyond it DuckDB spills to the task's
         work folder, so the task's memory does not grow with the day.
+    :param engine: where the curated files are written: ``duckdb`` (in the task) or ``spark``
+        (see ``docs/spark.md``); either way pyiceberg commits them as one snapshot of the date.
+    :param spark_conn_id: with ``engine="spark"``, the Airflow connection naming the Spark cluster.
     """
 
     template_fields: tuple[str, ...] = ("dataset",)
 
     def __init__(
-        self, *, catalog_conn_id: str = DEFAULT_CATALOG_CONN_ID, memory_limit: str = MEMORY_LIMIT, **kwargs: Any
+        self,
+        *,
+        catalog_conn_id: str = DEFAULT_CATALOG_CONN_ID,
+        memory_limit: str = MEMORY_LIMIT,
+        engine: str = "duckdb",
+        spark_conn_id: str = DEFAULT_SPARK_CONN_ID,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.engine = checked_engine(engine)
+        self.spark_conn_id = spark_conn_id
         self.catalog_conn_id = catalog_conn_id
         self.memory_limit = memory_limit
 
@@ -110,6 +122,14 @@ class PartitionOperator(LakeOperator):
             raise AirflowFailException(str(exc)) from None
 
     def _write(self, work: Path, staged: Path, out: Path, tag: str) -> int:
+        """The engine writes the date's curated rows (PII protected) under ``out``; returns the rows."""
+        if self.engine == "spark":
+            from lockgate.spark_engine.partition import write_on_spark
+
+            return write_on_spark(self.contract, staged, out, tag, spark_conn_id=self.spark_conn_id, log=self.log)
+        return self._write_duckdb(work, staged, out, tag)
+
+    def _write_duckdb(self, work: Path, staged: Path, out: Path, tag: str) -> int:
         """DuckDB writes the date's curated rows (PII protected) under ``out``; returns the rows."""
         con = bounded_duckdb(work, self.memory_limit)
         try:

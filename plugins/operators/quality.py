@@ -17,6 +17,7 @@ from lockgate.gate import format_failures, quarantine_lines, validation_result
 from lockgate.hooks.warehouse import WarehouseHook
 from lockgate.layout import MANIFEST, raw_prefix, zone_prefix
 from lockgate.operators.base import LakeOperator
+from lockgate.spark_engine import DEFAULT_SPARK_CONN_ID, checked_engine
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseNotifier, Context
@@ -62,6 +63,9 @@ class QualityGateOperator(LakeOperator):
         accepts it (default: the warning notifiers).
     :param check_engine: ``duckdb`` (checks as SQL, GX for the rest) or ``great_expectations``.
     :param warehouse_conn_id: the warehouse holding the ``dq_results`` history.
+    :param engine: where the gate runs: ``duckdb`` (in the task) or ``spark`` (see ``docs/spark.md``).
+    :param spark_conn_id: with ``engine="spark"``, the Airflow connection naming the Spark cluster
+        (missing: local mode with the task's CPUs).
     """
 
     template_fields: tuple[str, ...] = ("dataset",)
@@ -74,9 +78,14 @@ class QualityGateOperator(LakeOperator):
         schema_drift_notifiers: Sequence[BaseNotifier] | None = None,
         check_engine: str = "duckdb",
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN_ID,
+        engine: str = "duckdb",
+        spark_conn_id: str = DEFAULT_SPARK_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # a wrong engine fails when the DAG file is parsed, not when the task runs
+        self.engine = checked_engine(engine)
+        self.spark_conn_id = spark_conn_id
         self.preprocess = preprocess or {}
         self.warning_notifiers = list(warning_notifiers)
         self.schema_drift_notifiers = list(
@@ -241,14 +250,14 @@ class QualityGateOperator(LakeOperator):
                 dataset.quality_report = report
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from lockgate.gate import AccountingError, QualityGateFailed, run_gate
+        from lockgate.gate import AccountingError, QualityGateFailed
 
         ds = self.logical_ds(context)
         with self.workdir() as work:
             files = self._raw_files(context, work)
             try:
                 references = self._references(ds, work)
-                outcome = run_gate(
+                outcome = self._gate_runner()(
                     self.contract,
                     files,
                     ds=ds,
@@ -301,6 +310,18 @@ class QualityGateOperator(LakeOperator):
             )
             self._notify(context, "schema_drift", message, drift, self.schema_drift_notifiers)
         return self._result(report)
+
+    def _gate_runner(self) -> Any:
+        """The engine's ``run_gate``: the same arguments, the same outcome and exceptions."""
+        from lockgate.gate import run_gate
+
+        if self.engine == "duckdb":
+            return run_gate
+        from functools import partial
+
+        from lockgate.spark_engine.gate import run_gate_on_spark
+
+        return partial(run_gate_on_spark, spark_conn_id=self.spark_conn_id, log=self.log)
 
     @staticmethod
     def _result(report: dict[str, Any]) -> dict[str, Any]:

@@ -313,6 +313,8 @@ def _gate_tasks(spec: PipelineSpec) -> dict[str, Any]:
             contract=ds.contract_ref,
             preprocess=ds.preprocess,
             warning_notifiers=dq_warnings,
+            engine=ds.engine,
+            spark_conn_id=spec.spark_conn_id,
             lake_conn_id=spec.lake_conn_id,
         )
         for name, ds in spec.datasets.items()
@@ -352,6 +354,8 @@ def _load_tasks(spec: PipelineSpec, gates: dict[str, Any]) -> tuple[dict[str, An
             task_id=f"partition_{load.dataset}",
             dataset=load.dataset,
             contract=ds.contract_ref,
+            engine=ds.engine,
+            spark_conn_id=spec.spark_conn_id,
             lake_conn_id=spec.lake_conn_id,
         )
         warehouse_load = WarehouseLoadOperator(

@@ -90,6 +90,8 @@ class DatasetSpec:
     contract_ref: str
     contract: Contract
     preprocess: dict[str, Any] = field(default_factory=dict)
+    #: where its gate and partition step run (``duckdb`` or ``spark``, :mod:`lockgate.spark_engine`)
+    engine: str = "duckdb"
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ class PipelineSpec:
     warehouse_conn_id: str
     source_aws_conn_id: str
     summary: bool = True
+    #: the Spark of the datasets with ``engine: spark`` (a missing connection: local mode)
+    spark_conn_id: str = "lockgate_spark"
     #: ``deliver:`` entries (:class:`lockgate.delivery.DeliverySpec`), each after its dataset's load
     deliveries: tuple[Any, ...] = ()
     #: ``models:`` entries (:class:`lockgate.models.ModelSpec`); each model's dataset is in ``datasets`` too
@@ -381,6 +385,7 @@ class _Builder:
         after = self._after(models)
         connections = raw.get("connections", {})
         from lockgate.config import DEFAULT_LAKE_CONN_ID, DEFAULT_WAREHOUSE_CONN_ID
+        from lockgate.spark_engine import DEFAULT_SPARK_CONN_ID
 
         return PipelineSpec(
             path=self.path,
@@ -405,6 +410,7 @@ class _Builder:
             lake_conn_id=connections.get("lake", DEFAULT_LAKE_CONN_ID),
             warehouse_conn_id=connections.get("warehouse", DEFAULT_WAREHOUSE_CONN_ID),
             source_aws_conn_id=connections.get("source_aws", "aws_default"),
+            spark_conn_id=connections.get("spark", DEFAULT_SPARK_CONN_ID),
             summary=raw.get("summary", True),
             deliveries=tuple(deliveries),
             models=tuple(models),
@@ -446,7 +452,7 @@ class _Builder:
                             ["datasets", name, "preprocess", "convert_units", key],
                             f"column {units[key]!r} is not in contract {contract.dataset}",
                         )
-            found[name] = DatasetSpec(name, ref, contract, preprocess)
+            found[name] = DatasetSpec(name, ref, contract, preprocess, spec.get("engine", "duckdb"))
         return found
 
     def _files(self, datasets: Mapping[str, DatasetSpec]) -> list[SourceFile]:

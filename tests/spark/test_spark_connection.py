@@ -1,0 +1,134 @@
+"""``engine: spark``: the operator argument, and which Spark a connection names, its token never shown.
+
+No JVM here: these resolve connections and build operators only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from lockgate.spark_engine import ENGINES, checked_engine
+from lockgate.spark_engine.connection import spark_target, task_cpus
+
+TOKEN = "sparktoken-7f3a9c1e55"
+
+
+def test_no_connection_is_local_mode_with_the_tasks_cpus() -> None:
+    target = spark_target("lockgate_spark_nowhere")
+    assert (target.url, target.remote, target.shown) == (f"local[{task_cpus()}]", False, f"local[{task_cpus()}]")
+    assert spark_target(None).url == f"local[{task_cpus()}]"
+
+
+def test_a_local_master_and_a_classic_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_LOCAL", json.dumps({"conn_type": "spark", "host": "local[3]"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPARK_STANDALONE",
+        json.dumps({"conn_type": "spark", "host": "spark://master", "port": 7077, "extra": {"conf": {"a.b": 1}}}),
+    )
+    assert spark_target("spark_local").url == "local[3]"
+    standalone = spark_target("spark_standalone")
+    assert (standalone.url, standalone.remote, standalone.conf) == ("spark://master:7077", False, {"a.b": "1"})
+
+
+def test_spark_connect_url_carries_the_token_and_nothing_shows_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = {"conn_type": "spark", "host": "sc://spark.internal", "login": "etl", "password": TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_CONNECT", json.dumps({**conn, "extra": {"use_ssl": True}}))
+    target = spark_target("spark_connect")
+    assert target.remote
+    assert target.url == f"sc://spark.internal:15002/;user_id=etl;use_ssl=true;token={TOKEN}"
+    assert target.shown == "sc://spark.internal:15002/;user_id=etl;use_ssl=true;token=***"
+    assert TOKEN not in repr(target)
+    assert TOKEN not in str([target])
+    # the token is registered with Airflow's masker: a log line that prints the URL shows ***
+    from airflow.sdk._shared.secrets_masker import redact
+
+    assert TOKEN not in str(redact(target.url))
+    assert "***" in str(redact(target.url))
+
+
+def test_a_host_without_scheme_and_the_token_in_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "spark_connect", "host": "spark.internal", "port": 443, "extra": {"token": TOKEN}}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_CONNECT2", json.dumps(conn))
+    target = spark_target("spark_connect2")
+    assert target.url == f"sc://spark.internal:443/;token={TOKEN}"
+    assert target.shown == "sc://spark.internal:443/;token=***"
+
+
+def test_the_engine_argument_is_checked_when_the_dag_is_parsed() -> None:
+    from lockgate.operators.partition import PartitionOperator
+    from lockgate.operators.quality import QualityGateOperator
+
+    assert ENGINES == ("duckdb", "spark")
+    assert checked_engine("spark") == "spark"
+    gate = QualityGateOperator(task_id="g", dataset="readings", engine="spark", spark_conn_id="my_spark")
+    assert (gate.engine, gate.spark_conn_id) == ("spark", "my_spark")
+    assert QualityGateOperator(task_id="g2", dataset="readings").engine == "duckdb"
+    assert PartitionOperator(task_id="p", dataset="readings", engine="spark").engine == "spark"
+    for make in (QualityGateOperator, PartitionOperator):
+        with pytest.raises(ValueError, match="engine must be one of duckdb, spark, not 'spork'"):
+            make(task_id="x", dataset="readings", engine="spork")
+
+
+def test_logging_the_target_never_prints_the_token(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = {"conn_type": "spark", "host": "sc://spark.internal", "password": TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_CONNECT3", json.dumps(conn))
+    target = spark_target("spark_connect3")
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("lockgate.test").info("gate on Spark %s (%r)", target.shown, target)
+    assert TOKEN not in caplog.text
+    assert "token=***" in caplog.text
+
+
+def test_a_step_on_spark_is_refused_loudly_before_anything_is_read(tmp_path: Path) -> None:
+    """Until the Spark engine gives the DuckDB engine's answers, asking for it stops the task."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lockgate.contracts import load_contract
+    from lockgate.spark_engine.gate import run_gate_on_spark
+    from lockgate.spark_engine.partition import write_on_spark
+
+    contract = load_contract("readings")
+    with pytest.raises(AirflowFailException, match=r"readings: the quality gate on Spark \(local\[\d+\]\)"):
+        run_gate_on_spark(contract, [], spark_conn_id="lockgate_spark_nowhere", ds="2026-01-02")
+    with pytest.raises(AirflowFailException, match="partition step on Spark"):
+        write_on_spark(contract, tmp_path / "staged.parquet", tmp_path / "out", "t", spark_conn_id="nowhere")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_pipeline_key_reaches_the_gate_and_the_partition(tmp_path: Path) -> None:
+    """``datasets.<name>.engine`` and ``connections.spark`` in a pipeline YAML -> the operators' arguments."""
+    import yaml
+
+    from lockgate.pipelines.factory import build_dag
+    from lockgate.pipelines.spec import PipelineSpecError, load_spec
+
+    sales = Path(__file__).resolve().parents[2] / "dags" / "pipelines" / "sales_distribution.yaml"
+    raw = yaml.safe_load(sales.read_text())
+    name = next(iter(raw["datasets"]))
+    raw["datasets"][name] = {**(raw["datasets"][name] or {}), "engine": "spark"}
+    raw.setdefault("connections", {})["spark"] = "team_spark"
+    path = tmp_path / "sales_on_spark.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(path)
+    assert spec.datasets[name].engine == "spark"
+    assert spec.spark_conn_id == "team_spark"
+    dag = build_dag(spec)
+    gate = dag.get_task(f"gate_{name}")
+    assert (gate.engine, gate.spark_conn_id) == ("spark", "team_spark")
+    others = [t for t in dag.tasks if t.task_id.startswith("gate_") and t.task_id != f"gate_{name}"]
+    assert all(t.engine == "duckdb" for t in others)
+    partition = [t for t in dag.tasks if t.task_id == f"partition_{name}"]
+    assert all((t.engine, t.spark_conn_id) == ("spark", "team_spark") for t in partition)
+
+    raw["datasets"][name]["engine"] = "spork"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(PipelineSpecError, match="engine"):
+        load_spec(path)
