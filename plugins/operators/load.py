@@ -6,7 +6,7 @@ import hashlib
 import re
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +21,7 @@ from lockgate.layout import zone_prefix
 from lockgate.lineage import LineageDataset
 from lockgate.load_guards import (
     MAX_SOURCES,
+    LakeChecks,
     check_predicate,
     copy_error_position,
     curated_row,
@@ -28,9 +29,9 @@ from lockgate.load_guards import (
     error_column,
     error_constraint,
     key_sources,
+    lake_checks,
     refused_rows,
     repeated_key_message,
-    repeated_keys,
     shrink_refusal,
     source_lines,
     staged_sources,
@@ -38,7 +39,7 @@ from lockgate.load_guards import (
 from lockgate.operators.base import LakeOperator
 from lockgate.schema_evolution import IncompatibleSchemaError, contract_type
 from lockgate.schema_evolution import plan as plan_evolution
-from lockgate.sql import SQL_TYPES, ident, literal, render, render_statement, split_statements
+from lockgate.sql import ident, literal, render, render_statement, split_statements
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -205,7 +206,7 @@ class WarehouseLoadOperator(LakeOperator):
     :param allow_shrink: replace a date whatever the share; None: the run's DAG param
         ``allow_shrink`` (a person decides in the trigger form), default False.
 
-    Before any write, a date whose curated rows repeat a primary key is refused naming the key
+    Before the commit, a date whose curated rows repeat a primary key is refused naming the key
     values and their raw files and rows (see :mod:`lockgate.load_guards`); a row PostgreSQL refuses
     during the COPY is named by its raw file and row too.
     """
@@ -244,7 +245,7 @@ class WarehouseLoadOperator(LakeOperator):
         Declared as a PRIMARY KEY only where a load needs the index (merge and scd2 on PostgreSQL:
         ``ON CONFLICT`` and key lookups). A replace_partition or append table holds the date's rows
         exactly as the curated partition has them, and a date whose key is not unique is refused
-        before any write (by the quality gate, and again by the load's own GROUP BY over the curated
+        (by the quality gate, and again, before the commit, by the load's own GROUP BY over the curated
         files, see :func:`lockgate.load_guards.repeated_keys`), so the index would only re-check
         that while costing ~3x the COPY itself at 10M rows; nothing else writes those tables. Writes
         from outside Lockgate are not checked there.
@@ -410,17 +411,22 @@ class WarehouseLoadOperator(LakeOperator):
         )
 
     def _reconcile(
-        self, session: Any, table: str, staging: str | None, files: list[Any], ds: str, partition: str | None
+        self,
+        session: Any,
+        table: str,
+        staging: str | None,
+        lake_side: Future[LakeChecks],
+        ds: str,
+        partition: str | None,
     ) -> None:
         """Before commit: the warehouse must hold what the lake holds, or nothing is committed.
 
         replace_partition and append compare the date's partition with the curated files'
         fingerprint (see :mod:`lockgate.reconcile`); merge and scd2 check every staged key is in the
         table (for scd2: as a current version). ``partition``: the date's own PostgreSQL partition,
-        scanned directly (it holds only that date, so no row needs the date filter).
+        scanned directly (it holds only that date, so no row needs the date filter). ``lake_side``:
+        the curated files' fingerprint, computed beside the writes (:meth:`_lake_checks`).
         """
-        import duckdb
-
         from lockgate.reconcile import ReconciliationError, differences, fingerprint_sql
 
         columns = self.contract.storage_columns
@@ -434,27 +440,13 @@ class WarehouseLoadOperator(LakeOperator):
             if missing:
                 raise ReconciliationError(f"{table}: {missing} staged keys are missing after the {self.mode}")
             return
-        typed = ", ".join(f"CAST({ident(c.name)} AS {SQL_TYPES['duckdb'][c.type]}) AS {ident(c.name)}" for c in columns)
-
-        def lake_fingerprint() -> Any:
-            reader = duckdb.connect()
-            try:
-                reader.execute("SET TimeZone='UTC'")
-                relation = f"(SELECT {typed} FROM read_parquet($1, hive_partitioning = true))"
-                return reader.execute(fingerprint_sql(columns, relation), [[str(f) for f in files]]).fetchone()
-            finally:
-                reader.close()
-
-        # the lake's side (DuckDB, here) and the warehouse's side (its server) scan at the same time
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(lake_fingerprint)
-            if partition is not None:
-                relation, where, params = self.warehouse.table(partition), "TRUE", []
-            else:
-                relation, where, params = table, f"{ident(DATE_PARTITION)} = $1", [date.fromisoformat(ds)]
-            warehouse = session.fetchall(fingerprint_sql(columns, relation, where, session.dialect), params)[0]
-            lake = pending.result()
-        assert lake is not None  # an aggregate query always returns one row
+        if partition is not None:
+            relation, where, params = self.warehouse.table(partition), "TRUE", []
+        else:
+            relation, where, params = table, f"{ident(DATE_PARTITION)} = $1", [date.fromisoformat(ds)]
+        warehouse = session.fetchall(fingerprint_sql(columns, relation, where, session.dialect), params)[0]
+        lake = lake_side.result().fingerprint
+        assert lake is not None  # asked for every replace_partition and append (an aggregate's one row)
         found = differences(columns, lake, warehouse)
         if found:
             raise ReconciliationError(
@@ -464,9 +456,18 @@ class WarehouseLoadOperator(LakeOperator):
             "reconciled %s ds=%s with the lake: %d rows, %d column fingerprints", table, ds, lake[0], len(columns)
         )
 
-    def _load(self, context: Context, manifest: dict[str, Any], files: list[Any], ds: str) -> bool:
+    def _load(
+        self,
+        context: Context,
+        manifest: dict[str, Any],
+        files: list[Any],
+        ds: str,
+        work: Path,
+        lake_side: Future[LakeChecks],
+    ) -> bool:
         """The date's rows into the table, reconciled and audited, in one transaction; True: an
-        append of the same data again, skipped."""
+        append of the same data again, skipped. ``lake_side``: the curated files' own checks, running
+        meanwhile (:meth:`_lake_checks`); a date whose keys repeat is refused before the commit."""
         day = date.fromisoformat(ds)
         table = self.warehouse.table(self.table)
         audit = self.warehouse.table(AUDIT_TABLE)
@@ -478,6 +479,7 @@ class WarehouseLoadOperator(LakeOperator):
             self._create_or_evolve(session, table)
             session.run_template("audit_table.sql", audit_table=audit)
             if self.mode == "append" and self._already_appended(session, audit, day, manifest["checksum"]):
+                self._refuse_repeated_keys(lake_side.result(), files, ds, work)
                 return True
             self._refuse_shrink(session, table, audit, day, partition, manifest["rows"], context)
             if files:
@@ -488,7 +490,8 @@ class WarehouseLoadOperator(LakeOperator):
                         f"snapshot {manifest['snapshot_id']} of curated {self.dataset} ds={ds} holds "
                         f"{manifest['rows']}; nothing was committed"
                     )
-                self._reconcile(session, table, staging, files, ds, partition)
+                self._refuse_repeated_keys(lake_side.result(), files, ds, work)
+                self._reconcile(session, table, staging, lake_side, ds, partition)
             elif self.mode == "replace_partition":
                 self._clear_date(session, table, day, partition)
             session.run_template(
@@ -548,15 +551,21 @@ class WarehouseLoadOperator(LakeOperator):
         except FileNotFoundError:
             return None
 
-    def _refuse_repeated_keys(self, files: list[Any], ds: str, work: Path) -> None:
-        """No load writes two rows with one key from one date (the gate checks it; this defends the table)."""
-        key = self.contract.primary_key
-        if not key or not files:
-            return
-        columns = self.contract.storage_columns
-        count, examples = repeated_keys(files, columns, key, work)
+    def _lake_checks(self, files: list[Any], work: Path) -> LakeChecks:
+        """The curated files' repeated keys and (replace_partition, append) their fingerprint, in a
+        DuckDB of one thread: run beside the COPY, it leaves the COPY its CPU (10M readings: the
+        checks' ~4-5 s of a 20 s load went out of its wall time)."""
+        contract = self.contract
+        fingerprint = self.mode in DATE_MODES
+        return lake_checks(files, contract.storage_columns, contract.primary_key, work, fingerprint, threads=1)
+
+    def _refuse_repeated_keys(self, checks: LakeChecks, files: list[Any], ds: str, work: Path) -> None:
+        """No load commits two rows with one key from one date (the gate checks it; this defends the
+        table): the refusal names the key values and their raw files and rows."""
+        count, examples = checks.repeated
         if not count:
             return
+        columns = self.contract.storage_columns
         staged = self._staged_copy(ds, work)
         located = []
         for values, _ in examples:
@@ -666,14 +675,18 @@ class WarehouseLoadOperator(LakeOperator):
         with self.workdir() as work:
             # the date's data files in the curated table's current snapshot (one version, local copies)
             manifest, files = self._curated_date(ds, work)
-            self._refuse_repeated_keys(files, ds, work)
-            try:
-                skipped = self._load(context, manifest, files, ds)
-            except Exception as exc:
-                located = self._refused_row_message(exc, files, ds, work)
-                if located is None:
-                    raise
-                raise AirflowFailException(located) from exc
+            # the curated files' own checks run beside the writes; their verdict is read before the commit
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                lake_side = pool.submit(self._lake_checks, files, work)
+                try:
+                    skipped = self._load(context, manifest, files, ds, work, lake_side)
+                except Exception as exc:
+                    # a repeated key explains a failed write first (merge: "cannot affect row a second time")
+                    self._refuse_repeated_keys(lake_side.result(), files, ds, work)
+                    located = self._refused_row_message(exc, files, ds, work)
+                    if located is None:
+                        raise
+                    raise AirflowFailException(located) from exc
         namespace, name = self.warehouse.openlineage_dataset(self.table)
         self.lineage.inputs.append(self.lake_dataset(f"curated/{self.dataset}", columns))
         self.lineage.outputs.append(

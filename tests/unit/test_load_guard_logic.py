@@ -21,6 +21,7 @@ from lockgate.load_guards import (
     error_column,
     error_constraint,
     key_sources,
+    lake_checks,
     refused_rows,
     repeated_key_message,
     repeated_keys,
@@ -173,6 +174,29 @@ def test_repeated_keys_are_found_within_a_memory_limit_far_below_the_keys_size(t
     # little memory for even one block is DuckDB's own out-of-memory error, not a bigger process
     with pytest.raises(duckdb.OutOfMemoryException):
         repeated_keys([path], COLUMNS, ["site_id"], work, memory_limit="1MB")
+
+
+def test_lake_checks_give_the_repeated_keys_and_the_reconciliation_fingerprint(
+    lake: dict[str, Any], tmp_path: Path
+) -> None:
+    """What the load computes beside its COPY: the same keys as :func:`repeated_keys` and the lake's
+    fingerprint as the reconciliation computes it over the same rows (one thread, bounded)."""
+    from lockgate.hooks.warehouse import parquet_rows_sql
+    from lockgate.reconcile import fingerprint_sql
+
+    found = lake_checks(lake["files"], COLUMNS, ["site_id"], tmp_path, fingerprint=True, threads=1)
+    assert found.repeated == (1, [({"site_id": "S2"}, 2)])
+    con = duckdb.connect()
+    expected = con.execute(
+        fingerprint_sql(COLUMNS, f"({parquet_rows_sql(COLUMNS)})"), [[str(f) for f in lake["files"]]]
+    ).fetchone()
+    assert found.fingerprint == tuple(expected)
+    assert found.fingerprint[0] == 5  # the rows of both files
+    unique = lake_checks(lake["files"][1:], COLUMNS, ["site_id"], tmp_path, fingerprint=False)
+    assert unique.repeated == (0, [])
+    assert unique.fingerprint is None
+    assert lake_checks([], COLUMNS, ["site_id"], tmp_path, fingerprint=True).fingerprint is None  # nothing to load
+    assert lake_checks(lake["files"], COLUMNS, [], tmp_path, fingerprint=False).repeated == (0, [])  # no key
 
 
 def test_repeated_keys_over_the_curated_files(lake: dict[str, Any], tmp_path: Path) -> None:
