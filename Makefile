@@ -53,11 +53,27 @@ airflow: setup  ## start Airflow locally (web UI, scheduler, dag-processor, trig
 
 BENCH_ROWS ?= 1000000 10000000
 BENCH_RUNS ?= 3
+# a big day, measured apart (the chain alone, once: each task's peak RSS and its growth from 1M rows);
+# its CSV (4.7 GB at 100M) is generated in bench/.data and deleted after. Empty: skipped
+BENCH_BIG_ROWS ?= 100000000
 BENCH_ARGS ?=
+# where the results files go, and the page written from them (its chart next to it, .png): a quick
+# run's page goes to bench/.data, docs/benchmarks.md is the full run's
+BENCH_RESULTS ?= bench/results
+BENCH_DOC ?= $(if $(BENCH_FULL),docs/benchmarks.md,bench/.data/benchmarks-quick.md)
+BENCH_DATE := $(shell date -u +%F)
+# the full run's file is <date>.json; any other size or run count is a quick one, named apart
+BENCH_FULL = $(and $(filter 3,$(BENCH_RUNS)),$(filter 10000000,$(lastword $(BENCH_ROWS))),$(if $(BENCH_ARGS),,full))
+BENCH_OUT = $(BENCH_RESULTS)/$(BENCH_DATE)$(if $(BENCH_FULL),,-quick-$(lastword $(BENCH_ROWS))).json
+BENCH_BIG_OUT = $(BENCH_RESULTS)/$(BENCH_DATE)-big-$(lastword $(BENCH_BIG_ROWS)).json
+BENCH_RUN = $(UV) run --frozen --no-sync python -m bench.run
 .PHONY: bench
-bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (quick: BENCH_ROWS=1000000 BENCH_RUNS=1)
-	$(UV) sync --frozen --quiet --group bench
-	$(UV) run --frozen --no-sync python -m bench.run --rows $(BENCH_ROWS) --runs $(BENCH_RUNS) $(BENCH_ARGS)
+bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (quick: BENCH_ROWS=1000000 BENCH_RUNS=1 BENCH_BIG_ROWS=)
+	@# --inexact: the bench group is added to the environment, nothing else removed (an extra such as spark stays)
+	$(UV) sync --frozen --quiet --inexact --group bench
+	$(BENCH_RUN) --rows $(BENCH_ROWS) --runs $(BENCH_RUNS) --results-dir $(BENCH_RESULTS) --out $(BENCH_OUT) --docs no $(BENCH_ARGS)
+	$(if $(BENCH_BIG_ROWS),$(BENCH_RUN) --rows $(BENCH_BIG_ROWS) --runs 1 --only chain --results-dir $(BENCH_RESULTS) --out $(BENCH_BIG_OUT) --docs no)
+	$(UV) run --frozen --no-sync python -m bench.report $(BENCH_OUT) $(if $(BENCH_BIG_ROWS),$(BENCH_BIG_OUT)) --doc $(BENCH_DOC)
 	$(UV) run --frozen --no-sync python -m bench.health_page  # the Data health page, 50 datasets x 365 days
 	$(UV) run --frozen --no-sync python -m bench.publish --rows $(lastword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # curated publish vs COPY PARTITION_BY
 	$(UV) run --frozen --no-sync python -m bench.sql_source --rows $(firstword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # PostgreSQL source: ADBC vs DB-API

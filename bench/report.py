@@ -1,6 +1,10 @@
 """``docs/benchmarks.md`` and its chart, from one results file of :mod:`bench.run`.
 
-    python -m bench.report bench/results/<date>.json
+    python -m bench.report bench/results/<date>.json [bench/results/<date>-big-100000000.json]
+
+The second file, when given, is a big day measured apart (``make bench``'s ``BENCH_BIG_ROWS`` step:
+the chain alone, once, at 100M rows): its sizes feed the peak-RSS goals, the memory table and
+chart and a section of their own, never the ratios of the side-by-side runs (:func:`merge_big`).
 
 Everything in the page is computed from the JSON (figures, ratios, verdicts against the goals of
 issues 4, 5, 8 and 15; :data:`RETIRED` lists the goals issue 15 replaced), except the analysis,
@@ -11,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
-CHART = REPO / "docs" / "benchmarks.png"
 NOTES = Path(__file__).resolve().parent / "NOTES.md"
 GIB = 2**30
 MIB = 2**20
@@ -99,13 +101,41 @@ def _rows(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n:,}"
 
 
+def merge_big(main: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+    """``main``'s results with a big-day run's (``make bench``'s ``BENCH_BIG_ROWS`` step: the chain
+    alone, once, at e.g. 100M rows) added: its measurements and data sets at the sizes ``main`` did
+    not measure, the sizes in ``params.big_rows``, the run itself in ``big_run``."""
+    sizes = set(main["params"]["rows"])
+    extra = sorted(set(big["params"]["rows"]) - sizes)
+    measured = [m for m in big["measurements"] if m.get("data_rows", m["rows"]) in extra]
+    return {
+        **main,
+        "params": {**main["params"], "big_rows": extra},
+        "data": [*main.get("data", []), *(x for x in big.get("data", []) if x["rows"] in extra)],
+        "measurements": [*main["measurements"], *measured],
+        "big_run": {
+            "started": big["started"],
+            "command": big["command"],
+            "duration_seconds": big["duration_seconds"],
+            "commit": big["git"]["commit"],
+            "uncommitted_files": big["git"]["uncommitted_files"],
+            "load_avg_max": max((m.get("load_avg_max", 0.0) for m in measured), default=0.0),
+        },
+    }
+
+
 class Results:
-    """Lookup over a results file."""
+    """Lookup over a results file (and a big-day run's, merged in by :func:`merge_big`)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self.by_key = {m["key"]: m for m in data["measurements"]}
+        #: the sizes measured side by side (every table and ratio)
         self.sizes: list[int] = sorted(data["params"]["rows"])
+        #: the big-day sizes measured apart (the chain alone, once): memory and time, no ratios
+        self.big_sizes: list[int] = sorted(data["params"].get("big_rows", []))
+        #: every size a task's peak RSS was measured at
+        self.memory_sizes: list[int] = sorted({*self.sizes, *self.big_sizes})
 
     def get(self, group: str, tool: str, rows: int) -> dict[str, Any] | None:
         return self.by_key.get(f"{group}/{tool}/{rows}")
@@ -335,7 +365,7 @@ def task_rss(r: Results, rows: int, sfx: str = "") -> dict[str, float]:
 
 def _memory_goals(r: Results, sfx: str, label: str) -> list[Goal]:
     out: list[Goal] = []
-    for rows in r.sizes if not sfx else [n for n in r.sizes if task_rss(r, n, sfx)]:
+    for rows in r.memory_sizes if not sfx else [n for n in r.memory_sizes if task_rss(r, n, sfx)]:
         rss = task_rss(r, rows, sfx)
         if not rss:
             continue
@@ -349,24 +379,25 @@ def _memory_goals(r: Results, sfx: str, label: str) -> list[Goal]:
                 _verdict(rss[worst] <= GIB, f"{rss[worst] / GIB:.2f} GiB" if rss[worst] > GIB else ""),
             )
         )
-    low, high = task_rss(r, GROWTH_FROM, sfx), task_rss(r, r.sizes[-1], sfx)
+    largest = r.memory_sizes[-1]
+    low, high = task_rss(r, GROWTH_FROM, sfx), task_rss(r, largest, sfx)
     if sfx:
         return out
-    if not low or r.sizes[-1] <= GROWTH_FROM:
+    if not low or largest <= GROWTH_FROM:
         goal = f"peak RSS of every task grows ≤ x{FLAT} from {_rows(GROWTH_FROM)} to {_rows(GROWTH_TO)} rows"
         return [*out, Goal("15", goal, "-", _verdict(None))]
     growth = {k: high[k] / low[k] for k in high if k in low}
     worst = max(growth, key=lambda k: growth[k])
-    measured = r.sizes[-1] >= GROWTH_TO
+    measured = largest >= GROWTH_TO
     out.append(
         Goal(
             "15",
             f"peak RSS of every task grows ≤ x{FLAT} from {_rows(GROWTH_FROM)} to {_rows(GROWTH_TO)} rows",
-            f"{_rows(GROWTH_FROM)} → {_rows(r.sizes[-1])}: highest x{growth[worst]:.2f} ({worst}); "
+            f"{_rows(GROWTH_FROM)} → {_rows(largest)}: highest x{growth[worst]:.2f} ({worst}); "
             + ", ".join(f"{k} x{v:.2f}" for k, v in growth.items() if k != worst),
-            _verdict(growth[worst] <= FLAT, "")
+            _verdict(growth[worst] <= FLAT, _over(growth[worst], FLAT))
             if measured
-            else f"not measured at {_rows(GROWTH_TO)} (x{growth[worst]:.2f} up to {_rows(r.sizes[-1])})",
+            else f"not measured at {_rows(GROWTH_TO)} (x{growth[worst]:.2f} up to {_rows(largest)})",
         )
     )
     return out
@@ -671,20 +702,21 @@ def memory_table(r: Results) -> str:
         ("PartitionOperator", lambda n: r.step(n, "op_partition")),
         ("WarehouseLoadOperator", lambda n: r.step(n, "op_load")),
     ]
+    sizes = r.memory_sizes
     header = ["stage"]
-    for n in r.sizes:
+    for n in sizes:
         header += [f"time {_rows(n)}", f"peak RSS {_rows(n)}"]
-    if len(r.sizes) > 1:
-        header.append(f"RSS {_rows(r.sizes[-1])} ÷ {_rows(r.sizes[0])}")
+    if len(sizes) > 1:
+        header.append(f"RSS {_rows(sizes[-1])} ÷ {_rows(sizes[0])}")
     body = []
     for label, find in items:
         row = [label]
-        found = [find(n) for n in r.sizes]
+        found = [find(n) for n in sizes]
         if not any(found):
             continue
         for step in found:
             row += [Figure.of(step["seconds"]).secs(), Figure.of(step["peak_rss"]).mib()] if step else ["-", "-"]
-        if len(r.sizes) > 1 and found[0] and found[-1]:
+        if len(sizes) > 1 and found[0] and found[-1]:
             row.append(f"x{found[-1]['peak_rss']['median'] / found[0]['peak_rss']['median']:.2f}")
         body.append(row)
     return _table(header, body)
@@ -723,6 +755,44 @@ def startup_table(r: Results, rows: int, group: str = "chain") -> str:
         return ""
     header = ["stage", "task", "process", "work", f"process - work (goal ≤ {STARTUP_GOAL} s)"]
     return _table([*header, "interpreter", "set-up (imports, DAG, task)", "after work", "exit"], body)
+
+
+def big_day_table(r: Results, rows: int) -> str:
+    """The chain's tasks on a big day (measured apart, once): time, CPU and peak RSS, and the RSS
+    against the same task's at :data:`GROWTH_FROM` rows."""
+    body = []
+    for task, stage, operator, _, _ in STAGES:
+        step, low = r.step(rows, task), r.step(GROWTH_FROM, task)
+        if step is None:
+            continue
+        rss = step["peak_rss"]["median"]
+        growth = rss / low["peak_rss"]["median"] if low else None
+        body.append(
+            [
+                stage,
+                operator,
+                f"{_num(step['seconds']['median'])} s",
+                f"{_num(step['process_seconds']['median'])} s",
+                f"{_num(step['cpu_seconds']['median'])} s",
+                f"{rss / MIB:,.0f} MiB" + (" ✓" if rss <= GIB else ""),
+                (f"x{growth:.2f}" + (" ✓" if growth <= FLAT else "")) if growth else "-",
+            ]
+        )
+    chain = r.get("chain", "lockgate", rows)
+    if chain:
+        body.append(
+            [
+                "**whole chain**",
+                "4 task processes",
+                f"**{_num(chain['work_seconds']['median'])} s**",
+                f"**{_num(chain['process_seconds']['median'])} s**",
+                f"{_num(chain['cpu_seconds']['median'])} s",
+                f"{chain['peak_rss']['median'] / MIB:,.0f} MiB",
+                "",
+            ]
+        )
+    header = ["stage", "task", "work", "process", "CPU", "peak RSS (goal ≤ 1 GiB)"]
+    return _table([*header, f"RSS ÷ {_rows(GROWTH_FROM)} (goal ≤ x{FLAT})"], body)
 
 
 def _first(m: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -882,14 +952,16 @@ def chart(r: Results, path: Path) -> None:
         ("checks", lambda n: _first(r.get("checks_clean", "lockgate", n))),
         ("GX checks", lambda n: _first(r.get("checks_clean", "gx", n))),
     ]
-    width = 0.8 / max(1, len(r.sizes))
-    shades = ["#90caf9", "#1565c0", "#0d47a1"]
-    for j, n in enumerate(r.sizes):
+    # every size measured, the big day measured apart (make bench's BENCH_BIG_ROWS) included
+    sizes = r.memory_sizes
+    width = 0.8 / max(1, len(sizes))
+    shades = ["#90caf9", "#1565c0", "#0d47a1", "#01579b"]
+    for j, n in enumerate(sizes):
         xs, heights = [], []
         for i, (_label, find) in enumerate(items):
             step = find(n)
             if step:
-                xs.append(i + (j - (len(r.sizes) - 1) / 2) * width)
+                xs.append(i + (j - (len(sizes) - 1) / 2) * width)
                 heights.append(step["peak_rss"]["median"] / GIB)
         ax.bar(
             xs,
@@ -957,6 +1029,7 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
         + (f" with {d['git']['uncommitted_files']} uncommitted files" if d["git"]["uncommitted_files"] else "")
         + f" · highest 1-min load average seen: {loads:.1f}",
         "",
+        *_big_run_lines(d),
         f"**PostgreSQL:** {pg['version'].split(' on ')[0]} ({pg['origin']} server; {settings}); {pg['psql']}.",
         "",
         f"**Versions:** {versions}.",
@@ -1049,6 +1122,19 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
             checks_table(r, n),
             "",
         ]
+    for n in r.big_sizes:
+        parts += [
+            f"## A {_rows(n)}-row day: the chain alone",
+            "",
+            f"Measured apart from the runs above (`make bench`'s `BENCH_BIG_ROWS` step: `--only chain --runs 1`, "
+            "its CSV generated in `bench/.data` and, above 10M rows, deleted once measured), for each task's "
+            "peak RSS and its growth "
+            f"from {_rows(GROWTH_FROM)} rows (that size's figures come from the runs above); its times were "
+            "taken at another moment than the floors', so they are given without ratios.",
+            "",
+            big_day_table(r, n),
+            "",
+        ]
     parts += [
         "## Memory and time per stage, by size",
         "",
@@ -1061,8 +1147,35 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
     return "\n".join(parts)
 
 
-def write_docs(results_path: Path, doc: Path = DOC, chart_path: Path = CHART) -> list[Path]:
-    r = Results(json.loads(results_path.read_text()))
+def _big_run_lines(d: dict[str, Any]) -> list[str]:
+    """The big-day run's own line under the main run's (see :func:`merge_big`)."""
+    big = d.get("big_run")
+    if not big:
+        return []
+    sizes = ", ".join(_rows(n) for n in d["params"].get("big_rows", []))
+    dirty = f" with {big['uncommitted_files']} uncommitted files" if big["uncommitted_files"] else ""
+    return [
+        f"**{sizes} rows, measured apart:** {big['started']} · `{big['command']}` · "
+        f"{big['duration_seconds'] / 60:.0f} min · git `{big['commit'][:10]}`{dirty} · "
+        f"highest 1-min load average seen: {big['load_avg_max']:.1f}",
+        "",
+    ]
+
+
+def load_results(results_path: Path, big_path: Path | None = None) -> Results:
+    """The results of one run, with a big-day run's merged in (:func:`merge_big`) when given."""
+    data = json.loads(results_path.read_text())
+    if big_path is not None:
+        data = merge_big(data, json.loads(big_path.read_text()))
+    return Results(data)
+
+
+def write_docs(
+    results_path: Path, doc: Path = DOC, chart_path: Path | None = None, big_path: Path | None = None
+) -> list[Path]:
+    """Write the page and its chart (next to it unless ``chart_path``) from a results file."""
+    chart_path = chart_path or doc.with_suffix(".png")
+    r = load_results(results_path, big_path)
     chart(r, chart_path)
     doc.write_text(render(r, results_path, chart_path))
     return [doc, chart_path]
@@ -1086,11 +1199,15 @@ def summary_table(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m bench.report bench/results/<date>.json", file=sys.stderr)
-        return 2
-    for path in write_docs(Path(args[0]).resolve()):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="docs/benchmarks.md and its chart from bench.run's results")
+    parser.add_argument("results", type=Path, help="bench/results/<date>.json")
+    parser.add_argument("big", type=Path, nargs="?", help="a big-day run's results (--only chain), merged in")
+    parser.add_argument("--doc", type=Path, default=DOC, help="the page to write (its chart: same name, .png)")
+    args = parser.parse_args(argv)
+    big = args.big.resolve() if args.big else None
+    for path in write_docs(args.results.resolve(), args.doc.resolve(), big_path=big):
         print(f"wrote {path}")
     return 0
 

@@ -143,3 +143,45 @@ def test_retired_goals_say_where_they_went() -> None:
     issues = {g.issue for g in report.goals(r)}
     assert "3" not in issues  # its RSS goals now live in issue 15's
     assert all(now.startswith("15:") for _, _, now in report.RETIRED)
+
+
+def test_a_big_day_measured_apart_is_merged_for_memory_only() -> None:
+    """make bench's BENCH_BIG_ROWS step: the chain alone at 100M, in a results file of its own."""
+    sizes = [1_000_000, TEN_M]
+    main = {
+        "params": {"rows": sizes},
+        "data": [],
+        "measurements": [
+            chain("", 1_000_000, 1.0, 0.5, 1.0, rss_mib=600),
+            chain("", TEN_M, 10.0, 3.0, 10.0, rss_mib=700),
+            *floors(TEN_M),
+        ],
+    }
+    # the big run also measured 1M: the main run's figures win for the sizes both measured
+    big = {
+        "started": "2026-12-07T10:33:02+00:00",
+        "command": "python -m bench.run --rows 100000000 --runs 1 --only chain",
+        "duration_seconds": 1200.0,
+        "git": {"commit": "0123456789abcdef", "uncommitted_files": 0},
+        "params": {"rows": [1_000_000, 100_000_000]},
+        "data": [{"rows": 100_000_000, "name": "readings_100000000_clean"}],
+        "measurements": [
+            {**chain("", 1_000_000, 9.0, 9.0, 9.0, rss_mib=50), "load_avg_max": 9.0},
+            {**chain("", 100_000_000, 100.0, 30.0, 100.0, rss_mib=720), "load_avg_max": 3.5},
+        ],
+    }
+    merged = report.merge_big(main, big)
+    r = report.Results(merged)
+    assert r.sizes == sizes  # the tables and ratios stay at the sizes measured side by side
+    assert r.memory_sizes == [*sizes, 100_000_000]
+    assert merged["big_run"]["load_avg_max"] == 3.5
+    assert [d["rows"] for d in merged["data"]] == [100_000_000]
+    goals = by_goal(r)
+    growth = goals["peak RSS of every task grows ≤ x1.25 from 1M to 100M rows"]
+    assert growth.measured.startswith("1M → 100M: highest x1.20 (gate)")  # 720 / 600, not 720 / 50
+    assert "**met**" in growth.verdict
+    assert "**met**" in goals["100M CSV: peak RSS of every task ≤ 1 GiB"].verdict
+    table = report.big_day_table(r, 100_000_000)
+    assert "| gate | QualityGateOperator | 100 s | 100 s | 100 s | 720 MiB ✓ | x1.20 ✓ |" in table
+    assert "100M" in report.memory_table(r)
+    assert report._big_run_lines(merged)[0].startswith("**100M rows, measured apart:** 2026-12-07")
