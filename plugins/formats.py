@@ -17,6 +17,10 @@ quoting), blank lines, other encodings - goes through the Python ``csv`` reader,
 record by the line it starts on. Which reader a file takes is decided by one scan of its bytes,
 the same way for counting at ingestion and for reading in the gate, so the counts always agree.
 
+NDJSON likewise has a fast path (DuckDB's JSON parser over blocks of lines, in
+:mod:`lockgate.formats_fast`) that hands every line it cannot read exactly as the Python reader
+does to the Python reader, so both give identical results.
+
 Header matching: a contract column matches a header name exactly, else ignoring case and
 surrounding whitespace (``" Station_ID "`` feeds ``station_id``); the order of columns in the file
 does not matter. Two header names that would feed one contract column (``id`` and ``" ID "``, or
@@ -85,6 +89,9 @@ _ARROW_BLOCK = 4 << 20
 #: before giving up on it, so an oversized field can be measured and its first KB kept
 _CSV_MEASURE_CHARS = 64 << 20
 _SNIFF_BYTES = 4096
+#: NDJSON goes through the fast path (lockgate.formats_fast) where it can be exact; False: the
+#: Python reader for every file (the reference the fast path is tested against)
+FAST_NDJSON = True
 
 
 class SourceFileError(ValueError):
@@ -522,6 +529,13 @@ def _batches(
                 )
                 return
         text = _text_info(path, encoding, name)
+        if fmt == "ndjson" and columns and FAST_NDJSON and _is_utf8(encoding):
+            from lockgate.formats_fast import ndjson_batches
+
+            yield from ndjson_batches(
+                path, columns, name, encoding=encoding, text=text, settings=settings, batch_rows=batch_rows
+            )
+            return
         if fmt == "csv":
             rows = _csv_rows(
                 path,
@@ -575,14 +589,17 @@ class _Lines:
     """A text file's lines as ``csv`` and the NDJSON reader see them, with the byte offset each
     starts at; the first undecodable bytes of each line holding some are kept by line number."""
 
-    def __init__(self, fh: IO[str], text: _Text) -> None:
+    def __init__(self, fh: IO[str], text: _Text, number: int = 0, offset: int | None = None) -> None:
         self.fh = fh
         self.text = text
-        self.number = 0
+        #: the number of the line before the first one (a reader taking over mid-file starts later)
+        self.number = number
+        #: the byte offset (in the decompressed file) the first line starts at
+        self.offset = text.bom if offset is None else offset
         self.bad: dict[int, _BadBytes] = {}
 
     def __iter__(self) -> Iterator[str]:
-        offset = self.text.bom
+        offset = self.offset
         size = self.text.size
         for line in self.fh:
             self.number += 1
@@ -1024,36 +1041,61 @@ def _ndjson_rows(
     text: _Text,
     settings: ReadSettings,
 ) -> Iterator[None]:
+    with _open_text(path, encoding) as fh:
+        yield from _ndjson_lines(_Lines(fh, text), columns, name, builder, encoding=encoding, settings=settings)
+
+
+def _ndjson_lines(
+    lines: _Lines,
+    columns: list[str],
+    name: str,
+    builder: _BatchBuilder,
+    *,
+    encoding: str,
+    settings: ReadSettings,
+) -> Iterator[None]:
+    """The exact NDJSON reader over lines (a whole file, or the rest of one the fast path handed over)."""
     keys = _KeyCheck()
     decoder = json.JSONDecoder(object_pairs_hook=keys)
-    with _open_text(path, encoding) as fh:
-        lines = _Lines(fh, text)
-        for line in lines:
-            number = lines.number
-            record = line.strip()
-            bad = lines.take(number, number) if lines.bad else None
-            if not record:
-                continue
-            if bad is not None:
-                builder.reject_undecodable(Reject(name, number, bad.reason(encoding), _truncate(_shown(record))))
-                yield None
-                continue
-            if not columns:
-                # counting (count_records): a non-blank line is one record whether it decodes or is
-                # rejected, so the JSON is not decoded (most of the reading's time)
-                builder.add(number, [])
-                yield None
-                continue
-            keys.repeated.clear()
-            try:
-                obj = decoder.decode(record)
-            except json.JSONDecodeError as exc:
-                builder.rejects.append(
-                    Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(record))
-                )
-            else:
-                _json_record(name, number, record, obj, columns, builder, keys, settings)
+    for line in lines:
+        number = lines.number
+        bad = lines.take(number, number) if lines.bad else None
+        if bad is not None and line.strip():
+            builder.reject_undecodable(Reject(name, number, bad.reason(encoding), _truncate(_shown(line.strip()))))
             yield None
+        elif _ndjson_record(name, number, line, columns, builder, keys, decoder, settings):
+            yield None
+
+
+def _ndjson_record(
+    name: str,
+    number: int,
+    line: str,
+    columns: list[str],
+    builder: _BatchBuilder,
+    keys: _KeyCheck,
+    decoder: json.JSONDecoder,
+    settings: ReadSettings,
+) -> bool:
+    """One NDJSON line (without undecodable bytes) to the batch or the rejects; False for a blank line."""
+    record = line.strip()
+    if not record:
+        return False
+    if not columns:
+        # counting (count_records): a non-blank line is one record whether it decodes or is
+        # rejected, so the JSON is not decoded (most of the reading's time)
+        builder.add(number, [])
+        return True
+    keys.repeated.clear()
+    try:
+        obj = decoder.decode(record)
+    except json.JSONDecodeError as exc:
+        builder.rejects.append(
+            Reject(name, number, f"invalid JSON at column {exc.colno}: {exc.msg}", _truncate(record))
+        )
+    else:
+        _json_record(name, number, record, obj, columns, builder, keys, settings)
+    return True
 
 
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
@@ -1278,6 +1320,18 @@ def count_records(
             if not plan.records:
                 refuse_empty(path, fmt, name, settings, delimiter=delimiter, encoding=encoding)
             return plan.records
+    if fmt == "ndjson" and FAST_NDJSON and _is_utf8(encoding):
+        from lockgate.formats_fast import count_ndjson
+
+        _text_info(path, encoding, name)  # a UTF-16 look-alike fails as the reader would fail it
+        try:
+            fast = count_ndjson(path)
+        except (EOFError, gzip.BadGzipFile, OSError, ValueError) as exc:
+            if isinstance(exc, ValueError) and type(exc).__name__ != "ArrowInvalid":
+                raise
+            raise SourceFileError(f"{name}: unreadable: {exc}") from None
+        if fast is not None:
+            return fast
     total = 0
     # an empty column list still walks every record (and counts rejects) without building values
     for batch, rejects in read_batches(

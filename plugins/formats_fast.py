@@ -1,0 +1,372 @@
+"""The NDJSON fast path: DuckDB's JSON parser over line-aligned blocks, exact or handed to the Python reader.
+
+:func:`lockgate.formats.read_batches` reads NDJSON here. The values, row numbers and rejects are
+exactly those of the Python reader (``formats._ndjson_lines``), which stays the reference: every
+line this module cannot vouch for is read by it.
+
+A file is read in blocks of whole lines. In a block, each line is parsed by DuckDB
+(``from_json_strict`` into a struct of the block's *template* keys - the keys of its first line
+that Python decodes - every one as VARCHAR; DuckDB writes a JSON number into VARCHAR the way Python
+``repr`` writes the decoded number: ``1.50`` -> ``1.5``, ``1e5`` -> ``100000.0``, ``-0`` -> ``0``).
+DuckDB's parser is more lenient than Python's (trailing commas, ``nan``/``inf`` literals) and keeps
+repeated keys, so a line is taken from DuckDB only when it provably means the same to both:
+
+* it starts with ``{`` and ends with ``}`` (so it is not blank and needs no stripping);
+* DuckDB parsed it and found every template key exactly once (``from_json_strict`` fails on a
+  missing or repeated one), and the line has exactly ``len(template) - 1`` commas: with every
+  template key present that many commas leave no room for another key, a repeated one, a trailing
+  comma or a comma inside a string, an array or a nested object;
+* no value of it starts like a nested value (``{``, ``[``), a NaN or infinity literal, or
+  overflows Python's float (a long number or a three-digit exponent): Python writes those
+  differently (``json.dumps``, ``nan``, ``inf``);
+* no value of a read column is over ``max_field_bytes``.
+
+Every other line (blank, invalid JSON, not an object, repeated keys, another key set, a lone
+surrogate escape, ...) goes through the Python reader, numbered by its line. A block holding a
+``\\r`` (Python also ends lines at a lone ``\\r``) is read by Python whole; a block that is not
+valid UTF-8 hands the rest of the file to Python, which reports the undecodable bytes with their
+byte offsets and applies ``max_undecodable_percent`` to the whole file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from lockgate import formats
+from lockgate.formats import ROW_COLUMN, ReadSettings, Reject
+
+#: bytes per block (cut at the last line end in it; a longer line makes its block longer)
+BLOCK_BYTES = 8 << 20
+#: lines of a block tried, in order, as its template (a block starting with junk still goes fast)
+_TEMPLATE_TRIES = 20
+#: values DuckDB writes differently from Python: a nested one (compact JSON, Python's json.dumps
+#: has spaces), a NaN or infinity literal (Python: nan, inf; DuckDB also takes nan, inf, -NaN...)
+_ODD_START = r"^(?:[\[{]|[-+]?(?i:nan|inf))"
+#: ... and, for a read column, a number overflowing a float (DuckDB keeps its text, Python writes
+#: inf): a three-digit exponent or a very long number
+_ODD_READ = _ODD_START + r"|[eE][-+]?[0-9]{3,}$|^-?[0-9][0-9.eE+-]{299,}$"
+
+
+class _Blocks:
+    """A binary stream in blocks of whole lines; :meth:`rest` is everything not yet handed out."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.pending = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.fh.read(BLOCK_BYTES)
+            if not chunk:
+                if self.pending:
+                    block, self.pending = self.pending, b""
+                    yield block
+                return
+            buf = self.pending + chunk if self.pending else chunk
+            cut = buf.rfind(b"\n") + 1
+            if not cut:
+                self.pending = buf  # a line longer than a block so far
+                continue
+            self.pending = buf[cut:]
+            yield buf[:cut]
+
+    def rest(self, block: bytes) -> IO[bytes]:
+        """``block`` and every byte after it, as one stream."""
+        return io.BufferedReader(_Chain(block + self.pending, self.fh), BLOCK_BYTES)
+
+
+class _Chain(io.RawIOBase):
+    """Bytes already read, then the rest of the stream they came from."""
+
+    def __init__(self, head: bytes, tail: IO[bytes]) -> None:
+        self.head = memoryview(head)
+        self.tail = tail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if len(self.head):
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.tail.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _valid_utf8(block: bytes) -> bool:
+    if block.isascii():
+        return True
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def count_ndjson(path: Path) -> int | None:
+    """Records of a UTF-8 NDJSON file (non-blank lines), or None when only the Python reader can tell.
+
+    Without a ``\\r`` a line ends only at ``\\n``; a line starting with a printable ASCII character
+    other than a space is not blank, whether it decodes or not (the gate reads it as a row or a
+    reject). Undecodable bytes are counted by the Python reader (it may refuse the file).
+    """
+    import numpy as np
+
+    total = 0
+    first = True
+    with formats._open_binary(path) as fh:
+        for block in _Blocks(fh):
+            skip = len(codecs.BOM_UTF8) if first and block.startswith(codecs.BOM_UTF8) else 0
+            first = False
+            if b"\r" in block or not _valid_utf8(block):
+                return None
+            arr = np.frombuffer(block, np.uint8)
+            starts, ends = _lines_of(arr, skip)
+            if not len(starts) or (ends <= starts).any():
+                return None  # a blank line, or nothing at all
+            heads = arr[starts]
+            if ((heads < 0x21) | (heads > 0x7E)).any():
+                return None  # a line starting with whitespace (maybe blank) or a non-ASCII character
+            total += len(starts)
+    return total or None
+
+
+def _filled(array: Any) -> Any:
+    """A boolean or int32 Arrow array as numpy, nulls as false or 0 (``fill_null(False)`` would need
+    a scalar, and making one from Python imports pandas)."""
+    import numpy as np
+
+    n, at = len(array), array.offset
+    validity, data = array.buffers()[:2]
+    if array.type.id == 1:  # bool: one bit a value
+        out = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[at : at + n].astype(bool)
+    else:
+        out = np.frombuffer(data, np.int32)[at : at + n].copy()
+    if array.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[at : at + n].astype(bool)
+        out[~valid] = 0
+    return out
+
+
+def _lines_of(arr: Any, skip: int) -> tuple[Any, Any]:
+    """(where each line of a block starts, where it ends: its ``\\n``, or the end of the file)."""
+    import numpy as np
+
+    ends = np.flatnonzero(arr == ord("\n"))
+    if len(arr) and arr[-1] != ord("\n"):
+        ends = np.append(ends, len(arr))
+    starts = np.empty(len(ends), np.int64)
+    if len(ends):
+        starts[0] = skip
+        starts[1:] = ends[:-1] + 1
+    return starts, ends
+
+
+def ndjson_batches(
+    path: Path,
+    columns: list[str],
+    name: str,
+    *,
+    encoding: str,
+    text: Any,
+    settings: ReadSettings,
+    batch_rows: int,
+) -> Iterator[tuple[Any, list[Reject]]]:
+    """``read_batches`` for a UTF-8 NDJSON file (see the module doc)."""
+    import duckdb
+
+    reader = _BlockReader(columns, name, settings, duckdb.connect())
+    builder = formats._BatchBuilder(columns, batch_rows)
+    line, offset, records = 1, 0, 0
+    with formats._open_binary(path) as fh:
+        blocks = _Blocks(fh)
+        for block in blocks:
+            skip = len(codecs.BOM_UTF8) if not offset and block.startswith(codecs.BOM_UTF8) else 0
+            if not _valid_utf8(block):
+                # undecodable bytes: the Python reader takes the rest, numbering and offsets carried on
+                rest = _exact_rest(blocks.rest(block), line, offset, columns, name, builder, text, encoding, settings)
+                for batch, rejects in rest:
+                    records += batch.num_rows + len(rejects)
+                    yield batch, rejects
+                break
+            if b"\r" in block:
+                batch, rejects, lines = reader.exact(block[skip:].decode("utf-8"), line, builder)
+            else:
+                batch, rejects, lines = reader.fast(block, skip, line, builder)
+            records += batch.num_rows + len(rejects)
+            yield from _split(batch, rejects, columns, batch_rows)
+            line += lines
+            offset += len(block)
+    formats._refuse_mostly_undecodable(builder, records, name, encoding, settings)
+
+
+def _split(
+    batch: Any, rejects: list[Reject], columns: list[str], batch_rows: int
+) -> Iterator[tuple[Any, list[Reject]]]:
+    """A block's rows and rejects in pieces of at most ``batch_rows`` records."""
+    for start in range(0, batch.num_rows, batch_rows):
+        yield batch.slice(start, batch_rows), []
+    if rejects:
+        empty = batch.slice(0, 0)
+        for start in range(0, len(rejects), batch_rows):
+            yield empty, rejects[start : start + batch_rows]
+
+
+def _exact_rest(
+    stream: IO[bytes],
+    line: int,
+    offset: int,
+    columns: list[str],
+    name: str,
+    builder: Any,
+    text: Any,
+    encoding: str,
+    settings: ReadSettings,
+) -> Iterator[tuple[Any, list[Reject]]]:
+    """The Python reader from line ``line`` (at byte ``offset``) to the end of the file."""
+    # at the file's start the decoder strips a byte-order mark, as the Python reader's does
+    fh = io.TextIOWrapper(
+        stream, encoding="utf-8-sig" if not offset else "utf-8", errors=formats._UNDECODABLE, newline=""
+    )
+    lines = formats._Lines(fh, text, number=line - 1, offset=offset or None)
+    for _ in formats._ndjson_lines(lines, columns, name, builder, encoding=encoding, settings=settings):
+        if builder.full():
+            yield builder.flush()
+    batch, rejects = builder.flush()
+    if batch.num_rows or rejects:
+        yield batch, rejects
+
+
+class _BlockReader:
+    """Reads one block of lines: DuckDB for the lines it provably reads as Python does, Python for the rest."""
+
+    def __init__(self, columns: list[str], name: str, settings: ReadSettings, con: Any) -> None:
+        self.columns = columns
+        self.name = name
+        self.settings = settings
+        self.con = con
+        self.keys = formats._KeyCheck()
+        self.decoder = json.JSONDecoder(object_pairs_hook=self.keys)
+
+    def exact(self, block: str, line: int, builder: Any) -> tuple[Any, list[Reject], int]:
+        """A block read by the Python reader (lines end at ``\\n``, ``\\r\\n`` or ``\\r``)."""
+        lines = formats._Lines(io.StringIO(block, newline=""), formats._Text("utf-8", "utf-8", True, 0, False))
+        lines.number = line - 1
+        for _ in formats._ndjson_lines(
+            lines, self.columns, self.name, builder, encoding="utf-8", settings=self.settings
+        ):
+            pass
+        batch, rejects = builder.flush()
+        return batch, rejects, lines.number - line + 1
+
+    def fast(self, block: bytes, skip: int, line: int, builder: Any) -> tuple[Any, list[Reject], int]:
+        """A block of ``\\n``-ended UTF-8 lines (the first ``skip`` bytes are a byte-order mark)."""
+        import numpy as np
+        import pyarrow as pa
+
+        arr = np.frombuffer(block, np.uint8)
+        starts, ends = _lines_of(arr, skip)
+        n = len(starts)
+        shaped = ends - starts >= 2
+        shaped[shaped] = (arr[starts[shaped]] == ord("{")) & (arr[ends[shaped] - 1] == ord("}"))
+        good = self._duckdb_lines(block, arr, starts, ends, shaped)
+        if good is None:
+            return self.exact(block[skip:].decode("utf-8"), line, builder)
+        ok, values = good
+        for i in np.flatnonzero(~ok):
+            formats._ndjson_record(
+                self.name,
+                line + int(i),
+                block[starts[i] : ends[i]].decode("utf-8"),
+                self.columns,
+                builder,
+                self.keys,
+                self.decoder,
+                self.settings,
+            )
+        rows = formats._int64s(np.flatnonzero(ok) + line)
+        fast = pa.RecordBatch.from_arrays([*values, rows], names=[*self.columns, ROW_COLUMN])
+        if ok.all():
+            return fast, [], n  # (and no flush: pa.array on the builder's lists would import pandas)
+        slow, rejects = builder.flush()
+        if not slow.num_rows:
+            return fast, rejects, n
+        both = pa.Table.from_batches([fast, slow]).combine_chunks()
+        both = both.take(pa.compute.sort_indices(both[ROW_COLUMN])).combine_chunks()
+        return both.to_batches()[0] if both.num_rows else fast.slice(0, 0), rejects, n
+
+    def _template(self, block: bytes, starts: Any, ends: Any, shaped: Any) -> list[str] | None:
+        """The keys of the block's first line Python decodes to an object without repeated keys."""
+        import numpy as np
+
+        for i in np.flatnonzero(shaped)[:_TEMPLATE_TRIES]:
+            self.keys.repeated.clear()
+            try:
+                obj = self.decoder.decode(block[starts[i] : ends[i]].decode("utf-8"))
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict) and obj and not self.keys.repeated:
+                return list(obj)
+        return None
+
+    def _duckdb_lines(
+        self, block: bytes, arr: Any, starts: Any, ends: Any, shaped: Any
+    ) -> tuple[Any, list[Any]] | None:
+        """(which lines DuckDB read exactly, the read columns' values of those lines), or None when
+        DuckDB cannot read the block (no line to take the template from, or keys its struct refuses)."""
+        import duckdb
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        template = self._template(block, starts, ends, shaped)
+        if template is None:
+            return None
+        offsets = np.append(starts, len(block))  # each line with its "\n" (JSON whitespace)
+        lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(block))
+        self.con.register("lockgate_lines", pa.Table.from_arrays([lines], names=["l"]))
+        try:
+            result = self.con.sql(self._query(template)).to_arrow_table()
+        except duckdb.Error:
+            return None  # e.g. two keys differing only in case: one struct field name to DuckDB
+        finally:
+            self.con.unregister("lockgate_lines")
+        if result.num_rows != len(starts):  # pragma: no cover - DuckDB returns one row per line
+            return None
+        struct = result.column("s").combine_chunks()
+        ok = shaped & _filled(struct.is_valid())
+        width = len(template) - 1
+        if not (ok.all() and block.count(b",") == width * len(starts)):
+            # a parsed line has at least `width` commas (between its keys): count them per line
+            commas = np.flatnonzero(arr == ord(","))
+            ok &= np.bincount(np.searchsorted(ends, commas), minlength=len(starts)) == width
+        fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
+        for key, values in fields.items():
+            # only a read value is written out: a number overflowing a float matters only there
+            ok &= ~_filled(pc.match_substring_regex(values, _ODD_READ if key in self.columns else _ODD_START))
+            if key in self.columns:
+                sizes = pc.binary_length(values)
+                if (pc.max(sizes).as_py() or 0) > self.settings.max_field_bytes:
+                    ok &= ~(_filled(sizes) > self.settings.max_field_bytes)
+        keep = pa.Array.from_buffers(pa.bool_(), len(ok), [None, pa.py_buffer(np.packbits(ok, bitorder="little"))])
+        count = int(ok.sum())
+        values = [
+            pc.filter(fields[c], keep).cast(pa.string()) if c in fields else pa.nulls(count, pa.string())
+            for c in self.columns
+        ]
+        return ok, values
+
+    def _query(self, template: list[str]) -> str:
+        """SQL: each line parsed into a struct of the template keys (NULL where that fails)."""
+        from lockgate.sql import literal
+
+        structure = literal(json.dumps(dict.fromkeys(template, "VARCHAR")))
+        return f"SELECT try(from_json_strict(l, {structure})) AS s FROM lockgate_lines"
