@@ -34,9 +34,10 @@ from lockgate.sql import SQL_TYPES, ident
 #: candidates named per refused row (identical staged rows all match)
 MAX_SOURCES = 5
 #: DuckDB memory for the repeated-key GROUP BY and the fingerprint of a date's curated files (see
-#: :func:`lake_checks`): grouping a hash of the key spills beyond it, beside the load's COPY (10M
-#: readings: ~1.2 s of CPU, 290 MiB for the process, against 490 MiB under 512MB)
-REPEATED_KEYS_MEMORY = "128MB"
+#: :func:`lake_checks`): grouping a hash of the key spills beyond it, beside the load's COPY. 10M
+#: readings, the load task's peak: 430 MiB (482 under 128MB, 790 under 512MB with the keys grouped
+#: before the COPY); the checks' ~1.3 s of CPU take 4.2 s of one thread, well within the COPY's time
+REPEATED_KEYS_MEMORY = "64MB"
 #: ``COPY <table>, line <n>[, column <c>]`` in PostgreSQL's error context
 _COPY_LINE = re.compile(r"\bCOPY .*?, line (\d+)(?:, column (.+?))?(?::|\n|$)", re.DOTALL)
 #: DuckDB's constraint errors name the column, or the CHECK's expression (never the row)
