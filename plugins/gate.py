@@ -1,7 +1,7 @@
 """The quality gate's engine: raw files in, staged and quarantined rows out, one report.
 
-No Airflow here, so it is testable as plain functions. The work happens in an embedded in-memory
-DuckDB database with a memory limit (blocks beyond it spill to the work folder):
+No Airflow here, so it is testable as plain functions. The work happens in an embedded DuckDB
+database, a scratch file in the work folder, with a memory limit (blocks beyond it spill there):
 
 1. every raw file is read as strings (:mod:`lockgate.formats`) into one Arrow stream that DuckDB
    scans once (:mod:`lockgate.gate_source`); records that cannot be read at all become quarantine
@@ -83,6 +83,8 @@ EXAMPLES_PER_CHECK = 5
 #: DuckDB's memory for the gate (beyond it DuckDB spills to the work folder): with Python, Arrow and
 #: Airflow on top, the task stays under 1 GiB whatever the day's size
 MEMORY_LIMIT = "512MB"
+#: the gate's scratch database, in its work folder (removed after the run)
+GATE_DATABASE = "gate.duckdb"
 
 
 class QualityGateFailed(Exception):
@@ -448,10 +450,13 @@ def run_gate(
     # the steps' columns against the contract before anything is read (errors name step and column)
     check_columns(config, {c.name: (c.type, c.nullable) for c in contract.columns})
     workdir.mkdir(parents=True, exist_ok=True)
-    # an in-memory database: nothing of a last run is found, no table is written twice (WAL and
-    # checkpoint); under memory_limit DuckDB moves blocks to the spill folder, so memory stays bounded,
-    # with as many threads as the task has CPUs
-    con = bounded_duckdb(workdir, memory_limit)
+    # a scratch database file, made afresh (nothing of a last run is found): the one full copy of the
+    # rows (``checked``) is compressed as it is written, where an in-memory table beyond memory_limit
+    # spills to disk uncompressed; memory stays bounded, with as many threads as the task has CPUs
+    database = workdir / GATE_DATABASE
+    con = bounded_duckdb(workdir, memory_limit, database)
+    # the file is thrown away after the run: closing need not checkpoint it (nothing reads it again)
+    con.execute("PRAGMA disable_checkpoint_on_shutdown")
     try:
         return _gate(
             con,
@@ -466,6 +471,8 @@ def run_gate(
         )
     finally:
         con.close()
+        for scratch in (database, database.with_name(database.name + ".wal")):
+            scratch.unlink(missing_ok=True)
 
 
 def _gate(

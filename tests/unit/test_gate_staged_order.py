@@ -83,10 +83,11 @@ def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path,
     seen: list[dict[str, Any]] = []
     original = duckdb_session.bounded_duckdb
 
-    def recorded(work: Path, memory_limit: str) -> Any:
-        con = original(work, memory_limit)
+    def recorded(work: Path, memory_limit: str, database: Path | None = None) -> Any:
+        con = original(work, memory_limit, database)
         names = ("memory_limit", "threads", "temp_directory", "TimeZone")
         seen.append({n: con.execute(f"SELECT current_setting('{n}')").fetchall()[0][0] for n in names})
+        (seen[-1]["database"],) = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchone()
         return con
 
     monkeypatch.setattr(duckdb_session, "bounded_duckdb", recorded)
@@ -98,3 +99,7 @@ def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path,
     assert all(s["threads"] == min(duckdb_session.task_threads(), 3) for s in seen[1:])
     assert seen[0]["threads"] == duckdb_session.task_threads()
     assert {s["TimeZone"] for s in seen} == {"UTC"}
+    # the rows are kept in a scratch database file of the work folder (compressed, not spilled in
+    # full), thrown away after the run
+    assert [s["database"] for s in seen] == [str(tmp_path / n / "gate.duckdb") for n in ("default", "small")]
+    assert not list(tmp_path.glob("*/gate.duckdb*"))
