@@ -87,19 +87,22 @@ def test_logging_the_target_never_prints_the_token(
     assert "token=***" in caplog.text
 
 
-def test_a_step_on_spark_is_refused_loudly_before_anything_is_read(tmp_path: Path) -> None:
-    """Until the Spark engine gives the DuckDB engine's answers, asking for it stops the task."""
+def test_what_the_spark_gate_does_not_run_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    """Work the Spark engine would answer differently (or not at all) stops the task, loudly."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from lockgate.contracts import load_contract
+    from lockgate.gate import RawFile
     from lockgate.spark_engine.gate import run_gate_on_spark
-    from lockgate.spark_engine.partition import write_on_spark
 
     contract = load_contract("readings")
-    with pytest.raises(AirflowFailException, match=r"readings: the quality gate on Spark \(local\[\d+\]\)"):
-        run_gate_on_spark(contract, [], spark_conn_id="lockgate_spark_nowhere", ds="2026-01-02")
-    with pytest.raises(AirflowFailException, match="partition step on Spark"):
-        write_on_spark(contract, tmp_path / "staged.parquet", tmp_path / "out", "t", spark_conn_id="nowhere")
+    sliced = RawFile("raw/a.csv", tmp_path / "a.csv", "csv", 1, slice_by="observed_at")
+    refused = r"readings: the quality gate on Spark \(local\[\d+\]\) does not run"
+    with pytest.raises(AirflowFailException, match=refused):
+        run_gate_on_spark(contract, [sliced], ds="2026-01-02", workdir=tmp_path / "w", spark_conn_id="nowhere")
+    scale = {"scale": {"value": {"min": 0, "max": 1, "into": "value"}}}
+    with pytest.raises(AirflowFailException, match="preprocessing step"):
+        run_gate_on_spark(contract, [], ds="2026-01-02", workdir=tmp_path / "w", preprocess=scale, spark_conn_id="x")
     assert list(tmp_path.iterdir()) == []
 
 

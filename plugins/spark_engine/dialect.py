@@ -1,0 +1,259 @@
+"""The gate's SQL, written once for DuckDB, as Spark SQL with the same answers.
+
+The typing rules (:mod:`lockgate.coerce`), the row checks (:mod:`lockgate.row_checks`) and the
+table checks (:mod:`lockgate.checks`) are built as DuckDB SQL. The Spark engine does not keep a
+second copy of them: :func:`to_spark` parses each statement with sqlglot and rewrites, on the
+syntax tree, the few constructs whose Spark spelling means something else, then prints it as
+Spark SQL. The rewrites are semantic, not only syntactic (sqlglot's own DuckDB -> Spark output
+parses, but differs in answers):
+
+- ``regexp_full_match(x, p)``: ``x RLIKE '^(?:p)\\z'`` (Java's ``$`` would also match before a
+  final line break; RE2's full match does not);
+- ``format('..{}..', a)``: a concatenation (Spark's ``format_string`` takes ``%s``);
+- ``strlen`` (bytes): ``octet_length``; ``isfinite``: not NaN and not infinite;
+- ``TRY_CAST(.. AS BIGINT)``: Spark refuses ``+7`` and ``7.0`` which DuckDB reads (the typing's
+  syntax check has already allowed only those forms), so the sign and the zero fraction go first;
+- ``TRY_CAST(.. AS TIMESTAMPTZ)``: Spark reads ``+0530`` as no offset at all: a colon goes in;
+- ``timezone(zone, ts)``: ``to_utc_timestamp`` for a wall time, ``from_utc_timestamp`` for an
+  instant (DuckDB picks by the argument's type; here the typing's ``utc`` field is the instant);
+- ``strftime``: a Java pattern with its literal letters quoted;
+- ``$n`` parameters: inlined as literals (Spark SQL binds none here).
+
+What cannot be translated with the same answers raises :class:`Untranslatable` (a declared
+``format`` for a date or timestamp, for now), so the Spark engine refuses a contract rather than
+answering differently. The session must run in UTC (:data:`lockgate.spark_engine.connection.ENGINE_CONF`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+
+class Untranslatable(ValueError):
+    """DuckDB SQL the Spark engine cannot run with the same answers."""
+
+
+#: strftime directives -> Java DateTimeFormatter letters (others refuse)
+_JAVA_DATE = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss", "f": "SSSSSS"}
+
+
+def to_spark(sql: str, params: Sequence[Any] = ()) -> str:
+    """``sql`` (DuckDB) as Spark SQL with the same answers; ``params`` fill its ``$n`` placeholders."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    # a node a rewrite makes is not visited again, nor are the children it took over: one pass per
+    # nesting of rewritten nodes, until nothing changes
+    for _ in range(8):
+        before = tree.sql(dialect="duckdb")
+        tree = tree.transform(lambda node: _rewrite(node, params))
+        if tree.sql(dialect="duckdb") == before:
+            break
+    return tree.sql(dialect="spark")
+
+
+def expression(sql: str, params: Sequence[Any] = ()) -> str:
+    """One DuckDB expression (a typed column, a problem) as a Spark SQL expression."""
+    return to_spark(sql, params)
+
+
+def _rewrite(node: exp.Expression, params: Sequence[Any]) -> exp.Expression:
+    if isinstance(node, exp.Placeholder):
+        return _literal(params[int(str(node.name)) - 1])
+    if isinstance(node, exp.RegexpFullMatch):
+        return exp.RegexpLike(this=node.this, expression=_anchored(node.expression))
+    if isinstance(node, exp.Format):
+        return _concat_format(node)
+    if isinstance(node, exp.TryCast):
+        return _try_cast(node)
+    if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and isinstance(node.this, exp.Literal):
+        return exp.cast(exp.Literal.string(_utc_literal(node.this.name)), "TIMESTAMP")
+    if isinstance(node, exp.TimeToStr):
+        return exp.Anonymous(this="DATE_FORMAT", expressions=[node.this, exp.Literal.string(_java(node))])
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Slice):
+        return _slice(node)
+    if isinstance(node, exp.Typeof) and not node.meta.get("lockgate"):
+        return _duckdb_typeof(node.this)
+    if isinstance(node, exp.Anonymous):
+        return _function(node)
+    return node
+
+
+#: Spark's typeof() names -> DuckDB's (the checks compare typeof() with DuckDB's names)
+_TYPE_NAMES = {
+    "string": "VARCHAR",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+}
+
+
+def _duckdb_typeof(value: exp.Expression) -> exp.Expression:
+    spark_name = exp.Typeof(this=value)
+    spark_name.meta["lockgate"] = True
+    case = exp.Case(this=spark_name)
+    for spark_type, duckdb_type in _TYPE_NAMES.items():
+        case = case.when(exp.Literal.string(spark_type), exp.Literal.string(duckdb_type))
+    other = spark_name.copy()
+    other.meta["lockgate"] = True
+    return case.else_(exp.Upper(this=other))
+
+
+def _slice(node: exp.Bracket) -> exp.Expression:
+    """``list[a:b]`` (1-based, both ends included) as Spark's ``slice(list, a, length)``."""
+    bounds = node.expressions[0]
+    start, end = bounds.this, bounds.expression
+    if not (isinstance(start, exp.Literal) and isinstance(end, exp.Literal)):
+        raise Untranslatable(f"a list slice with computed bounds ({node.sql('duckdb')})")
+    first, last = int(start.name), int(end.name)
+    length = exp.Literal.number(max(0, last - first + 1))
+    return exp.Anonymous(this="SLICE", expressions=[node.this, exp.Literal.number(first), length])
+
+
+def _literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return exp.cast(exp.Literal.string(repr(value)), "DOUBLE")
+        return exp.cast(exp.Literal.string(repr(value)), "DOUBLE")
+    if isinstance(value, dt.datetime):
+        return exp.cast(exp.Literal.string(value.isoformat()), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, list | tuple):
+        return exp.Array(expressions=[_literal(v) for v in value])
+    raise Untranslatable(f"a parameter of type {type(value).__name__} ({value!r})")
+
+
+def _anchored(pattern: exp.Expression) -> exp.Expression:
+    if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+        raise Untranslatable(f"regexp_full_match with a computed pattern ({pattern.sql('duckdb')})")
+    return exp.Literal.string(f"^(?:{pattern.name})\\z")
+
+
+def _concat_format(node: exp.Format) -> exp.Expression:
+    template = node.this
+    if not isinstance(template, exp.Literal) or not template.is_string:
+        raise Untranslatable(f"format() with a computed template ({node.sql('duckdb')})")
+    # DuckDB's format is fmt's: {{ and }} are braces, {} the next argument
+    pieces = re.split(r"(\{\{|\}\}|\{\})", template.name)
+    args = list(node.expressions)
+    parts: list[exp.Expression] = []
+    for piece in pieces:
+        if piece == "{}":
+            if not args:
+                raise Untranslatable(f"format() with too few arguments ({node.sql('duckdb')})")
+            parts.append(exp.cast(args.pop(0), "STRING"))
+        elif piece:
+            parts.append(exp.Literal.string(piece.replace("{{", "{").replace("}}", "}")))
+    if args:
+        raise Untranslatable(f"format() with unused arguments ({node.sql('duckdb')})")
+    return exp.Concat(expressions=parts or [exp.Literal.string("")], safe=False, coalesce=False)
+
+
+def _try_cast(node: exp.TryCast) -> exp.Expression:
+    if node.meta.get("lockgate"):
+        return node  # rewritten in an earlier pass
+    value = node.this
+    if node.to.is_type("bigint"):
+        # DuckDB reads "+7" and "7.000"; Spark reads neither (the typing's syntax allows only those)
+        value = exp.Anonymous(
+            this="REGEXP_REPLACE", expressions=[value, exp.Literal.string("^[+]|[.]0*$"), exp.Literal.string("")]
+        )
+        made = exp.TryCast(this=value, to=node.to)
+        made.meta["lockgate"] = True
+        return made
+    if node.to.is_type("timestamptz"):
+        # Spark takes +05:30 and +05 but reads +0530 as nothing: the colon goes in
+        value = exp.Anonymous(
+            this="REGEXP_REPLACE",
+            expressions=[value, exp.Literal.string("([+-][0-9]{2})([0-9]{2})$"), exp.Literal.string("$1:$2")],
+        )
+        return exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMP"))
+    return node
+
+
+def _utc_literal(text: str) -> str:
+    """``'0001-01-01 00:00:00+00'`` as Spark reads an instant: ``...Z``."""
+    return re.sub(r"[+-]00(:?00)?$", "Z", text)
+
+
+def _java(node: exp.TimeToStr) -> str:
+    fmt = node.args["format"]
+    if not isinstance(fmt, exp.Literal):
+        raise Untranslatable(f"strftime with a computed format ({node.sql('duckdb')})")
+    # sqlglot has already turned it into Java letters, which we do not trust: take DuckDB's back
+    return _strftime_to_java(_duckdb_format(fmt.name))
+
+
+def _duckdb_format(java_or_strftime: str) -> str:
+    """The strftime pattern of a ``TimeToStr`` (sqlglot stores it in Java letters)."""
+    mapping = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S", "SSSSSS": "%f"}
+    out, i = "", 0
+    while i < len(java_or_strftime):
+        for java, directive in mapping.items():
+            if java_or_strftime.startswith(java, i):
+                out += directive
+                i += len(java)
+                break
+        else:
+            out += java_or_strftime[i]
+            i += 1
+    return out
+
+
+def _strftime_to_java(fmt: str) -> str:
+    out, i = "", 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            letters = _JAVA_DATE.get(fmt[i + 1])
+            if letters is None:
+                raise Untranslatable(f"strftime directive %{fmt[i + 1]}")
+            out += letters
+            i += 2
+        else:
+            char = fmt[i]
+            out += f"'{char}'" if char.isalpha() else ("''" if char == "'" else char)
+            i += 1
+    return out
+
+
+def _function(node: exp.Anonymous) -> exp.Expression:
+    name = str(node.this).lower()
+    args = list(node.expressions)
+    if name == "strlen":
+        return exp.Anonymous(this="OCTET_LENGTH", expressions=args)
+    if name == "isfinite":
+        (value,) = args
+        infinite = exp.EQ(this=exp.Abs(this=value.copy()), expression=exp.cast(exp.Literal.string("inf"), "DOUBLE"))
+        return exp.Not(
+            this=exp.Paren(this=exp.Or(this=exp.Anonymous(this="ISNAN", expressions=[value]), expression=infinite))
+        )
+    if name == "timezone":
+        zone, value = args
+        instant = isinstance(value, exp.Dot | exp.StructExtract) or (
+            isinstance(value, exp.Column) and value.name.endswith("utc")
+        )
+        if instant:
+            local = exp.Anonymous(this="FROM_UTC_TIMESTAMP", expressions=[value, zone])
+            return exp.cast(local, "TIMESTAMP_NTZ")
+        return exp.Anonymous(this="TO_UTC_TIMESTAMP", expressions=[value, zone])
+    if name in ("try_strptime", "strptime"):
+        raise Untranslatable("a declared date/timestamp format (strptime)")
+    return node
