@@ -45,11 +45,13 @@ BLOCK_BYTES = 8 << 20
 #: lines of a block tried, in order, as its template (a block starting with junk still goes fast)
 _TEMPLATE_TRIES = 20
 #: values DuckDB writes differently from Python: a nested one (compact JSON, Python's json.dumps
-#: has spaces), a NaN or infinity literal (Python: nan, inf; DuckDB also takes nan, inf, -NaN...)
-_ODD_START = r"^(?:[\[{]|[-+]?(?i:nan|inf))"
-#: ... and, for a read column, a number overflowing a float (DuckDB keeps its text, Python writes
-#: inf): a three-digit exponent or a very long number
-_ODD_READ = _ODD_START + r"|[eE][-+]?[0-9]{3,}$|^-?[0-9][0-9.eE+-]{299,}$"
+#: has spaces), a NaN or infinity literal (Python: nan, inf; DuckDB also takes nan, inf, -NaN...),
+#: and, for a read column, a number overflowing a float (DuckDB keeps its text, Python writes inf):
+#: a three-digit exponent or a very long number. Byte tests find the candidates (see _doubtful).
+_ODD_READ = r"^(?:[\[{]|[-+]?(?i:nan|inf)|-?[0-9]+(?:\.[0-9]+)?[eE][-+]?[0-9]{3,}$|-?[0-9][0-9.eE+-]{299,}$)"
+#: DuckDB's text of a value is at most this much longer than the value's JSON (a number: "1e15"
+#: becomes "1000000000000000.0"; an escape only shortens), so short lines need no measuring
+_LONGER_BY = 32
 
 
 class _Blocks:
@@ -154,6 +156,49 @@ def _filled(array: Any) -> Any:
         valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[at : at + n].astype(bool)
         out[~valid] = 0
     return out
+
+
+def _doubtful(values: Any, *, read: bool) -> Any:
+    """Which of a string array's values match :data:`_ODD_READ` (``read``) or its first part only.
+
+    A regular expression over every value costs more than DuckDB's parse, so numpy looks at the
+    values' bytes in the array's buffers: the first three (after a sign) decide the nested, NaN and
+    infinity cases; the expression runs only on numbers whose last three characters are digits.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(values)
+    _, offsets, data = values.buffers()[:3]
+    if not n or data is None or not data.size:
+        return np.zeros(n, bool)
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offs = np.frombuffer(offsets, width)[values.offset : values.offset + n + 1].astype(np.int64)
+    raw = np.frombuffer(data, np.uint8)
+    starts, lengths = offs[:-1], np.diff(offs)
+
+    def at(position: Any, present: Any) -> Any:
+        return raw.take(position, mode="clip") * present
+
+    first = at(starts, lengths > 0)
+    signed = ((first == ord("-")) | (first == ord("+"))).astype(np.int64)
+    left = lengths - signed
+    lower = [at(starts + signed + k, left > k) | 0x20 for k in range(3)]  # ASCII letters folded
+    odd = (first == ord("[")) | (first == ord("{"))
+    odd |= (lower[0] == ord("n")) & (lower[1] == ord("a")) & (lower[2] == ord("n"))
+    odd |= (lower[0] == ord("i")) & (lower[1] == ord("n")) & (lower[2] == ord("f"))
+    if read:
+        ends = starts + lengths
+        number = ((first >= ord("0")) & (first <= ord("9"))) | (first == ord("-"))
+        for k in (1, 2, 3):
+            digit = at(ends - k, lengths >= k)
+            number &= (lengths >= 300) | ((lengths >= 5) & (digit >= ord("0")) & (digit <= ord("9")))
+        which = np.flatnonzero(number & ~odd)
+        if len(which):
+            matched = pc.match_substring_regex(values.take(formats._int64s(which)), _ODD_READ)
+            odd[which] |= _filled(matched)
+    return odd
 
 
 def _lines_of(arr: Any, skip: int) -> tuple[Any, Any]:
@@ -349,17 +394,20 @@ class _BlockReader:
             commas = np.flatnonzero(arr == ord(","))
             ok &= np.bincount(np.searchsorted(ends, commas), minlength=len(starts)) == width
         fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
+        measure = int((ends - starts).max()) + _LONGER_BY > self.settings.max_field_bytes
         for key, values in fields.items():
             # only a read value is written out: a number overflowing a float matters only there
-            ok &= ~_filled(pc.match_substring_regex(values, _ODD_READ if key in self.columns else _ODD_START))
-            if key in self.columns:
-                sizes = pc.binary_length(values)
-                if (pc.max(sizes).as_py() or 0) > self.settings.max_field_bytes:
-                    ok &= ~(_filled(sizes) > self.settings.max_field_bytes)
-        keep = pa.Array.from_buffers(pa.bool_(), len(ok), [None, pa.py_buffer(np.packbits(ok, bitorder="little"))])
+            ok &= ~_doubtful(values, read=key in self.columns)
+            if key in self.columns and measure:
+                ok &= ~(_filled(pc.binary_length(values)) > self.settings.max_field_bytes)
         count = int(ok.sum())
+        if count < len(ok):
+            keep = pa.Array.from_buffers(pa.bool_(), len(ok), [None, pa.py_buffer(np.packbits(ok, bitorder="little"))])
+            fields = {key: pc.filter(values, keep) for key, values in fields.items() if key in self.columns}
         values = [
-            pc.filter(fields[c], keep).cast(pa.string()) if c in fields else pa.nulls(count, pa.string())
+            (fields[c] if fields[c].type == pa.string() else fields[c].cast(pa.string()))
+            if c in fields
+            else pa.nulls(count, pa.string())
             for c in self.columns
         ]
         return ok, values

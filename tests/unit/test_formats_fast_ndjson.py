@@ -384,3 +384,26 @@ def test_differential_generated_records(
             m.setattr(formats, "FAST_NDJSON", False)
             with pytest.raises(SourceFileError, match=str(exc)[:40].replace("(", r"\(")):
                 read_all(path, COLS, settings=ReadSettings(allow_empty=True, max_undecodable_percent=100))
+
+
+_odd_texts = st.one_of(
+    st.text(max_size=12),
+    st.from_regex(r"[-+]?(?i:nan|inf|infinity)x?", fullmatch=True),
+    st.from_regex(r"-?[0-9]{1,4}(\.[0-9]{1,4})?([eE][-+]?[0-9]{1,5})?", fullmatch=True),
+    st.sampled_from(["", "[", "{}", "-", "+n", "1" * 300 + ".5", "1" * 299, "e123", "1e12", "1e123"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), _odd_texts), max_size=30), st.integers(0, 3), st.booleans())
+def test_byte_tests_for_doubtful_values_match_the_regular_expression(
+    texts: list[str | None], offset: int, read: bool
+) -> None:
+    """formats_fast._doubtful decides with numpy what the regular expression says (on a sliced array too)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(["pad"] * offset + texts, pa.string()).slice(offset)
+    pattern = formats_fast._ODD_READ if read else formats_fast._ODD_READ.split("|-?[0-9]+")[0] + ")"
+    expected = [bool(m) for m in pc.match_substring_regex(values, pattern).fill_null(False).to_pylist()]
+    assert formats_fast._doubtful(values, read=read).tolist() == expected
