@@ -126,7 +126,9 @@ class PartitionOperator(LakeOperator):
         if self.engine == "spark":
             from lockgate.spark_engine.partition import write_on_spark
 
-            return write_on_spark(self.contract, staged, out, tag, spark_conn_id=self.spark_conn_id, log=self.log)
+            return write_on_spark(
+                self.contract, staged, out, tag, work=work, spark_conn_id=self.spark_conn_id, log=self.log
+            )
         return self._write_duckdb(work, staged, out, tag)
 
     def _write_duckdb(self, work: Path, staged: Path, out: Path, tag: str) -> int:
