@@ -9,13 +9,15 @@ Nothing here holds a whole file in memory: text is read line by line, JSON array
 element at a time, Parquet by row group batches.
 
 CSV has two readers that give identical results. The **fast path** (Arrow's C++ streaming CSV
-reader) takes every UTF-8 file without a quote character and without blank lines: there each
-physical line after the header is exactly one record, so ``_row`` (the line number) and the
-rejects (wrong field count, reported by Arrow's ``invalid_row_handler`` with the line number) are
-exact. Anything else - quoted fields (embedded delimiters, newlines, escaped quotes, malformed
-quoting), blank lines, other encodings - goes through the Python ``csv`` reader, which numbers a
-record by the line it starts on. Which reader a file takes is decided by one scan of its bytes,
-the same way for counting at ingestion and for reading in the gate, so the counts always agree.
+reader) takes every UTF-8 file without blank lines whose quotes, if any, are closed on their own
+line and quote as both readers agree (a quoted field starts after a delimiter or at the line's
+start and ends before one or at the line's end; ``""`` inside it is a quote): there each physical
+line after the header is exactly one record, so ``_row`` (the line number) and the rejects (wrong
+field count, reported by Arrow's ``invalid_row_handler`` with the line number) are exact. Anything
+else - quoted fields spanning lines, malformed quoting, blank lines, other encodings - goes through
+the Python ``csv`` reader, which numbers a record by the line it starts on. Which reader a file
+takes is decided by one scan of its bytes, the same way for counting at ingestion and for reading
+in the gate, so the counts always agree.
 
 NDJSON likewise has a fast path (DuckDB's JSON parser over blocks of lines, in
 :mod:`lockgate.formats_fast`) that hands every line it cannot read exactly as the Python reader
@@ -656,15 +658,17 @@ class _FastCsv:
 
     header: list[str]
     records: int
+    #: the file has quote characters, each quoted field closed on its own line (see _quotes_closed)
+    quoted: bool = False
 
 
 def _scan_csv(path: Path, delimiter: str, encoding: str, line_limit: int = _FAST_LINE_BYTES) -> _FastCsv | None:
     """One streaming pass over a CSV's bytes: its header and record count when the fast path can
-    read it exactly (UTF-8, no quote character, no blank line, no line over ``line_limit`` bytes),
-    else None (the Python reader).
+    read it exactly (UTF-8, quotes closed on their own line (:func:`_quotes_closed`), no blank
+    line, no line over ``line_limit`` bytes), else None (the Python reader).
 
-    Without quotes a record cannot span lines, and without blank lines every line after the header
-    is one record (a row or a reject), so the record count is the line count. A line no longer
+    With every quote closed on its line a record cannot span lines, and without blank lines every
+    line after the header is one record (a row or a reject), so the record count is the line count. A line no longer
     than ``line_limit`` (at most ``max_field_bytes``) cannot hold an oversized field.
     """
     if not _is_utf8(encoding) or len(delimiter) != 1 or delimiter in '"\r\n':
@@ -677,16 +681,25 @@ def _scan_csv(path: Path, delimiter: str, encoding: str, line_limit: int = _FAST
     first_line = b""
     size = 0
     since = 0  # bytes of the line still open at the end of the previous chunk
+    open_line = b""  # the last line of the previous chunk, not ended yet (for the quote check)
+    quoted = False
     with _open_binary(path) as fh:
         while chunk := fh.read(_SCAN_CHUNK):
-            if b'"' in chunk or b"\x00" in chunk:
-                return None  # quoting, or a NUL byte (Python's csv rejects its record; Arrow would not)
+            if b"\x00" in chunk:
+                return None  # a NUL byte (Python's csv rejects its record; Arrow would not)
             # Arrow fails on a line longer than its block ("straddling object"), and a field over
             # max_field_bytes is quarantined by the Python reader: a longer line takes the Python
             # reader, so both readers give the same result (a reject naming the row and column)
             since = _longest_line_within(chunk, since, min(line_limit, _ARROW_BLOCK // 2))
             if since < 0:
                 return None
+            # quotes are checked on whole lines: the line left open at a chunk's end waits for the next
+            cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1
+            if b'"' in chunk or b'"' in open_line:
+                quoted = True
+                if cut and not _quotes_closed(open_line + chunk[:cut], delimiter):
+                    return None  # quoting the fast path cannot take: the Python reader
+            open_line = chunk[cut:] if cut else open_line + chunk
             # ASCII is valid UTF-8: isascii() is far cheaper than decoding (unless a character is
             # still open from the previous chunk)
             if not (chunk.isascii() and not decoder.getstate()[0]):
@@ -694,15 +707,17 @@ def _scan_csv(path: Path, delimiter: str, encoding: str, line_limit: int = _FAST
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     return None  # the Python reader raises the error naming the file
+            # a blank line is two line ends in a row other than "\r\n": "\n\n", "\r\r" or "\n\r"
+            # ("\n" then a lone "\r", or then "\r\n")
             edge = tail + chunk[:2]
-            if b"\n\n" in edge or b"\r\r" in edge or b"\n\r\n" in edge:
+            if b"\n\n" in edge or b"\r\r" in edge or b"\n\r" in edge:
                 return None  # a blank line across the chunk edge
             if not size:
                 if chunk.removeprefix(codecs.BOM_UTF8)[:1] in (b"\n", b"\r"):
                     return None  # a blank header line: the Python reader reports it
                 first_line = chunk
             if b"\r" in chunk:
-                if b"\n\n" in chunk or b"\r\r" in chunk or b"\n\r\n" in chunk:
+                if b"\n\n" in chunk or b"\r\r" in chunk or b"\n\r" in chunk:
                     return None  # a blank line: no record, but it shifts the line numbers
                 # \n, \r\n and a lone \r each end a line (as in Python's csv and Arrow)
                 lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
@@ -720,6 +735,8 @@ def _scan_csv(path: Path, delimiter: str, encoding: str, line_limit: int = _FAST
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return None
+    if open_line and b'"' in open_line and not _quotes_closed(open_line, delimiter):
+        return None
     if not size:
         return _FastCsv([], 0)
     if not tail.endswith((b"\n", b"\r")):
@@ -728,7 +745,41 @@ def _scan_csv(path: Path, delimiter: str, encoding: str, line_limit: int = _FAST
     if end < 0 and lines > 1:
         return None  # a header longer than a scan chunk: let the Python reader deal with it
     text = (first_line if end < 0 else first_line[:end]).decode("utf-8-sig")
-    return _FastCsv(text.split(delimiter), lines - 1)
+    header = next(csv.reader([text], delimiter=delimiter, strict=True)) if '"' in text else text.split(delimiter)
+    return _FastCsv(header, lines - 1, quoted)
+
+
+def _quotes_closed(data: bytes, delimiter: str) -> bool:
+    """Whether every quote in ``data`` (whole lines) is quoting as Python's ``csv`` (strict, doubled
+    quotes) and Arrow's reader both read it, within its line.
+
+    Per line the quotes pair up: an opening one starts a field (after a delimiter or at the line's
+    start) or follows the closing one right before it (a doubled quote inside the field); a closing
+    one ends the field (before a delimiter or the line's end) or is followed by an opening one.
+    Anything else - a quote inside an unquoted field, text after a closing quote, a quoted field
+    going on to the next line (an odd number of quotes on a line) - takes the Python reader.
+    """
+    import numpy as np
+
+    arr = np.frombuffer(data, np.uint8)
+    quotes = np.flatnonzero(arr == ord('"'))
+    if not len(quotes):
+        return True
+    ends = np.flatnonzero((arr == ord("\n")) | (arr == ord("\r")))
+    line = np.searchsorted(ends, quotes)  # the line of each quote (a quote is never a line end)
+    first = np.searchsorted(quotes, np.concatenate(([0], ends + 1)))[line]  # the line's first quote
+    nth = np.arange(len(quotes)) - first
+    if (np.bincount(line) % 2).any():
+        return False
+    bounds = np.frombuffer(b"\n\r" + delimiter.encode(), np.uint8)
+    before = arr[np.maximum(quotes - 1, 0)]
+    after = arr[np.minimum(quotes + 1, len(arr) - 1)]
+    gap_before = np.diff(quotes, prepend=-2) == 1  # the previous quote is right before this one
+    gap_after = np.diff(quotes, append=len(arr) + 2) == 1
+    opening = nth % 2 == 0
+    open_ok = (quotes == 0) | np.isin(before, bounds) | gap_before
+    close_ok = (quotes == len(arr) - 1) | np.isin(after, bounds) | gap_after
+    return bool(np.where(opening, open_ok, close_ok).all())
 
 
 def _int64s(values: Any) -> Any:
@@ -781,7 +832,11 @@ def _csv_fast_batches(
         if row.number is None:  # pragma: no cover - Arrow knows line numbers in the serial reader
             raise SourceFileError(f"{name}: a malformed record at an unknown line")
         reason = f"expected {width} fields, found {row.actual_columns}"
-        bad.append((row.number, Reject(name, row.number, reason, _truncate(row.text or ""))))
+        text = row.text or ""
+        if plan.quoted and '"' in text:
+            # the Python reader keeps a malformed record's fields joined, without their quotes
+            text = delimiter.join(next(csv.reader([text], delimiter=delimiter, strict=True), []))
+        bad.append((row.number, Reject(name, row.number, reason, _truncate(text))))
         return "skip"
 
     stream = _open_binary(path)
@@ -791,7 +846,8 @@ def _csv_fast_batches(
             read_options=pacsv.ReadOptions(use_threads=False, block_size=_ARROW_BLOCK, skip_rows=1, column_names=names),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
-                quote_char=False,
+                quote_char='"' if plan.quoted else False,
+                double_quote=True,
                 ignore_empty_lines=False,
                 newlines_in_values=False,
                 invalid_row_handler=invalid,

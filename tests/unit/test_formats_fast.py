@@ -8,10 +8,13 @@ with the fast path switched off - and compares everything.
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lockgate import formats
 from lockgate.formats import ROW_COLUMN, Reject, SourceFileError, count_records, detect_format, read_batches
@@ -64,6 +67,19 @@ FAST_CASES = {
     "empty": b"",
     "reordered_extra": b"value,extra,name,id\n2,x,a,1\n3,y,b,2\n",
     "nul_byte": b"id,name,value\n1,a\x00b,2\n2,b,3\n",
+    # quoting: the fast path takes quotes closed on their own line, the rest falls back
+    "quoted": b'id,name,value\n1,"a, b",2\n2,"say ""hi""",3\n3,"",""\n"4","d","5"\n5,"""",""""""\n',
+    "quoted_ragged": b'id,name,value\n1,"a,b"\n2,"x","y","z",w\n3,c,4\n4,"""q"\n',
+    "quoted_header": b'"id","name","value","x,y"\n1,a,2,3\n',
+    "cr_after_lf_is_a_blank_line": b"id,name,value\n1,a,2\n\r2,b,3\n",
+    "quoted_crlf": b'id,name,value\r\n1,"a,b",2\r\n2,"c",3\r\n',
+    "quoted_bom": b'\xef\xbb\xbf"id",name,value\n1,"a",2\n',
+    "quote_inside_unquoted": b'id,name,value\n1,a"b,2\n2,b,3\n',
+    "quoted_spanning_lines": b'id,name,value\n1,"a\nb",2\n3,c,4\n',
+    "quoted_spanning_cr": b'id,name,value\r\n1,"a\rb",2\r\n3,c,4\r\n',
+    "text_after_closing_quote": b'id,name,value\n1,"a"b,2\n2,c,3\n',
+    "space_before_quote": b'id,name,value\n1, "a",2\n',
+    "unclosed_quote": b'id,name,value\n1,"a,2\n2,b,3\n',
 }
 
 
@@ -101,6 +117,16 @@ def test_fast_path_agrees_with_python_reader(
             {"id": "1", "name": "a", "value": "2", ROW_COLUMN: 2},
             {"id": "2", "name": "b", "value": "3", ROW_COLUMN: 3},
         ]
+    if case == "quoted":
+        assert [(r["name"], r["value"]) for r in rows] == [
+            ("a, b", "2"),
+            ('say "hi"', "3"),
+            (None, None),
+            ("d", "5"),
+            ('"', '""'),
+        ]
+    if case == "quoted_ragged":
+        assert [(r.row, r.raw) for r in rejects] == [(2, "1,a,b"), (3, "2,x,y,z,w"), (5, '4,"q')]
     if case == "reordered_extra":
         assert [(r["id"], r["name"], r["value"]) for r in rows] == [("1", "a", "2"), ("2", "b", "3")]
 
@@ -112,7 +138,11 @@ def test_fast_path_is_taken_only_when_exact(tmp_path: Path) -> None:
         return formats._scan_csv(path, kwargs.get("delimiter", ","), kwargs.get("encoding", "utf-8"))
 
     assert plan(b"id,name\n1,a\n2,b\n") == formats._FastCsv(["id", "name"], 2)
-    assert plan(b'id,name\n1,"a, b"\n') is None  # quoting: the Python reader
+    assert plan(b'id,name\n1,"a, b"\n') == formats._FastCsv(["id", "name"], 1, quoted=True)
+    assert plan(b'"id","name"\n1,"say ""hi"""\n') == formats._FastCsv(["id", "name"], 1, quoted=True)
+    assert plan(b'id,name\n1,"a\nb"\n') is None  # a quoted field over two lines: the Python reader
+    assert plan(b'id,name\n1,a"b\n') is None  # a quote inside an unquoted field: the Python reader
+    assert plan(b'id,name\n1,"a"b\n') is None  # text after a closing quote: the Python reader
     assert plan(b"id,name\n\n1,a\n") is None  # a blank line shifts numbering: the Python reader
     assert plan(b"id,name\n1,\xfc\n") is None  # not UTF-8: the Python reader names the error
     assert plan(b"id,name\n1,a\n", encoding="latin-1") is None
@@ -194,3 +224,41 @@ def test_corrupt_zstd_is_a_source_error_naming_the_file(tmp_path: Path) -> None:
         path.write_bytes(b"\x28\xb5\x2f\xfd this is not a zstd frame")
         with pytest.raises(SourceFileError, match=rf"{name.replace('.', '[.]')}: unreadable"):
             read_all(path, ["id"])
+
+
+_FIELD = st.text(alphabet='ab ,"\n\r;', max_size=6)
+
+
+@st.composite
+def _csv_files(draw: st.DrawFn) -> bytes:
+    import csv
+    import io
+
+    rows = draw(st.lists(st.lists(_FIELD, min_size=2, max_size=4), min_size=1, max_size=12))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, quoting=draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])), lineterminator="\n")
+    writer.writerow(["id", "name", "value"])
+    for row in rows:
+        if draw(st.integers(0, 4)) == 0:
+            out.write(",".join(row) + draw(st.sampled_from(["\n", "\r\n"])))  # unquoted: maybe malformed
+        else:
+            writer.writerow(row)
+    return out.getvalue().encode()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=_csv_files(), chunk=st.sampled_from([16, 4096]))
+def test_differential_generated_quoting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, chunk: int
+) -> None:
+    """Generated CSVs (quoted by csv.writer, or fields joined raw): fast and Python readers agree."""
+    path = tmp_path / "g.csv"
+    path.write_bytes(data)
+    with monkeypatch.context() as m:
+        m.setattr(formats, "_SCAN_CHUNK", chunk)
+        try:
+            both_ways(path, m, settings=formats.ReadSettings(allow_empty=True))
+        except SourceFileError as exc:
+            m.setattr(formats, "_scan_csv", lambda *a, **k: None)
+            with pytest.raises(SourceFileError, match=re.escape(str(exc)[:60])):
+                read_all(path, settings=formats.ReadSettings(allow_empty=True))
