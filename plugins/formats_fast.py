@@ -228,10 +228,10 @@ def ndjson_batches(
     """``read_batches`` for a UTF-8 NDJSON file (see the module doc)."""
     import duckdb
 
-    reader = _BlockReader(columns, name, settings, duckdb.connect())
     builder = formats._BatchBuilder(columns, batch_rows)
     line, offset, records = 1, 0, 0
-    with formats._open_binary(path) as fh:
+    with duckdb.connect() as con, formats._open_binary(path) as fh:
+        reader = _BlockReader(columns, name, settings, con)
         blocks = _Blocks(fh)
         for block in blocks:
             skip = len(codecs.BOM_UTF8) if not offset and block.startswith(codecs.BOM_UTF8) else 0
