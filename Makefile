@@ -53,8 +53,9 @@ airflow: setup  ## start Airflow locally (web UI, scheduler, dag-processor, trig
 
 BENCH_ROWS ?= 1000000 10000000
 BENCH_RUNS ?= 3
-# a big day, measured apart (the chain alone, once: each task's peak RSS and its growth from 1M rows);
-# its CSV (4.7 GB at 100M) is generated in bench/.data and deleted after. Empty: skipped
+# a big day, measured apart (the chain alone, once: each task's peak RSS and its growth from 1M rows;
+# ~16 min at 100M on 2 busy cores, 6 of them writing the data); its CSV (4.7 GB at 100M) is generated
+# in bench/.data and deleted after. Empty: skipped
 BENCH_BIG_ROWS ?= 100000000
 BENCH_ARGS ?=
 # where the results files go, and the page written from them (its chart next to it, .png): a quick
@@ -68,7 +69,7 @@ BENCH_OUT = $(BENCH_RESULTS)/$(BENCH_DATE)$(if $(BENCH_FULL),,-quick-$(lastword 
 BENCH_BIG_OUT = $(BENCH_RESULTS)/$(BENCH_DATE)-big-$(lastword $(BENCH_BIG_ROWS)).json
 BENCH_RUN = $(UV) run --frozen --no-sync python -m bench.run
 .PHONY: bench
-bench: setup  ## side-by-side benchmarks -> bench/results, docs/benchmarks.md (quick: BENCH_ROWS=1000000 BENCH_RUNS=1 BENCH_BIG_ROWS=)
+bench: setup  ## side-by-side benchmarks, then the chain alone on a 100M-row day (BENCH_BIG_ROWS) -> bench/results, docs/benchmarks.md (quick: BENCH_ROWS=1000000 BENCH_RUNS=1 BENCH_BIG_ROWS=)
 	@# --inexact: the bench group is added to the environment, nothing else removed (an extra such as spark stays)
 	$(UV) sync --frozen --quiet --inexact --group bench
 	$(BENCH_RUN) --rows $(BENCH_ROWS) --runs $(BENCH_RUNS) --results-dir $(BENCH_RESULTS) --out $(BENCH_OUT) --docs no $(BENCH_ARGS)
