@@ -766,20 +766,24 @@ def _quotes_closed(data: bytes, delimiter: str) -> bool:
     if not len(quotes):
         return True
     ends = np.flatnonzero((arr == ord("\n")) | (arr == ord("\r")))
-    line = np.searchsorted(ends, quotes)  # the line of each quote (a quote is never a line end)
-    first = np.searchsorted(quotes, np.concatenate(([0], ends + 1)))[line]  # the line's first quote
-    nth = np.arange(len(quotes)) - first
-    if (np.bincount(line) % 2).any():
+    # an even number of quotes before every line end: each line has an even number, and a
+    # quote's place among all of them tells opening (even) from closing (odd) as in its own line
+    if (np.searchsorted(quotes, ends) % 2).any() or len(quotes) % 2:
         return False
-    bounds = np.frombuffer(b"\n\r" + delimiter.encode(), np.uint8)
-    before = arr[np.maximum(quotes - 1, 0)]
-    after = arr[np.minimum(quotes + 1, len(arr) - 1)]
-    gap_before = np.diff(quotes, prepend=-2) == 1  # the previous quote is right before this one
-    gap_after = np.diff(quotes, append=len(arr) + 2) == 1
-    opening = nth % 2 == 0
-    open_ok = (quotes == 0) | np.isin(before, bounds) | gap_before
-    close_ok = (quotes == len(arr) - 1) | np.isin(after, bounds) | gap_after
-    return bool(np.where(opening, open_ok, close_ok).all())
+    sep = ord(delimiter)
+
+    def bound(byte: Any) -> Any:
+        return (byte == sep) | (byte == ord("\n")) | (byte == ord("\r"))
+
+    gaps = np.diff(quotes) == 1  # quote i + 1 is right after quote i (a doubled quote)
+    opening, closing = quotes[0::2], quotes[1::2]
+    # an opening quote starts the data or a field, or follows the closing one of a doubled quote
+    open_ok = bound(arr[np.maximum(opening - 1, 0)]) | (opening == 0)
+    open_ok[1:] |= gaps[1::2]
+    # a closing quote ends the data or a field, or precedes the opening one of a doubled quote
+    close_ok = bound(arr[np.minimum(closing + 1, len(arr) - 1)]) | (closing == len(arr) - 1)
+    close_ok[:-1] |= gaps[1::2]
+    return bool(open_ok.all() and close_ok.all())
 
 
 def _int64s(values: Any) -> Any:
