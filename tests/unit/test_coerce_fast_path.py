@@ -24,6 +24,10 @@ import pytest
 from lockgate.coerce import (
     DOUBLE_MAX,
     DOUBLE_MIN_NORMAL,
+    FAST_DATE,
+    FAST_TIMESTAMP,
+    GLOB_DATE,
+    GLOB_TIMESTAMPS,
     WHITESPACE,
     any_problem,
     typed_column,
@@ -38,6 +42,7 @@ INTEGERS = [
     "1e3", "1E3", "\u0663", "\uff17", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
     "-9223372036854775809", "999999999999999999", "9999999999999999999", "-999999999999999999",
     "000000000000000000000000000001", "99999999999999999999999999", "12 34", "nan", "inf", "1,000",
+    "9" * 18, "0" * 18, "0" * 19 + "7", "1.0.0",
 ]  # fmt: skip
 DOUBLES = [
     "0", "-0", "+0", "0.0", "-0.0", ".5", "5.", "-.5", "+.5", "1e5", "1E5", "1e+5", "1e-5", "1e", "1e+",
@@ -47,6 +52,8 @@ DOUBLES = [
     "2.2250738585072011e-308", "4.9e-324", "1e-400", "0e-999", "0.000e5", "-0.0e-400", "1e99", "1e100",
     "9e-99", "1e-99", "999999999999999.999999999999999e99", "9999999999999999.5", "0.1234567890123456",
     "123456789012345.123456789012345", "1" * 400, "0." + "0" * 320 + "1", "1.5 e3", "\u0661\u066b\u0665",
+    # around the plain-digits GLOB's limits (31 characters, one dot)
+    "9" * 31, "9" * 32, "0" * 31, "0." + "0" * 28 + "1", "0." + "0" * 29 + "1", "1..", "..5", "1.5.", "00.500",
 ]  # fmt: skip
 BOOLEANS = ["true", "false", "t", "f", "1", "0", "TRUE", "True", "F", "yes", "no", "tru", "10", "-1", "1.0"]
 DATES = [
@@ -71,6 +78,9 @@ TIMESTAMPS = [
     "2026-01-02T3:00:00Z", "2026-01-02T03:0:00Z", "2026-01-02 T03:00:00Z", "2026-01-02T03:00:00 Z",
     "2026-01-02T03:00:00 +01:00", "2026-01-02T03:00:00UTC", "2026-01-02T03:00:00+01:00:00",
     "2026-01-02T03:00:00[Europe/Paris]", "epoch", "infinity", "2026-01-02T03:00:00ZZ",
+    # around the GLOBs' hours (00-19, 20-23)
+    "2026-01-02T19:59:59Z", "2026-01-02T20:00:00Z", "2026-01-02T23:59:59Z", "2026-01-02T29:00:00Z",
+    "2026-01-02T20:60:00Z", "1999-12-31T23:59:59Z",
 ]  # fmt: skip
 STRINGS = [
     "ST-001", "a", "Zoë", "ë", "😀", "中文", "\x00", "a\x00b", "x" * 65535, "x" * 65536, "ë" * 40000,
@@ -237,3 +247,23 @@ def test_the_fast_path_reads_the_range_edges_it_claims() -> None:
     assert float("9" * 15 + "." + "9" * 15 + "e99") < float(DOUBLE_MAX)
     assert float("0." + "0" * 14 + "1e-99") > float(DOUBLE_MIN_NORMAL)
     assert 10**18 - 1 < 2**63 - 1
+
+
+def test_the_globs_take_only_canonical_values() -> None:
+    """Every timestamp or date a GLOB of the fast path takes is in its type's canonical form (the
+    regex the GLOB stands in front of), over every hour, minute and second and odd characters."""
+    import fnmatch
+    import re
+
+    times = [f"{h:02}:{m:02}:{s:02}" for h in range(30) for m in (0, 5, 59, 60) for s in (0, 59, 60, 99)]
+    stamps = [
+        f"{d}T{t}{z}" for d in ("2026-01-02", "1000-13-40", "3000-01-01", "0999-01-01") for t in times for z in "Zz"
+    ]
+    stamps += ["2026-01-02T03:00:00+Z", "+026-01-02T03:00:00Z", " 2026-01-02T03:00:00Z", "2026-01-02T 3:00:00Z"]
+    taken = [v for v in stamps if any(fnmatch.fnmatchcase(v, g) for g in GLOB_TIMESTAMPS)]
+    assert taken
+    assert all(re.fullmatch(FAST_TIMESTAMP, v) for v in taken)
+    # and the GLOBs take every such value the regex takes (hours 20-23 included)
+    assert [v for v in stamps if re.fullmatch(FAST_TIMESTAMP, v)] == taken
+    dates = ["2026-01-02", "1000-13-40", "3000-01-01", "0999-01-01", "2026-1-02", "+026-01-02", "2026-01-0x"]
+    assert [d for d in dates if fnmatch.fnmatchcase(d, GLOB_DATE)] == [d for d in dates if re.fullmatch(FAST_DATE, d)]
