@@ -199,6 +199,19 @@ def test_lake_checks_give_the_repeated_keys_and_the_reconciliation_fingerprint(
     assert lake_checks(lake["files"], COLUMNS, [], tmp_path, fingerprint=False).repeated == (0, [])  # no key
 
 
+def test_repeated_keys_are_found_when_the_hashes_are_grouped_a_slice_at_a_time(
+    lake: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big date's key hashes are grouped in slices (hash modulo the number of slices): a key's
+    rows all fall in one slice, so every repeat is still found, with the same examples."""
+    import lockgate.load_guards as guards
+
+    whole = repeated_keys(lake["files"], COLUMNS, ["site_id", "region"], tmp_path)
+    monkeypatch.setattr(guards, "KEYS_PER_PASS", 2)  # 5 rows: 3 slices
+    assert repeated_keys(lake["files"], COLUMNS, ["site_id", "region"], tmp_path) == whole
+    assert whole == (1, [({"site_id": "S2", "region": "north"}, 2)])
+
+
 def test_repeated_keys_over_the_curated_files(lake: dict[str, Any], tmp_path: Path) -> None:
     assert repeated_keys(lake["files"], COLUMNS, ["site_id"], tmp_path) == (1, [({"site_id": "S2"}, 2)])
     assert repeated_keys(lake["files"], COLUMNS, ["site_id", "region"], tmp_path) == (
