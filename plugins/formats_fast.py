@@ -367,7 +367,6 @@ class _BlockReader:
     ) -> tuple[Any, list[Any]] | None:
         """(which lines DuckDB read exactly, the read columns' values of those lines), or None when
         DuckDB cannot read the block (no line to take the template from, or keys its struct refuses)."""
-        import duckdb
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -375,34 +374,30 @@ class _BlockReader:
         template = self._template(block, starts, ends, shaped)
         if template is None:
             return None
-        offsets = np.append(starts, len(block))  # each line with its "\n" (JSON whitespace)
-        lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(block))
-        self.con.register("lockgate_lines", pa.Table.from_arrays([lines], names=["l"]))
-        try:
-            result = self.con.sql(self._query(template)).to_arrow_table()
-        except duckdb.Error:
-            return None  # e.g. two keys differing only in case: one struct field name to DuckDB
-        finally:
-            self.con.unregister("lockgate_lines")
-        if result.num_rows != len(starts):  # pragma: no cover - DuckDB returns one row per line
+        # only lines shaped like an object go to DuckDB: a line that fails inside try() makes
+        # DuckDB evaluate its whole vector again row by row
+        at = np.flatnonzero(shaped)
+        struct = self._parse(block, starts, at, template)
+        if struct is None:
             return None
-        struct = result.column("s").combine_chunks()
-        ok = shaped & _filled(struct.is_valid())
+        good = _filled(struct.is_valid())
         width = len(template) - 1
-        if not (ok.all() and block.count(b",") == width * len(starts)):
+        if not (good.all() and len(at) == len(starts) and block.count(b",") == width * len(starts)):
             # a parsed line has at least `width` commas (between its keys): count them per line
             commas = np.flatnonzero(arr == ord(","))
-            ok &= np.bincount(np.searchsorted(ends, commas), minlength=len(starts)) == width
+            good &= np.bincount(np.searchsorted(ends, commas), minlength=len(starts))[at] == width
         fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
         measure = int((ends - starts).max()) + _LONGER_BY > self.settings.max_field_bytes
         for key, values in fields.items():
             # only a read value is written out: a number overflowing a float matters only there
-            ok &= ~_doubtful(values, read=key in self.columns)
+            good &= ~_doubtful(values, read=key in self.columns)
             if key in self.columns and measure:
-                ok &= ~(_filled(pc.binary_length(values)) > self.settings.max_field_bytes)
-        count = int(ok.sum())
-        if count < len(ok):
-            keep = pa.Array.from_buffers(pa.bool_(), len(ok), [None, pa.py_buffer(np.packbits(ok, bitorder="little"))])
+                good &= ~(_filled(pc.binary_length(values)) > self.settings.max_field_bytes)
+        count = int(good.sum())
+        if count < len(good):
+            keep = pa.Array.from_buffers(
+                pa.bool_(), len(good), [None, pa.py_buffer(np.packbits(good, bitorder="little"))]
+            )
             fields = {key: pc.filter(values, keep) for key, values in fields.items() if key in self.columns}
         values = [
             (fields[c] if fields[c].type == pa.string() else fields[c].cast(pa.string()))
@@ -410,7 +405,31 @@ class _BlockReader:
             else pa.nulls(count, pa.string())
             for c in self.columns
         ]
+        ok = np.zeros(len(starts), bool)
+        ok[at] = good
         return ok, values
+
+    def _parse(self, block: bytes, starts: Any, at: Any, template: list[str]) -> Any:
+        """DuckDB's struct of the template keys for lines ``at`` of the block (null where a line
+        fails), or None when DuckDB refuses the struct itself."""
+        import duckdb
+        import numpy as np
+        import pyarrow as pa
+
+        offsets = np.append(starts, len(block))  # each line with its "\n" (JSON whitespace)
+        lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(block))
+        if len(at) < len(starts):
+            lines = lines.take(formats._int64s(at))
+        self.con.register("lockgate_lines", pa.Table.from_arrays([lines], names=["l"]))
+        try:
+            result = self.con.sql(self._query(template)).to_arrow_table()
+        except duckdb.Error:
+            return None  # e.g. two keys differing only in case: one struct field name to DuckDB
+        finally:
+            self.con.unregister("lockgate_lines")
+        if result.num_rows != len(at):  # pragma: no cover - DuckDB returns one row per line
+            return None
+        return result.column("s").combine_chunks()
 
     def _query(self, template: list[str]) -> str:
         """SQL: each line parsed into a struct of the template keys (NULL where that fails)."""
