@@ -169,6 +169,8 @@ def _doubtful(values: Any, *, read: bool) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())  # (a string view has another buffer layout)
     n = len(values)
     _, offsets, data = values.buffers()[:3]
     if not n or data is None or not data.size:
