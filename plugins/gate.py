@@ -550,11 +550,13 @@ def _gate(
         reasons, by_column, reason_examples = _quarantine_summary(con)
         row_level = _row_level_results(con, contract, evaluated)
         metrics = _column_metrics(con, contract)
+        # no repeated value of the group among the passing rows: the checks need not group them again
+        unique = [] if repeats else group
+        # the passing rows are final unless the window runs: their checks need not wait for the write
+        checked = None if repeats else _sql_checks(con, contract, ds, check_engine, history, unique)
         rows_passed = staged.result()
     if repeats:
         rows_passed = _deduplicated(con, contract, config, columns, staged_path)
-    # no repeated value of the group among the passing rows: the checks need not group them again
-    unique = [] if repeats else group
     duplicates = good - rows_passed
     if rows_in != rows_passed + rows_quarantined + duplicates or evaluated + source.rejects.count != rows_in:
         raise AccountingError(
@@ -580,7 +582,7 @@ def _gate(
     if slices:
         report.update(rows_read=rows_read, rows_outside_window=sum(outside.values()))
     outputs = (staged_path, quarantine_path)
-    return _table_checks(con, contract, report, row_level, ds, check_engine, history, outputs, unique)
+    return _table_checks(con, contract, report, row_level, ds, check_engine, history, outputs, unique, checked)
 
 
 def _file_entries(
@@ -1039,6 +1041,34 @@ def _row_level_results(con: Any, contract: Contract, evaluated: int) -> list[dic
     return row_level
 
 
+def _in_sql(contract: Contract, check_engine: str) -> list[Expectation]:
+    """The ``fail``/``warn`` expectations evaluated in SQL: Lockgate's own always, GX's unless GX was asked for."""
+    return [
+        e
+        for e in contract.expectations_with("fail", "warn")
+        if e.expectation in EXTENSIONS or (check_engine == "duckdb" and sql_supported(e))
+    ]
+
+
+#: what :func:`_sql_checks` found: the SQL-evaluated results by check label, and the primary-key check
+SqlChecks = tuple[dict[str, dict[str, Any]], dict[str, Any] | None]
+
+
+def _sql_checks(
+    con: Any, contract: Contract, ds: str, check_engine: str, history: Sequence[int], unique: Sequence[str]
+) -> SqlChecks:
+    """The SQL-evaluated expectations on ``passed`` (results by label) and the primary-key check.
+
+    ``unique``: columns known to have no repeated value among the passing rows (a uniqueness check
+    over them, or over more columns, cannot fail and is not grouped again).
+    """
+    known = [unique] if unique else []
+    context = CheckContext(ds=ds, history=tuple(history))
+    in_sql = _in_sql(contract, check_engine)
+    results = evaluate_in_sql(con, "passed", in_sql, columns=contract.column_names, context=context, unique=known)
+    return {r["check"]: r for r in results}, primary_key_check(con, contract, unique=known)
+
+
 def _table_checks(
     con: Any,
     contract: Contract,
@@ -1049,23 +1079,21 @@ def _table_checks(
     history: Sequence[int],
     outputs: tuple[Path, Path],
     unique: Sequence[str],
+    checked: SqlChecks | None = None,
 ) -> GateOutcome:
     """The ``fail``/``warn`` expectations and the key check on ``passed``; the outcome, or QualityGateFailed.
 
-    ``unique``: columns known to have no repeated value among the passing rows (a uniqueness check
-    over them, or over more columns, cannot fail and is not grouped again).
+    ``unique``: see :func:`_sql_checks`. ``checked``: what :func:`_sql_checks` found already (None:
+    it runs here); the expectations SQL does not evaluate go to GX here.
     """
     staged_path, quarantine_path = outputs
-    known = [unique] if unique else []
     names = contract.column_names
     table_checks = contract.expectations_with("fail", "warn")
-    # Lockgate's own checks always run here; GX's run here too unless GX was asked for
-    in_sql = [e for e in table_checks if e.expectation in EXTENSIONS or (check_engine == "duckdb" and sql_supported(e))]
+    in_sql = _in_sql(contract, check_engine)
     in_gx = [e for e in table_checks if e not in in_sql]
-    context = CheckContext(ds=ds, history=tuple(history))
-    by_label = {
-        r["check"]: r for r in evaluate_in_sql(con, "passed", in_sql, columns=names, context=context, unique=known)
-    }
+    if checked is None:
+        checked = _sql_checks(con, contract, ds, check_engine, history, unique)
+    by_label, key_check = dict(checked[0]), checked[1]
     if in_gx:
         # GX needs the rows in memory: only for expectations the SQL engine does not translate
         key_first = [*contract.primary_key, *(n for n in names if n not in contract.primary_key)]
@@ -1073,7 +1101,6 @@ def _table_checks(
         frame = con.sql(f"SELECT {cols} FROM passed ORDER BY {', '.join(ident(c) for c in key_first)}").df()
         by_label.update({r["check"]: r for r in run_gx(contract, frame, in_gx)})
     gx_results = [_jsonable(by_label[e.label]) for e in table_checks]
-    key_check = primary_key_check(con, contract, unique=known)
     builtin = [key_check] if key_check else []
     failed = [
         c for c in builtin + row_level + gx_results if not c["success"] and c["severity"] in ("fail", "quarantine")
