@@ -46,6 +46,16 @@ _JAVA_DATE = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss"
 def to_spark(sql: str, params: Sequence[Any] = ()) -> str:
     """``sql`` (DuckDB) as Spark SQL with the same answers; ``params`` fill its ``$n`` placeholders."""
     tree = sqlglot.parse_one(sql, read="duckdb")
+    # parameters first: a rewrite may print a subtree (format's arguments) as text
+    tree = tree.transform(
+        lambda node: _literal(params[int(str(node.name)) - 1]) if isinstance(node, exp.Placeholder) else node
+    )
+    tree = _rewritten(tree, params)
+    return tree.sql(dialect="spark")
+
+
+def _rewritten(tree: exp.Expression, params: Sequence[Any] = ()) -> exp.Expression:
+    """``tree`` with every rewrite applied (see the module docstring)."""
     # a node a rewrite makes is not visited again, nor are the children it took over: one pass per
     # nesting of rewritten nodes, until nothing changes
     for _ in range(8):
@@ -53,7 +63,7 @@ def to_spark(sql: str, params: Sequence[Any] = ()) -> str:
         tree = tree.transform(lambda node: _rewrite(node, params))
         if tree.sql(dialect="duckdb") == before:
             break
-    return tree.sql(dialect="spark")
+    return tree
 
 
 def expression(sql: str, params: Sequence[Any] = ()) -> str:
@@ -62,14 +72,20 @@ def expression(sql: str, params: Sequence[Any] = ()) -> str:
 
 
 def _rewrite(node: exp.Expression, params: Sequence[Any]) -> exp.Expression:
-    if isinstance(node, exp.Placeholder):
-        return _literal(params[int(str(node.name)) - 1])
+    if isinstance(node, exp.Glob):
+        return exp.RegexpLike(this=node.this, expression=exp.Literal.string(glob_regex(node.expression)))
     if isinstance(node, exp.RegexpFullMatch):
         return exp.RegexpLike(this=node.this, expression=_anchored(node.expression))
     if isinstance(node, exp.Format):
         return _concat_format(node)
     if isinstance(node, exp.TryCast):
         return _try_cast(node)
+    if (
+        type(node) is exp.Cast
+        and node.to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT)
+        and not node.meta.get("lockgate")
+    ):
+        return _text(node.this)
     if isinstance(node, exp.Cast) and node.to.is_type("timestamptz") and isinstance(node.this, exp.Literal):
         return exp.cast(exp.Literal.string(_utc_literal(node.this.name)), "TIMESTAMP")
     if isinstance(node, exp.TimeToStr):
@@ -147,6 +163,32 @@ def _anchored(pattern: exp.Expression) -> exp.Expression:
     return exp.Literal.string(f"^(?:{pattern.name})\\z")
 
 
+def glob_regex(pattern: exp.Expression) -> str:
+    """A DuckDB GLOB pattern as a Java regex matching the whole value (``*``, ``?``, ``[..]``, ``[!..]``)."""
+    if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+        raise Untranslatable(f"GLOB with a computed pattern ({pattern.sql('duckdb')})")
+    text, out, i = pattern.name, [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[" and "]" in text[i + 2 :]:
+            end = text.index("]", i + 2)
+            body = text[i + 1 : end]
+            negated = body.startswith("!")
+            body = body[1:] if negated else body
+            escaped = "".join(f"\\{c}" if c in "\\[]^&" else c for c in body)
+            out.append(f"[{'^' if negated else ''}{escaped}]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    # GLOB's * and ? take any character, a line break included
+    return "(?s)^(?:" + "".join(out) + ")\\z"
+
+
 def _concat_format(node: exp.Format) -> exp.Expression:
     template = node.this
     if not isinstance(template, exp.Literal) or not template.is_string:
@@ -159,12 +201,65 @@ def _concat_format(node: exp.Format) -> exp.Expression:
         if piece == "{}":
             if not args:
                 raise Untranslatable(f"format() with too few arguments ({node.sql('duckdb')})")
-            parts.append(exp.cast(args.pop(0), "STRING"))
+            parts.append(_text(args.pop(0)))
         elif piece:
             parts.append(exp.Literal.string(piece.replace("{{", "{").replace("}}", "}")))
     if args:
         raise Untranslatable(f"format() with unused arguments ({node.sql('duckdb')})")
     return exp.Concat(expressions=parts or [exp.Literal.string("")], safe=False, coalesce=False)
+
+
+#: Spark SQL of a double as DuckDB's format('{}') writes it (Python's repr: the shortest digits,
+#: positional from 1e-4 to 1e16, else d.ddde+XX) from Java's Double.toString (positional only from
+#: 1e-3 to 1e7, else d.dddEX), which Spark's CAST gives: the same digits, placed otherwise
+_DOUBLE_TEXT = """CASE WHEN NOT ({s} RLIKE 'E') THEN {s}
+    WHEN {e} >= 16 OR {e} < -4 THEN concat({sign}, {lead}, CASE WHEN {frac} = '' THEN '' ELSE concat('.', {frac}) END,
+        'e', CASE WHEN {e} < 0 THEN '-' ELSE '+' END, CASE WHEN abs({e}) < 10 THEN '0' ELSE '' END,
+        CAST(abs({e}) AS STRING))
+    WHEN {e} >= 0 AND length({digits}) <= {e} + 1 THEN concat({sign}, rpad({digits}, {e} + 1, '0'), '.0')
+    WHEN {e} >= 0 THEN concat({sign}, substr({digits}, 1, {e} + 1), '.', substr({digits}, {e} + 2))
+    ELSE concat({sign}, '0.', repeat('0', -{e} - 1), {digits})
+END"""
+
+
+def _double_text(s: str) -> str:
+    """:data:`_DOUBLE_TEXT` over the Spark SQL ``s`` of Java's text of a double."""
+    parts = {
+        "sign": f"regexp_extract({s}, '^(-?)', 1)",
+        "lead": f"regexp_extract({s}, '([0-9])[.]', 1)",
+        "frac": f"regexp_replace(regexp_extract({s}, '[.]([0-9]*)E', 1), '0+$', '')",
+        "e": f"CAST(regexp_extract({s}, 'E(-?[0-9]+)$', 1) AS INT)",
+    }
+    parts["digits"] = f"concat({parts['lead']}, {parts['frac']})"
+    return _DOUBLE_TEXT.format(s=s, **parts)
+
+
+def _text(value: exp.Expression) -> exp.Expression:
+    """A ``format()`` argument as the text DuckDB puts in (a double as Python's repr writes it).
+
+    The argument is bound once, as a lambda's variable (``transform(array(x), v -> ...)``): the
+    double's text spells its value many times, and format arguments nest (a reason quotes a value
+    shortened by another format), which would multiply the expression at each level.
+    """
+    text = exp.cast(value, "STRING")
+    text.meta["lockgate"] = True
+    if isinstance(value, exp.Literal | exp.Concat | exp.Length) or (
+        isinstance(value, exp.Anonymous) and str(value.this).upper() in ("OCTET_LENGTH", "STRLEN")
+    ):
+        return text  # text or a whole number: Spark writes it as DuckDB does
+    var = "__lockgate_v"
+    body = sqlglot.parse_one(
+        f"CASE WHEN typeof({var}) = 'double' THEN {_double_text(f'CAST({var} AS STRING)')} "
+        # an instant as DuckDB writes a TIMESTAMPTZ in UTC: with its offset
+        f"WHEN typeof({var}) = 'timestamp' THEN concat(CAST({var} AS STRING), '+00') "
+        f"ELSE CAST({var} AS STRING) END",
+        read="spark",
+    )
+    for node in body.find_all(exp.Typeof, exp.Cast):
+        node.meta["lockgate"] = True
+    lam = exp.Lambda(this=body, expressions=[exp.to_identifier(var)])
+    mapped = exp.Anonymous(this="TRANSFORM", expressions=[exp.Array(expressions=[value]), lam])
+    return exp.Anonymous(this="ELEMENT_AT", expressions=[mapped, exp.Literal.number(1)])
 
 
 def _try_cast(node: exp.TryCast) -> exp.Expression:
