@@ -103,6 +103,12 @@ class _Chain(io.RawIOBase):
         return len(data)
 
 
+def _lone_cr(block: bytes) -> bool:
+    """Whether a ``\\r`` ends a line on its own (Python also ends lines there; a ``\\r\\n`` line
+    is a ``\\n`` line with a trailing ``\\r``, JSON whitespace to both parsers)."""
+    return b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
+
+
 def _valid_utf8(block: bytes) -> bool:
     if block.isascii():
         return True
@@ -128,7 +134,7 @@ def count_ndjson(path: Path) -> int | None:
         for block in _Blocks(fh):
             skip = len(codecs.BOM_UTF8) if first and block.startswith(codecs.BOM_UTF8) else 0
             first = False
-            if b"\r" in block or not _valid_utf8(block):
+            if _lone_cr(block) or not _valid_utf8(block):
                 return None
             arr = np.frombuffer(block, np.uint8)
             starts, ends = _lines_of(arr, skip)
@@ -244,7 +250,7 @@ def ndjson_batches(
                     records += batch.num_rows + len(rejects)
                     yield batch, rejects
                 break
-            if b"\r" in block:
+            if _lone_cr(block):
                 batch, rejects, lines = reader.exact(block[skip:].decode("utf-8"), line, builder)
             else:
                 batch, rejects, lines = reader.fast(block, skip, line, builder)
@@ -315,15 +321,17 @@ class _BlockReader:
         return batch, rejects, lines.number - line + 1
 
     def fast(self, block: bytes, skip: int, line: int, builder: Any) -> tuple[Any, list[Reject], int]:
-        """A block of ``\\n``-ended UTF-8 lines (the first ``skip`` bytes are a byte-order mark)."""
+        """A block of ``\\n``- or ``\\r\\n``-ended UTF-8 lines (the first ``skip`` bytes are a byte-order mark)."""
         import numpy as np
         import pyarrow as pa
 
         arr = np.frombuffer(block, np.uint8)
         starts, ends = _lines_of(arr, skip)
         n = len(starts)
-        shaped = ends - starts >= 2
-        shaped[shaped] = (arr[starts[shaped]] == ord("{")) & (arr[ends[shaped] - 1] == ord("}"))
+        # each line's last byte before its line end (before the "\r" of a "\r\n")
+        last = ends - 1 - (arr[np.maximum(ends - 1, 0)] == ord("\r"))
+        shaped = last - starts >= 1  # at least "{}"
+        shaped[shaped] = (arr[starts[shaped]] == ord("{")) & (arr[last[shaped]] == ord("}"))
         good = self._duckdb_lines(block, arr, starts, ends, shaped)
         if good is None:
             return self.exact(block[skip:].decode("utf-8"), line, builder)

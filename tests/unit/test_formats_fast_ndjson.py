@@ -81,6 +81,8 @@ CASES: dict[str, bytes] = {
     "no_trailing_newline": b'{"id":1,"name":"a","value":2}\n{"id":2,"name":"b","value":3}',
     "crlf": b'{"id":1,"name":"a","value":2}\r\n{"id":2,"name":"b","value":3}\r\n',
     "lone_cr": b'{"id":1,"name":"a","value":2}\r{"id":2,"name":"b","value":3}\r',
+    "crlf_and_lone_cr": b'{"id":1,"name":"a","value":2}\r\n{"id":2,"name":"b","value":3}\r{"id":3}\r\n',
+    "crlf_blank_lines": b'\r\n{"id":1,"name":"a","value":2}\r\n\r\n  \r\n{"id":2,"name":"b","value":3}\r\n',
     "bom": b'\xef\xbb\xbf{"id":1,"name":"Zo\xc3\xab","value":2}\n{"id":2,"name":"b","value":3}\n',
     "blank_and_whitespace_lines": lines(
         '{"id":1,"name":"a","value":2}', "", "   ", '  {"id":2,"name":"b","value":3}  '
@@ -241,6 +243,18 @@ def test_plain_files_are_read_by_duckdb(tmp_path: Path, monkeypatch: pytest.Monk
     assert rows[2] == {"id": "3", "name": "n3", "value": "0.30000000000000004", ROW_COLUMN: 3}
 
 
+def test_crlf_lines_are_read_by_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "crlf.ndjson"
+    path.write_bytes(b"".join(b'{"id":%d,"name":"n","value":1.50}\r\n' % i for i in range(1, 101)) + b"\r\n{}\r\n")
+    python = decoded_by_python(monkeypatch)
+    read_all(path, COLS)
+    assert python == [101, 102]  # the blank line and "{}" (another key set); DuckDB read the rest
+    rows, rejects, count = both_ways(path, monkeypatch)
+    assert (len(rows), rejects, count) == (101, [], 101)
+    assert rows[99] == {"id": "100", "name": "n", "value": "1.5", ROW_COLUMN: 100}
+    assert rows[100] == {"id": None, "name": None, "value": None, ROW_COLUMN: 102}
+
+
 def test_only_the_doubtful_lines_fall_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     good = [json.dumps({"id": i, "name": "a", "value": i}) for i in range(1, 101)]
     good[9] = '{"id":10,"name":"a","value":nan}'
@@ -351,7 +365,18 @@ def _lines(draw: st.DrawFn) -> bytes:
         key = draw(st.sampled_from(sorted(record)))
         mutation = draw(
             st.sampled_from(
-                ["repeat", "trailing_comma", "nan", "raw_number", "blank", "spaces", "junk", "lenient_inf", "cr"]
+                [
+                    "repeat",
+                    "trailing_comma",
+                    "nan",
+                    "raw_number",
+                    "blank",
+                    "spaces",
+                    "junk",
+                    "lenient_inf",
+                    "cr",
+                    "lone_cr",
+                ]
             )
         )
         body = text[1:-1]
@@ -365,6 +390,7 @@ def _lines(draw: st.DrawFn) -> bytes:
             "junk": text[: draw(st.integers(0, len(text)))],
             "lenient_inf": "{" + body + ', "other": -inf}',
             "cr": text + "\r",
+            "lone_cr": text + "\r" + text,
         }[mutation]
     return text.encode("utf-8", "surrogatepass")
 
