@@ -443,9 +443,11 @@ class _Outputs:
             "date": pa.date32(),
             "timestamp": pa.timestamp("us", tz="UTC"),
         }
-        fields = [pa.field(c.name, types[c.type]) for c in self.run.contract.columns]
-        fields += [pa.field(DATE_PARTITION, pa.date32()), pa.field(ORIGIN_COLUMNS[0], pa.string())]
-        fields += [pa.field(ORIGIN_COLUMNS[1], pa.int64())]
+        # as the DuckDB gate writes them: a passing row has a value in every non-nullable column
+        fields = [pa.field(c.name, types[c.type], nullable=c.nullable) for c in self.run.contract.columns]
+        fields += [pa.field(DATE_PARTITION, pa.date32(), nullable=False)]
+        fields += [pa.field(ORIGIN_COLUMNS[0], pa.string(), nullable=False)]
+        fields += [pa.field(ORIGIN_COLUMNS[1], pa.int64(), nullable=False)]
         return pa.schema(fields)
 
     def _report(
@@ -516,15 +518,16 @@ def _quarantine_schema() -> Any:
 
     from lockgate.contracts import DATE_PARTITION
 
+    # as the DuckDB gate writes them: only a whole unreadable record has no column
     return pa.schema(
         [
-            ("source_file", pa.string()),
-            ("source_row", pa.int64()),
-            ("column_name", pa.string()),
-            ("check_name", pa.string()),
-            ("reason", pa.string()),
-            ("record", pa.string()),
-            (DATE_PARTITION, pa.date32()),
+            pa.field("source_file", pa.string(), nullable=False),
+            pa.field("source_row", pa.int64(), nullable=False),
+            pa.field("column_name", pa.string()),
+            pa.field("check_name", pa.string(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("record", pa.string(), nullable=False),
+            pa.field(DATE_PARTITION, pa.date32(), nullable=False),
         ]
     )
 
