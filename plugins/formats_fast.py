@@ -13,9 +13,9 @@ repeated keys, so a line is taken from DuckDB only when it provably means the sa
 
 * it starts with ``{`` and ends with ``}`` (so it is not blank and needs no stripping);
 * DuckDB parsed it and found every template key exactly once (``from_json_strict`` fails on a
-  missing or repeated one), and the line has exactly ``len(template) - 1`` commas: with every
-  template key present that many commas leave no room for another key, a repeated one, a trailing
-  comma or a comma inside a string, an array or a nested object;
+  missing or repeated one), and the line has exactly ``len(template) - 1`` commas plus those inside
+  its keys and string values: with every template key present that many commas leave no room for
+  another key, a repeated one, a trailing comma, or an array or object with commas;
 * no value of it starts like a nested value (``{``, ``[``), a NaN or infinity literal, or
   overflows Python's float (a long number or a three-digit exponent): Python writes those
   differently (``json.dumps``, ``nan``, ``inf``);
@@ -391,12 +391,10 @@ class _BlockReader:
         if struct is None:
             return None
         good = _filled(struct.is_valid())
+        fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
         width = len(template) - 1
         if not (good.all() and len(at) == len(starts) and block.count(b",") == width * len(starts)):
-            # a parsed line has at least `width` commas (between its keys): count them per line
-            commas = np.flatnonzero(arr == ord(","))
-            good &= np.bincount(np.searchsorted(ends, commas), minlength=len(starts))[at] == width
-        fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
+            good &= self._commas_add_up(block, arr, ends, at, template, fields)
         measure = int((ends - starts).max()) + _LONGER_BY > self.settings.max_field_bytes
         for key, values in fields.items():
             # only a read value is written out: a number overflowing a float matters only there
@@ -418,6 +416,29 @@ class _BlockReader:
         ok = np.zeros(len(starts), bool)
         ok[at] = good
         return ok, values
+
+    def _commas_add_up(
+        self, block: bytes, arr: Any, ends: Any, at: Any, template: list[str], fields: dict[str, Any]
+    ) -> Any:
+        """Per line ``at``: its commas are exactly those between its keys (one fewer than the
+        template's keys) and those inside its keys and string values.
+
+        A line DuckDB parsed holds every template key once, so with that many commas it has no
+        other key (where a repeated key or a NaN literal could hide), no trailing comma and nothing
+        nested with commas. A comma inside a string is itself in DuckDB's value, unless written
+        ``\\u002c``: a block with that escape counts only the commas between keys.
+        """
+        import numpy as np
+        import pyarrow.compute as pc
+
+        commas = np.bincount(np.searchsorted(ends, np.flatnonzero(arr == ord(","))), minlength=len(ends))[at]
+        expected = len(template) - 1
+        if (commas == expected).all() or b"\\u002c" in block or b"\\u002C" in block:
+            return commas == expected
+        expected += sum(key.count(",") for key in template)
+        for values in fields.values():
+            expected = expected + _filled(pc.count_substring(values, ","))
+        return commas == expected
 
     def _parse(self, block: bytes, starts: Any, at: Any, template: list[str]) -> Any:
         """DuckDB's struct of the template keys for lines ``at`` of the block (null where a line

@@ -259,7 +259,7 @@ def test_only_the_doubtful_lines_fall_back(tmp_path: Path, monkeypatch: pytest.M
     good = [json.dumps({"id": i, "name": "a", "value": i}) for i in range(1, 101)]
     good[9] = '{"id":10,"name":"a","value":nan}'
     good[49] = "oops"
-    good[79] = '{"id":80,"name":"a,b","value":80}'  # a comma inside a string: not provable
+    good[79] = '{"id":80,"name":"a,b","value":80,"x":1}'  # another key: Python
     path = tmp_path / "d.ndjson"
     path.write_bytes(lines(*good))
     python = decoded_by_python(monkeypatch)
@@ -270,6 +270,28 @@ def test_only_the_doubtful_lines_fall_back(tmp_path: Path, monkeypatch: pytest.M
     assert len(by_row) == 98
     assert by_row[79] == {"id": "79", "name": "a", "value": "79", ROW_COLUMN: 79}
     assert by_row[80] == {"id": "80", "name": "a,b", "value": "80", ROW_COLUMN: 80}
+
+
+def test_commas_inside_strings_are_counted_from_the_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [json.dumps({"id": i, "name": "Paris, France", "value": i}) for i in range(1, 51)]
+    records[4] = '{"id":5,"name":"a, b","value":5,"x":nan}'  # one comma short of an extra key: Python
+    records[5] = '{"id":6,"name":"a,,b","value":6,}'  # a trailing comma: Python
+    records[6] = '{"id":7,"name":"a,b","value":7,"a,b":1}'  # another key: Python
+    path = tmp_path / "c.ndjson"
+    path.write_bytes(lines(*records))
+    python = decoded_by_python(monkeypatch)
+    read_all(path, COLS)
+    assert python == [5, 6, 7]
+    rows, rejects, _ = both_ways(path, monkeypatch)
+    assert [r.row for r in rejects] == [5, 6]
+    assert rows[0]["name"] == "Paris, France"
+    # a comma escaped as \u002c is in the value but not in the line: only the strict count is trusted
+    path.write_bytes(lines('{"id":1,"name":"a\\u002cb","value":1,"x":nan}', '{"id":2,"name":"c,d","value":2}'))
+    python.clear()
+    read_all(path, COLS)
+    assert python == [1, 2]
+    rows, rejects, _ = both_ways(path, monkeypatch)
+    assert ([r.row for r in rejects], rows[0]["name"]) == ([1], "c,d")
 
 
 def test_many_blocks_with_rejects_crlf_and_undecodable_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,6 +366,7 @@ _scalars = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=8),
+    st.text(alphabet=',a"\\ :{}[]\u002c', max_size=6),  # commas, quotes, escapes, brackets in strings
     st.sampled_from(["nan", "Infinity", "1.50", "{x}", "[", "a,b", "-inf", "1e400"]),
 )
 _values = st.recursive(
@@ -351,7 +374,7 @@ _values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
     max_leaves=5,
 )
-_records = st.dictionaries(st.sampled_from(["id", "name", "value", "other", "ID"]), _values, max_size=5)
+_records = st.dictionaries(st.sampled_from(["id", "name", "value", "other", "ID", "a,b"]), _values, max_size=5)
 _raw_numbers = st.sampled_from(["1.50", "1E5", "-0", "1e-400", "2e308", "0.1e1", "12345678901234567890123", "-0.0e0"])
 
 
