@@ -44,10 +44,19 @@ def gated(engine: str, files: list[Any], work: Path, spark: Any, **kwargs: Any) 
     return {"report": report, "staged": staged, "quarantine": quarantine}
 
 
+def loose(table: Any) -> Any:
+    """``table`` with every field nullable: DuckDB marks a column required or not by how its plan
+    derived it, which differs between its own write paths (with or without the de-duplication
+    window): not an answer. Types, rows, values and order are compared."""
+    import pyarrow as pa
+
+    return table.cast(pa.schema([field.with_nullable(True) for field in table.schema]))
+
+
 def same_answers(duck: dict[str, Any], spark: dict[str, Any]) -> None:
-    # same schema, rows, values and (reading) order
-    assert spark["staged"].equals(duck["staged"])
-    assert spark["quarantine"].equals(duck["quarantine"])
+    # same types, rows, values and (reading) order
+    assert loose(spark["staged"]).equals(loose(duck["staged"]))
+    assert loose(spark["quarantine"]).equals(loose(duck["quarantine"]))
     # the report names the engine that evaluated each check: Spark ran the checks DuckDB would run
     for check in spark["report"]["checks"]:
         assert check.pop("engine") in ("spark", "great_expectations")
