@@ -80,9 +80,11 @@ from lockgate.transforms.preprocess import (
 )
 
 EXAMPLES_PER_CHECK = 5
-#: DuckDB's memory for the gate (beyond it DuckDB spills to the work folder): with Python, Arrow and
-#: Airflow on top, the task stays under 1 GiB whatever the day's size
-MEMORY_LIMIT = "512MB"
+#: DuckDB's memory for the gate (beyond it DuckDB spills to the work folder; its rows sit compressed
+#: in the scratch file, so the limit mostly holds cached blocks). 10M readings, 2 threads, quiet
+#: machine: 512MB -> 7.7-8.0 s and 716 MiB peak; 256MB -> 7.7-7.9 s and 554-567 MiB; below ~170MB
+#: the typing statement evicts what it is writing and takes twice as long (160MB: 11.8-13.2 s)
+MEMORY_LIMIT = "256MB"
 #: the gate's scratch database, in its work folder (removed after the run)
 GATE_DATABASE = "gate.duckdb"
 
