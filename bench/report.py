@@ -802,59 +802,45 @@ def _first(m: dict[str, Any] | None) -> dict[str, Any] | None:
 # ----------------------------------------------------------------------------------------- chart
 
 
-def chart(r: Results, path: Path) -> None:
-    # imported here: a quick run (--docs no) needs no chart, nor the bench group's matplotlib
-    import matplotlib
+def _stacked(
+    ax: Any, rows: list[tuple[str, Figure, float, str, str]], ref: float | None, ref_name: str, what: str = "work"
+) -> None:
+    """Horizontal bars: work (solid, whiskers min-max) plus start-up and imports (hatched).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``rows``: (label, work, process median, colour, extra text); the ratio is of process times to ``ref``.
+    """
+    y = list(range(len(rows)))[::-1]
+    for yi, (_label, work, process, color, _extra) in zip(y, rows, strict=True):
+        ax.barh(
+            yi,
+            work.median,
+            xerr=[[work.median - work.low], [work.high - work.median]],
+            color=color,
+            capsize=3,
+            edgecolor="black",
+            linewidth=0.4,
+        )
+        overhead = max(0.0, process - work.median)
+        ax.barh(yi, overhead, left=work.median, color="white", hatch="///", edgecolor=color, linewidth=0.4)
+    right = max(max(w.high, p) for _l, w, p, _c, _e in rows)
+    for yi, (_label, work, process, _color, extra) in zip(y, rows, strict=True):
+        if process == work.median:
+            text = f" {process:.2f} s" if process < 10 else f" {process:.0f} s"
+        elif process >= 10:
+            text = f" {process:.0f} s ({work.median:.0f} s {what})"
+        else:
+            text = f" {process:.1f} s ({work.median:.1f} s {what})"
+        if ref:
+            text += f"  {process / ref:.1f}x {ref_name}"
+        ax.text(max(work.high, process) + right * 0.01, yi, text + extra, va="center", fontsize=8.5)
+    ax.set_yticks(y, [label for label, *_ in rows])
+    ax.set_xlim(0, right * 1.55)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
 
-    big = r.sizes[-1]
-    fig, axes = plt.subplots(2, 2, figsize=(15, 10.5))
-    fig.suptitle(
-        f"Lockgate benchmarks — {_rows(big)} readings, {r.data['machine']['cpus']} cores, "
-        f"{r.data['started'][:10]}  (bars: median of {r.data['params']['runs']} runs, whiskers: min-max)",
-        fontsize=13,
-    )
 
-    def stacked(
-        ax: Any, rows: list[tuple[str, Figure, float, str, str]], ref: float | None, ref_name: str, what: str = "work"
-    ) -> None:
-        """Horizontal bars: work (solid, whiskers min-max) plus start-up and imports (hatched).
-
-        ``rows``: (label, work, process median, colour, extra text); the ratio is of process times to ``ref``.
-        """
-        y = list(range(len(rows)))[::-1]
-        for yi, (_label, work, process, color, _extra) in zip(y, rows, strict=True):
-            ax.barh(
-                yi,
-                work.median,
-                xerr=[[work.median - work.low], [work.high - work.median]],
-                color=color,
-                capsize=3,
-                edgecolor="black",
-                linewidth=0.4,
-            )
-            overhead = max(0.0, process - work.median)
-            ax.barh(yi, overhead, left=work.median, color="white", hatch="///", edgecolor=color, linewidth=0.4)
-        right = max(max(w.high, p) for _l, w, p, _c, _e in rows)
-        for yi, (_label, work, process, _color, extra) in zip(y, rows, strict=True):
-            if process == work.median:
-                text = f" {process:.2f} s" if process < 10 else f" {process:.0f} s"
-            elif process >= 10:
-                text = f" {process:.0f} s ({work.median:.0f} s {what})"
-            else:
-                text = f" {process:.1f} s ({work.median:.1f} s {what})"
-            if ref:
-                text += f"  {process / ref:.1f}x {ref_name}"
-            ax.text(max(work.high, process) + right * 0.01, yi, text + extra, va="center", fontsize=8.5)
-        ax.set_yticks(y, [label for label, *_ in rows])
-        ax.set_xlim(0, right * 1.55)
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_axisbelow(True)
-
-    # (a) into PostgreSQL
-    ax = axes[0][0]
+def _chart_loaders(ax: Any, r: Results, big: int) -> None:
+    """Panel (a): each loader's time into PostgreSQL at the biggest size, as a ratio to ADBC's floor."""
     names = [
         ("adbc", "ADBC adbc_ingest (floor)", "#9e9e9e"),
         ("psql", "psql \\copy (floor)", "#9e9e9e"),
@@ -875,13 +861,15 @@ def chart(r: Results, path: Path) -> None:
             work = Figure(guess[0].median, guess[0].median, guess[0].median)
             rows.append((label + "\n(extrapolated from " + _rows(guess[2]) + ")", work, guess[1].median, "#ef9a9a", ""))
     if rows:
-        stacked(ax, rows, adbc[1].median if adbc else None, "ADBC")
+        _stacked(ax, rows, adbc[1].median if adbc else None, "ADBC")
     ax.set_title(f"Into PostgreSQL: {_rows(big)} rows, seconds (lower is better)")
     ax.set_xlabel("seconds: solid = work, hatched = process start-up and imports; ratio = whole process vs ADBC's")
 
-    # (b) the 9 checks
-    ax = axes[0][1]
-    rows = []
+
+def _chart_checks(ax: Any, r: Results, big: int) -> None:
+    """Panel (b): the 9 checks' time per tool on clean and dirty data, as a ratio to hand-written SQL,
+    with GX's frame building hatched and each tool's peak RSS."""
+    rows: list[tuple[str, Figure, float, str, str]] = []
     tools = (("sql", "hand-written SQL", "#9e9e9e"), ("lockgate", "lockgate.checks", "#2e7d32"))
     tools += (("gx", "GX on pandas", "#ef6c00"),)
     for kind in ("clean", "dirty"):
@@ -896,12 +884,14 @@ def chart(r: Results, path: Path) -> None:
             frame = m["steps"][0]["extra"].get("frame_seconds") or 0.0
             rows.append((f"{label} ({kind})", work, work.median + frame, color, extra))
     if rows:
-        stacked(ax, rows, None, "", what="checks")
+        _stacked(ax, rows, None, "", what="checks")
     ax.set_title(f"9 checks on {_rows(big)} rows (lower is better)")
     ax.set_xlabel("seconds: solid = the checks, hatched = building GX's pandas frame; then peak RSS")
 
-    # (c) chain vs floors, stage by stage
-    ax = axes[1][0]
+
+def _chart_chain(ax: Any, r: Results, big: int) -> None:
+    """Panel (c): the chain's stages (work only) stacked against the sum of their floors, and the
+    whole chain's process time."""
     stage_colors = {"ingest": "#90caf9", "gate": "#1e88e5", "partition": "#7e57c2", "load": "#2e7d32"}
     segments: dict[str, list[tuple[str, float]]] = {"Lockgate (work)": [], "floors": []}
     for task, stage, _op, floor_tool, _fl in STAGES:
@@ -941,8 +931,9 @@ def chart(r: Results, path: Path) -> None:
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
 
-    # (d) peak RSS by size
-    ax = axes[1][1]
+
+def _chart_memory(ax: Any, r: Results) -> None:
+    """Panel (d): each task process's peak RSS at every size measured, against the 1 and 1.5 GiB goals."""
     items = [
         ("ingest", lambda n: r.step(n, "op_ingest")),
         ("gate", lambda n: r.step(n, "op_gate")),
@@ -983,6 +974,27 @@ def chart(r: Results, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
 
+
+def chart(r: Results, path: Path) -> None:
+    """The page's chart: four panels (loaders, checks, chain vs floors, peak RSS) saved to ``path``."""
+    # imported here: a quick run (--docs no) needs no chart, nor the bench group's matplotlib
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    big = r.sizes[-1]
+    fig, axes = plt.subplots(2, 2, figsize=(15, 10.5))
+    fig.suptitle(
+        f"Lockgate benchmarks — {_rows(big)} readings, {r.data['machine']['cpus']} cores, "
+        f"{r.data['started'][:10]}  (bars: median of {r.data['params']['runs']} runs, whiskers: min-max)",
+        fontsize=13,
+    )
+    _chart_loaders(axes[0][0], r, big)
+    _chart_checks(axes[0][1], r, big)
+    _chart_chain(axes[1][0], r, big)
+    _chart_memory(axes[1][1], r)
+
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -996,26 +1008,15 @@ def _tool_label(tool: str) -> str:
 # ------------------------------------------------------------------------------------------- doc
 
 
-def render(r: Results, results_path: Path, chart_path: Path) -> str:
+def _render_run(r: Results, results_path: Path, chart_path: Path) -> list[str]:
+    """The page's head: where it comes from, the chart, and the run's machine, PostgreSQL and versions."""
     d = r.data
-    big = r.sizes[-1]
     versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
     pg = d["postgres"]
     settings = ", ".join(f"{k}={v}" for k, v in pg["settings"].items())
-    data_rows = [
-        [
-            x["name"],
-            f"{x['rows']:,}",
-            f"{x['bad_rows']:,}",
-            f"{x['csv_bytes'] / 1e6:,.0f} MB",
-            f"{x['parquet_bytes'] / 1e6:,.1f} MB" if x["parquet_bytes"] else "-",
-            f"`{x['csv_sha256'][:12]}`" if x["csv_sha256"] else "-",
-        ]
-        for x in d["data"]
-    ]
     rel = results_path.relative_to(REPO) if results_path.is_relative_to(REPO) else results_path
     loads = max((m["load_avg_max"] for m in d["measurements"]), default=0.0)
-    parts = [
+    return [
         "# Benchmarks",
         "",
         f"Generated by `make bench` from [`{rel}`](../{rel}) — do not edit by hand; the analysis is kept in "
@@ -1034,6 +1035,24 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
         "",
         f"**Versions:** {versions}.",
         "",
+    ]
+
+
+def _render_method(r: Results) -> list[str]:
+    """ "How it is measured": the data sets and what work, process, peak RSS and MB/s mean."""
+    d = r.data
+    data_rows = [
+        [
+            x["name"],
+            f"{x['rows']:,}",
+            f"{x['bad_rows']:,}",
+            f"{x['csv_bytes'] / 1e6:,.0f} MB",
+            f"{x['parquet_bytes'] / 1e6:,.1f} MB" if x["parquet_bytes"] else "-",
+            f"`{x['csv_sha256'][:12]}`" if x["csv_sha256"] else "-",
+        ]
+        for x in d["data"]
+    ]
+    return [
         "## How it is measured",
         "",
         f"* Data: `bench/datagen.py`, deterministic (numpy, fixed seeds), readings in the `readings` contract's "
@@ -1060,6 +1079,13 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
         "`psql \\copy` of the CSV.",
         "* The machine is shared: other work may have run at the same time (see the load average above).",
         "",
+    ]
+
+
+def _render_goals(r: Results) -> list[str]:
+    """The goals with their measured figures and verdicts, then the retired ones, and the tiny
+    dataset's start-up when it was measured."""
+    parts = [
         "## Goals",
         "",
         _table(["issue", "goal", "measured", "verdict"], [[g.issue, g.goal, g.measured, g.verdict] for g in goals(r)]),
@@ -1080,61 +1106,80 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
             tiny,
             "",
         ]
+    return parts
+
+
+def _render_size(r: Results, n: int) -> list[str]:
+    """One size's sections: the loaders, the chain vs its floors (CSV, and NDJSON when measured),
+    the tasks' start-up and the 9 checks."""
+    parts = [
+        f"## Into PostgreSQL, {_rows(n)} rows",
+        "",
+        loaders_table(r, n),
+        "",
+        f"## The chain vs the floors, {_rows(n)} rows (clean CSV)",
+        "",
+        stages_table(r, n),
+        "",
+    ]
+    if r.get("chain", "lockgate_ndjson", n):
+        parts += [
+            f"## The chain vs the floors, {_rows(n)} rows (clean NDJSON, gateway-style)",
+            "",
+            "The same rows as gateway NDJSON through `ingest_gateway`; the ingest and gate floors read "
+            "the NDJSON (DuckDB's typed `read_json`), partition and load have the CSV chain's floors.",
+            "",
+            stages_table(r, n, "_ndjson"),
+            "",
+        ]
+    startup = startup_table(r, n)
+    if startup:
+        parts += [
+            f"## Task start-up, {_rows(n)} rows",
+            "",
+            "Each chain task's process time outside its work, by phase (medians): the interpreter until "
+            "`bench.tasks` runs, the set-up (Airflow, the DAG file, the task's copy) until its work "
+            "starts, the time after it, and the interpreter's exit.",
+            "",
+            startup,
+            "",
+        ]
+    parts += [
+        f"## The 9 checks, {_rows(n)} rows",
+        "",
+        "4 not-null, 2 range (the contract's, each with a row condition), 2 in-set, 1 compound unique, on a DuckDB "
+        "table of the typed rows (GX: a pandas frame read from the same table).",
+        "",
+        checks_table(r, n),
+        "",
+    ]
+    return parts
+
+
+def _render_big_day(r: Results, n: int) -> list[str]:
+    """A big day's section: the chain alone, measured apart, its peak RSS and growth without ratios."""
+    return [
+        f"## A {_rows(n)}-row day: the chain alone",
+        "",
+        f"Measured apart from the runs above (`make bench`'s `BENCH_BIG_ROWS` step: `--only chain --runs 1`, "
+        "its CSV generated in `bench/.data` and, above 10M rows, deleted once measured), for each task's "
+        "peak RSS and its growth "
+        f"from {_rows(GROWTH_FROM)} rows (that size's figures come from the runs above); its times were "
+        "taken at another moment than the floors', so they are given without ratios.",
+        "",
+        big_day_table(r, n),
+        "",
+    ]
+
+
+def render(r: Results, results_path: Path, chart_path: Path) -> str:
+    """The page (docs/benchmarks.md) from one run's results: its head, the method, the goals, each
+    size's sections (largest first), the big days, memory by size, then bench/NOTES.md."""
+    parts = _render_run(r, results_path, chart_path) + _render_method(r) + _render_goals(r)
     for n in reversed(r.sizes):
-        parts += [
-            f"## Into PostgreSQL, {_rows(n)} rows",
-            "",
-            loaders_table(r, n),
-            "",
-            f"## The chain vs the floors, {_rows(n)} rows (clean CSV)",
-            "",
-            stages_table(r, n),
-            "",
-        ]
-        if r.get("chain", "lockgate_ndjson", n):
-            parts += [
-                f"## The chain vs the floors, {_rows(n)} rows (clean NDJSON, gateway-style)",
-                "",
-                "The same rows as gateway NDJSON through `ingest_gateway`; the ingest and gate floors read "
-                "the NDJSON (DuckDB's typed `read_json`), partition and load have the CSV chain's floors.",
-                "",
-                stages_table(r, n, "_ndjson"),
-                "",
-            ]
-        startup = startup_table(r, n)
-        if startup:
-            parts += [
-                f"## Task start-up, {_rows(n)} rows",
-                "",
-                "Each chain task's process time outside its work, by phase (medians): the interpreter until "
-                "`bench.tasks` runs, the set-up (Airflow, the DAG file, the task's copy) until its work "
-                "starts, the time after it, and the interpreter's exit.",
-                "",
-                startup,
-                "",
-            ]
-        parts += [
-            f"## The 9 checks, {_rows(n)} rows",
-            "",
-            "4 not-null, 2 range (the contract's, each with a row condition), 2 in-set, 1 compound unique, on a DuckDB "
-            "table of the typed rows (GX: a pandas frame read from the same table).",
-            "",
-            checks_table(r, n),
-            "",
-        ]
+        parts += _render_size(r, n)
     for n in r.big_sizes:
-        parts += [
-            f"## A {_rows(n)}-row day: the chain alone",
-            "",
-            f"Measured apart from the runs above (`make bench`'s `BENCH_BIG_ROWS` step: `--only chain --runs 1`, "
-            "its CSV generated in `bench/.data` and, above 10M rows, deleted once measured), for each task's "
-            "peak RSS and its growth "
-            f"from {_rows(GROWTH_FROM)} rows (that size's figures come from the runs above); its times were "
-            "taken at another moment than the floors', so they are given without ratios.",
-            "",
-            big_day_table(r, n),
-            "",
-        ]
+        parts += _render_big_day(r, n)
     parts += [
         "## Memory and time per stage, by size",
         "",
@@ -1143,7 +1188,6 @@ def render(r: Results, results_path: Path, chart_path: Path) -> str:
     ]
     if NOTES.exists():
         parts += [NOTES.read_text().strip(), ""]
-    del big
     return "\n".join(parts)
 
 

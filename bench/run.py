@@ -51,6 +51,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,79 @@ def git_state() -> dict[str, Any]:
         "uncommitted_files": len(git("status", "--porcelain").splitlines()),
         "code_sha256": digest.hexdigest(),
     }
+
+
+@dataclasses.dataclass
+class _Size:
+    """One size's data sets, folders and environment, with the untimed set-ups its measurements
+    run before each run (each leaves the warehouse as a fresh run of that tool would find it)."""
+
+    wh: Warehouse
+    rows: int
+    clean: datagen.DataSet
+    dirty: datagen.DataSet
+    size: int  # the clean CSV's bytes: every measurement's MB/s yardstick
+    home: Path
+    env: dict[str, str]
+    staged: Path
+    curated: Path
+    scratch: Path
+    csv: str
+    chain_steps: list[tuple[str, dict[str, Any]]]
+
+    def spec(self, group: str, tool: str, steps: list[tuple[str, dict[str, Any]]], **kw: Any) -> Spec:
+        return Spec(f"{group}/{tool}/{self.rows}", group, tool, self.rows, steps, self.size, **kw)
+
+    def fresh_chain(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+        self.wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
+        self.wh.checkpoint()
+
+    def fresh_load(self) -> None:
+        self.wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
+        self.wh.checkpoint()
+
+    def before_rerun(self) -> None:
+        self.wh.execute(f'VACUUM ANALYZE "{FACT_TABLE}"')
+        self.wh.checkpoint()
+
+    def fresh(self, table: str) -> Callable[[], None]:
+        wh = self.wh
+
+        def setup() -> None:
+            wh.drop_tables(table)
+            wh.checkpoint()
+
+        return setup
+
+    def fresh_append(self) -> None:
+        self.wh.drop_tables("bench_append")
+        # an append happens once per date: forget the last run's, as a new date would be
+        self.wh.execute(
+            f"DO $$ BEGIN IF to_regclass('\"{AUDIT_TABLE}\"') IS NOT NULL THEN "
+            f"DELETE FROM \"{AUDIT_TABLE}\" WHERE table_name = 'bench_append'; END IF; END $$"
+        )
+        self.wh.checkpoint()
+
+    def fresh_adbc_pk(self) -> None:
+        columns = ", ".join(f"{c} {t} NOT NULL" for c, t in PG_TYPES.items())
+        self.wh.drop_tables("bench_adbc_pk")
+        self.wh.execute(
+            f"CREATE TABLE bench_adbc_pk ({columns}, ds date NOT NULL, "
+            "PRIMARY KEY (station_id, observed_at, pollutant, ds))"
+        )
+        self.wh.checkpoint()
+
+    def fresh_psql(self) -> None:
+        columns = ", ".join(f"{c} {t}" for c, t in PG_TYPES.items())
+        self.wh.drop_tables("bench_psql")
+        self.wh.execute(f"CREATE TABLE bench_psql ({columns}, ds date NOT NULL DEFAULT DATE '{DS}')")
+        self.wh.checkpoint()
+
+    def fresh_dlt(self) -> None:
+        self.wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+        shutil.rmtree(self.scratch / "dlt", ignore_errors=True)
+        self.wh.checkpoint()
 
 
 class Bench:
@@ -289,6 +363,35 @@ class Bench:
         return {"pipeline": pipeline, "gate": gate}
 
     def size(self, rows: int) -> None:
+        """Measure one size: its data sets, then each group of ``--only`` in turn, then clean up."""
+        s = self._size_setup(rows)
+        shared = self._shared_load_specs(s)
+        pipeline = self._pipeline_specs(s, shared)
+        only = self.args.only
+        ndjson = self.ndjson_specs(rows, s.home, s.scratch, s.size) if {"pipeline", "gate"} & set(only) else {}
+        if ndjson.get("pipeline"):
+            # the NDJSON chain after the CSV one (the rerun and the floors of partition and load use
+            # whichever chain ran last: the same rows either way)
+            chain_at = 1
+            pipeline[chain_at:chain_at] = ndjson["pipeline"]
+        if "pipeline" in only:
+            self._run_pipeline(s, pipeline)
+        if "chain" in only and "pipeline" not in only:
+            self._run_chain(s, pipeline[0])
+        if "ingest" in only:
+            self._run_ingest(s)
+        if "load" in only:
+            self._run_load(s, shared)
+        if "partition" in only:
+            self._run_partition(s)
+        if "gate" in only:
+            self._run_gate(s, ndjson.get("gate", []))
+        if "checks" in only:
+            self._run_checks(s)
+        self._size_cleanup(s)
+
+    def _size_setup(self, rows: int) -> _Size:
+        """One size's data sets (recorded in the results' ``data``), folders and environment."""
         clean = self.tiny(rows) if rows % datagen.BAD_EVERY else datagen.generate(rows, False, self.args.data_dir)
         # the dirty set only where it is measured (a 100M-row one is ~4.7 GB more, and minutes to write)
         wants_dirty = bool({"ingest", "gate", "checks"} & set(self.args.only)) and not rows % datagen.BAD_EVERY
@@ -296,122 +399,86 @@ class Bench:
         self.data += [{**clean.__dict__, "name": clean.name}]
         if dirty is not clean:
             self.data.append({**dirty.__dict__, "name": dirty.name})
-        size = clean.csv_bytes
         home = self.work / f"home-{rows}"
         env = self.env(home)
         lake = home / "lake"
-        staged = lake / "staged" / "readings" / f"ds={DS}" / "part-0.parquet"
-        curated = lake / "curated" / "readings" / "data"  # the Iceberg table's data files
-        scratch = self.work / f"scratch-{rows}"
-        wh = self.wh
-
-        def fresh_chain() -> None:
-            shutil.rmtree(home, ignore_errors=True)
-            wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
-            wh.checkpoint()
-
-        def before_rerun() -> None:
-            wh.execute(f'VACUUM ANALYZE "{FACT_TABLE}"')
-            wh.checkpoint()
-
-        def fresh(table: str) -> Any:
-            def setup() -> None:
-                wh.drop_tables(table)
-                wh.checkpoint()
-
-            return setup
-
-        def fresh_append() -> None:
-            wh.drop_tables("bench_append")
-            # an append happens once per date: forget the last run's, as a new date would be
-            wh.execute(
-                f"DO $$ BEGIN IF to_regclass('\"{AUDIT_TABLE}\"') IS NOT NULL THEN "
-                f"DELETE FROM \"{AUDIT_TABLE}\" WHERE table_name = 'bench_append'; END IF; END $$"
-            )
-            wh.checkpoint()
-
-        def fresh_adbc_pk() -> None:
-            columns = ", ".join(f"{c} {t} NOT NULL" for c, t in PG_TYPES.items())
-            wh.drop_tables("bench_adbc_pk")
-            wh.execute(
-                f"CREATE TABLE bench_adbc_pk ({columns}, ds date NOT NULL, "
-                "PRIMARY KEY (station_id, observed_at, pollutant, ds))"
-            )
-            wh.checkpoint()
-
-        def fresh_psql() -> None:
-            columns = ", ".join(f"{c} {t}" for c, t in PG_TYPES.items())
-            wh.drop_tables("bench_psql")
-            wh.execute(f"CREATE TABLE bench_psql ({columns}, ds date NOT NULL DEFAULT DATE '{DS}')")
-            wh.checkpoint()
-
-        def fresh_dlt() -> None:
-            wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
-            shutil.rmtree(scratch / "dlt", ignore_errors=True)
-            wh.checkpoint()
-
-        def spec(group: str, tool: str, steps: list[tuple[str, dict[str, Any]]], **kw: Any) -> Spec:
-            return Spec(f"{group}/{tool}/{rows}", group, tool, rows, steps, size, **kw)
-
         csv = str(clean.csv)
-        # the load measurements both the full pipeline run and --only load make, defined once
-        rerun = spec(
+        return _Size(
+            wh=self.wh,
+            rows=rows,
+            clean=clean,
+            dirty=dirty,
+            size=clean.csv_bytes,
+            home=home,
+            env=env,
+            staged=lake / "staged" / "readings" / f"ds={DS}" / "part-0.parquet",
+            curated=lake / "curated" / "readings" / "data",  # the Iceberg table's data files
+            scratch=self.work / f"scratch-{rows}",
+            csv=csv,
+            chain_steps=[("op_ingest", {"csv": csv}), ("op_gate", {}), ("op_partition", {}), ("op_load", {})],
+        )
+
+    def _shared_load_specs(self, s: _Size) -> dict[str, Spec]:
+        """The load measurements both the full pipeline run and ``--only load`` make, defined once
+        (the same specs: their runs add up): Lockgate's rerun and append, the ADBC and psql floors."""
+        wh, rows = s.wh, s.rows
+        rerun = s.spec(
             "load",
             "lockgate_rerun",
             [("op_load", {})],
-            setup=before_rerun,
+            setup=s.before_rerun,
             note="replace_partition over the loaded date",
         )
-        append = spec(
+        append = s.spec(
             "load",
             "lockgate_append",
             [("op_load", {"mode": "append", "table": "bench_append"})],
-            setup=fresh_append,
+            setup=s.fresh_append,
             note="mode append into a new table",
         )
-        adbc = spec(
+        adbc = s.spec(
             "load",
             "adbc",
-            [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc"})],
-            setup=fresh("bench_adbc"),
+            [("load_adbc", {"curated": str(s.curated), "dsn": wh.dsn, "table": "bench_adbc"})],
+            setup=s.fresh("bench_adbc"),
         )
-        psql = spec(
+        psql = s.spec(
             "load",
             "psql",
-            [("load_psql", {"csv": csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
-            setup=fresh_psql,
+            [("load_psql", {"csv": s.csv, "dsn": wh.dsn, "table": "bench_psql", "rows": rows})],
+            setup=s.fresh_psql,
         )
-        chain_steps: list[tuple[str, dict[str, Any]]] = [
-            ("op_ingest", {"csv": csv}),
-            ("op_gate", {}),
-            ("op_partition", {}),
-            ("op_load", {}),
-        ]
+        return {"rerun": rerun, "append": append, "adbc": adbc, "psql": psql}
+
+    def _pipeline_specs(self, s: _Size, shared: dict[str, Spec]) -> list[Spec]:
+        """The pipeline group: the forked chain first, then its floors and the other loaders (dlt
+        when installed, pandas ``to_sql`` up to ``--to-sql-max-rows``)."""
+        wh, csv, scratch = s.wh, s.csv, s.scratch
         pipeline = [
-            spec(
+            s.spec(
                 "chain",
                 "lockgate",
-                chain_steps,
-                setup=fresh_chain,
+                s.chain_steps,
+                setup=s.fresh_chain,
                 total="process",
                 launch="forked",
                 note="4 task processes forked from a warm worker as Airflow's task SDK does, start-up included",
             ),
-            append,
-            rerun,
-            spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(scratch)})]),
-            spec("floor", "gate", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
-            spec("floor", "partition", [("floor_partition", {"staged": str(staged), "workdir": str(scratch)})]),
-            adbc,
-            spec(
+            shared["append"],
+            shared["rerun"],
+            s.spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(scratch)})]),
+            s.spec("floor", "gate", [("floor_gate", {"csv": csv, "rows": s.rows, "workdir": str(scratch / "gate")})]),
+            s.spec("floor", "partition", [("floor_partition", {"staged": str(s.staged), "workdir": str(scratch)})]),
+            shared["adbc"],
+            s.spec(
                 "load",
                 "adbc_pk",
-                [("load_adbc", {"curated": str(curated), "dsn": wh.dsn, "table": "bench_adbc_pk", "mode": "append"})],
-                setup=fresh_adbc_pk,
+                [("load_adbc", {"curated": str(s.curated), "dsn": wh.dsn, "table": "bench_adbc_pk", "mode": "append"})],
+                setup=s.fresh_adbc_pk,
                 note="into a table with the fact table's primary key",
             ),
-            psql,
-            spec(
+            shared["psql"],
+            s.spec(
                 "load",
                 "dlt",
                 [
@@ -426,147 +493,149 @@ class Bench:
                         },
                     )
                 ],
-                setup=fresh_dlt,
+                setup=s.fresh_dlt,
             ),
         ]
         if "pipeline" in self.args.only and importlib.util.find_spec("dlt") is None:
             # make bench syncs the bench group; a bare environment measures everything else
             self.say("dlt is not installed (uv sync --group bench): the dlt pipeline is not measured")
-            pipeline = [s for s in pipeline if s.tool != "dlt"]
-        if rows <= self.args.to_sql_max_rows:
+            pipeline = [p for p in pipeline if p.tool != "dlt"]
+        if s.rows <= self.args.to_sql_max_rows:
             pipeline.append(
-                spec(
+                s.spec(
                     "load",
                     "to_sql",
                     [("load_to_sql", {"csv": csv, "dsn": wh.dsn, "table": "bench_to_sql"})],
-                    setup=fresh("bench_to_sql"),
+                    setup=s.fresh("bench_to_sql"),
                 )
             )
-        ndjson = self.ndjson_specs(rows, home, scratch, size) if {"pipeline", "gate"} & set(self.args.only) else {}
-        if ndjson.get("pipeline"):
-            # the NDJSON chain after the CSV one (the rerun and the floors of partition and load use
-            # whichever chain ran last: the same rows either way)
-            chain_at = 1
-            pipeline[chain_at:chain_at] = ndjson["pipeline"]
-        if "pipeline" in self.args.only:
-            self.say(f"{rows} rows: the chain, its floors and the other loaders")
-            self.run(pipeline, env)
-            wh.drop_tables("bench_adbc", "bench_adbc_pk", "bench_psql", "bench_to_sql", "bench_append")
-            wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+        return pipeline
 
-        if "chain" in self.args.only and "pipeline" not in self.args.only:
-            # the chain alone: its four task processes, for process - work (start-up) per task
-            # and in fresh interpreters (Airflow imported by every task, interpreter torn down at exit)
-            cold = spec(
-                "chain",
-                "lockgate_cold",
-                chain_steps,
-                setup=fresh_chain,
-                total="process",
-                note="4 fresh Python processes, interpreter start-up, imports and exit included",
-            )
-            # a day above --keep-data-max-rows (100M) is measured for its memory and time, not its
-            # start-up: the forked chain only, which is how Airflow runs the tasks
-            chains = [pipeline[0], cold] if rows <= self.args.keep_data_max_rows else [pipeline[0]]
-            self.say(f"{rows} rows: the chain alone")
-            self.run(chains, env)
+    def _run_pipeline(self, s: _Size, pipeline: list[Spec]) -> None:
+        """Run the pipeline group (interleaved), then drop the other loaders' tables."""
+        self.say(f"{s.rows} rows: the chain, its floors and the other loaders")
+        self.run(pipeline, s.env)
+        s.wh.drop_tables("bench_adbc", "bench_adbc_pk", "bench_psql", "bench_to_sql", "bench_append")
+        s.wh.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
 
-        if "ingest" in self.args.only:
-            # ingestion alone (issue 3: peak RSS flat from 1M to 10M rows, under 1 GiB): the operator
-            # on the clean and the dirty CSV (rejects take Arrow's invalid-row path), its floor, and
-            # the gate's reader
-            self.say(f"{rows} rows: ingestion and the streaming reader")
-            ingest = [
-                spec("ingest", "op_ingest", [("op_ingest", {"csv": csv})], setup=fresh_chain),
-                spec("ingest", "op_ingest_dirty", [("op_ingest", {"csv": str(dirty.csv)})], setup=fresh_chain),
-                spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(scratch)})]),
-                spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
-            ]
-            self.run(ingest, env)
+    def _run_chain(self, s: _Size, forked: Spec) -> None:
+        """The chain alone: its four task processes, for process - work (start-up) per task, forked
+        and in fresh interpreters (Airflow imported by every task, interpreter torn down at exit)."""
+        cold = s.spec(
+            "chain",
+            "lockgate_cold",
+            s.chain_steps,
+            setup=s.fresh_chain,
+            total="process",
+            note="4 fresh Python processes, interpreter start-up, imports and exit included",
+        )
+        # a day above --keep-data-max-rows (100M) is measured for its memory and time, not its
+        # start-up: the forked chain only, which is how Airflow runs the tasks
+        chains = [forked, cold] if s.rows <= self.args.keep_data_max_rows else [forked]
+        self.say(f"{s.rows} rows: the chain alone")
+        self.run(chains, s.env)
 
-        if "load" in self.args.only:
-            # the load alone (issue 5): the chain up to the curated zone runs once, untimed; then,
-            # interleaved, Lockgate's replace_partition into a new table, its rerun over the loaded
-            # date, a blind append of the same rows, and the floors (ADBC adbc_ingest of the same
-            # curated Parquet into a new table, psql \copy of the CSV)
-            self.say(f"{rows} rows: preparing the curated zone for the load (untimed)")
-            fresh_chain()
-            prepare = spec("prepare", "chain", [("op_ingest", {"csv": csv}), ("op_gate", {}), ("op_partition", {})])
-            run_interleaved([prepare], 1, env, self.work / "logs", self.args.timeout, self.say)
+    def _run_ingest(self, s: _Size) -> None:
+        """Ingestion alone (issue 3: peak RSS flat from 1M to 10M rows, under 1 GiB): the operator
+        on the clean and the dirty CSV (rejects take Arrow's invalid-row path), its floor, and the
+        gate's reader."""
+        self.say(f"{s.rows} rows: ingestion and the streaming reader")
+        csv = s.csv
+        ingest = [
+            s.spec("ingest", "op_ingest", [("op_ingest", {"csv": csv})], setup=s.fresh_chain),
+            s.spec("ingest", "op_ingest_dirty", [("op_ingest", {"csv": str(s.dirty.csv)})], setup=s.fresh_chain),
+            s.spec("floor", "ingest", [("floor_ingest", {"csv": csv, "workdir": str(s.scratch)})]),
+            s.spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
+        ]
+        self.run(ingest, s.env)
 
-            def fresh_load() -> None:
-                wh.drop_tables(FACT_TABLE, AUDIT_TABLE)
-                wh.checkpoint()
+    def _run_load(self, s: _Size, shared: dict[str, Spec]) -> None:
+        """The load alone (issue 5): the chain up to the curated zone runs once, untimed; then,
+        interleaved, Lockgate's replace_partition into a new table, its rerun over the loaded date,
+        a blind append of the same rows, and the floors (ADBC adbc_ingest of the same curated
+        Parquet into a new table, psql \\copy of the CSV)."""
+        rows = s.rows
+        self.say(f"{rows} rows: preparing the curated zone for the load (untimed)")
+        s.fresh_chain()
+        prepare = s.spec("prepare", "chain", [("op_ingest", {"csv": s.csv}), ("op_gate", {}), ("op_partition", {})])
+        run_interleaved([prepare], 1, s.env, self.work / "logs", self.args.timeout, self.say)
+        self.say(f"{rows} rows: the load and its floors")
+        load = [
+            s.spec("load", "lockgate", [("op_load", {})], setup=s.fresh_load, note="replace_partition, new table"),
+            shared["rerun"],
+            shared["append"],
+            shared["adbc"],
+            shared["psql"],
+        ]
+        self.run(load, s.env)
+        s.wh.drop_tables("bench_adbc", "bench_psql", "bench_append")
 
-            self.say(f"{rows} rows: the load and its floors")
-            load = [
-                spec("load", "lockgate", [("op_load", {})], setup=fresh_load, note="replace_partition, new table"),
-                rerun,
-                append,
-                adbc,
-                psql,
-            ]
-            self.run(load, env)
-            wh.drop_tables("bench_adbc", "bench_psql", "bench_append")
+    def _run_partition(self, s: _Size) -> None:
+        """The partition alone (issue 15: <= 1.5x its floor): ingest and gate run once, untimed;
+        then, interleaved, PartitionOperator (each run a new snapshot replacing the date) and
+        DuckDB's COPY ... PARTITION_BY of the same staged Parquet."""
+        rows = s.rows
+        self.say(f"{rows} rows: preparing the staged zone for the partition (untimed)")
+        s.fresh_chain()
+        prepare = s.spec("prepare", "staged", [("op_ingest", {"csv": s.csv}), ("op_gate", {})])
+        run_interleaved([prepare], 1, s.env, self.work / "logs", self.args.timeout, self.say)
+        self.say(f"{rows} rows: the partition and its floor")
+        partition = [
+            s.spec(
+                "partition",
+                "lockgate",
+                [("op_partition", {})],
+                launch="forked",
+                note="forked as Airflow runs it; a new snapshot of the date per run",
+            ),
+            s.spec("floor", "partition", [("floor_partition", {"staged": str(s.staged), "workdir": str(s.scratch)})]),
+        ]
+        self.run(partition, s.env)
 
-        if "partition" in self.args.only:
-            # the partition alone (issue 15: <= 1.5x its floor): ingest and gate run once, untimed;
-            # then, interleaved, PartitionOperator (each run a new snapshot replacing the date) and
-            # DuckDB's COPY ... PARTITION_BY of the same staged Parquet
-            self.say(f"{rows} rows: preparing the staged zone for the partition (untimed)")
-            fresh_chain()
-            prepare = spec("prepare", "staged", [("op_ingest", {"csv": csv}), ("op_gate", {})])
-            run_interleaved([prepare], 1, env, self.work / "logs", self.args.timeout, self.say)
-            self.say(f"{rows} rows: the partition and its floor")
-            partition = [
-                spec(
-                    "partition",
-                    "lockgate",
-                    [("op_partition", {})],
-                    launch="forked",
-                    note="forked as Airflow runs it; a new snapshot of the date per run",
-                ),
-                spec("floor", "partition", [("floor_partition", {"staged": str(staged), "workdir": str(scratch)})]),
-            ]
-            self.run(partition, env)
+    def _run_gate(self, s: _Size, ndjson_gate: list[Spec]) -> None:
+        """The gate on dirty and clean data, its floor and the streaming reader (and the NDJSON
+        gate's measurements at the sizes of ``--ndjson-rows``)."""
+        rows, csv, scratch = s.rows, s.csv, s.scratch
+        self.say(f"{rows} rows: the gate on dirty and clean data, its floor, the streaming reader")
+        gate = [
+            s.spec(
+                "gate",
+                "run_gate_dirty",
+                [("run_gate", {"csv": str(s.dirty.csv), "rows": rows, "workdir": str(scratch / "run_gate")})],
+            ),
+            s.spec(
+                "gate",
+                "run_gate_clean",
+                [("run_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "run_gate")})],
+            ),
+            s.spec("gate", "floor", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
+            s.spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
+            *ndjson_gate,
+        ]
+        self.run(gate, s.env)
 
-        if "gate" in self.args.only:
-            self.say(f"{rows} rows: the gate on dirty and clean data, its floor, the streaming reader")
-            gate = [
-                spec(
-                    "gate",
-                    "run_gate_dirty",
-                    [("run_gate", {"csv": str(dirty.csv), "rows": rows, "workdir": str(scratch / "run_gate")})],
-                ),
-                spec(
-                    "gate",
-                    "run_gate_clean",
-                    [("run_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "run_gate")})],
-                ),
-                spec("gate", "floor", [("floor_gate", {"csv": csv, "rows": rows, "workdir": str(scratch / "gate")})]),
-                spec("ingest", "read_batches", [("read_batches", {"csv": csv})]),
-                *ndjson.get("gate", []),
-            ]
-            self.run(gate, env)
+    def _run_checks(self, s: _Size) -> None:
+        """The 9 checks on the clean and the dirty table: hand-written SQL, lockgate.checks and GX."""
+        self.say(f"{s.rows} rows: the 9 checks")
+        for data in (s.clean, s.dirty):
+            db = self.checks_db(data)
+            kind = "dirty" if data.dirty else "clean"
+            params = {"db": str(db), "rows": s.rows}
+            # GX on pandas holds the day as a frame (~10 GB at 100M rows): only up to --gx-max-rows
+            tools = ("sql", "lockgate", "gx") if s.rows <= self.args.gx_max_rows else ("sql", "lockgate")
+            checks = [s.spec(f"checks_{kind}", tool, [(f"checks_{tool}", params)]) for tool in tools]
+            self.run(checks, s.env)
 
-        if "checks" in self.args.only:
-            self.say(f"{rows} rows: the 9 checks")
-            for data in (clean, dirty):
-                db = self.checks_db(data)
-                kind = "dirty" if data.dirty else "clean"
-                params = {"db": str(db), "rows": rows}
-                # GX on pandas holds the day as a frame (~10 GB at 100M rows): only up to --gx-max-rows
-                tools = ("sql", "lockgate", "gx") if rows <= self.args.gx_max_rows else ("sql", "lockgate")
-                checks = [spec(f"checks_{kind}", tool, [(f"checks_{tool}", params)]) for tool in tools]
-                self.run(checks, env)
-        shutil.rmtree(scratch, ignore_errors=True)
-        if rows > self.args.keep_data_max_rows:
+    def _size_cleanup(self, s: _Size) -> None:
+        """Remove the size's scratch folder and, above ``--keep-data-max-rows``, its data sets."""
+        shutil.rmtree(s.scratch, ignore_errors=True)
+        if s.rows > self.args.keep_data_max_rows:
             # a 100M-row day is ~10 GB of CSV and as much NDJSON: generated for this run, not kept
-            shutil.rmtree(home, ignore_errors=True)
-            for data in (clean, dirty):
+            shutil.rmtree(s.home, ignore_errors=True)
+            for data in (s.clean, s.dirty):
                 (self.work / f"checks-{data.name}.duckdb").unlink(missing_ok=True)
-            datagen.remove(rows, self.args.data_dir)
-            self.say(f"{rows} rows: data sets deleted from {self.args.data_dir}")
+            datagen.remove(s.rows, self.args.data_dir)
+            self.say(f"{s.rows} rows: data sets deleted from {self.args.data_dir}")
 
     def checks_db(self, data: datagen.DataSet) -> Path:
         """A DuckDB file holding the data set's typed rows as table ``readings`` (built once, untimed)."""
