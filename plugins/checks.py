@@ -517,9 +517,12 @@ def _uniqueness(
         ignore = _ignored(exp.expectation, kw, kinds)
         grouped = ", ".join(f"{_group_key(k, kinds)} AS {ident(k)}" for k in keys)
         packed = ", ".join(f"{ident(k)} := {ident(k)}" for k in keys)
+        # ordered (nulls first, as Spark sorts a struct's fields): the same repeated keys are shown
+        # run after run, by every engine
+        order = ", ".join(f"{ident(k)} NULLS FIRST" for k in keys)
         ((unexpected, sample),) = con.execute(
             f"""
-            SELECT coalesce(sum(n), 0), list(struct_pack({packed}))[1:{int(examples)}]
+            SELECT coalesce(sum(n), 0), list(struct_pack({packed}) ORDER BY {order})[1:{int(examples)}]
             FROM (
                 SELECT {grouped}, count(*) AS n FROM {relation}
                 WHERE ({condition}) AND NOT ({ignore}) GROUP BY ALL HAVING count(*) > 1

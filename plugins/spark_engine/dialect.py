@@ -92,6 +92,8 @@ def _rewrite(node: exp.Expression, params: Sequence[Any]) -> exp.Expression:
         return exp.Anonymous(this="DATE_FORMAT", expressions=[node.this, exp.Literal.string(_java(node))])
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Slice):
         return _slice(node)
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
+        return _ordered_list(node.this)
     if isinstance(node, exp.Typeof) and not node.meta.get("lockgate"):
         return _duckdb_typeof(node.this)
     if isinstance(node, exp.Anonymous):
@@ -133,6 +135,25 @@ def _slice(node: exp.Bracket) -> exp.Expression:
     first, last = int(start.name), int(end.name)
     length = exp.Literal.number(max(0, last - first + 1))
     return exp.Anonymous(this="SLICE", expressions=[node.this, exp.Literal.number(first), length])
+
+
+def _ordered_list(order: exp.Order) -> exp.Expression:
+    """``list(struct_pack(k1 := k1, ...) ORDER BY k1, ...)`` as ``array_sort(collect_list(...))``.
+
+    Spark's ``collect_list`` takes no ORDER BY; sorting the collected structs orders them by their
+    fields in turn, which is the same order only when the fields are the ORDER BY's columns, in
+    that order and ascending. Anything else is refused rather than given another order.
+    """
+    packed, keys = order.this, order.expressions
+    fields = [f.expression for f in packed.expressions] if isinstance(packed, exp.Struct) else []
+    same = len(fields) == len(keys) and all(
+        not k.args.get("desc") and k.args.get("nulls_first") and k.this.sql("duckdb") == f.sql("duckdb")
+        for k, f in zip(keys, fields, strict=True)
+    )
+    if not same:
+        raise Untranslatable(f"an ordered list aggregate ({order.sql('duckdb')})")
+    collected = exp.Anonymous(this="COLLECT_LIST", expressions=[packed])
+    return exp.Anonymous(this="ARRAY_SORT", expressions=[collected])
 
 
 def _literal(value: Any) -> exp.Expression:

@@ -228,3 +228,22 @@ def test_a_column_set_known_unique_gives_the_grouped_result_without_grouping() -
     (found,) = evaluate(con, "t", pair, columns=columns, unique=[["name", "score"]])
     assert found == evaluate(con, "t", pair, columns=columns)[0]
     assert found["unexpected_count"] == 2
+
+
+def test_uniqueness_examples_are_the_smallest_repeated_keys_in_order() -> None:
+    """A failed uniqueness check shows the same examples run after run: the repeated keys in order
+    (nulls first), whatever order the rows or DuckDB's threads give them (unordered, three runs
+    over this table gave three different lists)."""
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    # 5,000 keys each repeated, shuffled over 300,000 rows; every 7th row has a NULL name
+    con.execute(
+        "CREATE TABLE t AS SELECT 'k' || lpad((hash(i) % 5000)::VARCHAR, 4, '0') AS id, "
+        "CASE WHEN i % 7 = 0 THEN NULL ELSE 'n' END AS name FROM range(300000) r(i) ORDER BY hash(i * 31)"
+    )
+    single = Expectation("expect_column_values_to_be_unique", "fail", {"column": "id"})
+    pair = Expectation("expect_compound_columns_to_be_unique", "fail", {"column_list": ["name", "id"]})
+    for _ in range(3):
+        by_id, by_pair = evaluate(con, "t", [single, pair], columns=["id", "name"])
+        assert by_id["examples"] == ["k0000", "k0001", "k0002", "k0003", "k0004"]
+        assert by_pair["examples"] == [{"name": None, "id": f"k000{i}"} for i in range(5)]
