@@ -30,7 +30,9 @@ demo: setup  ## run air_quality_daily for one date on the embedded defaults (DS=
 	$(UV) run --frozen --no-sync lockgate demo $(if $(DS),--ds $(DS))
 
 test: setup  ## run the test suite (unit, integration against PostgreSQL and the S3 API, end to end)
-	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@# --no-loadscope-reorder: keep the order tests/conftest.py gives (slowest files first); xdist would
+	@# otherwise start the files with the most tests first and leave the long single-test ones to the end
+	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # another interpreter in its own environment, .venv-<major.minor>, from the same uv.lock
 PY ?= python3.12
