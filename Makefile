@@ -80,6 +80,8 @@ bench: setup  ## side-by-side benchmarks, then the chain alone on a 100M-row day
 	$(UV) run --frozen --no-sync python -m bench.health_page  # the Data health page, 50 datasets x 365 days
 	$(UV) run --frozen --no-sync python -m bench.publish --rows $(lastword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # curated publish vs COPY PARTITION_BY
 	$(UV) run --frozen --no-sync python -m bench.sql_source --rows $(firstword $(BENCH_ROWS)) --runs $(BENCH_RUNS)  # PostgreSQL source: ADBC vs DB-API
+	@# the gate on Spark local[2] against DuckDB (issue 20); Spark needs Java 17+
+	if command -v java >/dev/null; then $(UV) run --frozen --no-sync python -m bench.spark_gate --rows $(lastword $(BENCH_ROWS)) --results-dir $(BENCH_RESULTS); else echo 'no java on PATH: the Spark gate benchmark is skipped'; fi
 
 clean:  ## remove the embedded defaults (.lockgate) and caches
 	rm -rf .lockgate .pytest_cache .ruff_cache .mypy_cache .venv-3.*
