@@ -119,6 +119,20 @@ class Contract:
         return [*self.columns, Column(DATE_PARTITION, "date", nullable=False, description="logical date")]
 
 
+def arrow_type(ctype: str) -> Any:
+    """The Arrow type a contract type is stored as (staged files, warehouse loads)."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "integer": pa.int64(),
+        "double": pa.float64(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }[ctype]
+
+
 def _schema() -> dict[str, Any]:
     with open(include_dir() / "contracts" / "contract.schema.json", encoding="utf-8") as fh:
         schema: dict[str, Any] = json.load(fh)

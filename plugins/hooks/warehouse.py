@@ -22,7 +22,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from lockgate.config import DEFAULT_WAREHOUSE_CONN_ID, lockgate_home
-from lockgate.contracts import Column
+from lockgate.contracts import Column, arrow_type
 from lockgate.sql import SQL_TYPES, ident, qualified, render, split_statements
 
 #: libpq parameters passed through from the connection's extra (TLS and timeouts)
@@ -225,26 +225,13 @@ def _parquet_reader(files: Sequence[str | Path], columns: Sequence[Column]) -> I
     try:
         reader_con.execute("SET TimeZone='UTC'")
         reader_con.execute("SET memory_limit = '512MB'")  # batches stream through; keep it bounded
-        schema = pa.schema([(c.name, _arrow_type(c.type)) for c in columns])
+        schema = pa.schema([(c.name, arrow_type(c.type)) for c in columns])
         # a relation (not a DB-API result) streams: execute().to_arrow_reader() copies every row first
         relation = reader_con.sql(parquet_rows_sql(columns), params=[[str(f) for f in files]])
         batches = relation.to_arrow_reader(100_000)
         yield pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in batches))
     finally:
         reader_con.close()
-
-
-def _arrow_type(ctype: str) -> Any:
-    import pyarrow as pa
-
-    return {
-        "string": pa.string(),
-        "integer": pa.int64(),
-        "double": pa.float64(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-    }[ctype]
 
 
 class WarehouseHook(BaseHook):

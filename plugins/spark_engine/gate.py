@@ -433,18 +433,10 @@ class _Outputs:
     def _staged_schema(self) -> Any:
         import pyarrow as pa
 
-        from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS
+        from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, arrow_type
 
-        types = {
-            "string": pa.string(),
-            "integer": pa.int64(),
-            "double": pa.float64(),
-            "boolean": pa.bool_(),
-            "date": pa.date32(),
-            "timestamp": pa.timestamp("us", tz="UTC"),
-        }
         # as the DuckDB gate writes them: a passing row has a value in every non-nullable column
-        fields = [pa.field(c.name, types[c.type], nullable=c.nullable) for c in self.run.contract.columns]
+        fields = [pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in self.run.contract.columns]
         fields += [pa.field(DATE_PARTITION, pa.date32(), nullable=False)]
         fields += [pa.field(ORIGIN_COLUMNS[0], pa.string(), nullable=False)]
         fields += [pa.field(ORIGIN_COLUMNS[1], pa.int64(), nullable=False)]
