@@ -100,3 +100,13 @@ def test_the_generated_rows_cover_every_outcome(con: Any) -> None:
         'AND "Reading Value" = 0.0123 ORDER BY unit'
     ).fetchall()
     assert canonical_rows == [(None,), (12.3,)]
+
+
+def test_each_key_and_unit_is_compared_once_per_expression() -> None:
+    """The factor CASE names each ``by`` key once (it spelled the target CASE in each of its 8 WHENs),
+    and a canonical unit's comparison comes before any normalisation of the unit."""
+    value, unit, _ = unit_conversion_sql(CONFIG)
+    for key in TARGETS:
+        assert value.count(f"\"pollutant\" = '{key}'") == 1
+        assert unit.count(f"\"pollutant\" = '{key}'") == 1
+    assert value.index('"unit" = \'') < value.index("lower(trim(")
