@@ -21,7 +21,9 @@ in the gate, so the counts always agree.
 
 NDJSON likewise has a fast path (DuckDB's JSON parser over blocks of lines, in
 :mod:`lockgate.formats_fast`) that hands every line it cannot read exactly as the Python reader
-does to the Python reader, so both give identical results.
+does to the Python reader, so both give identical results. So do JSON array files: their elements,
+found by a byte scan, go through the same routine as NDJSON lines, and at the first element that
+routine and Python's decoder cannot both vouch for, the Python reader takes the rest of the file.
 
 Header matching: a contract column matches a header name exactly, else ignoring case and
 surrounding whitespace (``" Station_ID "`` feeds ``station_id``); the order of columns in the file
@@ -96,6 +98,9 @@ _SNIFF_BYTES = 4096
 #: NDJSON goes through the fast path (lockgate.formats_fast) where it can be exact; False: the
 #: Python reader for every file (the reference the fast path is tested against)
 FAST_NDJSON = True
+#: JSON array files go through the fast path (lockgate.formats_fast.json_array_batches) where it
+#: can be exact; False: the Python reader for every file (the reference it is tested against)
+FAST_JSON = True
 
 
 class SourceFileError(ValueError):
@@ -537,6 +542,14 @@ def _batches(
             from lockgate.formats_fast import ndjson_batches
 
             yield from ndjson_batches(
+                path, columns, name, encoding=encoding, text=text, settings=settings, batch_rows=batch_rows
+            )
+            return
+        if fmt == "json" and FAST_JSON and _is_utf8(encoding):
+            from lockgate.formats_fast import json_array_batches
+
+            # (with no columns too: counting walks and checks every element as reading does)
+            yield from json_array_batches(
                 path, columns, name, encoding=encoding, text=text, settings=settings, batch_rows=batch_rows
             )
             return
@@ -1178,72 +1191,91 @@ def _json_array_rows(
     settings: ReadSettings,
 ) -> Iterator[None]:
     """Decode a top-level JSON array one element at a time (incremental ``raw_decode``)."""
+    with _open_text(path, encoding) as fh:
+        yield from _json_array_elements(fh, columns, name, builder, encoding=encoding, text=text, settings=settings)
+
+
+def _json_array_elements(
+    fh: IO[str],
+    columns: list[str],
+    name: str,
+    builder: _BatchBuilder,
+    *,
+    encoding: str,
+    text: _Text,
+    settings: ReadSettings,
+    after: int | None = None,
+    offset: int = 0,
+) -> Iterator[None]:
+    """The exact JSON array reader over a text stream: from the file's start (``after`` None), or
+    (a reader taking over mid-file) right after element ``after`` - right after the ``[`` for 0 -
+    at byte ``offset`` of the file."""
     keys = _KeyCheck()
     decoder = json.JSONDecoder(object_pairs_hook=keys)
-    with _open_text(path, encoding) as fh:
-        buf = fh.read(_JSON_CHUNK)
-        eof = not buf
+    buf = fh.read(_JSON_CHUNK)
+    eof = not buf
+    pos = 0
+    dropped = text.bom if after is None else offset  # bytes of the file before buf[0]
+
+    def more() -> None:
+        nonlocal buf, pos, eof, dropped
+        chunk = fh.read(_JSON_CHUNK)
+        eof = not chunk
+        dropped += text.size(buf[:pos])
+        buf = buf[pos:] + chunk
         pos = 0
-        dropped = text.bom  # bytes of the file before buf[0], for the offset of undecodable bytes
 
-        def more() -> None:
-            nonlocal buf, pos, eof, dropped
-            chunk = fh.read(_JSON_CHUNK)
-            eof = not chunk
-            dropped += text.size(buf[:pos])
-            buf = buf[pos:] + chunk
-            pos = 0
+    def skip(chars: str) -> None:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in chars:
+                pos += 1
+            if pos < len(buf) or eof:
+                return
+            more()
 
-        def skip(chars: str) -> None:
-            nonlocal pos
-            while True:
-                while pos < len(buf) and buf[pos] in chars:
-                    pos += 1
-                if pos < len(buf) or eof:
-                    return
-                more()
-
+    element = after or 0
+    if after is None:
         skip(" \t\r\n")
         if pos >= len(buf):
             return  # empty file: read_batches reports it
         if buf[pos] != "[":
             raise SourceFileError(f"{name}: row 1: expected a JSON array, found {_shown(buf[pos])!r}")
         pos += 1
-        element = 0
-        while True:
+    while True:
+        skip(" \t\r\n")
+        if pos < len(buf) and buf[pos] == "]":
+            return
+        if element:
+            if pos >= len(buf) or buf[pos] != ",":
+                raise SourceFileError(f"{name}: element {element + 1}: expected ',' or ']' in the JSON array")
+            pos += 1
             skip(" \t\r\n")
-            if pos < len(buf) and buf[pos] == "]":
-                return
-            if element:
-                if pos >= len(buf) or buf[pos] != ",":
-                    raise SourceFileError(f"{name}: element {element + 1}: expected ',' or ']' in the JSON array")
-                pos += 1
-                skip(" \t\r\n")
-            element += 1
-            while True:
-                keys.repeated.clear()
-                try:
-                    obj, end = decoder.raw_decode(buf, pos)
-                except json.JSONDecodeError as exc:
-                    if not eof:
-                        more()
-                        continue
-                    raise SourceFileError(f"{name}: element {element}: invalid JSON: {exc.msg}") from None
-                if not eof and (end >= len(buf) or (_is_number(obj) and buf[end] in _NUMBER_CHARS)):
-                    # a number at the end of the buffer may continue in the next chunk; raw_decode
-                    # stops a number before a trailing '.', 'e' or '-' ("1." | "5"), so look past it
+        element += 1
+        while True:
+            keys.repeated.clear()
+            try:
+                obj, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as exc:
+                if not eof:
                     more()
                     continue
-                break
-            found = _MARKS.search(buf, pos, end)
-            if found is not None:
-                # undecodable bytes inside a JSON string: that element is quarantined
-                bad = _BadBytes(_unmark(found.group()), dropped + text.size(buf[: found.start()]))
-                builder.reject_undecodable(Reject(name, element, bad.reason(encoding), _truncate(_shown(buf[pos:end]))))
-            else:
-                _json_record(name, element, buf[pos:end], obj, columns, builder, keys, settings)
-            pos = end
-            yield None
+                raise SourceFileError(f"{name}: element {element}: invalid JSON: {exc.msg}") from None
+            if not eof and (end >= len(buf) or (_is_number(obj) and buf[end] in _NUMBER_CHARS)):
+                # a number at the end of the buffer may continue in the next chunk; raw_decode
+                # stops a number before a trailing '.', 'e' or '-' ("1." | "5"), so look past it
+                more()
+                continue
+            break
+        found = _MARKS.search(buf, pos, end)
+        if found is not None:
+            # undecodable bytes inside a JSON string: that element is quarantined
+            bad = _BadBytes(_unmark(found.group()), dropped + text.size(buf[: found.start()]))
+            builder.reject_undecodable(Reject(name, element, bad.reason(encoding), _truncate(_shown(buf[pos:end]))))
+        else:
+            _json_record(name, element, buf[pos:end], obj, columns, builder, keys, settings)
+        pos = end
+        yield None
 
 
 def _parquet_batches(

@@ -1,4 +1,5 @@
-"""The NDJSON fast path: DuckDB's JSON parser over line-aligned blocks, exact or handed to the Python reader.
+"""The NDJSON and JSON array fast paths: DuckDB's JSON parser over blocks of records, exact or
+handed to the Python reader.
 
 :func:`lockgate.formats.read_batches` reads NDJSON here. The values, row numbers and rejects are
 exactly those of the Python reader (``formats._ndjson_lines``), which stays the reference: every
@@ -26,6 +27,12 @@ surrogate escape, ...) goes through the Python reader, numbered by its line. A b
 ``\\r`` (Python also ends lines at a lone ``\\r``) is read by Python whole; a block that is not
 valid UTF-8 hands the rest of the file to Python, which reports the undecodable bytes with their
 byte offsets and applies ``max_undecodable_percent`` to the whole file.
+
+A JSON array file (:func:`json_array_batches`) is cut into its elements by a byte scan, and the
+elements of a buffer go through the same routine as the lines of a block (each "line" an element,
+the commas between them blanked); its Python reader is ``formats._json_array_elements``, which
+takes over for the rest of the file at the first element neither DuckDB nor Python's decoder can
+vouch for on its own.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -323,7 +330,6 @@ class _BlockReader:
     def fast(self, block: bytes, skip: int, line: int, builder: Any) -> tuple[Any, list[Reject], int]:
         """A block of ``\\n``- or ``\\r\\n``-ended UTF-8 lines (the first ``skip`` bytes are a byte-order mark)."""
         import numpy as np
-        import pyarrow as pa
 
         arr = np.frombuffer(block, np.uint8)
         starts, ends = _lines_of(arr, skip)
@@ -335,28 +341,45 @@ class _BlockReader:
         good = self._duckdb_lines(block, arr, starts, ends, shaped)
         if good is None:
             return self.exact(block[skip:].decode("utf-8"), line, builder)
+
+        def slow(i: int) -> bool:
+            text = block[starts[i] : ends[i]].decode("utf-8")
+            record = formats._ndjson_record
+            record(self.name, line + i, text, self.columns, builder, self.keys, self.decoder, self.settings)
+            return True
+
+        batch, rejects, _ = self.merge(good, line, builder, slow)
+        return batch, rejects, n
+
+    def merge(
+        self, good: tuple[Any, list[Any]], number: int, builder: Any, slow: Callable[[int], bool]
+    ) -> tuple[Any, list[Reject], int]:
+        """The block's records in order: DuckDB's values for the records ``good`` says it read
+        (record ``i`` is number ``number + i``), ``slow(i)`` for each other one (it adds the record
+        to the builder). A ``slow`` answering False stops the block there: (rows, rejects, records
+        before it)."""
+        import numpy as np
+        import pyarrow as pa
+
         ok, values = good
+        stop = len(ok)
         for i in np.flatnonzero(~ok):
-            formats._ndjson_record(
-                self.name,
-                line + int(i),
-                block[starts[i] : ends[i]].decode("utf-8"),
-                self.columns,
-                builder,
-                self.keys,
-                self.decoder,
-                self.settings,
-            )
-        rows = formats._int64s(np.flatnonzero(ok) + line)
+            if not slow(int(i)):
+                stop = int(i)
+                break
+        taken = np.flatnonzero(ok[:stop])
+        if values and len(values[0]) > len(taken):
+            values = [v.slice(0, len(taken)) for v in values]
+        rows = formats._int64s(taken + number)
         fast = pa.RecordBatch.from_arrays([*values, rows], names=[*self.columns, ROW_COLUMN])
-        if ok.all():
-            return fast, [], n  # (and no flush: pa.array on the builder's lists would import pandas)
-        slow, rejects = builder.flush()
-        if not slow.num_rows:
-            return fast, rejects, n
-        both = pa.Table.from_batches([fast, slow]).combine_chunks()
+        if len(taken) == stop:
+            return fast, [], stop  # (and no flush: pa.array on the builder's lists would import pandas)
+        slow_rows, rejects = builder.flush()
+        if not slow_rows.num_rows:
+            return fast, rejects, stop
+        both = pa.Table.from_batches([fast, slow_rows]).combine_chunks()
         both = both.take(pa.compute.sort_indices(both[ROW_COLUMN])).combine_chunks()
-        return both.to_batches()[0] if both.num_rows else fast.slice(0, 0), rejects, n
+        return both.to_batches()[0] if both.num_rows else fast.slice(0, 0), rejects, stop
 
     def _template(self, block: bytes, starts: Any, ends: Any, shaped: Any) -> list[str] | None:
         """The keys of the block's first line Python decodes to an object without repeated keys."""
@@ -468,3 +491,297 @@ class _BlockReader:
 
         structure = literal(json.dumps(dict.fromkeys(template, "VARCHAR")))
         return f"SELECT try(from_json_strict(l, {structure})) AS s FROM lockgate_lines"
+
+
+# ----------------------------------------------------------------------------------- JSON arrays
+
+
+def _escaped(arr: Any, quotes: Any) -> Any:
+    """Which of the quotes are escaped: preceded by an odd run of backslashes (``\\"`` is
+    escaped, ``\\\\"`` is not)."""
+    import numpy as np
+
+    slashes = np.flatnonzero(arr == ord("\\"))
+    out = np.zeros(len(quotes), bool)
+    after = np.flatnonzero((quotes > 0) & (arr[np.maximum(quotes - 1, 0)] == ord("\\")))
+    if not len(after):
+        return out
+    first = np.ones(len(slashes), bool)
+    first[1:] = np.diff(slashes) != 1  # where each run of backslashes starts
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(slashes)), 0))
+    at = np.searchsorted(slashes, quotes[after] - 1)
+    out[after] = (at - run_start[at] + 1) % 2 == 1
+    return out
+
+
+def _array_structure(arr: Any, buf: bytes) -> tuple[Any, int]:
+    """(the array's separators: commas outside strings at depth 1, its closing ``]`` or -1) in a
+    buffer that starts inside the array, outside any string. Only a guess where the JSON is not
+    valid: every element between them is checked on its own (see :func:`json_array_batches`)."""
+    import numpy as np
+
+    quotes = np.flatnonzero(arr == ord('"'))
+    if b'\\"' in buf:
+        quotes = quotes[~_escaped(arr, quotes)]
+    marks = np.flatnonzero(
+        (arr == ord(",")) | (arr == ord("[")) | (arr == ord("]")) | (arr == ord("{")) | (arr == ord("}"))
+    )
+    if len(quotes):
+        marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # an odd number of quotes before: in a string
+    kind = arr[marks]
+    delta = (kind == ord("[")).astype(np.int64) + (kind == ord("{")) - (kind == ord("]")) - (kind == ord("}"))
+    depth = 1 + np.cumsum(delta)  # after each mark
+    out = np.flatnonzero(depth <= 0)
+    stop = int(out[0]) if len(out) else len(marks)
+    commas = marks[:stop][(kind[:stop] == ord(",")) & (depth[:stop] == 1)]
+    return commas, int(marks[stop]) if len(out) else -1
+
+
+def _stripped(arr: Any, starts: Any, ends: Any) -> tuple[Any, Any]:
+    """Pieces ``[starts, ends)`` without the JSON whitespace around them (an empty one: start == end)."""
+    import numpy as np
+
+    space = np.zeros(256, bool)
+    space[[ord(" "), ord("\t"), ord("\r"), ord("\n")]] = True
+    starts, ends = starts.copy(), ends.copy()
+    for _ in range(64):
+        move = starts < ends
+        move[move] = space[arr[starts[move]]]
+        if not move.any():
+            break
+        starts += move
+    else:
+        for i in np.flatnonzero(starts < ends):
+            starts[i] = ends[i] - len(bytes(arr[starts[i] : ends[i]]).lstrip(b" \t\r\n"))
+    for _ in range(64):
+        move = ends > starts
+        move[move] = space[arr[ends[move] - 1]]
+        if not move.any():
+            break
+        ends -= move
+    else:
+        for i in np.flatnonzero(ends > starts):
+            ends[i] = starts[i] + len(bytes(arr[starts[i] : ends[i]]).rstrip(b" \t\r\n"))
+    return starts, ends
+
+
+class _Elements:
+    """A JSON array's bytes in buffers of whole elements.
+
+    Each buffer starts right after an element (or right after the ``[``) - where the Python reader
+    can take over - and is cut right after its last complete element. The byte offset in the file
+    of the next buffer is :attr:`offset`.
+    """
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.pending = b""
+        self.offset = 0
+        self.eof = False
+        #: where the Python reader takes over: (elements before, buffer, position in it); the
+        #: elements before None: from the file's start
+        self.handover: tuple[int | None, bytes, int] | None = None
+
+    def opening(self) -> bool:
+        """Read past the array's ``[`` (after a byte-order mark and whitespace); False when the
+        file does not start so (the Python reader then reads it, or reports it)."""
+        head = self.fh.read(BLOCK_BYTES)
+        body = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+        if not body.startswith(b"["):
+            self.pending = head
+            self.hand_over(None, b"", 0)
+            return False
+        self.offset = len(head) - len(body) + 1
+        self.pending = body[1:]
+        return True
+
+    def read(self) -> bytes | None:
+        """The next buffer: the pending bytes and at least a block more (None at the end of the file)."""
+        chunk = self.fh.read(max(BLOCK_BYTES, len(self.pending)))  # a long element: read in doubling steps
+        if not chunk and not self.pending:
+            return None
+        buf, self.pending = self.pending + chunk, b""
+        self.eof = not chunk
+        return buf
+
+    def keep(self, buf: bytes, cut: int) -> None:
+        """Hold ``buf[cut:]`` back for the next buffer."""
+        self.pending = buf[cut:]
+        self.offset += cut
+
+    def hand_over(self, after: int | None, buf: bytes, at: int) -> None:
+        """The Python reader goes on from ``buf[at]``, right after element ``after``."""
+        self.handover = (after, buf, at)
+
+    def rest(self, buf: bytes, at: int) -> IO[bytes]:
+        """``buf`` from ``at`` and every byte after it, as one stream."""
+        return io.BufferedReader(_Chain(buf[at:] + self.pending, self.fh), BLOCK_BYTES)
+
+
+def json_array_batches(
+    path: Path,
+    columns: list[str],
+    name: str,
+    *,
+    encoding: str,
+    text: Any,
+    settings: ReadSettings,
+    batch_rows: int,
+) -> Iterator[tuple[Any, list[Reject]]]:
+    """``read_batches`` for a UTF-8 JSON array file, exactly as ``formats._json_array_elements``.
+
+    The array is cut into its elements by a byte scan (commas and brackets outside strings). The
+    scan is only a guess where the JSON is not valid, so nothing rests on it: an element is taken
+    only when it is, on its own, one whole JSON value - for DuckDB as a line of NDJSON is (see the
+    module doc), else for Python's ``raw_decode`` - and between elements there is only JSON
+    whitespace and one comma: exactly how the Python reader walks the array. At the first element
+    neither can vouch for (an empty one, a value followed by more text, invalid JSON, bytes that
+    are not UTF-8, no closing ``]``) the Python reader takes over from right after the element
+    before it, with its number and byte offset, and reads (or refuses) the rest of the file.
+    """
+    import duckdb
+
+    builder = formats._BatchBuilder(columns, batch_rows)
+    records = 0
+    with duckdb.connect() as con, formats._open_binary(path) as fh:
+        elements = _Elements(fh)
+        if elements.opening():
+            reader = _BlockReader(columns, name, settings, con)
+            for batch, rejects in _array_parts(elements, reader, builder):
+                records += batch.num_rows + len(rejects)
+                yield from _split(batch, rejects, columns, batch_rows)
+        if elements.handover is not None:
+            after, buf, at = elements.handover
+            fh_text = io.TextIOWrapper(
+                elements.rest(buf, at),
+                encoding="utf-8-sig" if after is None else "utf-8",
+                errors=formats._UNDECODABLE,
+                newline="",
+            )
+            offset = elements.offset + at
+            rest = _exact_array(fh_text, columns, name, builder, encoding, text, settings, after, offset)
+            for batch, rejects in rest:
+                records += batch.num_rows + len(rejects)
+                yield batch, rejects
+    formats._refuse_mostly_undecodable(builder, records, name, encoding, settings)
+
+
+def _array_parts(elements: _Elements, reader: _BlockReader, builder: Any) -> Iterator[tuple[Any, list[Reject]]]:
+    """The array's elements, buffer by buffer, until its ``]`` or ``elements.handover`` is set."""
+    import numpy as np
+
+    done = 0  # elements read
+    while True:
+        buf = elements.read()
+        if buf is None:
+            elements.hand_over(done, b"", 0)  # no closing "]": the Python reader reports it
+            return
+        arr = np.frombuffer(buf, np.uint8)
+        starts, ends, commas, closed, bad = _pieces(arr, buf, lead=done > 0)
+        n = len(starts) if bad is None else bad
+        if not n and bad is None and not closed:
+            if elements.eof:
+                elements.hand_over(done, buf, 0)
+                return
+            elements.keep(buf, 0)  # no whole element yet: read on
+            continue
+        if n:
+            if not _valid_utf8(buf[: ends[n - 1]]):
+                elements.hand_over(done, buf, 0)  # the Python reader reports the undecodable bytes
+                return
+            batch, rejects, stop = _read_elements(reader, arr, starts[:n], ends[:n], commas, done + 1, builder)
+            yield batch, rejects
+            if stop < n:
+                elements.hand_over(done + stop, buf, int(ends[stop - 1]) if stop else 0)
+                return
+            done += n
+        if bad is not None:
+            elements.hand_over(done, buf, int(ends[n - 1]) if n else 0)
+            return
+        if closed:
+            return
+        elements.keep(buf, int(ends[n - 1]))
+
+
+def _pieces(arr: Any, buf: bytes, *, lead: bool) -> tuple[Any, Any, Any, bool, int | None]:
+    """(where each whole element of the buffer starts, where it ends, the separators, whether the
+    array's ``]`` is in the buffer, the first element the Python reader must see or None).
+
+    ``lead``: the buffer starts right after an element, so a separator comes before the next one
+    (else right after the ``[``).
+    """
+    import numpy as np
+
+    commas, close = _array_structure(arr, buf)
+    bounds = commas if close < 0 else np.append(commas, close)
+    none = np.zeros(0, np.int64)
+    if not len(bounds):
+        return none, none, commas, False, None  # no element ends in the buffer
+    if lead:
+        if buf[: bounds[0]].strip(b" \t\r\n"):
+            return none, none, commas, False, 0  # not a comma after the element: the Python reader
+        starts, ends = bounds[:-1] + 1, bounds[1:]
+    else:
+        starts, ends = np.append(0, bounds[:-1] + 1), bounds
+    starts, ends = _stripped(arr, starts.astype(np.int64), ends.astype(np.int64))
+    empty = np.flatnonzero(starts >= ends)
+    if not lead and close >= 0 and len(bounds) == 1 and len(empty):
+        return none, none, commas, True, None  # "[ ]"
+    return starts, ends, commas, close >= 0, int(empty[0]) if len(empty) else None
+
+
+def _read_elements(
+    reader: _BlockReader, arr: Any, starts: Any, ends: Any, commas: Any, number: int, builder: Any
+) -> tuple[Any, list[Reject], int]:
+    """Elements ``[starts, ends)`` of a buffer (numbered from ``number``): DuckDB reads them as
+    lines of NDJSON, each separator blanked; Python those it cannot vouch for."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+
+    cut = int(ends[-1])
+    blank = arr[:cut].copy()
+    blank[commas[commas < cut]] = ord(" ")  # JSON whitespace: each element is a "line" to DuckDB
+    block = blank.tobytes()
+    shaped = ends - starts >= 2
+    shaped[shaped] = (blank[starts[shaped]] == ord("{")) & (blank[ends[shaped] - 1] == ord("}"))
+    good = reader._duckdb_lines(block, blank, starts, ends, shaped)
+    if good is None:
+        good = np.zeros(len(starts), bool), [pa.nulls(0, pa.string()) for _ in reader.columns]
+
+    def slow(i: int) -> bool:
+        text = block[starts[i] : ends[i]].decode("utf-8")
+        reader.keys.repeated.clear()
+        try:
+            obj, end = reader.decoder.raw_decode(text)
+        except json.JSONDecodeError:
+            return False
+        if end != len(text):
+            return False
+        formats._json_record(reader.name, number + i, text, obj, reader.columns, builder, reader.keys, reader.settings)
+        return True
+
+    return reader.merge(good, number, builder, slow)
+
+
+def _exact_array(
+    fh: IO[str],
+    columns: list[str],
+    name: str,
+    builder: Any,
+    encoding: str,
+    text: Any,
+    settings: ReadSettings,
+    after: int | None,
+    offset: int,
+) -> Iterator[tuple[Any, list[Reject]]]:
+    """The Python reader from right after element ``after`` (at byte ``offset``) to the end of the array."""
+    for _ in formats._json_array_elements(
+        fh, columns, name, builder, encoding=encoding, text=text, settings=settings, after=after, offset=offset
+    ):
+        if builder.full():
+            yield builder.flush()
+    batch, rejects = builder.flush()
+    if batch.num_rows or rejects:
+        yield batch, rejects
