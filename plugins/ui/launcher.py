@@ -40,6 +40,8 @@ DEFAULT_PORT = 8080
 STOP_GRACE_SECONDS = 30.0
 #: seconds from start until every component reports healthy (the banner waits for it)
 READY_TIMEOUT_SECONDS = 240.0
+#: seconds a task's supervisor waits for each execution API call (Airflow's default 5)
+EXECUTION_API_TIMEOUT_SECONDS = 30.0
 
 
 def _echo(message: str) -> None:
@@ -77,9 +79,16 @@ def server_environment(embedded: Mapping[str, str], *, host: str, port: int) -> 
     otherwise switch them itself, with a warning), and the execution API must be the api-server it
     starts. ``[api] base_url`` (what alert links and the UI's own links start with) is this host and
     port unless the shell sets it (a reverse proxy in front of the api-server knows its public URL).
+
+    ``[workers] execution_api_timeout`` is :data:`EXECUTION_API_TIMEOUT_SECONDS` unless the shell
+    sets it: every component shares one machine (and SQLite's one writer), and a busy laptop can
+    keep the api-server from answering for tens of seconds (48 s seen on a loaded 2-core machine);
+    with Airflow's 5 s and 5 attempts the task's first call gives up, the task fails and waits out
+    its retry_delay (2 minutes in air_quality_daily) instead of starting once the server answers.
     """
     airflow_home = embedded["AIRFLOW_HOME"]
     base_url = os.environ.get("AIRFLOW__API__BASE_URL") or f"http://{host}:{port}/"
+    api_timeout = os.environ.get("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT") or str(EXECUTION_API_TIMEOUT_SECONDS)
     return {
         **embedded,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -91,6 +100,7 @@ def server_environment(embedded: Mapping[str, str], *, host: str, port: int) -> 
         "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": api_timeout,
         # standalone starts the log servers on every interface: a free port each, never a clash
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "0",

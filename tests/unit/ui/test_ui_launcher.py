@@ -54,6 +54,17 @@ def test_a_base_url_set_in_the_shell_wins(tmp_path: Path, monkeypatch: pytest.Mo
     assert env["AIRFLOW__API__BASE_URL"] == "https://airflow.example.com/"
 
 
+def test_tasks_wait_for_a_busy_api_server_unless_the_shell_says_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", raising=False)
+    env = launcher.server_environment(embedded_environment(tmp_path / "home"), host="127.0.0.1", port=18080)
+    assert float(env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) == launcher.EXECUTION_API_TIMEOUT_SECONDS == 30.0
+    monkeypatch.setenv("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "7")
+    env = launcher.server_environment(embedded_environment(tmp_path / "home"), host="127.0.0.1", port=18080)
+    assert env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"] == "7"
+
+
 def test_standalone_is_told_the_loopback_address_and_gets_free_log_server_ports(tmp_path: Path) -> None:
     env = launcher.server_environment(embedded_environment(tmp_path / "home"), host="127.0.0.1", port=18080)
     # airflow standalone has no --host/--port: the api-server reads them from [api]
