@@ -40,7 +40,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -308,9 +308,12 @@ def _exact_rest(
 class _BlockReader:
     """Reads one block of lines: DuckDB for the lines it provably reads as Python does, Python for the rest."""
 
-    def __init__(self, columns: list[str], name: str, settings: ReadSettings, con: Any) -> None:
+    def __init__(
+        self, columns: list[str], name: str, settings: ReadSettings, con: Any, encoding: str = "utf-8"
+    ) -> None:
         self.columns = columns
         self.name = name
+        self.encoding = encoding  # as the source declares it, for the reason of an undecodable record
         self.settings = settings
         self.con = con
         self.keys = formats._KeyCheck()
@@ -646,7 +649,7 @@ def json_array_batches(
     with duckdb.connect() as con, formats._open_binary(path) as fh:
         elements = _Elements(fh)
         if elements.opening():
-            reader = _BlockReader(columns, name, settings, con)
+            reader = _BlockReader(columns, name, settings, con, encoding)
             for batch, rejects in _array_parts(elements, reader, builder):
                 records += batch.num_rows + len(rejects)
                 yield from _split(batch, rejects, columns, batch_rows)
@@ -686,11 +689,7 @@ def _array_parts(elements: _Elements, reader: _BlockReader, builder: Any) -> Ite
             elements.keep(buf, 0)  # no whole element yet: read on
             continue
         if n:
-            if not _valid_utf8(buf[: ends[n - 1]]):
-                elements.hand_over(done, buf, 0)  # the Python reader reports the undecodable bytes
-                return
-            batch, rejects, stop = _read_elements(reader, arr, starts[:n], ends[:n], commas, done + 1, builder)
-            yield batch, rejects
+            stop = yield from _read_buffer(elements, reader, buf, arr, starts[:n], ends[:n], commas, done, builder)
             if stop < n:
                 elements.hand_over(done + stop, buf, int(ends[stop - 1]) if stop else 0)
                 return
@@ -701,6 +700,84 @@ def _array_parts(elements: _Elements, reader: _BlockReader, builder: Any) -> Ite
         if closed:
             return
         elements.keep(buf, int(ends[n - 1]))
+
+
+def _read_buffer(
+    elements: _Elements,
+    reader: _BlockReader,
+    buf: bytes,
+    arr: Any,
+    starts: Any,
+    ends: Any,
+    commas: Any,
+    done: int,
+    builder: Any,
+) -> Generator[tuple[Any, list[Reject]], None, int]:
+    """A buffer's elements (``done`` before them), in runs of valid UTF-8 between the elements
+    holding undecodable bytes (each rejected as the Python reader rejects it). Returns how many
+    were read: fewer than all when the Python reader must take over at the next one."""
+    import numpy as np
+
+    bad = np.unique(np.searchsorted(ends, _undecodable_at(buf, int(ends[-1])), side="right"))
+    first = 0
+    for last in [*bad.tolist(), len(starts)]:
+        if last > first:
+            part = starts[first:last], ends[first:last]
+            batch, rejects, stop = _read_elements(reader, arr, *part, commas, done + first + 1, builder)
+            yield batch, rejects
+            if stop < last - first:
+                return first + stop
+        if last == len(starts):
+            break
+        if not _undecodable_element(
+            elements, reader, buf, int(starts[last]), int(ends[last]), done + last + 1, builder
+        ):
+            return last
+        first = last + 1
+    if builder.rejects:  # an element with undecodable bytes last
+        yield builder.flush()
+    return len(starts)
+
+
+def _undecodable_at(buf: bytes, end: int) -> list[int]:
+    """Where each run of bytes that are not UTF-8 starts in ``buf[:end]``, in one pass."""
+    view = memoryview(buf)[:end]
+    if buf.isascii():
+        return []
+    found: list[int] = []
+    at = 0
+    while True:
+        try:
+            codecs.utf_8_decode(view[at:], "strict", True)
+        except UnicodeDecodeError as exc:
+            found.append(at + exc.start)
+            at += exc.end
+        else:
+            return found
+
+
+def _undecodable_element(
+    elements: _Elements, reader: _BlockReader, buf: bytes, start: int, end: int, number: int, builder: Any
+) -> bool:
+    """Reject the element ``buf[start:end]`` holding undecodable bytes, as the Python reader does
+    (its reason gives the bytes and their offset in the file); False when the element is not one
+    whole JSON value to Python (the bytes are not in a string): the Python reader reports it."""
+    import json
+
+    text = buf[start:end].decode("utf-8", formats._UNDECODABLE)
+    reader.keys.repeated.clear()
+    try:
+        _, stop = reader.decoder.raw_decode(text)
+    except json.JSONDecodeError:
+        return False
+    found = formats._MARKS.search(text)
+    if stop != len(text) or found is None:
+        return False
+    at = elements.offset + start + len(text[: found.start()].encode("utf-8", formats._UNDECODABLE))
+    bad = formats._BadBytes(formats._unmark(found.group()), at)
+    raw = formats._truncate(formats._shown(text))
+    builder.reject_undecodable(Reject(reader.name, number, bad.reason(reader.encoding), raw))
+    return True
 
 
 def _pieces(arr: Any, buf: bytes, *, lead: bool) -> tuple[Any, Any, Any, bool, int | None]:
@@ -740,10 +817,11 @@ def _read_elements(
     import numpy as np
     import pyarrow as pa
 
-    cut = int(ends[-1])
-    blank = arr[:cut].copy()
-    blank[commas[commas < cut]] = ord(" ")  # JSON whitespace: each element is a "line" to DuckDB
+    base, cut = int(starts[0]), int(ends[-1])
+    blank = arr[base:cut].copy()
+    blank[commas[(commas >= base) & (commas < cut)] - base] = ord(" ")  # each element a "line" to DuckDB
     block = blank.tobytes()
+    starts, ends = starts - base, ends - base
     shaped = ends - starts >= 2
     shaped[shaped] = (blank[starts[shaped]] == ord("{")) & (blank[ends[shaped] - 1] == ord("}"))
     good = reader._duckdb_lines(block, blank, starts, ends, shaped)

@@ -475,3 +475,48 @@ def test_the_byte_scan_finds_the_elements_python_finds(elements: list[Any], inde
     expected, end = _separators(text)
     in_bytes = [len(text[:p].encode("utf-8", "surrogatepass")) - 1 for p in [*expected, end]]
     assert [*commas.tolist(), close] == in_bytes
+
+
+def test_the_file_is_streamed_in_buffers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded: no buffer holds much more than a block, however long the file."""
+    path = tmp_path / "s.json.gz"
+    path.write_bytes(gzip.compress(array([json.dumps({"id": i, "name": "n", "value": i}) for i in range(20_000)])))
+    sizes: list[int] = []
+    read = formats_fast._Elements.read
+
+    def spy(self: Any) -> bytes | None:
+        buf = read(self)
+        sizes.append(len(buf or b""))
+        return buf
+
+    monkeypatch.setattr(formats_fast, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(formats_fast._Elements, "read", spy)
+    rows, rejects = read_all(path, COLS)
+    assert (len(rows), rejects) == (20_000, [])
+    assert len(sizes) > 100
+    assert max(sizes) < 2 * 4096
+
+
+def test_undecodable_elements_are_rejected_without_a_handover(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An element with bytes that are not UTF-8 inside its strings is rejected on its own (bytes,
+    byte offset, element number as the Python reader gives them); the elements after it stay fast."""
+    elements = [b'{"id":%d,"name":"n","value":%d}' % (i, i) for i in range(1, 1001)]
+    for i in range(9, 1000, 50):
+        elements[i] = b'{"id":%d,"name":"Z\xfcrich \xe2\x82","value":1}' % (i + 1)
+    elements[500] = b'{"id":501,"\xff":"key","value":1}'
+    path = tmp_path / "u.json"
+    path.write_bytes(b"[\n" + b",\n".join(elements) + b"\n]")
+    monkeypatch.setattr(formats_fast, "BLOCK_BYTES", 2000)
+    handed_over: list[Any] = []
+    exact = formats._json_array_elements
+    monkeypatch.setattr(formats, "_json_array_elements", lambda *a, **k: handed_over.append(a) or exact(*a, **k))
+    read_all(path, COLS, settings=ANY)
+    assert handed_over == []
+    rows, rejects, count = both_ways(path, monkeypatch, settings=ANY)
+    assert count == 1000
+    assert [r.row for r in rejects] == sorted([*range(10, 1001, 50), 501])
+    second = rejects[1]
+    offset = len(b"[\n" + b",\n".join(elements[:59]) + b",\n") + len(b'{"id":60,"name":"Z')
+    assert f"undecodable byte(s) \\xfc at byte offset {offset}" in second.reason
+    assert second.raw == '{"id":60,"name":"Z\\xfcrich \\xe2\\x82","value":1}'
+    assert rows[-1][ROW_COLUMN] == 1000
