@@ -520,3 +520,10 @@ def test_undecodable_elements_are_rejected_without_a_handover(tmp_path: Path, mo
     assert f"undecodable byte(s) \\xfc at byte offset {offset}" in second.reason
     assert second.raw == '{"id":60,"name":"Z\\xfcrich \\xe2\\x82","value":1}'
     assert rows[-1][ROW_COLUMN] == 1000
+
+
+def test_a_truncated_gzip_is_unreadable_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.json.gz"
+    packed = gzip.compress(array([json.dumps({"id": i, "name": "n", "value": i}) for i in range(5000)]))
+    path.write_bytes(packed[: len(packed) // 2])
+    assert "unreadable" in both_ways(path, monkeypatch)
