@@ -39,6 +39,9 @@ FAST_LOOP_ENV: dict[str, str] = {
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     # the scheduler sleeps this long when a loop found nothing to do (default 1 s)
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+    # the LocalExecutor forks this many workers from the scheduler at start (default 32); a test
+    # stack never runs more than a handful of tasks at once, and 2 cores run no more anyway
+    "AIRFLOW__CORE__PARALLELISM": "8",
 }
 
 
