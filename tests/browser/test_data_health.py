@@ -226,7 +226,7 @@ def _wait_for_success(airflow: RunningAirflow, token: str, run_id: str) -> dict[
         run = airflow.api(f"/api/v2/dags/{DAG_ID}/dagRuns/{quoted}", token=token)
         return run if run["state"] in ("success", "failed") else None
 
-    run = _wait(f"run {run_id} finishes", finished, RUN_TIMEOUT, interval=2.0)
+    run = _wait(f"run {run_id} finishes", finished, RUN_TIMEOUT, interval=1.0)
     if run["state"] != "success":
         tis = airflow.api(f"/api/v2/dags/{DAG_ID}/dagRuns/{quoted}/taskInstances", token=token)
         states = {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
@@ -597,7 +597,7 @@ def _replay_run(airflow: RunningAirflow, token: str) -> dict[str, Any]:
         found = airflow.api(f"/api/v2/dags/{REPLAY_DAG_ID}/dagRuns", token=token)["dag_runs"]
         return next((r for r in found if r["state"] in ("success", "failed")), None)
 
-    run = _wait("the replay run finishes", finished, RUN_TIMEOUT, interval=2.0)
+    run = _wait("the replay run finishes", finished, RUN_TIMEOUT, interval=1.0)
     assert run["state"] == "success", run
     return run
 
