@@ -81,10 +81,19 @@ from lockgate.transforms.preprocess import (
 
 EXAMPLES_PER_CHECK = 5
 #: DuckDB's memory for the gate (beyond it DuckDB spills to the work folder; its rows sit compressed
-#: in the scratch file, so the limit mostly holds cached blocks). 10M readings, 2 threads, quiet
-#: machine: 512MB -> 7.7-8.0 s and 716 MiB peak; 256MB -> 7.7-7.9 s and 554-567 MiB; below ~170MB
-#: the typing statement evicts what it is writing and takes twice as long (160MB: 11.8-13.2 s)
-MEMORY_LIMIT = "256MB"
+#: in the scratch file). It is what the gate's peak RSS grows by with the day: the Python side, the
+#: Arrow pool and DuckDB's allocations outside its buffer pool stay flat from 1M to 10M readings,
+#: but the pool fills to this limit on a large day and not on a small one: the table's written
+#: blocks stay cached in it and the GROUP BY of ``_repeats`` (one group per passing row) takes the
+#: rest. 256MB: 1M 401-432 MiB, 10M 569-587 MiB (x1.44; 100M: 609 MiB, x1.54); 128MB: 1M 384-385,
+#: 10M 429-445, 30M 438 MiB (x1.14; 256MB: 584 MiB at 30M), the pool full from 10M on; gate CPU
+#: at 10M 29.3-32.6 s vs 29.2-32.8 s at 256MB, at 30M +10% (busy machine, load 10-19: its wall
+#: times say nothing; a quiet machine once took twice as long below ~170MB, to re-measure)
+MEMORY_LIMIT = "128MB"
+#: DuckDB's memory per byte of the longest value a file may hold (its ``max_field_bytes``), when the
+#: files allow longer values than usual: typing one 20 MiB value allocated 128 MiB at once (beside
+#: 38 MiB in use), more than MEMORY_LIMIT
+FIELD_MEMORY = 8
 #: the gate's scratch database, in its work folder (removed after the run)
 GATE_DATABASE = "gate.duckdb"
 
@@ -431,7 +440,7 @@ def run_gate(
     ds: str,
     workdir: Path,
     preprocess: dict[str, Any] | None = None,
-    memory_limit: str = MEMORY_LIMIT,
+    memory_limit: str | None = None,
     check_engine: str = "duckdb",
     history: Sequence[int] = (),
     references: Mapping[str, Reference] | None = None,
@@ -443,6 +452,7 @@ def run_gate(
     GX on a pandas frame of the staged rows. ``history`` holds the passed-row counts of the
     dataset's trailing successful runs (oldest first), for the volume check. ``references`` holds
     the curated files of the datasets the ``enrich`` steps join (:class:`Reference` by dataset).
+    ``memory_limit``: DuckDB's memory (None: :func:`gate_memory_limit` of the files).
     """
     if check_engine not in ("duckdb", "great_expectations"):
         raise ValueError(f"check_engine must be 'duckdb' or 'great_expectations', not {check_engine!r}")
@@ -456,7 +466,7 @@ def run_gate(
     # rows (``checked``) is compressed as it is written, where an in-memory table beyond memory_limit
     # spills to disk uncompressed; memory stays bounded, with as many threads as the task has CPUs
     database = workdir / GATE_DATABASE
-    con = bounded_duckdb(workdir, memory_limit, database)
+    con = bounded_duckdb(workdir, memory_limit or gate_memory_limit(files), database)
     # the file is thrown away after the run: closing need not checkpoint it (nothing reads it again)
     con.execute("PRAGMA disable_checkpoint_on_shutdown")
     try:
@@ -475,6 +485,16 @@ def run_gate(
         con.close()
         for scratch in (database, database.with_name(database.name + ".wal")):
             scratch.unlink(missing_ok=True)
+
+
+def gate_memory_limit(files: Sequence[RawFile]) -> str:
+    """DuckDB's memory for gating ``files``: :data:`MEMORY_LIMIT`, or more where a file's
+    ``max_field_bytes`` lets it hold values too long to type within it (see :data:`FIELD_MEMORY`)."""
+    from lockgate.duckdb_session import size_bytes
+
+    widest = max((raw.read.max_field_bytes for raw in files), default=0)
+    needed = FIELD_MEMORY * widest
+    return MEMORY_LIMIT if needed <= size_bytes(MEMORY_LIMIT) else f"{needed}B"
 
 
 def _gate(

@@ -94,12 +94,31 @@ def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path,
     files = [_raw(tmp_path, "a.csv", ["1,a", "2,b"])]
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "default")
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "small", memory_limit="64MB")
-    assert [s["memory_limit"] for s in seen] == ["244.1 MiB", "61.0 MiB"]  # DuckDB's reading of 256MB, 64MB
+    assert [s["memory_limit"] for s in seen] == ["122.0 MiB", "61.0 MiB"]  # DuckDB's reading of 128MB, 64MB
     assert [s["temp_directory"] for s in seen] == [str(tmp_path / n / "spill") for n in ("default", "small")]
     assert all(s["threads"] == min(duckdb_session.task_threads(), 3) for s in seen[1:])
-    assert seen[0]["threads"] == duckdb_session.task_threads()
+    assert seen[0]["threads"] == min(duckdb_session.task_threads(), 7)  # 128MB / 16 MiB per thread
     assert {s["TimeZone"] for s in seen} == {"UTC"}
     # the rows are kept in a scratch database file of the work folder (compressed, not spilled in
     # full), thrown away after the run
     assert [s["database"] for s in seen] == [str(tmp_path / n / "gate.duckdb") for n in ("default", "small")]
     assert not list(tmp_path.glob("*/gate.duckdb*"))
+
+
+def test_files_that_allow_long_values_get_the_memory_to_type_them(tmp_path: Path) -> None:
+    """A raised ``max_field_bytes`` raises the gate's memory (a 20 MiB value allocated 128 MiB at once)."""
+    import dataclasses
+
+    from lockgate.duckdb_session import size_bytes
+    from lockgate.formats import ReadSettings
+
+    usual = _raw(tmp_path, "a.csv", ["1,a"])
+    assert gate.gate_memory_limit([usual]) == gate.MEMORY_LIMIT
+    wide = dataclasses.replace(usual, key="raw/b.csv", read=ReadSettings(max_field_bytes=40 * 2**20))
+    assert size_bytes(gate.gate_memory_limit([usual, wide])) == gate.FIELD_MEMORY * 40 * 2**20
+    # as the hostile corpus's huge field: read (under the raised limit), then typed and quarantined
+    wide = dataclasses.replace(wide, local_path=tmp_path / "b.csv")
+    wide.local_path.write_text("id,name\n" + "9" * 10 + "x" * (20 * 2**20) + ",b\n")
+    outcome = run_gate(CONTRACT, [usual, wide], ds=DS, workdir=tmp_path / "gate")
+    assert (outcome.report["rows_passed"], outcome.report["rows_quarantined"]) == (1, 1)
+    assert outcome.report["quarantine_by_column"] == {"id": 1}
