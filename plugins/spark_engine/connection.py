@@ -137,15 +137,23 @@ ENGINE_CONF = {
 
 
 def spark_session(target: SparkTarget, app_name: str = "lockgate") -> Any:
-    """A SparkSession on ``target`` with :data:`ENGINE_CONF` (the connection's ``conf`` over it)."""
-    from pyspark.sql import SparkSession
+    """A SparkSession on ``target`` with :data:`ENGINE_CONF` (the connection's ``conf`` over it).
 
-    builder = SparkSession.builder.appName(app_name)
+    A Spark Connect session comes from the Connect builder itself: pyspark's generic builder refuses
+    one while a classic session runs in the process (``SESSION_ALREADY_EXIST``), and after one it
+    sets ``SPARK_CONNECT_MODE_ENABLED`` in the process's environment: pyspark then builds every
+    later session of the process (and of its children) as a Spark Connect one, and a local master
+    fails (``CONNECT_URL_NOT_SET``).
+    """
     if target.remote:
-        builder = builder.remote(target.url)
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        builder: Any = ConnectSession.builder.remote(target.url).appName(app_name)
         settings = {**ENGINE_CONF, **target.conf}
     else:
-        builder = builder.master(target.url)
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.appName(app_name).master(target.url)
         settings = {**LOCAL_CONF, **ENGINE_CONF, **target.conf}
     for key, value in settings.items():
         builder = builder.config(key, value)
