@@ -212,18 +212,20 @@ class Problem(str):
     """
 
     condition: str
+    #: the struct itself (what the CASE gives when ``condition`` holds)
+    struct: str
 
-    def __new__(cls, sql: str, condition: str) -> Problem:
-        made = super().__new__(cls, sql)
+    def __new__(cls, condition: str, struct: str) -> Problem:
+        made = super().__new__(cls, f"CASE WHEN {condition} THEN {struct} END")
         made.condition = condition
+        made.struct = struct
         return made
 
 
 def problem(check: str, column: str | None, condition: str, reason_sql: str) -> Problem:
     """A problem struct when ``condition`` holds (else NULL): the gate's unit of a quarantine reason."""
     col = literal(column) if column else "NULL::VARCHAR"
-    sql = f"CASE WHEN {condition} THEN {{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}} END"
-    return Problem(sql, condition)
+    return Problem(condition, f"{{'check': {literal(check)}, 'column': {col}, 'reason': {reason_sql}}}")
 
 
 def any_problem(problems: Sequence[str]) -> str:
@@ -582,12 +584,20 @@ def _fast_path(
     """
     name = _helper(column, "fast")
     fast = ident(name)
-    first, *rest = typing.layers or [{}]
-    gated_first = {alias: f"(CASE WHEN {fast} IS NULL THEN {sql} END)" for alias, sql in first.items()}
-    layers = [{name: fast_sql}, *([gated_first] if gated_first else []), *rest]
+    # every exact layer, not only the first: a layer over NULLs still runs its regexes and builds its
+    # structs for every row, where a CASE whose condition no row of a vector meets does nothing
+    gated_layers = [
+        {alias: f"(CASE WHEN {fast} IS NULL THEN {sql} END)" for alias, sql in layer.items()} for layer in typing.layers
+    ]
+    layers = [{name: fast_sql}, *(layer for layer in gated_layers if layer)]
     typed = f"CASE WHEN {fast} IS NOT NULL THEN {fast} ELSE {typing.typed} END"
+    # one CASE per problem (not a CASE around the problem's own): a vector with a bad row builds
+    # each problem of the row's list for it, and each CASE is work of its own per vector
     gated: list[str] = [
-        Problem(f"CASE WHEN {fast} IS NULL THEN {p} END", f"({fast} IS NULL AND {_condition(p)})") for p in problems
+        Problem(f"({fast} IS NULL AND {_condition(p)})", p.struct)
+        if isinstance(p, Problem)
+        else Problem(f"({fast} IS NULL AND {_condition(p)})", f"({p})")
+        for p in problems
     ]
     return layers, typed, gated
 

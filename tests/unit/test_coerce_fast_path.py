@@ -267,3 +267,18 @@ def test_the_globs_take_only_canonical_values() -> None:
     assert [v for v in stamps if re.fullmatch(FAST_TIMESTAMP, v)] == taken
     dates = ["2026-01-02", "1000-13-40", "3000-01-01", "0999-01-01", "2026-1-02", "+026-01-02", "2026-01-0x"]
     assert [d for d in dates if fnmatch.fnmatchcase(d, GLOB_DATE)] == [d for d in dates if re.fullmatch(FAST_DATE, d)]
+
+
+@pytest.mark.parametrize("ctype", sorted(TYPED))
+def test_a_canonical_value_skips_every_exact_layer_and_problem(ctype: str) -> None:
+    """Every exact helper layer and every problem is one CASE on the fast value being NULL: a vector
+    of canonical values evaluates none of them (a later layer over the first one's NULLs still ran
+    its regexes and built its structs for every row; a problem was a CASE around a CASE)."""
+    col = Column("v", ctype, nullable=False)
+    layers, _, problems = typed_column_layers(col)
+    fast = ident(f"__lockgate_fast:{col.name}")
+    assert list(layers[0]) == [f"__lockgate_fast:{col.name}"]
+    for layer in layers[1:]:
+        assert all(sql.startswith(f"(CASE WHEN {fast} IS NULL THEN ") for sql in layer.values())
+    for p in problems:
+        assert p.startswith(f"CASE WHEN ({fast} IS NULL AND ")
