@@ -238,10 +238,11 @@ def _factor_sql(unit: str, target: str) -> str:
     is normalised (trim, ``lower`` and the six ``replace`` calls), and it can then only match a
     unit that is not its own spelling: on typical data nearly every row takes the first WHENs.
     """
-    sources = sorted((src, factor) for (src, dst), factor in UNIT_FACTORS.items() if dst == target)
+    # DOUBLE factors: a DECIMAL literal's CASE is cast to the widest DECIMAL, then to DOUBLE, per row
+    sources = sorted((src, f"CAST({f!r} AS DOUBLE)") for (src, dst), f in UNIT_FACTORS.items() if dst == target)
     canonical = _canonical_unit_sql(unit)
-    exact = " ".join(f"WHEN {unit} = {literal(src)} THEN {factor!r}" for src, factor in sources)
-    normalised = " ".join(f"WHEN {canonical} = {literal(src)} THEN {factor!r}" for src, factor in sources)
+    exact = " ".join(f"WHEN {unit} = {literal(src)} THEN {factor}" for src, factor in sources)
+    normalised = " ".join(f"WHEN {canonical} = {literal(src)} THEN {factor}" for src, factor in sources)
     return f"CASE {exact} ELSE CASE {normalised} END END"
 
 
