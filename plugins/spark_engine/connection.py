@@ -15,9 +15,10 @@ it, and what logs and lineage show (:attr:`SparkTarget.shown`) is the URL withou
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from lockgate.spark_engine import DEFAULT_SPARK_CONN_ID
 
@@ -25,6 +26,9 @@ from lockgate.spark_engine import DEFAULT_SPARK_CONN_ID
 CONNECT_PORT = 15002
 #: what a secret shows as in :attr:`SparkTarget.shown`
 REDACTED = "***"
+#: seconds a task waits for a Spark Connect server to accept a connection: pyspark's client retries
+#: an unreachable server for many minutes, and the task would sit there saying nothing
+CONNECT_TIMEOUT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def spark_session(target: SparkTarget, app_name: str = "lockgate") -> Any:
     fails (``CONNECT_URL_NOT_SET``).
     """
     if target.remote:
+        ensure_reachable(target)
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 
         builder: Any = ConnectSession.builder.remote(target.url).appName(app_name)
@@ -158,3 +163,20 @@ def spark_session(target: SparkTarget, app_name: str = "lockgate") -> Any:
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def ensure_reachable(target: SparkTarget, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Fail at once, naming the server (never the token), when ``target``'s Spark Connect server
+    does not accept a TCP connection within ``timeout`` seconds; the task's retries try again."""
+    from airflow.sdk.exceptions import AirflowException
+
+    address = urlsplit(target.url)
+    host, port = address.hostname or "localhost", address.port or CONNECT_PORT
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise AirflowException(
+            f"the Spark Connect server {target.shown} does not accept connections "
+            f"({type(exc).__name__}: {exc.strerror or exc}); is it running and reachable from this worker?"
+        ) from None

@@ -135,3 +135,29 @@ def test_the_pipeline_key_reaches_the_gate_and_the_partition(tmp_path: Path) -> 
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(PipelineSpecError, match="engine"):
         load_spec(path)
+
+
+def test_a_spark_connect_server_that_is_not_there_fails_the_task_at_once_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pyspark's client retries a closed port for many minutes; the task fails in seconds instead,
+    naming the server without its token."""
+    import time
+
+    from airflow.sdk.exceptions import AirflowException
+
+    from lockgate.spark_engine.connection import spark_session
+    from tests.support.net import free_port
+
+    port = free_port()  # nothing listens on it
+    conn = {"conn_type": "spark", "host": "sc://localhost", "port": port, "password": TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_GONE", json.dumps(conn))
+    target = spark_target("spark_gone")
+    started = time.monotonic()
+    with pytest.raises(AirflowException) as failed:
+        spark_session(target)
+    assert time.monotonic() - started < 10
+    message = str(failed.value)
+    assert f"sc://localhost:{port}/;token=***" in message
+    assert "ConnectionRefusedError" in message
+    assert TOKEN not in message
