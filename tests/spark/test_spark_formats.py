@@ -121,6 +121,8 @@ def _mutations(value: str, rng: random.Random) -> list[str]:
         f"\t{value}",
         value.replace(" ", "  ", 1),
         value.replace(" ", "\t", 1),
+        value.replace(" ", rng.choice(["\x0b", "\x0c", "\r", "\n", "\xa0", "\u2003"]), 1),
+        f"\r{value}\n",
         value[:at] + rng.choice(" +-0Z:a") + value[at:],
         value[:at] + value[at + 1 :],
         value.upper(),
