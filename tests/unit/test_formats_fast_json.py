@@ -20,28 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lockgate import formats, formats_fast
-from lockgate.formats import ROW_COLUMN, ReadSettings, Reject, SourceFileError, count_records, read_batches
+from lockgate.formats import ROW_COLUMN, ReadSettings, SourceFileError, count_records
+from tests.unit.test_formats_fast_ndjson import read_all, zstd_compress  # the same reading helpers
 
 COLS = ["id", "name", "value"]
 ANY = ReadSettings(allow_empty=True, max_undecodable_percent=100)
-
-
-def zstd_compress(data: bytes) -> bytes:
-    import pyarrow as pa
-
-    return pa.compress(data, codec="zstd", asbytes=True)
-
-
-def read_all(path: Path, columns: list[str], **kwargs: Any) -> tuple[list[dict[str, Any]], list[Reject]]:
-    rows: list[dict[str, Any]] = []
-    rejects: list[Reject] = []
-    for batch, batch_rejects in read_batches(path, columns, **kwargs):
-        assert batch.schema.names == [*columns, ROW_COLUMN]
-        assert batch.num_rows + len(batch_rejects) <= kwargs.get("batch_rows", formats.DEFAULT_BATCH_ROWS)
-        rows += batch.to_pylist()
-        rejects += batch_rejects
-    assert [r[ROW_COLUMN] for r in rows] == sorted({r[ROW_COLUMN] for r in rows})  # in order, none twice
-    return rows, sorted(rejects, key=lambda r: r.row)
 
 
 def outcome(path: Path, columns: list[str], **kwargs: Any) -> Any:
