@@ -8,9 +8,9 @@ export UV_LINK_MODE ?= copy
 export LOCKGATE_HOME ?= $(CURDIR)/.lockgate
 PYTEST_ARGS ?=
 # test files run in parallel (pytest-xdist), a whole file per worker so module fixtures stay put;
-# most tests wait on servers and subprocesses, so three workers pay off even on two cores (a fresh
-# clone, 2 cores: 1,141 s of pytest on three workers against 1,320 s on two, 2026-12-07)
-TEST_WORKERS ?= 3
+# most tests wait on servers and subprocesses; three workers were faster (a fresh
+# clone, 2 cores: 1,059-1,141 s against 1,320 s on two) but a browser-test run then timed out once: two
+TEST_WORKERS ?= 2
 
 .PHONY: help setup demo test test-python lint airflow clean
 
