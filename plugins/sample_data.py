@@ -750,24 +750,13 @@ def _write_registry(path: Path, registry: Sequence[Station]) -> None:
             writer.writerow(station.registry_row())
 
 
-def _write_readings(
-    path: Path,
-    source: str,
-    day: datetime.date,
-    registry: Sequence[Station],
-    gaps: Sequence[Gap],
-    smoke: SmokeEvent | None,
-    weather: _Weather,
-    rng: random.Random,
-) -> SourceStats:
-    """Stream one source's readings file, line by line, and count what it wrote."""
+def _plan_slots(
+    source: str, day: datetime.date, registry: Sequence[Station], gaps: Sequence[Gap], smoke: SmokeEvent | None
+) -> tuple[list[tuple[Station, int, str, bool]], list[_Slot]]:
+    """One source's station-hours (station, local hour, ``observed_at`` as written, smoky) and their
+    reading slots, one per pollutant, in file order; a slot whose key came before is a ``repeat``."""
     partner = source == "partner"
-    units = PARTNER_UNITS if partner else GATEWAY_UNITS
-    profiles = _registry()[1]
     partner_zone = ZoneInfo(PARTNER_TIMEZONE)
-
-    # Plan the slots first -- keys only, a few thousand small objects -- so
-    # defects can be placed before streaming; the file is never held in memory.
     station_hours: list[tuple[Station, int, str, bool]] = []
     slots: list[_Slot] = []
     seen_keys: set[tuple[str, str, str]] = set()
@@ -801,6 +790,26 @@ def _write_readings(
                     )
                 )
                 seen_keys.add(key)
+    return station_hours, slots
+
+
+def _write_readings(
+    path: Path,
+    source: str,
+    day: datetime.date,
+    registry: Sequence[Station],
+    gaps: Sequence[Gap],
+    smoke: SmokeEvent | None,
+    weather: _Weather,
+    rng: random.Random,
+) -> SourceStats:
+    """Stream one source's readings file, line by line, and count what it wrote."""
+    partner = source == "partner"
+    units = PARTNER_UNITS if partner else GATEWAY_UNITS
+    profiles = _registry()[1]
+    # Plan the slots first -- keys only, a few thousand small objects -- so
+    # defects can be placed before streaming; the file is never held in memory.
+    station_hours, slots = _plan_slots(source, day, registry, gaps, smoke)
 
     # Independent streams: values do not move when the defect plan changes.
     value_rng = random.Random(rng.getrandbits(64))
