@@ -11,6 +11,7 @@ Great Expectations expectations the quality gate enforces, each with a severity:
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,50 @@ def known_timezone(name: str) -> bool:
     return True
 
 
+def _shorthand_expectations(columns: Mapping[str, Any]) -> list[Expectation]:
+    """The expectations a column's ``allowed`` and ``unique`` shorthands stand for."""
+    expectations = []
+    for name, spec in columns.items():
+        if spec.get("allowed"):
+            expectations.append(
+                Expectation(
+                    "expect_column_values_to_be_in_set",
+                    "quarantine",
+                    {"column": name, "value_set": list(spec["allowed"])},
+                    f"columns.{name}.allowed",
+                )
+            )
+        if spec.get("unique"):
+            expectations.append(
+                Expectation("expect_column_values_to_be_unique", "fail", {"column": name}, f"columns.{name}.unique")
+            )
+    return expectations
+
+
+def _declared_expectation(i: int, spec: Mapping[str, Any], names: Collection[str], source: str) -> Expectation:
+    """Entry ``i`` of the contract's ``expectations``, its column arguments checked against ``names``."""
+    kwargs = spec.get("kwargs", {})
+    for key in ("column", "column_A", "column_B"):
+        if key in kwargs and (not isinstance(kwargs[key], str) or kwargs[key] not in names):
+            raise ContractError(
+                f"{source}: expectations.{i}.kwargs.{key}: column {kwargs[key]!r} is not declared in columns"
+            )
+    column_list = kwargs.get("column_list", [])
+    if not isinstance(column_list, list):
+        raise ContractError(f"{source}: expectations.{i}.kwargs.column_list: must be a list of column names")
+    for col in column_list:
+        if not isinstance(col, str) or col not in names:
+            raise ContractError(
+                f"{source}: expectations.{i}.kwargs.column_list: column {col!r} is not declared in columns"
+            )
+    return Expectation(
+        expectation=spec["expectation"],
+        severity=spec["severity"],
+        kwargs=dict(kwargs),
+        description=spec.get("description", ""),
+    )
+
+
 def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
     """Validate a contract already read into Python objects (see :func:`load_contract`)."""
     import jsonschema
@@ -237,44 +282,9 @@ def parse_contract(raw: Any, *, source: str = "<contract>") -> Contract:
         raise ContractError(f"{source}: columns.{DATE_PARTITION}: reserved for the logical-date partition")
 
     # column shorthands are ordinary expectations, so they are evaluated and reported like any other
-    expectations = []
-    for name, spec in raw["columns"].items():
-        if spec.get("allowed"):
-            expectations.append(
-                Expectation(
-                    "expect_column_values_to_be_in_set",
-                    "quarantine",
-                    {"column": name, "value_set": list(spec["allowed"])},
-                    f"columns.{name}.allowed",
-                )
-            )
-        if spec.get("unique"):
-            expectations.append(
-                Expectation("expect_column_values_to_be_unique", "fail", {"column": name}, f"columns.{name}.unique")
-            )
-    for i, spec in enumerate(raw.get("expectations", [])):
-        kwargs = spec.get("kwargs", {})
-        for key in ("column", "column_A", "column_B"):
-            if key in kwargs and (not isinstance(kwargs[key], str) or kwargs[key] not in names):
-                raise ContractError(
-                    f"{source}: expectations.{i}.kwargs.{key}: column {kwargs[key]!r} is not declared in columns"
-                )
-        column_list = kwargs.get("column_list", [])
-        if not isinstance(column_list, list):
-            raise ContractError(f"{source}: expectations.{i}.kwargs.column_list: must be a list of column names")
-        for col in column_list:
-            if not isinstance(col, str) or col not in names:
-                raise ContractError(
-                    f"{source}: expectations.{i}.kwargs.column_list: column {col!r} is not declared in columns"
-                )
-        expectations.append(
-            Expectation(
-                expectation=spec["expectation"],
-                severity=spec["severity"],
-                kwargs=dict(kwargs),
-                description=spec.get("description", ""),
-            )
-        )
+    expectations = _shorthand_expectations(raw["columns"]) + [
+        _declared_expectation(i, spec, names, source) for i, spec in enumerate(raw.get("expectations", []))
+    ]
 
     from lockgate.check_rules import contract_refusals  # GX's argument rules, written out (no GX import)
 
