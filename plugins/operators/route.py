@@ -67,6 +67,16 @@ def route_counts_balance(rows_in: int, routed: Mapping[str, int], unrouted: int,
     return rows_in == matched + unrouted and sum(routed.values()) >= matched
 
 
+def _picked(match: str, rule: RoutePlan, plans: Sequence[RoutePlan]) -> str:
+    """SQL: the rows ``rule`` writes (table ``routing``). With ``first`` the rows whose first match it
+    is; with ``all`` the rows whose first match *among the rules into the same target* it is (a row
+    matching two rules into one target is written once)."""
+    if match == "first":
+        return f"_rule = {rule.index}"
+    same = [p for p in plans if p.target == rule.target]
+    return "(CASE " + " ".join(f"WHEN _hit_{p.index} THEN {p.index}" for p in same) + f" END) = {rule.index}"
+
+
 class RouteOperator(LakeOperator):
     """Route the gated rows of a logical date to other datasets, by rules declared in the pipeline.
 
@@ -184,53 +194,12 @@ class RouteOperator(LakeOperator):
             params.values,
         )
 
-        def picked(rule: RoutePlan) -> str:
-            """The rows this rule writes: with ``first`` the rows whose first match it is; with ``all``
-            the rows whose first match *among the rules into the same target* it is (a row matching
-            two rules into one target is written once)."""
-            if self.match == "first":
-                return f"_rule = {rule.index}"
-            same = [p for p in plans if p.target == rule.target]
-            return "(CASE " + " ".join(f"WHEN _hit_{p.index} THEN {p.index}" for p in same) + f" END) = {rule.index}"
-
-        files: dict[str, dict[str, Any]] = {}
-        for target in dict.fromkeys(p.target for p in plans):
-            out = work / "out" / target / "routed.parquet"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            # rules into one target may map columns differently: one SELECT per rule
-            selects = [
-                f"SELECT {', '.join(f'{ident(src)} AS {ident(dst)}' for dst, src in p.projection)}, file_row_number "
-                f"FROM routing WHERE {picked(p)}"
-                for p in plans
-                if p.target == target
-            ]
-            con.execute(
-                f"COPY (SELECT * EXCLUDE (file_row_number) FROM ({' UNION ALL '.join(selects)}) "
-                f"ORDER BY file_row_number) TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd)"
-            )
-            (rows,) = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(out))})").fetchone()
-            files[target] = {"path": out, "rows": int(rows)}
-        any_hit = "_rule IS NOT NULL"
-
-        source_columns = [c.name for c in self.contract.columns]
-        record = "CAST(to_json({" + ", ".join(f"{literal(c)}: {ident(c)}" for c in source_columns) + "}) AS VARCHAR)"
-        rules_text = "; ".join(f"{p.target} when {predicates.describe(p.when)}" for p in plans)
+        files = self._write_targets(con, plans, work)
         unrouted_path = work / UNROUTED_FILE
-        con.execute(
-            f"""COPY (
-                SELECT CAST($1 AS VARCHAR) AS source_file, file_row_number + 1 AS source_row,
-                       CAST(NULL AS VARCHAR) AS column_name, 'route' AS check_name,
-                       format('row {{}}: matched no routing rule of {{}} ({{}})', file_row_number + 1, $2, $3)
-                           AS reason,
-                       {record} AS record, CAST($4 AS DATE) AS {ident("ds")}
-                FROM routing WHERE NOT ({any_hit}) ORDER BY file_row_number
-            ) TO {literal(str(unrouted_path))} (FORMAT parquet, COMPRESSION zstd)""",
-            [staged_key, self.task_id, rules_text, ds],
-        )
-        (unrouted,) = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(unrouted_path))})").fetchone()
+        unrouted = self._write_unrouted(con, plans, staged_key, ds, unrouted_path)
         (rows_in,) = con.execute("SELECT count(*) FROM routing").fetchone()
-        (matched,) = con.execute(f"SELECT count(*) FROM routing WHERE {any_hit}").fetchone()
-        counts = ", ".join(f"count(*) FILTER (WHERE {picked(p)})" for p in plans)
+        (matched,) = con.execute("SELECT count(*) FROM routing WHERE _rule IS NOT NULL").fetchone()
+        counts = ", ".join(f"count(*) FILTER (WHERE {_picked(self.match, p, plans)})" for p in plans)
         per_rule = con.execute(f"SELECT {counts} FROM routing").fetchone()
         routed = {target: entry["rows"] for target, entry in files.items()}
         if not route_counts_balance(int(rows_in), routed, int(unrouted), int(matched), self.match):
@@ -253,6 +222,47 @@ class RouteOperator(LakeOperator):
             ],
         }
         return {"files": files, "unrouted_path": unrouted_path, "report": report}
+
+    def _write_targets(self, con: Any, plans: list[RoutePlan], work: Path) -> dict[str, dict[str, Any]]:
+        """Each target's rows (table ``routing``) to ``out/<target>/routed.parquet`` in the staged
+        order: its file's path and row count, by target."""
+        files: dict[str, dict[str, Any]] = {}
+        for target in dict.fromkeys(p.target for p in plans):
+            out = work / "out" / target / "routed.parquet"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            # rules into one target may map columns differently: one SELECT per rule
+            selects = [
+                f"SELECT {', '.join(f'{ident(src)} AS {ident(dst)}' for dst, src in p.projection)}, file_row_number "
+                f"FROM routing WHERE {_picked(self.match, p, plans)}"
+                for p in plans
+                if p.target == target
+            ]
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (file_row_number) FROM ({' UNION ALL '.join(selects)}) "
+                f"ORDER BY file_row_number) TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+            (rows,) = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(out))})").fetchone()
+            files[target] = {"path": out, "rows": int(rows)}
+        return files
+
+    def _write_unrouted(self, con: Any, plans: list[RoutePlan], staged_key: str, ds: str, path: Path) -> int:
+        """The rows no rule matched to ``path``, each with a reason naming its row and the rules; their count."""
+        source_columns = [c.name for c in self.contract.columns]
+        record = "CAST(to_json({" + ", ".join(f"{literal(c)}: {ident(c)}" for c in source_columns) + "}) AS VARCHAR)"
+        rules_text = "; ".join(f"{p.target} when {predicates.describe(p.when)}" for p in plans)
+        con.execute(
+            f"""COPY (
+                SELECT CAST($1 AS VARCHAR) AS source_file, file_row_number + 1 AS source_row,
+                       CAST(NULL AS VARCHAR) AS column_name, 'route' AS check_name,
+                       format('row {{}}: matched no routing rule of {{}} ({{}})', file_row_number + 1, $2, $3)
+                           AS reason,
+                       {record} AS record, CAST($4 AS DATE) AS {ident("ds")}
+                FROM routing WHERE _rule IS NULL ORDER BY file_row_number
+            ) TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd)""",
+            [staged_key, self.task_id, rules_text, ds],
+        )
+        (unrouted,) = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(path))})").fetchone()
+        return int(unrouted)
 
     def _publish(self, outcome: dict[str, Any], contracts: Mapping[str, Contract], ds: str, run_id: str) -> None:
         for target, entry in outcome["files"].items():
