@@ -831,43 +831,7 @@ def render_day(
     """
     back = f'<p><a href="data-health#ds-{escape(dataset)}">← Data health</a></p>'
     title = f"{dataset} · {ds}" + (f" · {check}" if check else "")
-    if day is None:
-        body = (
-            f'<p class="empty" id="no-report">No gate report for {escape(dataset)} on {escape(ds)}: '
-            "the date was not run (or not yet).</p>"
-        )
-    else:
-        run = run_href(day.dag_id, day.run_id)
-        run_part = (
-            f' · run <a id="run-link" href="{escape(run)}" target="_top"><code>{escape(str(day.run_id))}</code></a>'
-            if run
-            else ""
-        )
-        body = (
-            f'<p class=sub data-state="{day.state}">State <b>{escape(STATE_LABELS[day.state])}</b>{run_part}'
-            f" · contract <code>{escape(day.contract or '-')}</code>"
-            f"{' · loaded at ' + escape(day.loaded_at) if day.loaded_at else ''}</p>"
-            '<table id="counts" style="width:auto"><tbody>'
-            + "".join(
-                f'<tr><th>{label}</th><td class="num" data-field="{field}" data-value="{_raw(value)}">'
-                f"{_fmt_int(value)}</td></tr>"
-                for label, field, value in (
-                    ("Rows in", "rows_in", day.rows_in),
-                    ("Passed", "rows_passed", day.rows_passed),
-                    ("Quarantined", "rows_quarantined", day.rows_quarantined),
-                    ("Duplicates removed", "duplicates_removed", day.duplicates_removed),
-                    ("Loaded", "rows_loaded", day.rows_loaded),
-                )
-            )
-            + "</tbody></table>"
-            + '<div class="charts"><div><h3>Quarantined by check</h3>'
-            + _counts_table("by-check", "Check", day.quarantine_by_check)
-            + "</div><div><h3>Quarantined by column</h3>"
-            + _counts_table("by-column", "Column", day.quarantine_by_column)
-            + "</div></div><h3>Checks</h3>"
-            + _check_rows(dataset, day, check)
-            + _deliveries_table(day.deliveries)
-        )
+    body = _day_summary(dataset, day, ds=ds, check=check)
     body += (
         f"<h3>Sample quarantined rows{' of ' + escape(check) if check else ''} (up to 20)</h3>"
         + _samples_table(samples)
@@ -877,6 +841,55 @@ def render_day(
         )
         + "</ul>"
     )
+    body += _day_forms(dataset, day, ds=ds, rerun=rerun)
+    if day is not None and day.replay:
+        body += _replay_note(day.replay)
+    return page_shell(title, back + f"<h1>{escape(title)}</h1>" + body)
+
+
+def _day_summary(dataset: str, day: DayHealth | None, *, ds: str, check: str | None) -> str:
+    """The day's state, counts, quarantine breakdowns, checks and deliveries (or why there are none)."""
+    if day is None:
+        return (
+            f'<p class="empty" id="no-report">No gate report for {escape(dataset)} on {escape(ds)}: '
+            "the date was not run (or not yet).</p>"
+        )
+    run = run_href(day.dag_id, day.run_id)
+    run_part = (
+        f' · run <a id="run-link" href="{escape(run)}" target="_top"><code>{escape(str(day.run_id))}</code></a>'
+        if run
+        else ""
+    )
+    return (
+        f'<p class=sub data-state="{day.state}">State <b>{escape(STATE_LABELS[day.state])}</b>{run_part}'
+        f" · contract <code>{escape(day.contract or '-')}</code>"
+        f"{' · loaded at ' + escape(day.loaded_at) if day.loaded_at else ''}</p>"
+        '<table id="counts" style="width:auto"><tbody>'
+        + "".join(
+            f'<tr><th>{label}</th><td class="num" data-field="{field}" data-value="{_raw(value)}">'
+            f"{_fmt_int(value)}</td></tr>"
+            for label, field, value in (
+                ("Rows in", "rows_in", day.rows_in),
+                ("Passed", "rows_passed", day.rows_passed),
+                ("Quarantined", "rows_quarantined", day.rows_quarantined),
+                ("Duplicates removed", "duplicates_removed", day.duplicates_removed),
+                ("Loaded", "rows_loaded", day.rows_loaded),
+            )
+        )
+        + "</tbody></table>"
+        + '<div class="charts"><div><h3>Quarantined by check</h3>'
+        + _counts_table("by-check", "Check", day.quarantine_by_check)
+        + "</div><div><h3>Quarantined by column</h3>"
+        + _counts_table("by-column", "Column", day.quarantine_by_column)
+        + "</div></div><h3>Checks</h3>"
+        + _check_rows(dataset, day, check)
+        + _deliveries_table(day.deliveries)
+    )
+
+
+def _day_forms(dataset: str, day: DayHealth | None, *, ds: str, rerun: Mapping[str, Any] | None) -> str:
+    """The re-run form (when the pipeline is known) and the replay form (when the day quarantined rows)."""
+    body = ""
     if rerun:
         body += (
             '<form method="post" action="rerun" id="rerun">'
@@ -898,9 +911,7 @@ def render_day(
             "reloads what changed; triggers lockgate_quarantine_replay through Airflow's REST API, as you)"
             "</span></form>"
         )
-    if day is not None and day.replay:
-        body += _replay_note(day.replay)
-    return page_shell(title, back + f"<h1>{escape(title)}</h1>" + body)
+    return body
 
 
 def _replay_note(replay: Mapping[str, Any]) -> str:
