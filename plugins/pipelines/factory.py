@@ -534,11 +534,89 @@ def build_dags(folder: str | Path) -> tuple[list[DAG], list[PipelineSpecError]]:
     return dags, errors
 
 
+def build_task_dags(folder: str | Path, dag_id: str) -> list[DAG] | None:
+    """Only what a task of ``dag_id`` needs: its pipeline's DAG (and dispatcher), exactly as
+    :func:`build_dags` builds it; None when only the full build can tell (then do that).
+
+    A task process parses the DAG file for one DAG; validating and building every pipeline cost it
+    seconds per task start on a busy machine (a pipeline with SQL models alone imports sqlglot and
+    traces its lineage). Only the first valid file that declares the DAG id is validated and built:
+    the files after it do not matter (a file only ever clashes with earlier ones), and an earlier
+    file whose YAML claims none of its datasets and tables (:func:`_claims`, a superset of what a
+    valid file claims) cannot clash with it. When one could, whether it clashes depends on whether
+    that file is valid and built, so the full build decides; so does a pipeline that does not build
+    (its stand-in's DAG id depends on every other file).
+    """
+    from lockgate.pipelines.events_dag import SUFFIX, build_dispatcher
+    from lockgate.pipelines.spec import load_spec, produced, spec_files
+
+    ids = {dag_id, dag_id.removesuffix(SUFFIX)}
+    earlier: list[tuple[set[str], set[str]]] = []
+    for path in spec_files(folder):
+        claims = _claims(path)
+        if claims is not None and claims[0] not in ids:
+            earlier.append(claims[1:])
+            continue
+        try:
+            spec = load_spec(path)
+        except PipelineSpecError:
+            continue  # a broken file claims nothing
+        if spec.dag_id not in ids:
+            earlier.append(produced(spec))
+            continue
+        datasets, tables = produced(spec)
+        if any(datasets & other_datasets or tables & other_tables for other_datasets, other_tables in earlier):
+            return None
+        try:
+            dag = build_dag(spec)
+            dag.validate()
+            dag.check_cycle()
+        except Exception:  # noqa: BLE001 - the full build makes its stand-in and reports the error
+            return None
+        # the dispatcher's task needs the pipeline's DAG built too (as in the full build; it is
+        # registered with Airflow's DAG context, so the DagBag holds it as well); the pipeline's not
+        dags = [dag, build_dispatcher(spec)] if spec.trigger is not None and dag_id != spec.dag_id else [dag]
+        return [d for d in dags if d.dag_id == dag_id] or None
+    return None
+
+
+def _claims(path: Path) -> tuple[str, set[str], set[str]] | None:
+    """(DAG id, datasets, tables) a spec file's YAML names, unvalidated; None when it cannot be read
+    so. A valid spec writes no dataset (``datasets`` and ``models``) and loads no table beyond these."""
+    from lockgate.pipelines.spec import read_yaml
+
+    try:
+        raw = read_yaml(path.read_text(encoding="utf-8"))
+        datasets = set(raw["datasets"]) | {model["name"] for model in raw.get("models") or []}
+        tables = {load["table"] for load in raw["loads"]}
+        dag_id = raw["dag_id"]
+    except Exception:  # noqa: BLE001 - whatever is wrong with the file, load_spec says it
+        return None
+    if not isinstance(dag_id, str) or not all(isinstance(n, str) for n in datasets | tables):
+        return None
+    return dag_id, datasets, tables
+
+
+def _task_dag_id() -> str | None:
+    """The DAG id a task process parses the DAG file for (Airflow's parsing context); else None."""
+    from airflow.sdk import get_parsing_context
+
+    return get_parsing_context().dag_id
+
+
 def register_pipelines(folder: str | Path, namespace: MutableMapping[str, Any]) -> list[PipelineSpecError]:
     """Build every pipeline of ``folder`` into a DAG file's globals (where Airflow finds DAGs).
 
-    Broken files are logged and warned about, and stand in as broken DAGs; see the module doc.
+    Broken files are logged and warned about, and stand in as broken DAGs; see the module doc. In a
+    task process (Airflow's parsing context names a DAG) only that DAG is built when that gives the
+    same DAG (:func:`build_task_dags`); the DAG processor builds and reports every file.
     """
+    dag_id = _task_dag_id()
+    only = build_task_dags(folder, dag_id) if dag_id else None
+    if only is not None:
+        for dag in only:
+            namespace[f"dag__{dag.dag_id}"] = dag
+        return []
     dags, errors = build_dags(folder)
     for dag in dags:
         namespace[f"dag__{dag.dag_id}"] = dag
