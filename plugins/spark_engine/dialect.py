@@ -48,26 +48,60 @@ class Untranslatable(ValueError):
 _JAVA_DATE = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss", "f": "SSSSSS"}
 
 
+#: translations kept per process, by statement and parameters: a gate run translates its contract's
+#: typing and checks (seconds of sqlglot work), and the next run of that contract asks the same
+_TRANSLATED: dict[tuple[str, tuple[tuple[type, str], ...]], str] = {}
+#: statements kept (the oldest go first): a contract's typing is a few dozen
+_TRANSLATED_MAX = 512
+
+
 def to_spark(sql: str, params: Sequence[Any] = ()) -> str:
     """``sql`` (DuckDB) as Spark SQL with the same answers; ``params`` fill its ``$n`` placeholders."""
+    # by type and repr: 1, 1.0 and True are other literals, and a list parameter is no dict key
+    key = (sql, tuple((type(value), repr(value)) for value in params))
+    found = _TRANSLATED.get(key)
+    if found is None:
+        found = _translated(sql, params)
+        if len(_TRANSLATED) >= _TRANSLATED_MAX:
+            del _TRANSLATED[next(iter(_TRANSLATED))]
+        _TRANSLATED[key] = found
+    return found
+
+
+def _translated(sql: str, params: Sequence[Any]) -> str:
+    # the tree is this function's own from the parse on: transformed and printed in place (sqlglot
+    # copies the whole tree for each otherwise, a third of the translation's time)
     tree = sqlglot.parse_one(sql, read="duckdb")
     # parameters first: a rewrite may print a subtree (format's arguments) as text
     tree = tree.transform(
-        lambda node: _literal(params[int(str(node.name)) - 1]) if isinstance(node, exp.Placeholder) else node
+        lambda node: _literal(params[int(str(node.name)) - 1]) if isinstance(node, exp.Placeholder) else node,
+        copy=False,
     )
     tree = _rewritten(tree, params)
-    return tree.sql(dialect="spark")
+    return tree.sql(dialect="spark", copy=False)
 
 
 def _rewritten(tree: exp.Expression, params: Sequence[Any] = ()) -> exp.Expression:
-    """``tree`` with every rewrite applied (see the module docstring)."""
+    """``tree`` (rewritten in place) with every rewrite applied (see the module docstring)."""
     # a node a rewrite makes is not visited again, nor are the children it took over: one pass per
     # nesting of rewritten nodes, until nothing changes
+    text = tree.sql(dialect="duckdb")
     for _ in range(8):
-        before = tree.sql(dialect="duckdb")
-        tree = tree.transform(lambda node: _rewrite(node, params))
-        if tree.sql(dialect="duckdb") == before:
+        changed = False
+
+        def rewrite(node: exp.Expression) -> exp.Expression:
+            nonlocal changed
+            new = _rewrite(node, params)
+            changed = changed or new is not node
+            return new
+
+        tree = tree.transform(rewrite, copy=False)
+        if not changed:
+            break  # no node replaced: the tree is as it was
+        after = tree.sql(dialect="duckdb")
+        if after == text:
             break
+        text = after
     return tree
 
 
