@@ -32,6 +32,11 @@ T = TypeVar("T")
 #: a loaded 2-core machine (the suite runs xdist workers and other stacks beside): minutes
 START_TIMEOUT = 600.0
 
+#: what ``lockgate airflow`` prints once it is up (:func:`lockgate.ui.launcher.banner`)
+UP_BANNER = "Airflow is up."
+#: what it prints when it stops waiting for that
+NOT_UP = "Airflow did not become healthy within"
+
 #: Intervals of a test stack (Airflow's defaults suit a production scheduler, not a 2-core test machine).
 FAST_LOOP_ENV: dict[str, str] = {
     # the DAG files do not change while a test stack runs: parsed at start, not again every 30 s
@@ -157,8 +162,10 @@ def start_airflow(
     def started() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"lockgate airflow exited with {process.returncode}:\n{output.read_text()[-5000:]}")
-        # the health endpoint, polled: the launcher's banner checks it only once a second
-        return launcher.all_healthy(launcher.health(running.base_url))
+        # the banner: every component healthy and the execution API warmed (else the first task pays
+        # for it); when the launcher stopped waiting for it (READY_TIMEOUT_SECONDS), the health endpoint
+        text = output.read_text(errors="replace")
+        return UP_BANNER in text or (NOT_UP in text and launcher.all_healthy(launcher.health(running.base_url)))
 
     try:
         wait_for("every Airflow component is healthy", started, timeout, interval=0.5)
