@@ -448,8 +448,9 @@ def _timestamp_parsers(col: Column, value: str, zone: str) -> str:
         readers = []
         for f in col.formats:
             aware = "%z" in f
-            # DuckDB's %z takes +HH[:MM] but not Z
-            text = f"regexp_replace({value}, '[Zz]', '+00:00')" if aware else value
+            # DuckDB's %z takes +HH[:MM] but not Z ('g': every Z, as the Spark engine's regexp_replace does;
+            # a value the format's pattern takes has one at most)
+            text = f"regexp_replace({value}, '[Zz]', '+00:00', 'g')" if aware else value
             readers.append((format_regex(f), f"try_strptime({text}, {literal(f)})", aware))
     else:
         readers = [

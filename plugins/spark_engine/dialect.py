@@ -21,6 +21,8 @@ parses, but differs in answers):
   differs (digit counts, names' case, offsets), but DuckDB's reading rebuilt (:func:`strptime`): a
   Java regex with possessive quantifiers takes what DuckDB's parser takes, and the parts are
   checked and put together with integer arithmetic (Feb 30, hour 24, second 60: NULL);
+- ``regexp_replace(x, p, r, 'g')``: Spark's ``regexp_replace``, which replaces every match (without
+  ``g`` DuckDB replaces the first only: refused);
 - ``$n`` parameters: inlined as literals (Spark SQL binds none here).
 
 What cannot be translated with the same answers raises :class:`Untranslatable` (``strptime``,
@@ -135,9 +137,24 @@ def _rewrite(node: exp.Expression, params: Sequence[Any]) -> exp.Expression:
         return _ordered_list(node.this)
     if isinstance(node, exp.Typeof) and not node.meta.get("lockgate"):
         return _duckdb_typeof(node.this)
+    if isinstance(node, exp.RegexpReplace) and node.args.get("single_replace"):
+        return _replace_all(node)
     if isinstance(node, exp.Anonymous):
         return _function(node)
     return node
+
+
+def _replace_all(node: exp.RegexpReplace) -> exp.Expression:
+    """DuckDB's ``regexp_replace(x, p, r, 'g')`` (sqlglot marks DuckDB's as ``single_replace``):
+    Spark's ``regexp_replace``, which replaces every match and takes no options. Without ``g``
+    DuckDB replaces only the first match: refused."""
+    options = node.args.get("modifiers")
+    if not (isinstance(options, exp.Literal) and options.is_string and options.name == "g"):
+        raise Untranslatable(
+            f"{node.sql(dialect='duckdb')}: DuckDB's regexp_replace without the 'g' option replaces the first "
+            "match only, Spark's every match"
+        )
+    return exp.RegexpReplace(this=node.this, expression=node.expression, replacement=node.args["replacement"])
 
 
 #: Spark's typeof() names -> DuckDB's (the checks compare typeof() with DuckDB's names)
