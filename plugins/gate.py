@@ -82,14 +82,13 @@ from lockgate.transforms.preprocess import (
 EXAMPLES_PER_CHECK = 5
 #: DuckDB's memory for the gate (beyond it DuckDB spills to the work folder; its rows sit compressed
 #: in the scratch file). It is what the gate's peak RSS grows by with the day: the Python side, the
-#: Arrow pool and DuckDB's allocations outside its buffer pool stay flat from 1M to 10M readings,
-#: but the pool fills to this limit on a large day and not on a small one: the table's written
-#: blocks stay cached in it and the GROUP BY of ``_repeats`` (one group per passing row) takes the
-#: rest. 256MB: 1M 401-432 MiB, 10M 569-587 MiB (x1.44; 100M: 609 MiB, x1.54); 128MB: 1M 384-385,
-#: 10M 429-445, 30M 438 MiB (x1.14; 256MB: 584 MiB at 30M), the pool full from 10M on; gate CPU
-#: at 10M 29.3-32.6 s vs 29.2-32.8 s at 256MB, at 30M +10% (busy machine, load 10-19: its wall
-#: times say nothing; a quiet machine once took twice as long below ~170MB, to re-measure)
-MEMORY_LIMIT = "128MB"
+#: Arrow pool and DuckDB's allocations outside its buffer pool stay flat, but the pool fills to this
+#: limit on a large day and not on a small one (the table's written blocks stay cached in it, and
+#: the GROUP BY of ``_repeats`` takes the rest). 256MB: 1M ~410 MiB, 10M ~570 MiB, 100M 609-678 MiB
+#: (x1.5-1.6 from 1M). 128MB kept it flatter (x1.14 up to 30M) but on a quiet machine held the
+#: typing statement to ~1.2 of 2 cores (10M clean: 20.8 s against ~8 s), and a 100M-row day ran out
+#: of memory in ``_repeats`` (the GROUP BY beside the staged write); 256MB gated that day (266 s)
+MEMORY_LIMIT = "256MB"
 #: DuckDB's memory per byte of the longest value a file may hold (its ``max_field_bytes``), when the
 #: files allow longer values than usual: typing one 20 MiB value allocated 128 MiB at once (beside
 #: 38 MiB in use), more than MEMORY_LIMIT

@@ -94,10 +94,10 @@ def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path,
     files = [_raw(tmp_path, "a.csv", ["1,a", "2,b"])]
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "default")
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "small", memory_limit="64MB")
-    assert [s["memory_limit"] for s in seen] == ["122.0 MiB", "61.0 MiB"]  # DuckDB's reading of 128MB, 64MB
+    assert [s["memory_limit"] for s in seen] == ["244.1 MiB", "61.0 MiB"]  # DuckDB's reading of 256MB, 64MB
     assert [s["temp_directory"] for s in seen] == [str(tmp_path / n / "spill") for n in ("default", "small")]
     assert all(s["threads"] == min(duckdb_session.task_threads(), 3) for s in seen[1:])
-    assert seen[0]["threads"] == min(duckdb_session.task_threads(), 7)  # 128MB / 16 MiB per thread
+    assert seen[0]["threads"] == min(duckdb_session.task_threads(), 15)  # 256MB / 16 MiB per thread
     assert {s["TimeZone"] for s in seen} == {"UTC"}
     # the rows are kept in a scratch database file of the work folder (compressed, not spilled in
     # full), thrown away after the run
