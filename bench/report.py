@@ -1015,7 +1015,10 @@ def _render_run(r: Results, results_path: Path, chart_path: Path) -> list[str]:
     pg = d["postgres"]
     settings = ", ".join(f"{k}={v}" for k, v in pg["settings"].items())
     rel = results_path.relative_to(REPO) if results_path.is_relative_to(REPO) else results_path
-    loads = max((m["load_avg_max"] for m in d["measurements"]), default=0.0)
+    # the main run's own measurements: a big-day run merged in (merge_big) says its load apart
+    big_rows = set(d["params"].get("big_rows", []))
+    own = [m for m in d["measurements"] if m.get("data_rows", m["rows"]) not in big_rows]
+    loads = max((m["load_avg_max"] for m in own), default=0.0)
     return [
         "# Benchmarks",
         "",
