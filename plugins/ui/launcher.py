@@ -133,13 +133,19 @@ def all_healthy(status: Mapping[str, Any] | None) -> bool:
     return all((status.get(part) or {}).get("status") == "healthy" for part in parts)
 
 
+#: the banner's first line, printed once every component is healthy (test stacks wait for it)
+UP_LINE = "Airflow is up."
+#: how the line printed instead begins when the components did not all become healthy in time
+NOT_UP_LINE = "Airflow did not become healthy within"
+
+
 def banner(env: Mapping[str, str], password: str) -> str:
     """Where to log in once Airflow is up (standalone never echoes a password it did not generate)."""
     base_url = f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}"
     return "\n".join(
         [
             "",
-            "Airflow is up.",
+            UP_LINE,
             f"  URL          {base_url}/",
             f"  login        {ADMIN_USER} / {password}",
             f"               (kept in {env['AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE']})",
@@ -191,7 +197,7 @@ def _announce_when_ready(
             echo(text)
             return
         if waited >= READY_TIMEOUT_SECONDS:
-            echo(f"Airflow did not become healthy within {READY_TIMEOUT_SECONDS:.0f}s: {health(base_url)}")
+            echo(f"{NOT_UP_LINE} {READY_TIMEOUT_SECONDS:.0f}s: {health(base_url)}")
             return
 
 

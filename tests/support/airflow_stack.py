@@ -32,11 +32,6 @@ T = TypeVar("T")
 #: a loaded 2-core machine (the suite runs xdist workers and other stacks beside): minutes
 START_TIMEOUT = 600.0
 
-#: what ``lockgate airflow`` prints once it is up (:func:`lockgate.ui.launcher.banner`)
-UP_BANNER = "Airflow is up."
-#: what it prints when it stops waiting for that
-NOT_UP = "Airflow did not become healthy within"
-
 #: Intervals of a test stack (Airflow's defaults suit a production scheduler, not a 2-core test machine).
 FAST_LOOP_ENV: dict[str, str] = {
     # the DAG files do not change while a test stack runs: parsed at start, not again every 30 s
@@ -165,7 +160,9 @@ def start_airflow(
         # the banner: every component healthy and the execution API warmed (else the first task pays
         # for it); when the launcher stopped waiting for it (READY_TIMEOUT_SECONDS), the health endpoint
         text = output.read_text(errors="replace")
-        return UP_BANNER in text or (NOT_UP in text and launcher.all_healthy(launcher.health(running.base_url)))
+        return launcher.UP_LINE in text or (
+            launcher.NOT_UP_LINE in text and launcher.all_healthy(launcher.health(running.base_url))
+        )
 
     try:
         wait_for("every Airflow component is healthy", started, timeout, interval=0.5)
