@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -508,16 +508,62 @@ def _gate(
     history: Sequence[int],
     references: Mapping[str, Reference],
 ) -> GateOutcome:
-    names = contract.column_names
     # columns an enrich step fills come from the reference, never from the source files
     derived = set(enriched_columns(config))
-    source_names = [n for n in names if n not in derived]
-    gate_made = set(gate_made_columns(config))
     # each reference as a table of unique typed keys, before any raw file is read: a reference
     # with a repeated key fails the gate at once (a join must not multiply rows)
     prepare_references(con, config, references, {c.name: c.type for c in contract.columns})
     _check_timezones(con, files)
     drifts: list[dict[str, Any]] = []
+    source_names = [n for n in contract.column_names if n not in derived]
+    drift = _drift_recorder(contract, source_names, set(gate_made_columns(config)), drifts)
+    source = _gate_source(contract, files, source_names, workdir, drift)
+    slices = slice_columns(contract, files)
+    for col in slices:
+        if col in derived:
+            raise ValueError(f"{contract.dataset}: slice_by column {col!r} comes from an enrich step, not the files")
+    _read_and_type(con, contract, source, config=config, ds=ds, derived=derived, slices=slices)
+    drifts.sort(key=lambda found: _listed(files)[found["file"]])
+    outside = _drop_outside(con, slices, source)
+    evaluated, good = con.execute("SELECT count(*), count(*) FILTER (WHERE _problems IS NULL) FROM checked").fetchone()
+    staged = _stage(con, contract, config, ds, workdir, source.file_names(), evaluated, (check_engine, history))
+    rows_read = sum(f["rows"] for f in source.per_file)
+    # rows of other dates are not this date's input (issue 17): rows_read = rows_in + outside the window
+    rows_in = rows_read - sum(outside.values())
+    duplicates = good - staged.rows_passed
+    accounted = staged.rows_passed + staged.rows_quarantined + duplicates
+    if rows_in != accounted or evaluated + source.rejects.count != rows_in:
+        raise AccountingError(
+            f"{contract.dataset} ds={ds}: rows in {rows_in} != passed {staged.rows_passed} + quarantined "
+            f"{staged.rows_quarantined} + duplicates {duplicates}"
+            + (f" (rows read {rows_read}, {sum(outside.values())} of other dates)" if slices else "")
+        )
+    report = {
+        "column_metrics": staged.metrics,
+        "dataset": contract.dataset,
+        "contract": os.path.basename(contract.path),
+        "ds": ds,
+        "files": _file_entries(source.per_file, files, outside),
+        "rows_in": rows_in,
+        "rows_passed": staged.rows_passed,
+        "rows_quarantined": staged.rows_quarantined,
+        "duplicates_removed": duplicates,
+        **staged.quarantine_summary,
+        "schema_drift": drifts,
+    }
+    if slices:
+        report.update(rows_read=rows_read, rows_outside_window=sum(outside.values()))
+    outputs = (staged.staged_path, staged.quarantine_path)
+    return _table_checks(
+        con, contract, report, staged.row_level, ds, check_engine, history, outputs, staged.unique, staged.checked
+    )
+
+
+def _drift_recorder(
+    contract: Contract, source_names: Sequence[str], gate_made: Collection[str], drifts: list[dict[str, Any]]
+) -> Callable[[RawFile], None]:
+    """What the reader calls on each raw file: the file's drift from ``source_names`` appended to
+    ``drifts``, or SchemaDriftError where the contract's raw policy is ``fail``."""
 
     def drift(raw: RawFile) -> None:
         found = _drift(raw, source_names, gate_made)
@@ -530,36 +576,70 @@ def _gate(
         if found:
             drifts.append(found)
 
+    return drift
+
+
+def _gate_source(
+    contract: Contract,
+    files: Sequence[RawFile],
+    source_names: Sequence[str],
+    workdir: Path,
+    drift: Callable[[RawFile], None],
+) -> GateSource:
+    """The files' ``source_names`` columns as one Arrow stream (rejects to the work folder)."""
     # reading and typing is the gate's long part: a line every few seconds with rate and time left
     progress = Progress(f"gate {contract.dataset}", total=sum(f.rows for f in files), unit="rows")
-    source = GateSource(
+    return GateSource(
         # read in the order of their keys: the staged rows keep the reading order (file, row), so the
         # same files give the same staged bytes whatever order they are listed in
         sorted(files, key=lambda f: f.key),
-        source_names,
+        list(source_names),
         {c.name for c in contract.columns if c.nullable},
         drift,
         RejectSink(workdir / "rejects.parquet"),
         progress,
     )
-    slices = slice_columns(contract, files)
-    for col in slices:
-        if col in derived:
-            raise ValueError(f"{contract.dataset}: slice_by column {col!r} comes from an enrich step, not the files")
-    _read_and_type(con, contract, source, config=config, ds=ds, derived=derived, slices=slices)
-    drifts.sort(key=lambda found: _listed(files)[found["file"]])
-    outside = _drop_outside(con, slices, source)
-    rows_read = sum(f["rows"] for f in source.per_file)
-    # rows of other dates are not this date's input (issue 17): rows_read = rows_in + outside the window
-    rows_in = rows_read - sum(outside.values())
-    evaluated, good = con.execute("SELECT count(*), count(*) FILTER (WHERE _problems IS NULL) FROM checked").fetchone()
 
+
+@dataclass
+class _Staged:
+    """What :func:`_stage` wrote and found: the staged and quarantine files and the report's parts."""
+
+    staged_path: Path
+    quarantine_path: Path
+    rows_passed: int
+    rows_quarantined: int
+    #: the report's quarantine_by_check, quarantine_by_column and quarantine_examples
+    quarantine_summary: dict[str, Any]
+    row_level: list[dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    #: the de-duplication group the checks need not group again (no value of it repeats)
+    unique: Sequence[str]
+    #: the SQL checks, already run on the final passing rows (None: they run after the window)
+    checked: SqlChecks | None
+
+
+def _stage(
+    con: Any,
+    contract: Contract,
+    config: dict[str, Any],
+    ds: str,
+    workdir: Path,
+    file_name: str,
+    evaluated: int,
+    checks: tuple[str, Sequence[int]],
+) -> _Staged:
+    """The passing rows of ``checked`` to the staged file and the others to the quarantine file,
+    with the quarantine's summary, the row-level results, the column metrics and the SQL checks.
+
+    ``file_name``: see :meth:`GateSource.file_names`; ``checks``: the check engine and the history.
+    """
     staged_path = workdir / "staged.parquet"
     quarantine_path = workdir / "quarantine.parquet"
-    columns = _staged_columns(contract, ds, source.file_names())
+    columns = _staged_columns(contract, ds, file_name)
     # the passing rows where they are, in the reading order (DuckDB keeps the insertion order)
     con.execute(f"CREATE VIEW passed AS SELECT {columns} FROM checked WHERE _problems IS NULL")
-    group = _dedupe_group(contract, config) if dedupe_window(config, list(names)) else []
+    group = _dedupe_group(contract, config) if dedupe_window(config, list(contract.column_names)) else []
     # the staged file is written by one thread (see _copy_in_order) while this thread builds the
     # quarantine and the report's figures: on two cores the write no longer runs alone. It is
     # written before the GROUP BY tells whether the de-duplication window runs (a key repeats):
@@ -567,43 +647,25 @@ def _gate(
     with _one_thread_each(con), ThreadPoolExecutor(1) as writer:
         staged = writer.submit(_copy_in_order, con.cursor(), "passed", staged_path)
         repeats = bool(group) and _repeats(con, group)
-        rows_quarantined = _quarantine(con, ds, quarantine_path, source.file_names())
+        rows_quarantined = _quarantine(con, ds, quarantine_path, file_name)
         reasons, by_column, reason_examples = _quarantine_summary(con)
         row_level = _row_level_results(con, contract, evaluated)
         metrics = _column_metrics(con, contract)
         # no repeated value of the group among the passing rows: the checks need not group them again
         unique = [] if repeats else group
         # the passing rows are final unless the window runs: their checks need not wait for the write
-        checked = None if repeats else _sql_checks(con, contract, ds, check_engine, history, unique)
+        checked = None if repeats else _sql_checks(con, contract, ds, *checks, unique)
         rows_passed = staged.result()
     if repeats:
         rows_passed = _deduplicated(con, contract, config, columns, staged_path)
-    duplicates = good - rows_passed
-    if rows_in != rows_passed + rows_quarantined + duplicates or evaluated + source.rejects.count != rows_in:
-        raise AccountingError(
-            f"{contract.dataset} ds={ds}: rows in {rows_in} != passed {rows_passed} + quarantined "
-            f"{rows_quarantined} + duplicates {duplicates}"
-            + (f" (rows read {rows_read}, {sum(outside.values())} of other dates)" if slices else "")
-        )
-    report = {
-        "column_metrics": metrics,
-        "dataset": contract.dataset,
-        "contract": os.path.basename(contract.path),
-        "ds": ds,
-        "files": _file_entries(source.per_file, files, outside),
-        "rows_in": rows_in,
-        "rows_passed": rows_passed,
-        "rows_quarantined": rows_quarantined,
-        "duplicates_removed": duplicates,
+    summary = {
         "quarantine_by_check": reasons,
         "quarantine_by_column": by_column,
         "quarantine_examples": reason_examples,
-        "schema_drift": drifts,
     }
-    if slices:
-        report.update(rows_read=rows_read, rows_outside_window=sum(outside.values()))
-    outputs = (staged_path, quarantine_path)
-    return _table_checks(con, contract, report, row_level, ds, check_engine, history, outputs, unique, checked)
+    return _Staged(
+        staged_path, quarantine_path, rows_passed, rows_quarantined, summary, row_level, metrics, unique, checked
+    )
 
 
 def _file_entries(
@@ -789,28 +851,21 @@ def _replace(exprs: Mapping[str, str]) -> str:
     return "* REPLACE (" + ", ".join(f"{e} AS {ident(c)}" for c, e in exprs.items()) + ")" if exprs else "*"
 
 
-def _read_and_type(
-    con: Any,
+def _checked_sql(
     contract: Contract,
-    source: GateSource,
+    raw_names: Sequence[str],
+    params: Params,
     *,
     config: dict[str, Any],
     ds: str,
     derived: Collection[str],
-    slices: Mapping[str, Sequence[str]],
-) -> None:
-    """Table ``checked``: every readable row typed, preprocessed and checked, in one scan of the files.
+    numbered: Mapping[str, Sequence[int]],
+) -> str:
+    """SQL: table ``checked`` from the raw rows of ``_candidates`` (see :func:`_read_and_type`).
 
-    DuckDB scans the files' Arrow stream once (:class:`lockgate.gate_source.GateSource`); nothing is
-    stored as strings. Each row keeps its problems; the JSON record of its raw values is built only
-    for rows with a problem (the CASE evaluates it for those rows alone), since only quarantined
-    rows keep one. Column ``_outside`` marks the rows of sliced files that fall on another date
-    (``slices``, see :func:`slice_columns`): they keep no problem, being another date's rows.
+    ``raw_names``: the columns read from the files; ``numbered``: each slice column with the
+    numbers of the files it slices; ``params`` collects the statement's parameters.
     """
-    import duckdb
-
-    params = Params()
-    raw_names = source.columns
     layers, typed_exprs, type_problems = _typing_sql(contract, config, derived)
     # each layer of helper values in a projection of its own, over the one before
     helpers = "".join(
@@ -827,7 +882,6 @@ def _read_and_type(
         units = config["convert_units"]
         convert_select = f"* REPLACE ({value_sql} AS {ident(units['value'])}, {unit_sql} AS {ident(units['unit'])})"
         convert_problems = [_problem("unit", units["unit"], f"({problem_sql}) IS NOT NULL", problem_sql)]
-    numbered = {col: source.file_numbers(keys) for col, keys in slices.items()}
     row_problems = _row_problems(contract, params, ds) + _slice_problems(numbered)
     outside = _outside_sql(numbered, ds, "t")
     # the raw values as read (before fills), carried under their own names to the record of a bad row
@@ -863,6 +917,32 @@ def _read_and_type(
                CASE WHEN _problems IS NOT NULL THEN CAST(to_json({record}) AS VARCHAR) END AS _record
         FROM flagged
         """
+    return sql
+
+
+def _read_and_type(
+    con: Any,
+    contract: Contract,
+    source: GateSource,
+    *,
+    config: dict[str, Any],
+    ds: str,
+    derived: Collection[str],
+    slices: Mapping[str, Sequence[str]],
+) -> None:
+    """Table ``checked``: every readable row typed, preprocessed and checked, in one scan of the files.
+
+    DuckDB scans the files' Arrow stream once (:class:`lockgate.gate_source.GateSource`); nothing is
+    stored as strings. Each row keeps its problems; the JSON record of its raw values is built only
+    for rows with a problem (the CASE evaluates it for those rows alone), since only quarantined
+    rows keep one. Column ``_outside`` marks the rows of sliced files that fall on another date
+    (``slices``, see :func:`slice_columns`): they keep no problem, being another date's rows.
+    """
+    import duckdb
+
+    params = Params()
+    numbered = {col: source.file_numbers(keys) for col, keys in slices.items()}
+    sql = _checked_sql(contract, source.columns, params, config=config, ds=ds, derived=derived, numbered=numbered)
     reader = source.reader()
     con.register("_candidates", reader)
     try:
