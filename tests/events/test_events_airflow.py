@@ -194,6 +194,25 @@ class Stack:
         tis = self.airflow.api(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances", token=self.token)
         return {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
 
+    def quiesce(self, timeout: float = 60.0) -> None:
+        """Pause the watchers' DAGs and wait until no task runs: a stop with a task running waits for
+        it (the LocalExecutor's end), and a dispatch waits for the runs it started, which a stopping
+        scheduler no longer schedules; the launcher then kills the stack after its 30 s grace."""
+        from tests.support.net import request_json
+
+        for dag_id in ("epa_events__events", "epa_redis__events"):
+            url = f"{self.airflow.base_url}/api/v2/dags/{dag_id}"
+            request_json(url, method="PATCH", token=self.token, body={"is_paused": True})
+
+        def idle() -> bool:
+            path = "/api/v2/dags/~/dagRuns/~/taskInstances?state=running&state=queued&limit=1"
+            return self.airflow.api(path, token=self.token)["total_entries"] == 0
+
+        try:
+            wait_for("no task instance running", idle, timeout, interval=0.5)
+        except TimeoutError as exc:  # the stop still ends it (after the grace): only slower
+            print(f"\nevents test: {exc}")
+
     def warehouse(self, sql: str) -> list[tuple[Any, ...]]:
         import duckdb
 
@@ -228,7 +247,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> Iterato
     }
     running = start_airflow(root, env)
     try:
-        yield Stack(running, bucket, queue_url, channel, moto_server)
+        yield (stack := Stack(running, bucket, queue_url, channel, moto_server))
+        stack.quiesce()
     finally:
         running.stop()
         print(f"\nevents test: Airflow logs under {running.home / 'airflow' / 'logs'}")
