@@ -258,7 +258,6 @@ class _SparkGate:
     def _checked_sql(self, raw_names: Sequence[str]) -> str:
         """Spark SQL of table ``checked``: the DuckDB gate's ``checked``, step by step."""
         from lockgate.checks import Params
-        from lockgate.coerce import any_problem
         from lockgate.gate import _row_problems, _typing_sql
 
         params = Params()
@@ -278,12 +277,10 @@ class _SparkGate:
         names = list(self.contract.column_names)
         steps.append(
             f"typed AS (SELECT _file, _row, {', '.join(raw_refs)}, {', '.join(spark(e) for e in typed_exprs)}, "
-            f"{self._problem_list(type_problems, any_problem, spark)} AS _p1 FROM {typing_input})"
+            f"{self._problem_list(type_problems, spark)} AS _p1 FROM {typing_input})"
         )
         steps.append(self._converted(names, raw_refs, spark))
-        steps.append(
-            f"checked AS (SELECT *, {self._problem_list(row_problems, any_problem, spark)} AS _p3 FROM converted)"
-        )
+        steps.append(f"checked AS (SELECT *, {self._problem_list(row_problems, spark)} AS _p3 FROM converted)")
         record = ", ".join(f"{sql_text(n)}, {r}" for n, r in zip(raw_names, raw_refs, strict=True))
         problems = (
             "filter(concat(coalesce(_p1, array()), coalesce(_p2, array()), coalesce(_p3, array())), p -> p IS NOT NULL)"
@@ -323,10 +320,17 @@ class _SparkGate:
         return f"named_struct('check', {sql_text(check)}, 'column', {sql_text(column)}, 'reason', {reason_sql})"
 
     @staticmethod
-    def _problem_list(problems: Sequence[str], any_problem: Any, spark: Any) -> str:
+    def _problem_list(problems: Sequence[str], spark: Any) -> str:
+        """The step's problems as one array for every row, NULL where a problem does not hold.
+
+        Not the DuckDB gate's ``CASE WHEN <any problem> THEN [<problems>] END``, which writes every
+        problem's condition twice: Spark analyses and compiles the whole text on each run (the
+        readings contract's statement 104 -> 92 KB), and evaluates each condition for every row
+        either way. Step ``flagged`` drops the NULLs and keeps no empty list: the same ``_problems``.
+        """
         if not problems:
             return NO_PROBLEMS
-        return spark(f"CASE WHEN {any_problem(problems)} THEN [{', '.join(problems)}] END")
+        return spark(f"[{', '.join(problems)}]")
 
     # -- the run ------------------------------------------------------------------------------
 
