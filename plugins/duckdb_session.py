@@ -21,7 +21,7 @@ def task_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def bounded_duckdb(work: Path, memory_limit: str, database: Path | None = None) -> Any:
+def bounded_duckdb(work: Path, memory_limit: str, database: Path | None = None, threads: int | None = None) -> Any:
     """A DuckDB connection whose memory is bounded whatever the day's size: at most
     ``memory_limit``, spilling beyond it to ``work/spill`` (the task's own folder, removed after
     it), with as many threads as the task has CPUs (fewer when the limit is too small for them).
@@ -36,13 +36,15 @@ def bounded_duckdb(work: Path, memory_limit: str, database: Path | None = None) 
     A partitioned write buffers up to ``partitioned_write_flush_threshold`` rows per partition
     and thread before it writes them out (DuckDB's default, 524,288, held ~1 GB at 10M readings
     and fails under a small limit instead of spilling); the threshold here is sized to the limit.
+
+    ``threads``: at most this many (a writer that must cut its row groups alike every run: one).
     """
     import duckdb
 
     limit = size_bytes(memory_limit)
     # each thread buffers its own rows: a small limit gets fewer threads (as DuckDB's own advice for
     # an out-of-memory error says), never less than one
-    threads = max(1, min(task_threads(), limit // THREAD_MEMORY))
+    threads = max(1, min(threads or task_threads(), task_threads(), limit // THREAD_MEMORY))
     flush = max(16_384, min(524_288, limit // (threads * 8192)))
     if database is None:
         con = duckdb.connect()

@@ -1,7 +1,8 @@
 """The quality gate's engine: raw files in, staged and quarantined rows out, one report.
 
 No Airflow here, so it is testable as plain functions. The work happens in an embedded DuckDB
-database, a scratch file in the work folder, with a memory limit (blocks beyond it spill there):
+database, a scratch file in the work folder, with a memory limit (blocks beyond it spill there),
+and a second DuckDB of one thread writes the staged file:
 
 1. every raw file is read as strings (:mod:`lockgate.formats`) into one Arrow stream that DuckDB
    scans once (:mod:`lockgate.gate_source`); records that cannot be read at all become quarantine
@@ -12,12 +13,14 @@ database, a scratch file in the work folder, with a memory limit (blocks beyond 
    the value (quoted up to :data:`lockgate.coerce.REASON_VALUE_CHARS` characters);
 3. preprocessing from the pipeline config (enrichment by a LEFT JOIN with reference data, unit
    conversion, scaling; :mod:`lockgate.transforms.preprocess`) and row-level checks (the contract's
-   ``quarantine`` expectations and the event-time rule) add problems; the one table this builds
-   (``checked``) is the only full copy of the data, and only rows with a problem get a JSON record
-   of their raw values;
-4. rows with problems go to quarantine with every reason; the others are de-duplicated (exact
-   duplicates; the window runs only when some key repeats) and written to staged Parquet in the
-   order they were read (the files in the order of their keys, then row: no sort);
+   ``quarantine`` expectations and the event-time rule) add problems, and only rows with a problem
+   get a JSON record of their raw values;
+4. that statement streams: the passing rows are written to staged Parquet as they come, in the
+   order they were read (the files in the order of their keys, then row: no sort), and only the
+   rows with a problem are kept apart, in table ``checked`` (:mod:`lockgate.gate_split`); no
+   table holds the whole day. Rows with problems go to quarantine with every reason; where some
+   key repeats among the staged rows, the de-duplication window (exact duplicates, or a
+   ``deduplicate`` key) rewrites the staged file without the duplicates;
 5. the contract's ``fail`` and ``warn`` expectations are validated (in SQL, or with Great
    Expectations Core) on the passing rows; a failed uniqueness check names the files and rows of the
    repeated keys.
@@ -39,7 +42,6 @@ import json
 import math
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,13 +55,15 @@ from lockgate.coerce import problem as _problem  # the gate builds its own probl
 from lockgate.contracts import DATE_PARTITION, ORIGIN_COLUMNS, Contract, Expectation
 from lockgate.formats import (
     DEFAULT_SETTINGS,
+    ROW_COLUMN,
     DuplicateColumnError,
     ReadSettings,
     SourceFileError,
     column_drift,
     source_columns,
 )
-from lockgate.gate_source import GateSource, RejectSink
+from lockgate.gate_source import BATCH_ROWS, FILE_COLUMN, GateSource, RejectSink
+from lockgate.gate_split import TypedSplit
 from lockgate.progress import Progress
 from lockgate.row_checks import row_problem
 from lockgate.sql import ident, literal
@@ -243,8 +247,8 @@ def _drift(raw: RawFile, names: Sequence[str], derived: Collection[str] = ()) ->
     return {"file": raw.key, "added": added, "missing": missing}
 
 
-def _column_metrics(con: Any, contract: Contract) -> dict[str, dict[str, Any]]:
-    """Per column of the typed input rows: count, nulls, distinct values, and min/max of numbers."""
+def _column_metrics(con: Any, contract: Contract, relation: str = "checked") -> dict[str, dict[str, Any]]:
+    """Per column of the typed input rows (``relation``): count, nulls, distinct values, and min/max of numbers."""
     selects: list[str] = []
     slots: list[tuple[str, int, bool]] = []
     for col in contract.columns:
@@ -254,7 +258,7 @@ def _column_metrics(con: Any, contract: Contract) -> dict[str, dict[str, Any]]:
         parts += [f"min({name})", f"max({name})"] if numeric else []
         slots.append((col.name, len(selects), numeric))
         selects += parts
-    row = con.execute(f"SELECT {', '.join(selects)} FROM checked").fetchone()
+    row = con.execute(f"SELECT {', '.join(selects)} FROM {relation}").fetchone()
     metrics = {}
     for name, at, numeric in slots:
         entry: dict[str, Any] = {"count": row[at], "nullCount": row[at + 1], "distinctCount": row[at + 2]}
@@ -465,7 +469,8 @@ def run_gate(
     # rows (``checked``) is compressed as it is written, where an in-memory table beyond memory_limit
     # spills to disk uncompressed; memory stays bounded, with as many threads as the task has CPUs
     database = workdir / GATE_DATABASE
-    con = bounded_duckdb(workdir, memory_limit or gate_memory_limit(files), database)
+    memory_limit = memory_limit or gate_memory_limit(files)
+    con = bounded_duckdb(workdir, memory_limit, database)
     # the file is thrown away after the run: closing need not checkpoint it (nothing reads it again)
     con.execute("PRAGMA disable_checkpoint_on_shutdown")
     try:
@@ -479,6 +484,7 @@ def run_gate(
             check_engine=check_engine,
             history=history,
             references=references or {},
+            memory_limit=memory_limit,
         )
     finally:
         con.close()
@@ -507,6 +513,7 @@ def _gate(
     check_engine: str,
     history: Sequence[int],
     references: Mapping[str, Reference],
+    memory_limit: str,
 ) -> GateOutcome:
     # columns an enrich step fills come from the reference, never from the source files
     derived = set(enriched_columns(config))
@@ -522,11 +529,21 @@ def _gate(
     for col in slices:
         if col in derived:
             raise ValueError(f"{contract.dataset}: slice_by column {col!r} comes from an enrich step, not the files")
-    _read_and_type(con, contract, source, config=config, ds=ds, derived=derived, slices=slices)
+    typed = _type_and_stage(
+        con,
+        contract,
+        source,
+        config=config,
+        ds=ds,
+        derived=derived,
+        slices=slices,
+        workdir=workdir,
+        memory_limit=memory_limit,
+    )
     drifts.sort(key=lambda found: _listed(files)[found["file"]])
-    outside = _drop_outside(con, slices, source)
-    evaluated, good = con.execute("SELECT count(*), count(*) FILTER (WHERE _problems IS NULL) FROM checked").fetchone()
-    staged = _stage(con, contract, config, ds, workdir, source.file_names(), evaluated, (check_engine, history))
+    outside = _outside_counts(typed, slices, source)
+    evaluated, good = typed.evaluated, typed.passed
+    staged = _stage(con, contract, config, ds, workdir, source.file_names(), evaluated, (check_engine, history), good)
     rows_read = sum(f["rows"] for f in source.per_file)
     # rows of other dates are not this date's input (issue 17): rows_read = rows_in + outside the window
     rows_in = rows_read - sum(outside.values())
@@ -628,36 +645,33 @@ def _stage(
     file_name: str,
     evaluated: int,
     checks: tuple[str, Sequence[int]],
+    rows_passed: int,
 ) -> _Staged:
-    """The passing rows of ``checked`` to the staged file and the others to the quarantine file,
-    with the quarantine's summary, the row-level results, the column metrics and the SQL checks.
+    """The rows with a problem (table ``checked``) to the quarantine file, with the quarantine's
+    summary, the row-level results, the column metrics and the SQL checks of the staged rows.
 
-    ``file_name``: see :meth:`GateSource.file_names`; ``checks``: the check engine and the history.
+    ``file_name``: see :meth:`GateSource.file_names`; ``checks``: the check engine and the
+    history; ``rows_passed``: the rows staged. Where the de-duplication window runs (a key
+    repeats), the staged file is written again without the duplicates.
     """
     staged_path = workdir / "staged.parquet"
     quarantine_path = workdir / "quarantine.parquet"
-    columns = _staged_columns(contract, ds, file_name)
-    # the passing rows where they are, in the reading order (DuckDB keeps the insertion order)
-    con.execute(f"CREATE VIEW passed AS SELECT {columns} FROM checked WHERE _problems IS NULL")
+    # the passing rows, as staged (in the reading order)
+    con.execute(f"CREATE VIEW passed AS SELECT * FROM read_parquet({literal(str(staged_path))})")
     group = _dedupe_group(contract, config) if dedupe_window(config, list(contract.column_names)) else []
-    # the staged file is written by one thread (see _copy_in_order) while this thread builds the
-    # quarantine and the report's figures: on two cores the write no longer runs alone. It is
-    # written before the GROUP BY tells whether the de-duplication window runs (a key repeats):
-    # rarely, and then it is written again without the duplicates
-    with _one_thread_each(con), ThreadPoolExecutor(1) as writer:
-        staged = writer.submit(_copy_in_order, con.cursor(), "passed", staged_path)
-        repeats = bool(group) and _repeats(con, group)
-        rows_quarantined = _quarantine(con, ds, quarantine_path, file_name)
-        reasons, by_column, reason_examples = _quarantine_summary(con)
-        row_level = _row_level_results(con, contract, evaluated)
-        metrics = _column_metrics(con, contract)
-        # no repeated value of the group among the passing rows: the checks need not group them again
-        unique = [] if repeats else group
-        # the passing rows are final unless the window runs: their checks need not wait for the write
-        checked = None if repeats else _sql_checks(con, contract, ds, *checks, unique)
-        rows_passed = staged.result()
+    repeats = bool(group) and _repeats(con, group)
+    rows_quarantined = _quarantine(con, ds, quarantine_path, file_name)
+    reasons, by_column, reason_examples = _quarantine_summary(con)
+    row_level = _row_level_results(con, contract, evaluated)
+    # the typed rows of this date: the staged ones and those with a problem
+    cols = ", ".join(ident(c.name) for c in contract.columns)
+    metrics = _column_metrics(con, contract, f"(SELECT {cols} FROM passed UNION ALL SELECT {cols} FROM checked)")
+    # no repeated value of the group among the passing rows: the checks need not group them again
+    unique = [] if repeats else group
+    # the passing rows are final unless the window runs: then their checks run after it
+    checked = None if repeats else _sql_checks(con, contract, ds, *checks, unique)
     if repeats:
-        rows_passed = _deduplicated(con, contract, config, columns, staged_path)
+        rows_passed = _deduplicated(con, contract, config, staged_path)
     summary = {
         "quarantine_by_check": reasons,
         "quarantine_by_column": by_column,
@@ -831,13 +845,9 @@ def _slice_problems(slices: Mapping[str, Sequence[int]]) -> list[str]:
     ]
 
 
-def _drop_outside(con: Any, slices: Mapping[str, Sequence[str]], source: GateSource) -> dict[str, int]:
-    """Remove the rows of other dates from ``checked``; their count per file (counted, never quarantined)."""
-    if not slices:
-        return {}
-    counts = dict(con.execute("SELECT _file, count(*) FROM checked WHERE _outside GROUP BY 1").fetchall())
-    con.execute("DELETE FROM checked WHERE _outside")
-    return {key: int(counts.get(source.file_numbers([key])[0], 0)) for keys in slices.values() for key in keys}
+def _outside_counts(typed: TypedSplit, slices: Mapping[str, Sequence[str]], source: GateSource) -> dict[str, int]:
+    """Per sliced file, its rows of other dates (counted, never quarantined: another date's input)."""
+    return {key: typed.outside.get(source.file_numbers([key])[0], 0) for keys in slices.values() for key in keys}
 
 
 def _problem_list(problems: Sequence[str]) -> str:
@@ -861,7 +871,7 @@ def _checked_sql(
     derived: Collection[str],
     numbered: Mapping[str, Sequence[int]],
 ) -> str:
-    """SQL: table ``checked`` from the raw rows of ``_candidates`` (see :func:`_read_and_type`).
+    """SQL: the raw rows of ``_candidates`` typed and checked (see :func:`_type_and_stage`).
 
     ``raw_names``: the columns read from the files; ``numbered``: each slice column with the
     numbers of the files it slices; ``params`` collects the statement's parameters.
@@ -889,7 +899,6 @@ def _checked_sql(
     carried_refs = [ident(f"{_RAW}{i}") for i in range(len(raw_names))]
     record = "{" + ", ".join(f"{literal(n)}: {r}" for n, r in zip(raw_names, carried_refs, strict=True)) + "}"
     sql = f"""
-        CREATE TABLE checked AS
         WITH filled AS (
             SELECT {_replace(fill_sql(config))}{"".join(", " + c for c in carried)} FROM _candidates
         ){helpers}, typed AS (
@@ -920,7 +929,7 @@ def _checked_sql(
     return sql
 
 
-def _read_and_type(
+def _type_and_stage(
     con: Any,
     contract: Contract,
     source: GateSource,
@@ -929,33 +938,60 @@ def _read_and_type(
     ds: str,
     derived: Collection[str],
     slices: Mapping[str, Sequence[str]],
-) -> None:
-    """Table ``checked``: every readable row typed, preprocessed and checked, in one scan of the files.
+    workdir: Path,
+    memory_limit: str,
+) -> TypedSplit:
+    """Every readable row typed, preprocessed and checked in one scan of the files: the passing
+    rows written to ``workdir/staged.parquet`` as they come, the others to table ``checked``.
 
     DuckDB scans the files' Arrow stream once (:class:`lockgate.gate_source.GateSource`); nothing is
     stored as strings. Each row keeps its problems; the JSON record of its raw values is built only
     for rows with a problem (the CASE evaluates it for those rows alone), since only quarantined
     rows keep one. Column ``_outside`` marks the rows of sliced files that fall on another date
-    (``slices``, see :func:`slice_columns`): they keep no problem, being another date's rows.
+    (``slices``, see :func:`slice_columns`): they keep no problem, being another date's rows, and
+    are only counted (:class:`lockgate.gate_split.TypedSplit`).
     """
     import duckdb
+    import pyarrow as pa
+
+    from lockgate.duckdb_session import bounded_duckdb
 
     params = Params()
     numbered = {col: source.file_numbers(keys) for col, keys in slices.items()}
     sql = _checked_sql(contract, source.columns, params, config=config, ds=ds, derived=derived, numbered=numbered)
-    reader = source.reader()
-    con.register("_candidates", reader)
+    split = TypedSplit(workdir / "problems.parquet")
+    # the staged file's writer: a DuckDB of its own, one thread (see _copy_in_order), fed as the
+    # typing statement streams; its spill folder apart from the gate's
+    writer = bounded_duckdb(workdir / "staged-writer", memory_limit, threads=1)
+    # the statement streams on a connection of its own (a streamed result allows nothing else on
+    # its connection), in the gate connection's time zone (a session setting)
+    (zone,) = con.execute("SELECT current_setting('TimeZone')").fetchall()[0]
+    typing = con.cursor()
+    typing.execute(f"SET TimeZone = {literal(zone)}")
+    typing.register("_candidates", source.reader())
     try:
-        con.execute(sql, params.values)
-    except duckdb.Error:
-        if source.error is not None:
-            # the reader's own error (a file that cannot be read, drift, accounting), with its type
-            raise source.error from None
+        batches = typing.sql(sql, params=params.values).to_arrow_reader(BATCH_ROWS)
+        names = [*contract.column_names, FILE_COLUMN, ROW_COLUMN]
+        schema = pa.schema([batches.schema.field(n) for n in names])
+        writer.register("_passing", pa.RecordBatchReader.from_batches(schema, split.passing(batches, names)))
+        columns = _staged_columns(contract, ds, source.file_names())
+        staged = workdir / "staged.parquet"
+        written = _copy_in_order(writer, f"(SELECT {columns} FROM _passing)", staged)
+        split.close(batches.schema)
+    except (duckdb.Error, pa.ArrowException):
+        for error in (source.error, split.error):
+            if error is not None:
+                # the reader's own error (a file that cannot be read, drift, accounting), with its type
+                raise error from None
         raise
     finally:
-        con.unregister("_candidates")
+        typing.close()
+        writer.close()
+    if written != split.passed:
+        raise AccountingError(f"{contract.dataset}: {split.passed} passing rows, but {written} staged")
     if len(source.per_file) != len(source.files):
         raise AccountingError(f"{contract.dataset}: {len(source.files)} raw files, but {len(source.per_file)} read")
+    con.execute(f"CREATE TABLE checked AS SELECT * FROM read_parquet({literal(str(split.problems_path))})")
     rejects = source.rejects.close()
     if rejects is not None:
         con.execute(f"CREATE TABLE rejects AS SELECT * FROM read_parquet({literal(str(rejects))})")
@@ -964,6 +1000,7 @@ def _read_and_type(
             "CREATE TABLE rejects (source_file VARCHAR, source_row BIGINT, column_name VARCHAR, "
             "check_name VARCHAR, reason VARCHAR, record VARCHAR)"
         )
+    return split
 
 
 def _dedupe_group(contract: Contract, config: dict[str, Any]) -> list[str]:
@@ -980,7 +1017,7 @@ def _dedupe_group(contract: Contract, config: dict[str, Any]) -> list[str]:
 
 
 def _repeats(con: Any, group: Sequence[str]) -> bool:
-    """Whether two passing rows of ``checked`` share the values of ``group``.
+    """Whether two passing rows (``passed``) share the values of ``group``.
 
     Rows with equal values have equal hashes (DuckDB's GROUP BY relies on it, -0.0 and NaN
     included), so when no hash repeats no value does; grouping one 64-bit hash costs less than
@@ -990,7 +1027,7 @@ def _repeats(con: Any, group: Sequence[str]) -> bool:
     cols = ", ".join(ident(c) for c in group)
     for key in (f"hash({cols})", cols):
         found = con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM checked WHERE _problems IS NULL GROUP BY {key} HAVING count(*) > 1)"
+            f"SELECT count(*) FROM (SELECT 1 FROM passed GROUP BY {key} HAVING count(*) > 1)"
         ).fetchone()[0]
         if not found:
             return False
@@ -1010,20 +1047,24 @@ def _staged_columns(contract: Contract, ds: str, file_name: str) -> str:
     return f"{cols}, {day}, {origin}"
 
 
-def _deduplicated(con: Any, contract: Contract, config: dict[str, Any], columns: str, staged_path: Path) -> int:
+def _deduplicated(con: Any, contract: Contract, config: dict[str, Any], staged_path: Path) -> int:
     """Relation ``passed`` made a table without the rows the de-duplication window drops, and
     written again to the staged file, in :func:`staged_order`; their count.
 
     Rows the window drops are counted as duplicates (rows in = passed + quarantined + duplicates).
-    The window reorders the rows: the reading order is restored by a sort.
+    The window orders by file and row: a staged row's file key sorts as its file's number does
+    (the gate numbers the files in the order of their keys). It reorders the rows: a sort restores
+    the reading order.
     """
     window = dedupe_window(config, list(contract.column_names))
-    con.execute("DROP VIEW passed")
+    origin = f"{ident(ORIGIN_COLUMNS[0])} AS _file, {ident(ORIGIN_COLUMNS[1])} AS _row"
     con.execute(
-        f"""CREATE TABLE passed AS SELECT {columns} FROM (
-                SELECT *, {window} AS _copy FROM checked WHERE _problems IS NULL
+        f"""CREATE TABLE deduplicated AS SELECT * EXCLUDE (_copy, _file, _row) FROM (
+                SELECT *, {window} AS _copy FROM (SELECT *, {origin} FROM passed)
             ) WHERE _copy = 1"""
     )
+    con.execute("DROP VIEW passed")
+    con.execute("ALTER TABLE deduplicated RENAME TO passed")
     with _one_thread_each(con):
         return _copy_in_order(con.cursor(), f"(SELECT * FROM passed ORDER BY {staged_order()})", staged_path)
 
@@ -1040,7 +1081,8 @@ def _one_thread_each(con: Any) -> Iterator[None]:
 
 
 def _copy_in_order(cursor: Any, relation: str, path: Path) -> int:
-    """``COPY relation TO path`` as Parquet on ``cursor`` (closed after), under :func:`_one_thread_each`.
+    """``COPY relation TO path`` as Parquet on ``cursor`` (closed after), of one thread (see
+    :func:`_one_thread_each`).
 
     With several threads DuckDB keeps the rows' order but cuts the row groups where its threads
     happen to be (10M readings: two runs, two files), and a rerun must write the same bytes. One

@@ -77,31 +77,40 @@ def test_exact_duplicates_removed_keep_the_first_read_and_the_order(tmp_path: Pa
 
 
 def test_the_gate_runs_on_the_partition_steps_bounded_connection(tmp_path: Path, monkeypatch: Any) -> None:
-    """Memory limit (the gate's default unless given), spill folder in the work folder, the task's CPUs."""
+    """Memory limit (the gate's default unless given), spill folder in the work folder, the task's
+    CPUs; the staged file's writer (a connection of its own) has one thread and its own spill folder."""
     from lockgate import duckdb_session
 
     seen: list[dict[str, Any]] = []
     original = duckdb_session.bounded_duckdb
 
-    def recorded(work: Path, memory_limit: str, database: Path | None = None) -> Any:
-        con = original(work, memory_limit, database)
+    def recorded(work: Path, memory_limit: str, database: Path | None = None, threads: int | None = None) -> Any:
+        con = original(work, memory_limit, database, threads)
         names = ("memory_limit", "threads", "temp_directory", "TimeZone")
         seen.append({n: con.execute(f"SELECT current_setting('{n}')").fetchall()[0][0] for n in names})
-        (seen[-1]["database"],) = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchone()
+        (seen[-1]["database"],) = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchall()[0]
         return con
 
     monkeypatch.setattr(duckdb_session, "bounded_duckdb", recorded)
     files = [_raw(tmp_path, "a.csv", ["1,a", "2,b"])]
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "default")
     run_gate(CONTRACT, files, ds=DS, workdir=tmp_path / "small", memory_limit="64MB")
-    assert [s["memory_limit"] for s in seen] == ["244.1 MiB", "61.0 MiB"]  # DuckDB's reading of 256MB, 64MB
-    assert [s["temp_directory"] for s in seen] == [str(tmp_path / n / "spill") for n in ("default", "small")]
-    assert all(s["threads"] == min(duckdb_session.task_threads(), 3) for s in seen[1:])
-    assert seen[0]["threads"] == min(duckdb_session.task_threads(), 15)  # 256MB / 16 MiB per thread
-    assert {s["TimeZone"] for s in seen} == {"UTC"}
-    # the rows are kept in a scratch database file of the work folder (compressed, not spilled in
-    # full), thrown away after the run
-    assert [s["database"] for s in seen] == [str(tmp_path / n / "gate.duckdb") for n in ("default", "small")]
+    gates, writers = seen[0::2], seen[1::2]
+    assert len(gates) == len(writers) == 2
+    for opened in (gates, writers):
+        assert [s["memory_limit"] for s in opened] == ["244.1 MiB", "61.0 MiB"]  # DuckDB's reading of 256MB, 64MB
+        assert {s["TimeZone"] for s in opened} == {"UTC"}
+    assert [s["temp_directory"] for s in gates] == [str(tmp_path / n / "spill") for n in ("default", "small")]
+    assert gates[1]["threads"] == min(duckdb_session.task_threads(), 3)
+    assert gates[0]["threads"] == min(duckdb_session.task_threads(), 15)  # 256MB / 16 MiB per thread
+    # the staged file is written by one thread (the same row groups every run), spilling apart
+    assert [s["threads"] for s in writers] == [1, 1]
+    writer_spill = [str(tmp_path / n / "gate" / "staged-writer" / "spill") for n in ("default", "small")]
+    assert [s["temp_directory"] for s in writers] == [w.replace("/gate/", "/") for w in writer_spill]
+    # the rows with a problem are kept in a scratch database file of the work folder (compressed,
+    # not spilled in full), thrown away after the run; the writer holds no table
+    assert [s["database"] for s in gates] == [str(tmp_path / n / "gate.duckdb") for n in ("default", "small")]
+    assert [s["database"] for s in writers] == [None, None]
     assert not list(tmp_path.glob("*/gate.duckdb*"))
 
 
