@@ -56,7 +56,9 @@ def bounded_duckdb(work: Path, memory_limit: str, database: Path | None = None, 
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     con.execute(f"SET temp_directory = {literal(str(work / 'spill'))}")
     con.execute(f"SET partitioned_write_flush_threshold = {flush}")
-    con.execute("SET TimeZone='UTC'")
+    # every connection of the database reads and writes instants in UTC, its cursors too (a session
+    # setting would stop at this connection: the gate streams its typing statement on a cursor)
+    con.execute("SET GLOBAL TimeZone='UTC'")
     return con
 
 

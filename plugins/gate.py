@@ -529,6 +529,7 @@ def _gate(
     for col in slices:
         if col in derived:
             raise ValueError(f"{contract.dataset}: slice_by column {col!r} comes from an enrich step, not the files")
+    outputs = (workdir / "staged.parquet", workdir / "quarantine.parquet")
     typed = _type_and_stage(
         con,
         contract,
@@ -538,12 +539,13 @@ def _gate(
         derived=derived,
         slices=slices,
         workdir=workdir,
+        staged_path=outputs[0],
         memory_limit=memory_limit,
     )
     drifts.sort(key=lambda found: _listed(files)[found["file"]])
     outside = _outside_counts(typed, slices, source)
     evaluated, good = typed.evaluated, typed.passed
-    staged = _stage(con, contract, config, ds, workdir, source.file_names(), evaluated, (check_engine, history), good)
+    staged = _stage(con, contract, config, ds, outputs, source.file_names(), evaluated, (check_engine, history), good)
     rows_read = sum(f["rows"] for f in source.per_file)
     # rows of other dates are not this date's input (issue 17): rows_read = rows_in + outside the window
     rows_in = rows_read - sum(outside.values())
@@ -570,7 +572,6 @@ def _gate(
     }
     if slices:
         report.update(rows_read=rows_read, rows_outside_window=sum(outside.values()))
-    outputs = (staged.staged_path, staged.quarantine_path)
     return _table_checks(
         con, contract, report, staged.row_level, ds, check_engine, history, outputs, staged.unique, staged.checked
     )
@@ -620,10 +621,8 @@ def _gate_source(
 
 @dataclass
 class _Staged:
-    """What :func:`_stage` wrote and found: the staged and quarantine files and the report's parts."""
+    """What :func:`_stage` found: the rows staged and quarantined and the report's parts."""
 
-    staged_path: Path
-    quarantine_path: Path
     rows_passed: int
     rows_quarantined: int
     #: the report's quarantine_by_check, quarantine_by_column and quarantine_examples
@@ -641,7 +640,7 @@ def _stage(
     contract: Contract,
     config: dict[str, Any],
     ds: str,
-    workdir: Path,
+    outputs: tuple[Path, Path],
     file_name: str,
     evaluated: int,
     checks: tuple[str, Sequence[int]],
@@ -650,12 +649,12 @@ def _stage(
     """The rows with a problem (table ``checked``) to the quarantine file, with the quarantine's
     summary, the row-level results, the column metrics and the SQL checks of the staged rows.
 
+    ``outputs``: the staged file (written) and the quarantine file (written here);
     ``file_name``: see :meth:`GateSource.file_names`; ``checks``: the check engine and the
     history; ``rows_passed``: the rows staged. Where the de-duplication window runs (a key
     repeats), the staged file is written again without the duplicates.
     """
-    staged_path = workdir / "staged.parquet"
-    quarantine_path = workdir / "quarantine.parquet"
+    staged_path, quarantine_path = outputs
     # the passing rows, as staged (in the reading order)
     con.execute(f"CREATE VIEW passed AS SELECT * FROM read_parquet({literal(str(staged_path))})")
     group = _dedupe_group(contract, config) if dedupe_window(config, list(contract.column_names)) else []
@@ -677,9 +676,7 @@ def _stage(
         "quarantine_by_column": by_column,
         "quarantine_examples": reason_examples,
     }
-    return _Staged(
-        staged_path, quarantine_path, rows_passed, rows_quarantined, summary, row_level, metrics, unique, checked
-    )
+    return _Staged(rows_passed, rows_quarantined, summary, row_level, metrics, unique, checked)
 
 
 def _file_entries(
@@ -939,10 +936,11 @@ def _type_and_stage(
     derived: Collection[str],
     slices: Mapping[str, Sequence[str]],
     workdir: Path,
+    staged_path: Path,
     memory_limit: str,
 ) -> TypedSplit:
     """Every readable row typed, preprocessed and checked in one scan of the files: the passing
-    rows written to ``workdir/staged.parquet`` as they come, the others to table ``checked``.
+    rows written to ``staged_path`` as they come, the others to table ``checked``.
 
     DuckDB scans the files' Arrow stream once (:class:`lockgate.gate_source.GateSource`); nothing is
     stored as strings. Each row keeps its problems; the JSON record of its raw values is built only
@@ -963,11 +961,9 @@ def _type_and_stage(
     # the staged file's writer: a DuckDB of its own, one thread (see _copy_in_order), fed as the
     # typing statement streams; its spill folder apart from the gate's
     writer = bounded_duckdb(workdir / "staged-writer", memory_limit, threads=1)
-    # the statement streams on a connection of its own (a streamed result allows nothing else on
-    # its connection), in the gate connection's time zone (a session setting)
-    (zone,) = con.execute("SELECT current_setting('TimeZone')").fetchall()[0]
+    # the statement streams on a connection of its own: a streamed result allows nothing else on its
+    # connection (the database's settings, its UTC time zone included, hold for every connection)
     typing = con.cursor()
-    typing.execute(f"SET TimeZone = {literal(zone)}")
     typing.register("_candidates", source.reader())
     try:
         batches = typing.sql(sql, params=params.values).to_arrow_reader(BATCH_ROWS)
@@ -975,8 +971,7 @@ def _type_and_stage(
         schema = pa.schema([batches.schema.field(n) for n in names])
         writer.register("_passing", pa.RecordBatchReader.from_batches(schema, split.passing(batches, names)))
         columns = _staged_columns(contract, ds, source.file_names())
-        staged = workdir / "staged.parquet"
-        written = _copy_in_order(writer, f"(SELECT {columns} FROM _passing)", staged)
+        written = _copy_in_order(writer, f"(SELECT {columns} FROM _passing)", staged_path)
         split.close(batches.schema)
     except (duckdb.Error, pa.ArrowException):
         for error in (source.error, split.error):
