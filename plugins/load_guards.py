@@ -151,6 +151,13 @@ def _repeated_keys(con: Any, rows: str, file_list: list[Any], key: Sequence[str]
     con.execute("CREATE TEMP TABLE _repeated_hashes (h UBIGINT)")
     for part in range(passes):
         where = f"WHERE hash({names}) % {passes} = {part}" if passes > 1 else ""
+        # counting the distinct hashes costs half of grouping them (10M keys: 0.8 s against 1.6 s of
+        # one thread, which the COPY beside it wants): a slice grouped only when one repeats
+        (repeats,) = con.execute(
+            f"SELECT count(*) - count(DISTINCT hash({names})) FROM ({rows}) {where}", file_list
+        ).fetchone()
+        if not repeats:
+            continue
         con.execute(
             f"INSERT INTO _repeated_hashes SELECT hash({names}) AS h FROM ({rows}) {where} "
             "GROUP BY h HAVING count(*) > 1",
