@@ -38,8 +38,11 @@ vouch for on its own.
 from __future__ import annotations
 
 import codecs
+import collections
+import functools
 import io
 import json
+import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +52,10 @@ from lockgate.formats import ROW_COLUMN, ReadSettings, Reject
 
 #: bytes per block (cut at the last line end in it; a longer line makes its block longer)
 BLOCK_BYTES = 8 << 20
+#: threads reading blocks, blocks in flight (read or queued) at most, DuckDB threads of each reader
+_WORKERS = 2
+_AHEAD = 3
+_DUCKDB_THREADS = 1
 #: lines of a block tried, in order, as its template (a block starting with junk still goes fast)
 _TEMPLATE_TRIES = 20
 #: values DuckDB writes differently from Python: a nested one (compact JSON, Python's json.dumps
@@ -154,6 +161,16 @@ def count_ndjson(path: Path) -> int | None:
     return total or None
 
 
+@functools.cache
+def _byte_set(chars: str) -> Any:
+    """A lookup table: which of the 256 byte values are among ``chars``."""
+    import numpy as np
+
+    table = np.zeros(256, bool)
+    table[list(chars.encode())] = True
+    return table
+
+
 def _filled(array: Any) -> Any:
     """A boolean or int32 Arrow array as numpy, nulls as false or 0 (``fill_null(False)`` would need
     a scalar, and making one from Python imports pandas)."""
@@ -175,8 +192,9 @@ def _doubtful(values: Any, *, read: bool) -> Any:
     """Which of a string array's values match :data:`_ODD_READ` (``read``) or its first part only.
 
     A regular expression over every value costs more than DuckDB's parse, so numpy looks at the
-    values' bytes in the array's buffers: the first three (after a sign) decide the nested, NaN and
-    infinity cases; the expression runs only on numbers whose last three characters are digits.
+    values' bytes in the array's buffers: a value's first byte (a lookup table) picks the few that
+    may be nested, NaN or infinity, decided by their next bytes; the expression runs only on
+    numbers whose last three characters are digits.
     """
     import numpy as np
     import pyarrow as pa
@@ -196,24 +214,55 @@ def _doubtful(values: Any, *, read: bool) -> Any:
     def at(position: Any, present: Any) -> Any:
         return raw.take(position, mode="clip") * present
 
+    digit = _byte_set("0123456789")
     first = at(starts, lengths > 0)
-    signed = ((first == ord("-")) | (first == ord("+"))).astype(np.int64)
-    left = lengths - signed
-    lower = [at(starts + signed + k, left > k) | 0x20 for k in range(3)]  # ASCII letters folded
-    odd = (first == ord("[")) | (first == ord("{"))
-    odd |= (lower[0] == ord("n")) & (lower[1] == ord("a")) & (lower[2] == ord("n"))
-    odd |= (lower[0] == ord("i")) & (lower[1] == ord("n")) & (lower[2] == ord("f"))
+    odd = _byte_set("[{")[first]
+    maybe = np.flatnonzero(_byte_set("+-nNiI")[first])  # a sign, "n" or "i": maybe NaN or infinity
+    if len(maybe):
+        odd[maybe] |= _nan_or_inf(raw, starts[maybe], lengths[maybe], first[maybe])
     if read:
-        ends = starts + lengths
-        number = ((first >= ord("0")) & (first <= ord("9"))) | (first == ord("-"))
-        for k in (1, 2, 3):
-            digit = at(ends - k, lengths >= k)
-            number &= (lengths >= 300) | ((lengths >= 5) & (digit >= ord("0")) & (digit <= ord("9")))
-        which = np.flatnonzero(number & ~odd)
+        number = (lengths >= 300) | ((lengths >= 5) & digit[at(starts + lengths - 1, lengths > 0)])
+        number &= _byte_set("-0123456789")[first] & ~odd
+        which = np.flatnonzero(number)
+        if len(which):  # (a shorter value has its last three characters)
+            ends, long = starts[which] + lengths[which], lengths[which] >= 300
+            for k in (2, 3):
+                number[which] &= long | digit[raw.take(ends - k, mode="clip")]
+            which = np.flatnonzero(number)
         if len(which):
             matched = pc.match_substring_regex(values.take(formats._int64s(which)), _ODD_READ)
             odd[which] |= _filled(matched)
     return odd
+
+
+def _nan_or_inf(raw: Any, starts: Any, lengths: Any, first: Any) -> Any:
+    """Which values (their first bytes ``first``) start with NaN or infinity, signed or not, in any case."""
+    import numpy as np
+
+    signed = ((first == ord("-")) | (first == ord("+"))).astype(np.int64)
+    left = lengths - signed
+    lower = [raw.take(starts + signed + k, mode="clip") * (left > k) | 0x20 for k in range(3)]  # letters folded
+    nan = (lower[0] == ord("n")) & (lower[1] == ord("a")) & (lower[2] == ord("n"))
+    return nan | ((lower[0] == ord("i")) & (lower[1] == ord("n")) & (lower[2] == ord("f")))
+
+
+def _comma_free(values: Any) -> bool:
+    """Whether a string array's data holds no comma at all (a string view's short values are
+    not in its data buffers: never comma-free to this test)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return False
+    data = values.buffers()[2]
+    return data is None or not (np.frombuffer(data, np.uint8) == ord(",")).any()
+
+
+def _line_ends(block: bytes) -> int:
+    """How many ``\n`` a block holds (numpy counts faster than ``bytes.count``, without the GIL)."""
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(block, np.uint8) == ord("\n")))
 
 
 def _lines_of(arr: Any, skip: int) -> tuple[Any, Any]:
@@ -240,32 +289,98 @@ def ndjson_batches(
     settings: ReadSettings,
     batch_rows: int,
 ) -> Iterator[tuple[Any, list[Reject]]]:
-    """``read_batches`` for a UTF-8 NDJSON file (see the module doc)."""
-    import duckdb
+    """``read_batches`` for a UTF-8 NDJSON file (see the module doc).
 
+    Blocks are read on worker threads (:class:`_Workers`), a few ahead of the one whose batches
+    are yielded, in file order; a block's first line number is known before it is read (the line
+    ends of the blocks before it), except after a block holding a lone ``\\r``.
+    """
     builder = formats._BatchBuilder(columns, batch_rows)
     line, offset, records = 1, 0, 0
-    with duckdb.connect() as con, formats._open_binary(path) as fh:
-        reader = _BlockReader(columns, name, settings, con)
+    with _Workers(columns, name, settings, batch_rows) as workers, formats._open_binary(path) as fh:
         blocks = _Blocks(fh)
         for block in blocks:
             skip = len(codecs.BOM_UTF8) if not offset and block.startswith(codecs.BOM_UTF8) else 0
             if not _valid_utf8(block):
+                yield from workers.drain(builder)
                 # undecodable bytes: the Python reader takes the rest, numbering and offsets carried on
                 rest = _exact_rest(blocks.rest(block), line, offset, columns, name, builder, text, encoding, settings)
                 for batch, rejects in rest:
-                    records += batch.num_rows + len(rejects)
+                    workers.records += batch.num_rows + len(rejects)
                     yield batch, rejects
                 break
-            if _lone_cr(block):
-                batch, rejects, lines = reader.exact(block[skip:].decode("utf-8"), line, builder)
+            exact = _lone_cr(block)
+            yield from workers.submit(block, skip, line, exact, builder)
+            if exact:  # its line count is the Python reader's (a lone "\r" ends a line too)
+                line += yield from workers.drain(builder)
             else:
-                batch, rejects, lines = reader.fast(block, skip, line, builder)
-            records += batch.num_rows + len(rejects)
-            yield from _split(batch, rejects, columns, batch_rows)
-            line += lines
+                line += _line_ends(block) + (not block.endswith(b"\n"))
             offset += len(block)
+        yield from workers.drain(builder)
+        records = workers.records
     formats._refuse_mostly_undecodable(builder, records, name, encoding, settings)
+
+
+class _Workers:
+    """Blocks of an NDJSON file read on :data:`_WORKERS` threads, each with its own
+    :class:`_BlockReader` (DuckDB connection, key check); at most :data:`_AHEAD` blocks in
+    flight, their batches handed back in the order the blocks were submitted."""
+
+    def __init__(self, columns: list[str], name: str, settings: ReadSettings, batch_rows: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.columns, self.name, self.settings, self.batch_rows = columns, name, settings, batch_rows
+        self.pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="lockgate-ndjson")
+        self.local = threading.local()
+        self.connections: list[Any] = []
+        self.pending: collections.deque[Any] = collections.deque()
+        #: records handed back
+        self.records = 0
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for con in self.connections:
+            con.close()
+
+    def submit(
+        self, block: bytes, skip: int, line: int, exact: bool, builder: Any
+    ) -> Generator[tuple[Any, list[Reject]], None, None]:
+        """Queue a block (first line number ``line``), handing back the oldest ones beyond the lookahead."""
+        while len(self.pending) >= _AHEAD:
+            yield from self._take(builder)
+        self.pending.append(self.pool.submit(self._read, block, skip, line, exact))
+
+    def drain(self, builder: Any) -> Generator[tuple[Any, list[Reject]], None, int]:
+        """Hand back every queued block; returns the line count of the last one (0 for none)."""
+        lines = 0
+        while self.pending:
+            lines = yield from self._take(builder)
+        return lines
+
+    def _take(self, builder: Any) -> Generator[tuple[Any, list[Reject]], None, int]:
+        """The oldest block's batches; its undecodable count (none: it is UTF-8) carried to ``builder``."""
+        batch, rejects, lines, own = self.pending.popleft().result()
+        builder.undecodable += own.undecodable
+        builder.first_undecodable = builder.first_undecodable or own.first_undecodable
+        self.records += batch.num_rows + len(rejects)
+        yield from _split(batch, rejects, self.columns, self.batch_rows)
+        return int(lines)
+
+    def _read(self, block: bytes, skip: int, line: int, exact: bool) -> tuple[Any, list[Reject], int, Any]:
+        reader = getattr(self.local, "reader", None)
+        if reader is None:
+            import duckdb
+
+            con = duckdb.connect(config={"threads": _DUCKDB_THREADS})
+            self.connections.append(con)
+            reader = self.local.reader = _BlockReader(self.columns, self.name, self.settings, con)
+        builder = formats._BatchBuilder(self.columns, self.batch_rows)
+        if exact:
+            return (*reader.exact(block[skip:].decode("utf-8"), line, builder), builder)
+        return (*reader.fast(block, skip, line, builder), builder)
 
 
 def _split(
@@ -419,7 +534,8 @@ class _BlockReader:
         good = _filled(struct.is_valid())
         fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
         width = len(template) - 1
-        if not (good.all() and len(at) == len(starts) and block.count(b",") == width * len(starts)):
+        # (numpy counts a byte faster than bytes.count)
+        if not (good.all() and len(at) == len(starts) and np.count_nonzero(arr == ord(",")) == width * len(starts)):
             good &= self._commas_add_up(block, arr, ends, at, template, fields)
         measure = int((ends - starts).max()) + _LONGER_BY > self.settings.max_field_bytes
         for key, values in fields.items():
@@ -457,12 +573,15 @@ class _BlockReader:
         import numpy as np
         import pyarrow.compute as pc
 
-        commas = np.bincount(np.searchsorted(ends, np.flatnonzero(arr == ord(","))), minlength=len(ends))[at]
+        # commas before each line's end, less those before the line before's (each line a search)
+        commas = np.diff(np.searchsorted(np.flatnonzero(arr == ord(",")), ends), prepend=0)[at]
         expected = len(template) - 1
         if (commas == expected).all() or b"\\u002c" in block or b"\\u002C" in block:
             return commas == expected
         expected += sum(key.count(",") for key in template)
         for values in fields.values():
+            if _comma_free(values):
+                continue
             expected = expected + _filled(pc.count_substring(values, ","))
         return commas == expected
 

@@ -456,3 +456,46 @@ def test_byte_tests_for_doubtful_values_match_the_regular_expression(
     pattern = formats_fast._ODD_READ if read else formats_fast._ODD_READ.split("|-?[0-9]+")[0] + ")"
     expected = [bool(m) for m in pc.match_substring_regex(values, pattern).fill_null(False).to_pylist()]
     assert formats_fast._doubtful(values, read=read).tolist() == expected
+
+
+def _batches(path: Path, **kwargs: Any) -> list[tuple[list[dict[str, Any]], list[Reject]]]:
+    return [(batch.to_pylist(), rejects) for batch, rejects in read_batches(path, COLS, **kwargs)]
+
+
+@pytest.mark.parametrize("bad_at", [None, 1700])
+def test_blocks_read_ahead_on_workers_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_at: int | None
+) -> None:
+    """Blocks read on worker threads, several in flight: the same batches, in the same order, as
+    one block at a time, and as the Python reader; with slow lines in every block (some at a
+    block's edge), lone-\\r blocks (their line count is Python's: a lone \\r ends a line), and a
+    block that is not UTF-8 in the middle (the rest of the file read by Python, nothing after it
+    read twice)."""
+    records = []
+    for i in range(1, 4001):
+        if i % 61 == 0:
+            records.append(b'{"id":%d,"name":"dup","name":"x","value":1}' % i)
+        elif i % 89 == 0:
+            records.append(b'{"id":%d,"name":"nest","value":[1,2]}' % i)
+        elif i % 700 == 0:
+            records.append(b'{"id":%d,"name":"cr","value":1}\r{"id":0,"name":"two","value":2}' % i)
+        elif i % 333 == 0:
+            records.append(b"  ")
+        else:
+            records.append(b'{"id":%d,"name":"n%d","value":%d.25}' % (i, i, i))
+    if bad_at is not None:
+        records[bad_at] = b'{"id":1701,"name":"\xfe","value":1}'
+    path = tmp_path / "ahead.ndjson"
+    path.write_bytes(b"\n".join(records) + b"\n")
+    monkeypatch.setattr(formats_fast, "BLOCK_BYTES", 1500)
+    settings = ANY
+    ahead = _batches(path, batch_rows=300, settings=settings)
+    with monkeypatch.context() as m:
+        m.setattr(formats_fast, "_AHEAD", 1)
+        assert _batches(path, batch_rows=300, settings=settings) == ahead
+    rows, rejects, _ = both_ways(path, monkeypatch, batch_rows=300, settings=settings)
+    assert [r for batch, _ in ahead for r in batch] == rows
+    assert sorted((r for _, rej in ahead for r in rej), key=lambda r: r.row) == rejects
+    assert any(r["name"] == "two" for r in rows)
+    undecodable = [r.row for r in rejects if "undecodable" in r.reason]
+    assert undecodable == ([] if bad_at is None else [1703])  # (two lone \r before it)
