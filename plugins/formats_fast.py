@@ -598,21 +598,29 @@ class _BlockReader:
             lines = lines.take(formats._int64s(at))
         self.con.register("lockgate_lines", pa.Table.from_arrays([lines], names=["l"]))
         try:
-            result = self.con.sql(self._query(template)).to_arrow_table()
-        except duckdb.Error:
-            return None  # e.g. two keys differing only in case: one struct field name to DuckDB
+            # without try() first: cheaper when every line parses (the usual block), the same values;
+            # any failure (DuckDB's message quoting a line cut inside a character fails to decode
+            # too) leaves it to try()
+            result = self.con.sql(self._query(template, fails=False)).to_arrow_table()
+        except Exception:  # noqa: BLE001
+            try:
+                result = self.con.sql(self._query(template, fails=True)).to_arrow_table()
+            except duckdb.Error:
+                return None  # e.g. two keys differing only in case: one struct field name to DuckDB
         finally:
             self.con.unregister("lockgate_lines")
         if result.num_rows != len(at):  # pragma: no cover - DuckDB returns one row per line
             return None
         return result.column("s").combine_chunks()
 
-    def _query(self, template: list[str]) -> str:
-        """SQL: each line parsed into a struct of the template keys (NULL where that fails)."""
+    def _query(self, template: list[str], *, fails: bool) -> str:
+        """SQL: each line parsed into a struct of the template keys (``fails``: NULL where that
+        fails, else the statement fails)."""
         from lockgate.sql import literal
 
         structure = literal(json.dumps(dict.fromkeys(template, "VARCHAR")))
-        return f"SELECT try(from_json_strict(l, {structure})) AS s FROM lockgate_lines"
+        parsed = f"from_json_strict(l, {structure})"
+        return f"SELECT {f'try({parsed})' if fails else parsed} AS s FROM lockgate_lines"
 
 
 # ----------------------------------------------------------------------------------- JSON arrays
