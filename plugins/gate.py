@@ -97,6 +97,11 @@ MEMORY_LIMIT = "256MB"
 #: files allow longer values than usual: typing one 20 MiB value allocated 128 MiB at once (beside
 #: 38 MiB in use), more than MEMORY_LIMIT
 FIELD_MEMORY = 8
+#: DuckDB's memory while ``_repeats`` counts the passing rows' distinct key hashes, and the rows a
+#: count takes at once (100M readings at 128MB: five slices, 14 s, 209 MiB of the process; at the
+#: gate's own limit: one pass, 12.3 s, 328 MiB; at 64MB and 96MB one pass ran out of memory)
+REPEATS_MEMORY = "128MB"
+REPEATS_PER_SLICE = 20_000_000
 #: the gate's scratch database, in its work folder (removed after the run)
 GATE_DATABASE = "gate.duckdb"
 
@@ -1014,16 +1019,18 @@ def _dedupe_group(contract: Contract, config: dict[str, Any]) -> list[str]:
 def _repeats(con: Any, group: Sequence[str]) -> bool:
     """Whether two passing rows (``passed``) share the values of ``group``.
 
-    Rows with equal values have equal hashes (DuckDB's GROUP BY relies on it, -0.0 and NaN
-    included), so when no hash repeats no value does. Counting the distinct 64-bit hashes costs
-    about half of grouping them (10M readings, one thread: 0.8 against 1.6 s), and grouping the
-    hash less than grouping the columns (1.3 against 1.7 s of CPU). Only a repeated hash (a real
-    repeat, or a collision) asks the columns themselves.
+    Only a repeated 64-bit hash (a real repeat, or a collision) asks the columns themselves
+    (:func:`lockgate.duckdb_session.repeating_hash_slices`). The hashes are counted within
+    :data:`REPEATS_MEMORY`, :data:`REPEATS_PER_SLICE` rows at a time: under the gate's own limit
+    they filled it on a big day (100M readings: the task's peak, 703 MiB).
     """
-    cols = ", ".join(ident(c) for c in group)
-    (repeated,) = con.execute(f"SELECT count(*) - count(DISTINCT hash({cols})) FROM passed").fetchone()
-    if not repeated:
+    from lockgate.duckdb_session import memory_at_most, repeating_hash_slices
+
+    with memory_at_most(con, REPEATS_MEMORY):
+        _, repeating = repeating_hash_slices(con, "passed", group, REPEATS_PER_SLICE)
+    if not repeating:
         return False
+    cols = ", ".join(ident(c) for c in group)
     found = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM passed GROUP BY {cols} HAVING count(*) > 1)").fetchone()
     return bool(found[0])
 

@@ -138,26 +138,19 @@ def lake_checks(
 def _repeated_keys(con: Any, rows: str, file_list: list[Any], key: Sequence[str], limit: int) -> RepeatedKeys:
     """:func:`repeated_keys` on an open connection (``rows``: :func:`parquet_rows_sql`).
 
-    Equal values have equal hashes (DuckDB's GROUP BY relies on it), so when no 64-bit hash of the
-    key repeats no key does, and grouping one hash costs less than grouping the columns (as the
-    gate's own uniqueness check does); only a repeated hash, a real repeat or a collision, groups
-    the key's values themselves.
+    When no 64-bit hash of the key repeats no key does
+    (:func:`lockgate.duckdb_session.repeating_hash_slices`, as the gate's own uniqueness check
+    asks); only a repeated hash, a real repeat or a collision, groups the key's values themselves.
     """
+    from lockgate.duckdb_session import repeating_hash_slices
+
     names = ", ".join(ident(k) for k in key)
     # DuckDB's grouping does not stay within a small limit whatever the number of groups (100M keys
-    # failed under 128MB): the hashes are grouped a slice at a time, at most KEYS_PER_PASS rows each
-    (total,) = con.execute("SELECT count(*) FROM read_parquet($1)", file_list).fetchone()
-    passes = max(1, -(-int(total) // KEYS_PER_PASS))
+    # failed under 128MB): the hashes are counted, then grouped, a slice at a time
+    slices, repeating = repeating_hash_slices(con, f"({rows})", key, KEYS_PER_PASS, file_list)
     con.execute("CREATE TEMP TABLE _repeated_hashes (h UBIGINT)")
-    for part in range(passes):
-        where = f"WHERE hash({names}) % {passes} = {part}" if passes > 1 else ""
-        # counting the distinct hashes costs half of grouping them (10M keys: 0.8 s against 1.6 s of
-        # one thread, which the COPY beside it wants): a slice grouped only when one repeats
-        (repeats,) = con.execute(
-            f"SELECT count(*) - count(DISTINCT hash({names})) FROM ({rows}) {where}", file_list
-        ).fetchone()
-        if not repeats:
-            continue
+    for part in repeating:
+        where = f"WHERE hash({names}) % {slices} = {part}" if slices > 1 else ""
         con.execute(
             f"INSERT INTO _repeated_hashes SELECT hash({names}) AS h FROM ({rows}) {where} "
             "GROUP BY h HAVING count(*) > 1",
