@@ -56,6 +56,8 @@ BLOCK_BYTES = 8 << 20
 _WORKERS = 2
 _AHEAD = 3
 _DUCKDB_THREADS = 1
+#: lines of a block not shaped like an object whose commas are counted one by one, at most
+_FEW_OTHERS = 100
 #: lines of a block tried, in order, as its template (a block starting with junk still goes fast)
 _TEMPLATE_TRIES = 20
 #: values DuckDB writes differently from Python: a nested one (compact JSON, Python's json.dumps
@@ -256,6 +258,22 @@ def _comma_free(values: Any) -> bool:
         return False
     data = values.buffers()[2]
     return data is None or not (np.frombuffer(data, np.uint8) == ord(",")).any()
+
+
+def _commas_of(block: bytes, arr: Any, starts: Any, ends: Any, at: Any) -> int | None:
+    """How many commas lines ``at`` of a block hold: the block's (numpy counts a byte faster than
+    ``bytes.count``) less those of its other lines, when they are few (else None)."""
+    import numpy as np
+
+    total = int(np.count_nonzero(arr == ord(",")))
+    if len(at) == len(starts):
+        return total
+    other = np.ones(len(starts), bool)
+    other[at] = False
+    others = np.flatnonzero(other)
+    if len(others) > _FEW_OTHERS:
+        return None
+    return total - sum(block.count(b",", int(starts[i]), int(ends[i])) for i in others)
 
 
 def _line_ends(block: bytes) -> int:
@@ -534,8 +552,7 @@ class _BlockReader:
         good = _filled(struct.is_valid())
         fields = {key: pc.struct_field(struct, [i]) for i, key in enumerate(template)}
         width = len(template) - 1
-        # (numpy counts a byte faster than bytes.count)
-        if not (good.all() and len(at) == len(starts) and np.count_nonzero(arr == ord(",")) == width * len(starts)):
+        if not (good.all() and _commas_of(block, arr, starts, ends, at) == width * len(at)):
             good &= self._commas_add_up(block, arr, ends, at, template, fields)
         measure = int((ends - starts).max()) + _LONGER_BY > self.settings.max_field_bytes
         for key, values in fields.items():

@@ -499,3 +499,19 @@ def test_blocks_read_ahead_on_workers_as_one_at_a_time(
     assert any(r["name"] == "two" for r in rows)
     undecodable = [r.row for r in rejects if "undecodable" in r.reason]
     assert undecodable == ([] if bad_at is None else [1703])  # (two lone \r before it)
+
+
+def test_lines_not_shaped_like_an_object_leave_the_comma_count_to_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block's commas less those of its lines not shaped like an object (a truncated line, with
+    commas) vouch for the other lines only when they add up: a trailing comma still falls back."""
+    path = tmp_path / "c.ndjson"
+    python = decoded_by_python(monkeypatch)
+    for last, slow in (('{"id":3,"name":"c","value":1}', [2, 4]), ('{"id":3,"name":"c","value":1,}', [2, 3, 4])):
+        path.write_bytes(lines('{"id":1,"name":"a","value":1}', '{"id":2,"name":"x,y",', last, "[1,2,3]"))
+        python.clear()
+        read_all(path, COLS)
+        assert python == slow
+        rows, rejects, _ = both_ways(path, monkeypatch)
+        assert ([r[ROW_COLUMN] for r in rows], [r.row for r in rejects]) == (sorted({1, 3} - set(slow)), slow)
