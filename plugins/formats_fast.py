@@ -231,6 +231,8 @@ def _doubtful(values: Any, *, read: bool) -> Any:
             for k in (2, 3):
                 number[which] &= long | digit[raw.take(ends - k, mode="clip")]
             which = np.flatnonzero(number)
+        if len(which) and (lengths[which] < 300).all() and not ((raw | 0x20) == ord("e")).any():
+            which = which[:0]  # neither long nor with an exponent: the expression cannot match
         if len(which):
             matched = pc.match_substring_regex(values.take(formats._int64s(which)), _ODD_READ)
             odd[which] |= _filled(matched)
