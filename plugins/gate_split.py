@@ -5,8 +5,10 @@ as Arrow batches, and :class:`TypedSplit` splits each batch:
 
 * rows of another date (from a file sliced by a column, ``_outside``) are counted per file and
   left out: they are another date's input, not this one's;
-* rows with a problem (``_problems``) go to a Parquet file in the task's work folder, which
-  becomes table ``checked``: the quarantine, its summary and the row-level results come from it;
+* rows with a problem (``_problems``: a flag, with the row's raw values in ``_raw``) go to a
+  Parquet file in the task's work folder; typed again from it, with their problems and records,
+  they become table ``checked`` (``lockgate.gate._typed_again``): the quarantine, its summary and
+  the row-level results come from it;
 * the passing rows flow on into a DuckDB of one thread that writes the staged file while they
   come (:func:`lockgate.gate._copy_in_order` explains the one thread: a rerun writes the same bytes).
 
@@ -26,7 +28,7 @@ from typing import Any
 
 from lockgate.gate_source import FILE_COLUMN
 
-#: the typed rows' list of problems (NULL: the row passes)
+#: whether a typed row has a problem (NULL: the row passes)
 PROBLEMS_COLUMN = "_problems"
 #: true for a row of a sliced file that falls on another date
 OUTSIDE_COLUMN = "_outside"

@@ -131,3 +131,53 @@ def test_files_that_allow_long_values_get_the_memory_to_type_them(tmp_path: Path
     outcome = run_gate(CONTRACT, [usual, wide], ds=DS, workdir=tmp_path / "gate")
     assert (outcome.report["rows_passed"], outcome.report["rows_quarantined"]) == (1, 1)
     assert outcome.report["quarantine_by_column"] == {"id": 1}
+
+
+def test_flagged_rows_are_typed_again_with_their_problems_and_a_disagreement_is_an_accounting_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan only flags a bad row; the flagged rows are typed again with their reasons and raw
+    records. Were the second typing to find no problem in a
+    flagged row, the row would be neither staged nor quarantined: the gate fails loudly instead."""
+    import pyarrow.parquet as pq
+
+    lines = ["1,a", "x,bad", "3,c", ",missing", "5,e"]
+    outcome = run_gate(CONTRACT, [_raw(tmp_path, "a.csv", lines)], ds=DS, workdir=tmp_path / "w1")
+    quarantined = pq.read_table(outcome.quarantine_path).to_pylist()
+    assert [(r["source_row"], r["column_name"], r["check_name"]) for r in quarantined] == [
+        (3, "id", "type"),
+        (5, "id", "not_null"),
+    ]
+    assert [r["record"] for r in quarantined] == ['{"id":"x","name":"bad"}', '{"id":null,"name":"missing"}']
+    reason = "row 3: column id: cannot read x as integer (expected a whole number like 42 or -7)"
+    assert quarantined[0]["reason"] == reason
+    assert [row[0] for row in _staged(outcome)] == [1, 3, 5]
+
+    def never(flags_only: bool) -> str:
+        return "CASE WHEN NOT _outside AND (_p1 OR _pe OR _p2 OR _p3) THEN true END" if flags_only else "NULL"
+
+    monkeypatch.setattr(gate, "_problems_sql", never)
+    with pytest.raises(gate.AccountingError, match="2 rows flagged with a problem, but typed again 2 rows of which 0"):
+        run_gate(CONTRACT, [_raw(tmp_path, "b.csv", lines)], ds=DS, workdir=tmp_path / "w2")
+
+
+def test_a_row_typed_again_keeps_its_file_s_time_zone(tmp_path: Path) -> None:
+    """A naive time is read in its file's zone on the second typing too: 20:00 in Chicago is the next
+    UTC day, off the logical date (typed again in UTC it would pass, and the gate would fail)."""
+    import pyarrow.parquet as pq
+
+    contract = parse_contract(
+        {
+            "dataset": "sensor",
+            "event_time": "at",
+            "columns": {"id": {"type": "string"}, "at": {"type": "timestamp"}},
+        }
+    )
+    path = tmp_path / "sensor.csv"
+    path.write_text("id,at\na,2026-01-02 10:00:00\nb,2026-01-02 20:00:00\n")
+    raw = RawFile("raw/sensor.csv", path, "csv", 2, source_timezone="America/Chicago")
+    outcome = run_gate(contract, [raw], ds=DS, workdir=tmp_path / "g")
+    quarantined = pq.read_table(outcome.quarantine_path).to_pylist()
+    assert [(r["source_row"], r["check_name"]) for r in quarantined] == [(3, "event_time")]
+    assert "2026-01-03T02:00:00Z" in quarantined[0]["reason"]
+    assert [r["id"] for r in pq.read_table(outcome.staged_path).to_pylist()] == ["a"]
