@@ -1002,7 +1002,7 @@ def _type_and_stage(
         _checked_sql, contract, source.columns, config=config, ds=ds, derived=derived, numbered=numbered
     )
     sql = typing_sql(params, flags_only=True)
-    split = TypedSplit(workdir / "problems.parquet")
+    split = TypedSplit(workdir / "problems.parquet", kept=(FILE_COLUMN, ROW_COLUMN, RAW_COLUMN))
     # the staged file's writer: a DuckDB of its own, one thread (see _copy_in_order), fed as the
     # typing statement streams; its spill folder apart from the gate's
     writer = bounded_duckdb(workdir / "staged-writer", memory_limit, threads=1)

@@ -39,9 +39,11 @@ class TypedSplit:
     """Splits the typed rows' batches (see the module doc); counts what it saw.
 
     :param problems_path: the Parquet file of the rows with a problem (written even when empty).
+    :param kept: the columns of a row with a problem that the file keeps (what reading it back needs).
     """
 
     problems_path: Path
+    kept: Sequence[str]
     #: rows typed for this date (rows of other dates are not), and of them the passing ones
     evaluated: int = 0
     passed: int = 0
@@ -67,7 +69,7 @@ class TypedSplit:
         import pyarrow.parquet as pq
 
         if self._writer is None:
-            pq.write_table(schema.empty_table(), self.problems_path)
+            pq.write_table(schema.empty_table().select(list(self.kept)), self.problems_path)
         else:
             self._writer.close()
             self._writer = None
@@ -86,7 +88,7 @@ class TypedSplit:
                 number = int(entry["values"])
                 self.outside[number] = self.outside.get(number, 0) + int(entry["counts"])
         if failing:
-            self._keep(batch.filter(problems.is_valid()))
+            self._keep(batch.filter(problems.is_valid()).select(list(self.kept)))
         if not failing and not other_dates:
             self.passed += batch.num_rows
             return batch
